@@ -1,0 +1,237 @@
+"""Frozen, validated configs for every network, with presets and a JSON round trip.
+
+A checkpoint stores `ModelConfig.to_dict()`; `ModelConfig.from_dict` rebuilds it exactly, so
+inference rebuilds networks from the stored config alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from faceedit.errors import ConfigError
+from faceedit.expressions import NUM_EXPRESSIONS
+from faceedit.labels import NUM_CLASSES, REGION_GROUPS
+
+ParserKind = Literal["bisenet", "unet"]
+RegionSource = Literal["masks", "boxes"]
+
+IMAGENET_MEAN: Final[tuple[float, float, float]] = (0.485, 0.456, 0.406)
+IMAGENET_STD: Final[tuple[float, float, float]] = (0.229, 0.224, 0.225)
+# [-1, 1] inputs mapped to themselves: x01 = (x + 1) / 2, then (x01 - 0.5) / 0.5 = x.
+IDENTITY_MEAN: Final[tuple[float, float, float]] = (0.5, 0.5, 0.5)
+IDENTITY_STD: Final[tuple[float, float, float]] = (0.5, 0.5, 0.5)
+
+
+def _fail(owner: str, message: str) -> None:
+    raise ConfigError(f"{owner}: {message}")
+
+
+def _check_positive(owner: str, **values: int) -> None:
+    bad = {k: v for k, v in values.items() if not isinstance(v, int) or v <= 0}
+    if bad:
+        _fail(owner, f"must be positive integers: {bad}")
+
+
+@dataclass(frozen=True)
+class ParserConfig:
+    """A face parser: architecture, classes, input normalisation and working resolution.
+
+    The parser normalises [-1, 1] input itself with `mean`/`std` (defined on [0, 1] images);
+    `resolution` is the size the engine resizes crops to before parsing.
+    """
+
+    kind: ParserKind = "bisenet"
+    num_classes: int = NUM_CLASSES
+    resolution: int = 512
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    unet_depth: int = 4
+    unet_base_width: int = 32
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bisenet", "unet"):
+            _fail("ParserConfig.kind", f"{self.kind!r} is not one of 'bisenet', 'unet'")
+        _check_positive(
+            "ParserConfig",
+            num_classes=self.num_classes,
+            resolution=self.resolution,
+            unet_depth=self.unet_depth,
+            unet_base_width=self.unet_base_width,
+        )
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            _fail("ParserConfig", f"mean and std need 3 values, std > 0: {self.mean}, {self.std}")
+        divisor = 32 if self.kind == "bisenet" else 2**self.unet_depth
+        if self.resolution % divisor:
+            _fail("ParserConfig.resolution", f"{self.resolution} is not a multiple of {divisor}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """One GANimation-style generator: conv 7x7, 2 downsamplings, residual blocks, 2 upsamplings."""
+
+    base_channels: int = 64
+    num_res_blocks: int = 6
+
+    def __post_init__(self) -> None:
+        _check_positive("GeneratorConfig", base_channels=self.base_channels)
+        if not isinstance(self.num_res_blocks, int) or self.num_res_blocks < 0:
+            _fail("GeneratorConfig.num_res_blocks", f"must be >= 0, got {self.num_res_blocks}")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Global StarGAN PatchGAN plus lighter local PatchGANs on each region."""
+
+    base_channels: int = 64
+    num_layers: int = 6
+    local_base_channels: int = 32
+    local_num_layers: int = 4
+
+    def __post_init__(self) -> None:
+        _check_positive(
+            "DiscriminatorConfig",
+            base_channels=self.base_channels,
+            num_layers=self.num_layers,
+            local_base_channels=self.local_base_channels,
+            local_num_layers=self.local_num_layers,
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The whole unified model: parser + hierarchical generator (+ discriminators for training)."""
+
+    crop_size: int = 128
+    num_expressions: int = NUM_EXPRESSIONS
+    valence_arousal: bool = False
+    regions: tuple[str, ...] = tuple(REGION_GROUPS)
+    region_source: RegionSource = "masks"
+    freeze_parser: bool = False
+    parser: ParserConfig = field(default_factory=ParserConfig)
+    global_generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    local_generator: GeneratorConfig = field(
+        default_factory=lambda: GeneratorConfig(base_channels=16, num_res_blocks=3)
+    )
+    fusion_channels: int = 32
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        _check_positive(
+            "ModelConfig",
+            crop_size=self.crop_size,
+            num_expressions=self.num_expressions,
+            fusion_channels=self.fusion_channels,
+        )
+        if self.crop_size % 4:
+            _fail("ModelConfig.crop_size", f"{self.crop_size} is not a multiple of 4")
+        if self.region_source not in ("masks", "boxes"):
+            _fail("ModelConfig.region_source", f"{self.region_source!r} is not 'masks' or 'boxes'")
+        unknown = [r for r in self.regions if r not in REGION_GROUPS]
+        if unknown or len(set(self.regions)) != len(self.regions):
+            _fail(
+                "ModelConfig.regions",
+                f"{list(self.regions)} must be distinct names from {list(REGION_GROUPS)}",
+            )
+        if self.parser.num_classes != NUM_CLASSES:
+            _fail("ModelConfig.parser.num_classes", f"the region groups need {NUM_CLASSES} classes")
+        if 2 ** (self.discriminator.num_layers) > self.crop_size:
+            _fail(
+                "ModelConfig.discriminator.num_layers",
+                f"{self.discriminator.num_layers} halvings do not fit a {self.crop_size} crop",
+            )
+
+    @property
+    def condition_dim(self) -> int:
+        """Length of a condition vector: the expressions, plus valence and arousal if trained so."""
+        return self.num_expressions + (2 if self.valence_arousal else 0)
+
+    @property
+    def num_regions(self) -> int:
+        return len(self.regions)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild from `to_dict` output; unknown keys are refused so typos do not pass silently."""
+        return _from_dict(cls, data, "ModelConfig")
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+
+_NESTED: Final[dict[str, type]] = {
+    "parser": ParserConfig,
+    "global_generator": GeneratorConfig,
+    "local_generator": GeneratorConfig,
+    "discriminator": DiscriminatorConfig,
+}
+
+
+def _from_dict(cls: type, data: dict[str, Any], owner: str) -> Any:
+    if not isinstance(data, dict):
+        _fail(owner, f"expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        _fail(owner, f"unknown field(s) {unknown}; known: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        nested = _NESTED.get(key) if cls is ModelConfig else None
+        if nested is not None:
+            kwargs[key] = _from_dict(nested, value, f"{owner}.{key}")
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _paper_128() -> ModelConfig:
+    # BiSeNet parses at 256 (enough for 128 crops, 4x cheaper than 512); the global generator
+    # has StarGAN's size, the local ones are light so the hierarchy stays within 1.5x of it.
+    return ModelConfig(crop_size=128, parser=ParserConfig(kind="bisenet", resolution=256))
+
+
+def _tiny() -> ModelConfig:
+    # Small enough that a few training steps run in seconds on a laptop CPU.
+    return ModelConfig(
+        crop_size=32,
+        parser=ParserConfig(
+            kind="unet",
+            resolution=32,
+            mean=IDENTITY_MEAN,
+            std=IDENTITY_STD,
+            unet_depth=2,
+            unet_base_width=8,
+        ),
+        global_generator=GeneratorConfig(base_channels=8, num_res_blocks=1),
+        local_generator=GeneratorConfig(base_channels=4, num_res_blocks=1),
+        fusion_channels=8,
+        discriminator=DiscriminatorConfig(
+            base_channels=8, num_layers=3, local_base_channels=4, local_num_layers=2
+        ),
+    )
+
+
+PRESETS: Final[dict[str, Any]] = {"paper-128": _paper_128, "tiny": _tiny}
+
+
+def preset(name: str) -> ModelConfig:
+    """A named preset: 'paper-128' (real training, 128 crops) or 'tiny' (fast CPU tests)."""
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Create (or reuse) .venv at the repository root and install faceedit with its test tools.
+# Idempotent: a second run with an unchanged pyproject.toml returns in about a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python_bin="${PYTHON:-python3.11}"
+if ! command -v "$python_bin" >/dev/null 2>&1; then
+    echo "faceedit needs Python 3.11 ('$python_bin' was not found; set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv with $("$python_bin" --version)"
+    "$python_bin" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+
+stamp=".venv/.faceedit-setup"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+
+# torch first and pinned, so nothing later can replace it with a newer (CUDA) build.
+echo "[setup] installing torch 2.13.0"
+"${pip[@]}" install -q "torch==2.13.0"
+# facenet-pytorch's metadata asks for torchvision; see pyproject.toml for why it comes without.
+echo "[setup] installing facenet-pytorch 2.5.3 (MTCNN weights ship inside the wheel)"
+"${pip[@]}" install -q --no-deps "facenet-pytorch==2.5.3"
+extras="dev"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+    extras="dev,cuda"
+fi
+echo "[setup] installing faceedit[$extras]"
+"${pip[@]}" install -q -e ".[$extras]"
+echo "$want" > "$stamp"
+echo "[setup] done: $(du -sh .venv | cut -f1) in .venv"

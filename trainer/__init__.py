@@ -1,0 +1,1 @@
+"""faceedit-train: dataset loaders, the three training stages, evaluation and comparisons."""
