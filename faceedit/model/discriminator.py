@@ -1,0 +1,139 @@
+"""Discriminators: a StarGAN PatchGAN on the whole crop and a lighter one on each region x * m_k."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from faceedit.model.config import ModelConfig
+
+LEAKY_SLOPE = 0.01  # StarGAN's
+
+
+class PatchOutput(NamedTuple):
+    """One discriminator's heads."""
+
+    patch: Tensor  # (B, 1, h, w) real/fake score per patch (WGAN critic, unbounded)
+    logits: Tensor  # (B, num_classes) expression logits
+    valence_arousal: Tensor | None  # (B, 2) in [-1, 1], only when trained with them
+
+
+class DiscriminatorOutput(NamedTuple):
+    """The global critic's heads and each region critic's, keyed by region name.
+
+    A NamedTuple with a dict field: DistributedDataParallel finds the tensors inside both.
+    """
+
+    global_: PatchOutput
+    local: dict[str, PatchOutput]
+
+
+class PatchDiscriminator(nn.Module):
+    """StarGAN critic: 4x4 stride-2 convs with LeakyReLU and no normalisation (WGAN-GP needs
+    per-sample gradients, which batch statistics would mix), channels doubling per layer.
+
+    Heads: a 3x3 conv gives the real/fake patch map; a conv as large as the remaining map gives
+    expression logits, and optionally a tanh-bounded (valence, arousal) pair.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        base_channels: int,
+        num_layers: int,
+        num_classes: int,
+        valence_arousal: bool,
+    ) -> None:
+        super().__init__()
+        values = {
+            "in_channels": in_channels,
+            "image_size": image_size,
+            "base_channels": base_channels,
+            "num_layers": num_layers,
+            "num_classes": num_classes,
+        }
+        bad = {k: v for k, v in values.items() if v <= 0}
+        if bad:
+            raise ValueError(f"PatchDiscriminator needs positive sizes, got {bad}")
+        if image_size % 2**num_layers:
+            raise ValueError(
+                f"PatchDiscriminator: {num_layers} stride-2 layers need an image size divisible "
+                f"by {2**num_layers}, got {image_size}"
+            )
+        self.image_size = image_size
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i in range(num_layers):
+            out = base_channels * 2**i
+            layers += [nn.Conv2d(channels, out, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE)]
+            channels = out
+        self.trunk = nn.Sequential(*layers)
+        final_size = image_size // 2**num_layers
+        self.patch_head = nn.Conv2d(channels, 1, 3, 1, 1, bias=False)
+        self.class_head = nn.Conv2d(channels, num_classes, final_size, bias=False)
+        self.va_head = nn.Conv2d(channels, 2, final_size) if valence_arousal else None
+
+    def forward(self, x: Tensor) -> PatchOutput:
+        """x (B, C, S, S) with S = image_size -> PatchOutput."""
+        if x.dim() != 4 or x.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"PatchDiscriminator expects (B, C, {self.image_size}, {self.image_size}) input, "
+                f"got {tuple(x.shape)}"
+            )
+        features = self.trunk(x)
+        logits = self.class_head(features).flatten(1)  # (B, num_classes)
+        va = None if self.va_head is None else torch.tanh(self.va_head(features).flatten(1))
+        return PatchOutput(self.patch_head(features), logits, va)
+
+
+class HierarchicalDiscriminator(nn.Module):
+    """The global critic on the full crop plus one lighter critic per region on x * m_k.
+
+    Every critic has the expression head: with per-region conditions only a region's own critic
+    can tell whether that region shows its target expression.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.discriminator
+        self.regions = config.regions
+        self.global_discriminator = PatchDiscriminator(
+            3,
+            config.crop_size,
+            d.base_channels,
+            d.num_layers,
+            config.num_expressions,
+            config.valence_arousal,
+        )
+        self.local_discriminators = nn.ModuleDict(
+            {
+                name: PatchDiscriminator(
+                    3,
+                    config.crop_size,
+                    d.local_base_channels,
+                    d.local_num_layers,
+                    config.num_expressions,
+                    config.valence_arousal,
+                )
+                for name in self.regions
+            }
+        )
+
+    def forward(self, image: Tensor, region_masks: Tensor) -> DiscriminatorOutput:
+        """image (B, 3, S, S) in [-1, 1], region_masks (B, K, S, S) in [0, 1]."""
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"image must be (B, 3, S, S), got {tuple(image.shape)}")
+        expected = (image.shape[0], len(self.regions), *image.shape[-2:])
+        if region_masks.shape != expected:
+            raise ValueError(
+                f"region_masks must be (B, K, S, S) = {expected} for regions "
+                f"{list(self.regions)}, got {tuple(region_masks.shape)}"
+            )
+        local = {
+            name: critic(image * region_masks[:, k : k + 1])
+            for k, (name, critic) in enumerate(self.local_discriminators.items())
+        }
+        return DiscriminatorOutput(self.global_discriminator(image), local)

@@ -1,0 +1,307 @@
+"""The hierarchical generator: a global editor, one light editor per region, and a seam fuser.
+
+Every editor is GANimation-style: it predicts a colour image C and an attention map A and returns
+A * input + (1 - A) * C, so pixels it attends to stay untouched. The condition enters as constant
+channels concatenated to the input, as in StarGAN.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from faceedit.model.config import GeneratorConfig, ModelConfig
+
+IMAGE_CHANNELS: Final[int] = 3
+# Output channel of an editor's `heads` conv that holds the attention logit (0..2: colour).
+ATTENTION_CHANNEL: Final[int] = IMAGE_CHANNELS
+
+
+class EditOutput(NamedTuple):
+    """One editor's result: the composed image and the two maps it was composed from."""
+
+    image: Tensor  # (B, 3, H, W) = attention * input + (1 - attention) * colour
+    attention: Tensor  # (B, 1, H, W) in [0, 1]; 1 keeps the input pixel
+    colour: Tensor  # (B, 3, H, W) in [-1, 1]
+
+
+class GeneratorOutput(NamedTuple):
+    """The hierarchical generator's result, with its parts for losses and inspection."""
+
+    image: Tensor  # (B, 3, S, S) the edited image, region-locked when `editable` was given
+    attention: Tensor  # (B, 1 + K, 1, S, S): global first, then the regions in config order
+    global_image: Tensor  # (B, 3, S, S) the global editor's output alone
+    local_images: Tensor  # (B, K, 3, S, S) each region editor's output (on the whole crop)
+
+
+def _conv_block(
+    in_channels: int, out_channels: int, kernel: int, stride: int, padding: int
+) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=False),
+        nn.InstanceNorm2d(out_channels, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def _up_block(in_channels: int, out_channels: int) -> list[nn.Module]:
+    # Transposed 4x4 stride-2 convolutions (StarGAN): measured on a 2-core CPU at 128 px they are
+    # as fast as nearest upsampling + 3x3 conv, with less than half its FLOPs.
+    return [
+        nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False),
+        nn.InstanceNorm2d(out_channels, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv + instance-norm layers added to the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            *_conv_block(channels, channels, 3, 1, 1),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def expand_condition(condition: Tensor, height: int, width: int) -> Tensor:
+    """(B, C) -> (B, C, H, W) constant maps, the StarGAN way of conditioning a conv net."""
+    return condition[:, :, None, None].expand(-1, -1, height, width)
+
+
+class _AttentionEditor(nn.Module):
+    """Encoder (7x7 conv, two stride-2 downsamplings), residual blocks, decoder, two heads."""
+
+    def __init__(self, in_channels: int, condition_dim: int, config: GeneratorConfig) -> None:
+        super().__init__()
+        if in_channels <= 0 or condition_dim < 0:
+            raise ValueError(
+                f"in_channels must be > 0 and condition_dim >= 0, got {in_channels}, {condition_dim}"
+            )
+        self.in_channels = in_channels
+        self.condition_dim = condition_dim
+        ch = config.base_channels
+        self.trunk = nn.Sequential(
+            *_conv_block(in_channels + condition_dim, ch, 7, 1, 3),
+            *_conv_block(ch, 2 * ch, 4, 2, 1),
+            *_conv_block(2 * ch, 4 * ch, 4, 2, 1),
+            *(ResidualBlock(4 * ch) for _ in range(config.num_res_blocks)),
+            *_up_block(4 * ch, 2 * ch),
+            *_up_block(2 * ch, ch),
+        )
+        # Both heads in one conv: output channels 0..2 are the colour head, channel 3 the
+        # attention head. On CPU a 7x7 conv costs the same for 1, 3 or 4 output channels, so two
+        # separate convs would pay for the most expensive layer twice.
+        self.heads = nn.Conv2d(ch, IMAGE_CHANNELS + 1, 7, 1, 3)
+
+    def _edit(self, inputs: Tensor, condition: Tensor, base: Tensor) -> EditOutput:
+        if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects (B, {self.in_channels}, H, W) input, "
+                f"got {tuple(inputs.shape)}"
+            )
+        if inputs.shape[-1] % 4 or inputs.shape[-2] % 4:
+            raise ValueError(f"image sides must be multiples of 4, got {tuple(inputs.shape[-2:])}")
+        if condition.shape != (inputs.shape[0], self.condition_dim):
+            raise ValueError(
+                f"{type(self).__name__} expects a ({inputs.shape[0]}, {self.condition_dim}) "
+                f"condition, got {tuple(condition.shape)}"
+            )
+        height, width = inputs.shape[-2:]
+        condition = condition.to(inputs.dtype)
+        features = self.trunk(torch.cat([inputs, expand_condition(condition, height, width)], 1))
+        heads = self.heads(features)
+        colour = torch.tanh(heads[:, :IMAGE_CHANNELS])  # (B, 3, H, W) in [-1, 1]
+        attention = torch.sigmoid(heads[:, ATTENTION_CHANNEL:])  # (B, 1, H, W) in [0, 1]
+        image = attention * base + (1 - attention) * colour
+        return EditOutput(image, attention, colour)
+
+
+class GlobalGenerator(_AttentionEditor):
+    """Edits the whole crop towards a condition (StarGAN trunk with GANimation heads)."""
+
+    def __init__(self, in_channels: int, condition_dim: int, config: GeneratorConfig) -> None:
+        if in_channels != IMAGE_CHANNELS:
+            raise ValueError(
+                f"GlobalGenerator composes with its input image, which needs {IMAGE_CHANNELS} "
+                f"channels, got in_channels={in_channels}"
+            )
+        super().__init__(in_channels, condition_dim, config)
+
+    def forward(self, x: Tensor, condition: Tensor) -> EditOutput:
+        """x (B, 3, H, W) in [-1, 1], condition (B, C) -> EditOutput."""
+        return self._edit(x, condition, base=x)
+
+
+class LocalGenerator(_AttentionEditor):
+    """Edits one region: sees the masked crop x * m and the mask m, composes with the full crop.
+
+    Composing with x (not x * m) makes a fully attending editor the identity even where the
+    mask is soft, so the hierarchy returns the input exactly when every attention map is 1.
+    """
+
+    def __init__(self, condition_dim: int, config: GeneratorConfig) -> None:
+        super().__init__(IMAGE_CHANNELS + 1, condition_dim, config)
+
+    def forward(self, x: Tensor, mask: Tensor, condition: Tensor) -> EditOutput:
+        """x (B, 3, H, W) in [-1, 1], mask (B, 1, H, W) in [0, 1], condition (B, C)."""
+        return self._edit(torch.cat([x * mask, mask], 1), condition, base=x)
+
+
+class FusionNetwork(nn.Module):
+    """Removes seams where region edits meet: y + f(y, union of the region masks).
+
+    f is three 3x3 convs whose last one starts at zero, so a fresh fuser is the identity and
+    training only adds what the seams need. The mask union tells it where seams can be. The
+    output is clamped to [-1, 1] in eval mode only: in training a clamp would zero the gradient
+    of every pixel that overshoots, while the losses on the image pull it back into range anyway.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        if channels <= 0:
+            raise ValueError(f"FusionNetwork needs channels > 0, got {channels}")
+        self.body = nn.Sequential(
+            nn.Conv2d(IMAGE_CHANNELS + 1, channels, 3, 1, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, IMAGE_CHANNELS, 3, 1, 1),
+        )
+        nn.init.zeros_(self.last.weight)
+        nn.init.zeros_(self.last.bias)
+
+    @property
+    def last(self) -> nn.Conv2d:
+        """The residual's last conv (zero at initialisation)."""
+        layer = self.body[-1]
+        assert isinstance(layer, nn.Conv2d)
+        return layer
+
+    def forward(self, y: Tensor, union: Tensor) -> Tensor:
+        """y (B, 3, H, W), union (B, 1, H, W) in [0, 1] -> (B, 3, H, W)."""
+        out = y + self.body(torch.cat([y, union], 1))
+        return out if self.training else out.clamp(-1.0, 1.0)
+
+
+class HierarchicalGenerator(nn.Module):
+    """Global editor + one local editor per region + fusion, with an optional region lock.
+
+    Local editors are separate modules (a ModuleDict keyed by region name) run one after the
+    other: running them as one grouped-conv network (groups=K) was measured slower on CPU (about
+    47 ms against 42 ms for four 16-channel editors at 128 px, 2 threads), and separate modules
+    keep each region's weights under its own name.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.regions = config.regions
+        self.condition_dim = config.condition_dim
+        self.global_generator = GlobalGenerator(
+            IMAGE_CHANNELS, config.condition_dim, config.global_generator
+        )
+        self.local_generators = nn.ModuleDict(
+            {
+                name: LocalGenerator(config.condition_dim, config.local_generator)
+                for name in self.regions
+            }
+        )
+        self.fusion = FusionNetwork(config.fusion_channels)
+
+    @property
+    def num_regions(self) -> int:
+        return len(self.regions)
+
+    def forward(
+        self,
+        x: Tensor,
+        region_masks: Tensor,
+        condition: Tensor,
+        editable: Tensor | None = None,
+    ) -> GeneratorOutput:
+        """Edit x towards condition; with `editable`, only the editable regions may change.
+
+        x (B, 3, S, S) in [-1, 1]; region_masks (B, K, S, S) in [0, 1]; condition (B, C) for
+        every editor, or (B, 1 + K, C): row 0 for the global editor, then one per region in
+        config order; editable (B, K) or (K,) weights in [0, 1] (or bools), or None for no lock.
+        """
+        conditions = self._check_inputs(x, region_masks, condition)
+        # 1. Global edit of the whole crop.
+        global_out = self.global_generator(x, conditions[:, 0])
+        # 2. Each local editor edits the whole crop, seeing only its region.
+        local_outs = [
+            generator(x, region_masks[:, k : k + 1], conditions[:, 1 + k])
+            for k, generator in enumerate(self.local_generators.values())
+        ]
+        local_images = torch.stack([out.image for out in local_outs], 1)  # (B, K, 3, S, S)
+        # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k.
+        weights, union = _blend_weights(region_masks)
+        y = (1 - union) * global_out.image + (weights.unsqueeze(2) * local_images).sum(1)
+        # 4. Remove seams.
+        y = self.fusion(y, union)
+        # 5. Region lock: out = x + U * (y - x), so where U = 0 the input passes through exactly,
+        #    and in eval mode (y clamped to [-1, 1]) |out - x| <= 2 U everywhere.
+        if editable is not None:
+            lock = self._editable_union(region_masks, editable)  # (B, 1, S, S) in [0, 1]
+            y = x + lock * (y - x)
+        attention = torch.stack(
+            [global_out.attention] + [out.attention for out in local_outs], 1
+        )  # (B, 1 + K, 1, S, S)
+        return GeneratorOutput(y, attention, global_out.image, local_images)
+
+    def _check_inputs(self, x: Tensor, region_masks: Tensor, condition: Tensor) -> Tensor:
+        """Validate shapes; return the conditions as (B, 1 + K, C)."""
+        if x.dim() != 4 or x.shape[1] != IMAGE_CHANNELS:
+            raise ValueError(f"x must be (B, 3, S, S) in [-1, 1], got {tuple(x.shape)}")
+        batch, _, height, width = x.shape
+        k = self.num_regions
+        if region_masks.shape != (batch, k, height, width):
+            raise ValueError(
+                f"region_masks must be (B, K, S, S) = ({batch}, {k}, {height}, {width}) for "
+                f"regions {list(self.regions)}, got {tuple(region_masks.shape)}"
+            )
+        c = self.condition_dim
+        if condition.shape == (batch, c):
+            return condition.unsqueeze(1).expand(-1, 1 + k, -1)
+        if condition.shape == (batch, 1 + k, c):
+            return condition
+        raise ValueError(
+            f"condition must be (B, C) = ({batch}, {c}) for every editor or (B, 1 + K, C) = "
+            f"({batch}, {1 + k}, {c}) with one row per editor (global first), "
+            f"got {tuple(condition.shape)}"
+        )
+
+    def _editable_union(self, region_masks: Tensor, editable: Tensor) -> Tensor:
+        batch, k = region_masks.shape[:2]
+        editable = editable.to(device=region_masks.device, dtype=region_masks.dtype)
+        if editable.shape == (k,):
+            editable = editable.unsqueeze(0).expand(batch, -1)
+        if editable.shape != (batch, k):
+            raise ValueError(
+                f"editable must be (K,) = ({k},) or (B, K) = ({batch}, {k}) weights for regions "
+                f"{list(self.regions)}, got {tuple(editable.shape)}"
+            )
+        union = (editable[:, :, None, None] * region_masks).sum(1, keepdim=True)
+        return union.clamp(0.0, 1.0)
+
+
+def _blend_weights(region_masks: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-region blend weights whose sum (returned as the union, (B, 1, S, S)) is at most 1.
+
+    Softmax-grouped parser masks are disjoint and already sum to at most 1 (bilinear resizing
+    keeps that, being a convex combination), but keypoint boxes overlap (a brow box and an eye
+    box), and masks resized with an overshooting kernel or given by a caller may too. Where the
+    sum exceeds 1 the weights are divided by it, which is the clamp of the sum to 1 done so the
+    blend stays a convex combination: a pixel is never counted more than once.
+    """
+    total = region_masks.sum(1, keepdim=True)  # (B, 1, S, S)
+    scale = 1.0 / total.clamp_min(1.0)
+    weights = region_masks * scale  # (B, K, S, S)
+    return weights, total * scale
