@@ -1,0 +1,144 @@
+"""`faceedit-train joint`: stage 3, parser and GAN fine-tuned end to end.
+
+Starts from a gan run (`--init`), unfreezes the parser, and alternates expression batches
+(discriminator step, generator step every n_critic) with CelebAMask-HQ batches for the parser's
+own OHEM cross-entropy (weight `loss.parser_loss_weight`). Each parser update therefore holds
+both its supervision and the GAN gradients that flowed through the soft region masks.
+`--set model.freeze_parser=true` is the paper's "parser frozen" ablation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from faceedit import checkpoint
+from faceedit.errors import CheckpointError, ConfigError
+from faceedit.model.config import PRESETS, ModelConfig, preset
+from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
+from trainer.commands.gan import (
+    CHECKPOINT_NAME,
+    GanStage,
+    InitialWeights,
+    add_expression_arguments,
+    expression_roots,
+)
+from trainer.config import TrainConfig
+from trainer.state import STATE_FILE, load_state
+
+EPILOG = """examples:
+  faceedit-train joint --affectnet ~/data/AffectNet --celebamask-hq ~/data/CelebAMask-HQ --init runs/g1 --out runs/j1
+  faceedit-train joint --rafd ~/data/RaFD --celebamask-hq ~/data/CelebAMask-HQ --init runs/g1/model.safetensors --out runs/j1
+  faceedit-train joint ... --set model.freeze_parser=true --out runs/j-frozen    # ablation
+  faceedit-train joint --out runs/j1 --resume
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Stage 3: fine-tune parser and hierarchical GAN end to end, alternating expression "
+        "batches with CelebAMask-HQ parser batches. Writes "
+        f"{CHECKPOINT_NAME} into --out."
+    )
+    parser.epilog = EPILOG
+    add_expression_arguments(parser)
+    parser.add_argument(
+        "--celebamask-hq",
+        metavar="ROOT",
+        help="CelebAMask-HQ root, for the parser's own supervision (not needed with "
+        "--set model.freeze_parser=true or --resume)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="RUN_OR_CHECKPOINT",
+        help=f"where to start: a gan run folder (its {STATE_FILE}, else its {CHECKPOINT_NAME}) "
+        "or a .safetensors checkpoint holding generator and parser; required unless --resume",
+    )
+    add_common_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    roots = expression_roots(args)
+    if args.celebamask_hq:
+        roots["celebamask_hq"] = existing_folder("--celebamask-hq", args.celebamask_hq)
+    init: InitialWeights | None = None
+    init_model: ModelConfig | None = None
+    if not args.resume:
+        if not args.init:
+            raise ConfigError("the joint stage starts from a gan run: give --init runs/g1")
+        init, init_model = load_init(args.init)
+
+    def adjust(model: ModelConfig) -> ModelConfig:
+        assert init_model is not None
+        return init_model.replace(freeze_parser=False)
+
+    config, defaults, state = resolve_config(
+        args, "joint", roots, adjust if init_model else None, matching_preset(init_model)
+    )
+    if config.data.expression_source is None:
+        raise ConfigError(
+            "the joint stage needs expression data: --affectnet, --rafd or --folders ROOT"
+        )
+    if not config.model.freeze_parser and not config.data.celebamask_hq:
+        raise ConfigError(
+            "the joint stage trains the parser and needs --celebamask-hq ROOT for its supervision "
+            "(or --set model.freeze_parser=true to keep it fixed)"
+        )
+    weights = init or InitialWeights()
+    return run_stage(args, config, defaults, state, lambda c, i: GanStage.build(c, i, weights))
+
+
+def matching_preset(model: ModelConfig | None) -> str | None:
+    """The preset an initial model was made from (so the printed config diff stays short)."""
+    if model is None:
+        return None
+    plain = model.replace(freeze_parser=False, valence_arousal=False)
+    names = sorted(PRESETS)
+    exact = [n for n in names if preset(n).replace(parser=plain.parser) == plain]
+    same_size = [n for n in names if preset(n).crop_size == model.crop_size]
+    return (exact or same_size or [None])[0]
+
+
+def load_init(path: str) -> tuple[InitialWeights, ModelConfig]:
+    """Weights and model config of --init: a run folder's state.pt (raw and EMA generator,
+    discriminators, parser), else its model.safetensors, or a .safetensors file."""
+    source = Path(path).expanduser()
+    if source.is_dir():
+        if (source / STATE_FILE).is_file():
+            state = load_state(source / STATE_FILE)
+            if state.get("stage_name") not in ("gan", "joint"):
+                raise ConfigError(
+                    f"--init {path}: that is a {state.get('stage_name')!r} run; the joint stage "
+                    "starts from a gan (or joint) run"
+                )
+            modules = state["stage"]["modules"]
+            model = TrainConfig.from_dict(state["config"]).model
+            return (
+                InitialWeights(
+                    parser=modules["parser"] if state["stage"].get("has_parser", True) else None,
+                    generator=modules["generator"],
+                    ema=modules["ema"],
+                    discriminator=modules["discriminator"],
+                    source=f"{source / STATE_FILE} (step {state['step']})",
+                ),
+                model,
+            )
+        source = source / CHECKPOINT_NAME
+    loaded = checkpoint.load(source)
+    if loaded.generator is None:
+        raise CheckpointError(
+            f"--init {path}: {source} holds no generator ({list(loaded.contents)}); the joint "
+            "stage starts from a gan run's model.safetensors"
+        )
+    return (
+        InitialWeights(
+            parser=loaded.parser.state_dict() if loaded.parser is not None else None,
+            generator=loaded.generator.state_dict(),
+            ema=loaded.generator.state_dict(),
+            discriminator=(
+                loaded.discriminator.state_dict() if loaded.discriminator is not None else None
+            ),
+            source=str(source),
+        ),
+        loaded.config,
+    )

@@ -1,0 +1,509 @@
+"""Training configuration: frozen dataclasses, `--set key=value` overrides and YAML files.
+
+A run is fully described by one `TrainConfig`: the model (faceedit's `ModelConfig`), the
+optimiser settings, the loss weights, the data and the schedule. It is resolved once (stage
+defaults -> YAML file -> flags -> `--set`), printed as a diff against the defaults, saved as
+`config.yaml` beside the checkpoints and stored in `state.pt`, so a resumed run checks it
+continues the same experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+
+from faceedit.errors import ConfigError
+from faceedit.model.config import PRESETS, ModelConfig, preset
+
+Stage = Literal["parser", "gan", "joint"]
+STAGES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
+ParserOptimiser = Literal["auto", "sgd", "adam"]
+ExpressionSource = Literal["affectnet", "rafd", "folders"]
+EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
+DEFAULT_PRESET: Final[str] = "paper-128"
+
+# Fields a resumed run may change: they say how long to run, how often to report and where the
+# data lives, not what is learned from it.
+RESUMABLE_CHANGES: Final[frozenset[str]] = frozenset(
+    {
+        "steps",
+        "checkpoint_every",
+        "log_every",
+        "image_every",
+        "num_workers",
+        "data.celebamask_hq",
+        "data.affectnet",
+        "data.rafd",
+        "data.folders",
+    }
+)
+
+
+def _fail(owner: str, message: str) -> None:
+    raise ConfigError(f"{owner}: {message}")
+
+
+def _check_positive(owner: str, **values: float) -> None:
+    bad = {k: v for k, v in values.items() if not v > 0}
+    if bad:
+        _fail(owner, f"must be > 0: {bad}")
+
+
+def _check_non_negative(owner: str, **values: float) -> None:
+    bad = {k: v for k, v in values.items() if not v >= 0}
+    if bad:
+        _fail(owner, f"must be >= 0: {bad}")
+
+
+@dataclass(frozen=True)
+class ParserOptimConfig:
+    """Stage-1 optimisation: face-parsing.PyTorch's recipe (SGD, linear warm-up, poly decay),
+    or Adam, which trains the small UNet from scratch more reliably. "auto" picks SGD for
+    BiSeNet and Adam for UNet. The joint stage fine-tunes the parser with Adam at
+    `gan_optim.lr_parser` and uses only the OHEM settings from here.
+    """
+
+    optimiser: ParserOptimiser = "auto"
+    lr: float = 1e-2  # SGD's peak learning rate
+    adam_lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # on conv/linear weights only, as in the community recipe
+    poly_power: float = 0.9
+    warmup_steps: int = 1000  # capped at a tenth of the run, so short runs are not all warm-up
+    warmup_start_lr: float = 1e-5
+    ohem_threshold: float = 0.7  # hard pixel: predicted probability of its class below this
+    ohem_min_fraction: float = 1 / 16  # keep at least this fraction of the batch's pixels
+    aux_weight: float = 1.0  # BiSeNet's two auxiliary heads, each
+
+    def __post_init__(self) -> None:
+        if self.optimiser not in ("auto", "sgd", "adam"):
+            _fail("parser_optim.optimiser", f"{self.optimiser!r} is not 'auto', 'sgd' or 'adam'")
+        _check_positive(
+            "parser_optim", lr=self.lr, adam_lr=self.adam_lr, warmup_start_lr=self.warmup_start_lr
+        )
+        _check_non_negative(
+            "parser_optim",
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            poly_power=self.poly_power,
+            warmup_steps=self.warmup_steps,
+            aux_weight=self.aux_weight,
+        )
+        if not 0.0 < self.ohem_threshold < 1.0:
+            _fail("parser_optim.ohem_threshold", f"must be in (0, 1), got {self.ohem_threshold}")
+        if not 0.0 < self.ohem_min_fraction <= 1.0:
+            _fail(
+                "parser_optim.ohem_min_fraction",
+                f"must be in (0, 1], got {self.ohem_min_fraction}",
+            )
+
+
+@dataclass(frozen=True)
+class GanOptimConfig:
+    """Stage-2/3 optimisation: Adam for generator, discriminators and (joint) the parser."""
+
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    lr_parser: float = 1e-5  # joint stage: the parser is fine-tuned, not retrained
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5  # discriminator steps per generator step
+    decay_start: float = 0.5  # learning rates fall linearly to 0 from this fraction of the run
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        _check_positive("gan_optim", lr_g=self.lr_g, lr_d=self.lr_d, lr_parser=self.lr_parser)
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            _fail("gan_optim", f"betas must be in [0, 1), got ({self.beta1}, {self.beta2})")
+        if not isinstance(self.n_critic, int) or self.n_critic < 1:
+            _fail("gan_optim.n_critic", f"must be an integer >= 1, got {self.n_critic!r}")
+        if not 0.0 <= self.decay_start <= 1.0:
+            _fail("gan_optim.decay_start", f"must be in [0, 1], got {self.decay_start}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            _fail("gan_optim.ema_decay", f"must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the GAN losses (StarGAN's and GANimation's defaults) and of the parser's."""
+
+    adversarial: float = 1.0
+    local_adversarial: float = 1.0  # each region discriminator
+    gradient_penalty: float = 10.0
+    classification: float = 1.0
+    valence_arousal: float = 1.0
+    cycle: float = 10.0
+    attention_mean: float = 0.1
+    attention_tv: float = 1.0  # on the mean absolute neighbour difference
+    parser_loss_weight: float = 1.0  # joint stage: the parser's own OHEM cross-entropy
+
+    def __post_init__(self) -> None:
+        _check_non_negative("loss", **dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the datasets are and how to read them."""
+
+    celebamask_hq: str = ""
+    affectnet: str = ""
+    rafd: str = ""
+    folders: str = ""
+    align: str = ""  # expression crops: "" = the loader's default (box / center)
+    augment: bool = True  # CelebAMask-HQ flips, scales and colour jitter
+    class_balanced: bool = True  # expression batches draw every class equally often
+
+    def __post_init__(self) -> None:
+        given = [name for name in EXPRESSION_SOURCES if getattr(self, name)]
+        if len(given) > 1:
+            _fail("data", f"give one expression dataset, got {given}")
+
+    @property
+    def expression_source(self) -> tuple[ExpressionSource, str] | None:
+        """(kind, root) of the expression dataset, or None when none is set."""
+        for name in EXPRESSION_SOURCES:
+            root = getattr(self, name)
+            if root:
+                return name, root  # type: ignore[return-value]
+        return None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (runtime choices like the device are flags)."""
+
+    stage: Stage = "parser"
+    preset: str = DEFAULT_PRESET
+    model: ModelConfig = field(default_factory=lambda: preset(DEFAULT_PRESET))
+    steps: int = 80_000
+    batch_size: int = 16  # per process; under torchrun the global batch is this x world size
+    parser_optim: ParserOptimConfig = field(default_factory=ParserOptimConfig)
+    gan_optim: GanOptimConfig = field(default_factory=GanOptimConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    data: DataConfig = field(default_factory=DataConfig)
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    image_every: int = 1000
+    seed: int = 0
+    num_workers: int = 4
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            _fail("stage", f"{self.stage!r} is not one of {list(STAGES)}")
+        if self.preset not in PRESETS:
+            _fail("preset", f"{self.preset!r} is not one of {sorted(PRESETS)}")
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                _fail(name, f"must be a positive integer, got {value!r}")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            _fail("num_workers", f"must be an integer >= 0, got {self.num_workers!r}")
+        trains_parser = self.stage == "parser" or (
+            self.stage == "joint" and not self.model.freeze_parser
+        )
+        if trains_parser and self.model.parser.kind == "bisenet" and self.batch_size < 2:
+            _fail(
+                "batch_size",
+                f"{self.batch_size}: a BiSeNet parser in training needs at least 2 images per "
+                "batch (its BatchNorms after global pooling see one value per image)",
+            )
+        if self.stage == "gan" and not self.model.freeze_parser:
+            _fail(
+                "model.freeze_parser",
+                "the gan stage trains with the parser frozen; fine-tune it with the joint stage",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists): what config.yaml and state.pt store."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Rebuild from `to_dict` output; unknown keys and bad values raise ConfigError."""
+        return _build(cls, data, "")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------- defaults per stage
+
+
+def default_config(stage: Stage, preset_name: str = DEFAULT_PRESET) -> TrainConfig:
+    """The defaults of one stage: the community parser recipe, StarGAN's GAN schedule."""
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
+    model = preset(preset_name)
+    if stage == "parser":
+        return TrainConfig(stage="parser", preset=preset_name, model=model, steps=80_000)
+    if stage == "gan":
+        return TrainConfig(
+            stage="gan",
+            preset=preset_name,
+            model=model.replace(freeze_parser=True),
+            steps=200_000,
+        )
+    if stage == "joint":
+        return TrainConfig(stage="joint", preset=preset_name, model=model, steps=20_000)
+    raise ConfigError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
+
+
+# ---------------------------------------------------------------- overrides and YAML
+
+
+def apply_overrides(config: TrainConfig, assignments: Iterable[str]) -> TrainConfig:
+    """Apply `key=value` strings with dotted keys (`model.parser.kind=unet`, `loss.cycle=5`).
+
+    Values are parsed by the field's type: ints, floats, bools (true/false/yes/no/1/0), the
+    choices of a Literal, and tuples written `a,b,c` or `[a, b, c]`.
+    """
+    updates: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"--set expects KEY=VALUE (e.g. model.parser.kind=unet), got {text!r}"
+            )
+        updates[key] = value.strip()
+    return merge(config, updates, from_text=True)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a nested mapping (ConfigError for unreadable or non-mapping files)."""
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {file}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {file} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {file} must hold a mapping of keys, got {type(data).__name__}"
+        )
+    return data
+
+
+def merge(config: TrainConfig, updates: Mapping[str, Any], from_text: bool = False) -> TrainConfig:
+    """`config` with `updates` applied: keys are dotted paths or nested mappings.
+
+    With `from_text` the values are strings to parse; otherwise they are YAML-typed values,
+    coerced to the field types (lists become tuples, ints become floats where floats are due).
+    """
+    data = config.to_dict()
+    for key, value in _flatten(updates).items():
+        hint = field_type(key)
+        parsed = _parse_text(value, hint, key) if from_text else _coerce(value, hint, key)
+        _assign(data, key, _plain(parsed))
+    return TrainConfig.from_dict(data)
+
+
+def field_type(key: str) -> Any:
+    """The type annotation of a dotted key of TrainConfig; ConfigError names the valid keys."""
+    cls: Any = TrainConfig
+    parts = key.split(".")
+    for depth, name in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            raise ConfigError(
+                f"unknown config key {key!r}: {'.'.join(parts[:depth])} has no fields"
+            )
+        hints = typing.get_type_hints(cls)
+        if name not in hints:
+            owner = ".".join(parts[:depth]) or "the top level"
+            raise ConfigError(
+                f"unknown config key {key!r}; keys at {owner}: {', '.join(sorted(hints))}"
+            )
+        cls = hints[name]
+    return cls
+
+
+def save_yaml(config: TrainConfig) -> str:
+    """The full config as YAML text (what config.yaml holds)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def differences(config: TrainConfig, base: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (base value, value) for every leaf that differs."""
+    ours, theirs = _flatten(config.to_dict()), _flatten(base.to_dict())
+    return {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
+
+
+def describe_differences(config: TrainConfig, base: TrainConfig) -> str:
+    """`key: value` lines for what differs from the defaults (what the run prints)."""
+    diff = differences(config, base)
+    if not diff:
+        return f"config: the {config.stage} defaults of preset {config.preset}"
+    lines = [f"config ({config.stage} stage, preset {config.preset}; differences from defaults):"]
+    lines += [f"  {key}: {new!r}  (default {old!r})" for key, (old, new) in sorted(diff.items())]
+    return "\n".join(lines)
+
+
+def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
+    """Refuse to resume a run with settings that would make it a different experiment."""
+    changed = sorted(k for k in differences(requested, saved) if k not in RESUMABLE_CHANGES)
+    if changed:
+        detail = ", ".join(
+            f"{k}: {differences(requested, saved)[k][0]!r} -> {differences(requested, saved)[k][1]!r}"
+            for k in changed
+        )
+        raise ConfigError(
+            f"--resume continues the saved run, but these settings differ from it: {detail}. "
+            "Drop those options, or start a new run in another --out folder"
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _assign(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = data
+    for name in parents:
+        node = node[name]
+    node[leaf] = value
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively: YAML- and torch.load(weights_only)-friendly."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+_TRUE: Final[frozenset[str]] = frozenset({"true", "yes", "on", "1"})
+_FALSE: Final[frozenset[str]] = frozenset({"false", "no", "off", "0"})
+
+
+def _parse_text(text: Any, hint: Any, key: str) -> Any:
+    """Parse a command-line string into a value of type `hint`."""
+    if not isinstance(text, str):
+        return _coerce(text, hint, key)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        inner = text.strip()
+        if inner.startswith(("[", "(")) and inner.endswith(("]", ")")):
+            inner = inner[1:-1]
+        items = [item.strip() for item in inner.split(",") if item.strip()]
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_parse_text(item, args[0], key) for item in items)
+        if len(items) != len(args):
+            raise ConfigError(f"{key} needs {len(args)} comma-separated values, got {text!r}")
+        return tuple(_parse_text(item, arg, key) for item, arg in zip(items, args, strict=True))
+    if dataclasses.is_dataclass(hint):
+        raise ConfigError(f"{key} is a group of settings; set its fields, e.g. {key}.<field>=...")
+    return _coerce(text, hint, key)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check/convert a (YAML-typed or string) value to the field type `hint`."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r} is not one of {list(choices)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(hint):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError("; ".join(errors))
+    if origin is tuple:
+        if isinstance(value, str):
+            return _parse_text(value, hint, key)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} needs a list of values, got {value!r}")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key} needs {len(args)} values, got {list(value)}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} is a group of settings and needs a mapping, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: Any, data: Mapping[str, Any], owner: str) -> Any:
+    """Construct dataclass `cls` from a nested mapping, with typed values and clear errors."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{owner or 'config'}: expected a mapping, got {type(data).__name__}")
+    if cls is ModelConfig:
+        try:
+            return ModelConfig.from_dict(_plain(dict(data)))
+        except TypeError as error:
+            raise ConfigError(f"{owner}: {error}") from None
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise ConfigError(
+            f"{owner or 'config'}: unknown key(s) {unknown}; known: {', '.join(sorted(hints))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        key = f"{owner}.{name}" if owner else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key)
+        else:
+            kwargs[name] = _coerce(value, hint, key)
+    return cls(**kwargs)

@@ -1,0 +1,125 @@
+"""The resumable training state (`state.pt`): everything `--resume` needs to continue exactly.
+
+It holds the networks (including the EMA generator), optimiser states, the step, every RNG
+state (python, numpy, torch, CUDA), the data position of each loader and the config, as plain
+containers and tensors only, so it loads with `torch.load(weights_only=True)`: no object is
+ever unpickled. It is written atomically: a kill mid-write leaves the previous file in place.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import time
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import torch
+
+from faceedit.errors import TrainingError
+from faceedit.fileio import atomic_path
+
+STATE_FILE: Final[str] = "state.pt"
+FORMAT: Final[str] = "faceedit-train-state"
+FORMAT_VERSION: Final[int] = 1
+# Test hook: seconds to sleep after writing the temporary file and before the atomic rename,
+# so a test can kill the process mid-checkpoint. Unset in normal use.
+SLOW_WRITE_ENV: Final[str] = "FACEEDIT_TEST_SLOW_CHECKPOINT_S"
+
+
+# ---------------------------------------------------------------------------- RNG states
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG state as tensors and plain lists (weights_only-loadable)."""
+    version, mt_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": list(mt_state), "gauss": gauss},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what `rng_state` returned."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached"]))
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available():
+        if len(cuda) != torch.cuda.device_count():
+            # A different number of GPUs: seeds per device cannot be matched; keep going.
+            return
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# ---------------------------------------------------------------------------- file I/O
+
+
+def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
+    """Write a training state atomically (temporary file, fsync, rename)."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+        delay = float(os.environ.get(SLOW_WRITE_ENV, "0") or 0)
+        if delay > 0:
+            time.sleep(delay)
+    return target
+
+
+def load_state(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a training state with weights_only=True; TrainingError for a missing or bad file."""
+    file = Path(path)
+    if not file.is_file():
+        raise TrainingError(
+            f"no training state at {file}: --resume needs a run folder in which a checkpoint "
+            "was written (state.pt); start a new run without --resume"
+        )
+    try:
+        state = torch.load(file, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        raise TrainingError(
+            f"{file} is not a readable training state ({error}); it may be damaged. Delete it "
+            "to start over, or point --out at another run"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise TrainingError(f"{file} is not a faceedit training state")
+    version = state.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TrainingError(
+            f"{file} has training-state format {version!r}; this faceedit reads up to "
+            f"{FORMAT_VERSION}: upgrade faceedit to resume it"
+        )
+    return state
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files a killed checkpoint write left behind (`.<name>.*.tmp`)."""
+    removed = []
+    base = Path(folder)
+    if not base.is_dir():
+        return removed
+    for tmp in base.glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
