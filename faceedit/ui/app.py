@@ -1,0 +1,316 @@
+"""`faceedit [IMAGE_OR_VIDEO] [options]`: open the window (the bundled sample face by default).
+
+With `--snapshot OUT.png` the window applies the options, waits for the first edited result,
+saves a picture of itself and exits: a headless check that the whole app works, and how the
+README's screenshot is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QApplication
+
+from faceedit.errors import FaceEditError
+from faceedit.labels import REGION_NAMES
+from faceedit.ui.settings import (
+    APPLICATION,
+    COMPARE_MODES,
+    DETECT_EVERY_CHOICES,
+    DEVICES,
+    ORGANIZATION,
+)
+
+DEFAULT_SNAPSHOT_TIMEOUT_S: Final[float] = 120.0
+SNAPSHOT_SIZE: Final[tuple[int, int]] = (1440, 900)
+EXIT_FAILED: Final[int] = 2
+EXIT_TIMEOUT: Final[int] = 3
+SETTLE_MS: Final[int] = 150
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def _slider_range(args: argparse.Namespace) -> None:
+    """The sliders span 0-100 %, so the window refuses weights above 1 instead of clipping them."""
+    specs = [("--expression", args.expression or {})]
+    specs += [(f"--region {region}", weights) for region, weights in args.region]
+    for flag, weights in specs:
+        big = {n: w for n, w in weights.items() if w > 1.0}
+        if big:
+            raise FaceEditError(
+                f"{flag}: the window's sliders go up to 1 (100 %), got {big}; "
+                "use `faceedit edit` for weights above 1"
+            )
+
+
+def _from_batch_edit(name: str) -> Callable[[str], Any]:
+    """`faceedit edit`'s argparse type `name`, imported on first use: the window's flags mirror
+    that command's exactly, and `faceedit --help` does not pay for importing the engine."""
+
+    def convert(text: str) -> Any:
+        from faceedit import batch_edit
+
+        return getattr(batch_edit, name)(text)
+
+    convert.__name__ = name
+    return convert
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        nargs="?",
+        metavar="IMAGE_OR_VIDEO",
+        help="an image or a video file (default: the bundled sample face)",
+    )
+    parser.add_argument(
+        "--camera", type=int, metavar="INDEX", help="edit a webcam live (0 is the first camera)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="a faceedit checkpoint (.safetensors); default: the last one used",
+    )
+    parser.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="start without a model, even if one was used last time",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        help="where the models run (default: the last choice, else auto = CUDA if available)",
+    )
+    parser.add_argument(
+        "--expression",
+        type=_from_batch_edit("expression_argument"),
+        metavar="SPEC",
+        help="initial sliders, e.g. happy=0.8,surprised=0.2 (weights as given, not renormalised)",
+    )
+    parser.add_argument(
+        "--region",
+        type=_from_batch_edit("region_argument"),
+        action="append",
+        default=[],
+        metavar="REGION:SPEC",
+        help="give a region its own target, e.g. mouth:happy=1 (repeatable)",
+    )
+    parser.add_argument(
+        "--editable",
+        type=_from_batch_edit("editable_argument"),
+        metavar="REGIONS",
+        help=f"regions the edit may change, e.g. mouth,eyes (of {', '.join(REGION_NAMES)}); the rest stays as the input",
+    )
+    parser.add_argument("--compare", choices=COMPARE_MODES, help="before/after layout")
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        choices=DETECT_EVERY_CHOICES,
+        help="on video, detect every N frames and track between",
+    )
+    parser.add_argument(
+        "--snapshot",
+        metavar="OUT.png",
+        help="apply the options, wait for the first edited result, save a picture of the window and exit",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_SNAPSHOT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long --snapshot waits (default {DEFAULT_SNAPSHOT_TIMEOUT_S:g})",
+    )
+
+
+# ---- running ------------------------------------------------------------------------------------------
+
+
+def app_icon() -> QIcon:
+    """A small drawn icon (a face with a split line), so no image file is needed."""
+    icon = QIcon()
+    for size in (16, 32, 64, 128, 256):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        s = size / 64
+        p.setBrush(QColor(42, 130, 218))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(2 * s, 2 * s, 60 * s, 60 * s, 12 * s, 12 * s)
+        p.setBrush(QColor(255, 214, 170))
+        p.drawEllipse(14 * s, 10 * s, 36 * s, 44 * s)
+        p.setBrush(QColor(40, 40, 40))
+        p.drawEllipse(23 * s, 25 * s, 5 * s, 5 * s)
+        p.drawEllipse(36 * s, 25 * s, 5 * s, 5 * s)
+        p.setPen(QPen(QColor(200, 40, 60), max(1.0, 3 * s)))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawArc(22 * s, 30 * s, 20 * s, 14 * s, 200 * 16, 140 * 16)
+        p.setPen(QPen(QColor(255, 255, 255), max(1.0, 2 * s)))
+        p.drawLine(32 * s, 6 * s, 32 * s, 58 * s)
+        p.end()
+        icon.addPixmap(pixmap)
+    return icon
+
+
+def _application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        from faceedit.ui.theme import apply_theme
+
+        apply_theme(app)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("faceedit")
+    app.setWindowIcon(app_icon())
+    return app  # type: ignore[return-value]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the window as the arguments say; with --snapshot, return once the picture is saved."""
+    if args.source is not None and args.camera is not None:
+        raise FaceEditError("give either IMAGE_OR_VIDEO or --camera, not both")
+    if args.snapshot and not args.snapshot.lower().endswith(".png"):
+        raise FaceEditError(
+            f"--snapshot writes a PNG; give a file name ending in .png, not {args.snapshot!r}"
+        )
+    _slider_range(args)
+    app = _application()
+    from faceedit.ui.main_window import MainWindow  # after QApplication: it builds pixmaps
+    from faceedit.ui.settings import Preferences
+
+    prefs = Preferences()
+    if args.device:
+        prefs.device = args.device
+    window = MainWindow(prefs, device=args.device)
+    apply_options(window, args)
+    if args.snapshot:
+        return take_snapshot(window, Path(args.snapshot), args.timeout, wants_edit=_asks_edit(args))
+    window.show()
+    _close_on_ctrl_c(window)
+    return app.exec()
+
+
+def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+C in the terminal closes the window cleanly (worker stopped, layout saved).
+
+    Python handles signals only between bytecodes, and Qt's loop runs in C++; a cheap timer
+    hands control back to Python a few times a second so the handler can run.
+    """
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+
+
+def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """Set the window's controls and start loading as the command line says."""
+    if args.compare:
+        window.set_compare_mode(args.compare)
+    if args.detect_every:
+        window.set_detect_every(args.detect_every)
+    checkpoint = args.checkpoint
+    if checkpoint is None and not args.no_checkpoint and not args.snapshot:
+        last = window.prefs.last_checkpoint
+        checkpoint = last if last and Path(last).is_file() else None
+    window.load_checkpoint(checkpoint)
+    if args.expression:
+        window.expressions.set_condition(args.expression)
+    for region, weights in args.region:
+        window.expressions.set_condition(weights, region=region)
+    if args.editable is not None:
+        window.regions.set_editable(args.editable)
+    if args.camera is not None:
+        window.open_camera(args.camera)
+    elif args.source is not None:
+        window.open_path(args.source)
+    else:
+        window.open_sample()
+
+
+def _asks_edit(args: argparse.Namespace) -> bool:
+    weights = dict(args.expression or {})
+    for _region_name, region_weights in args.region:
+        weights.update(region_weights)
+    return any(w > 0 for w in weights.values())
+
+
+class _SnapshotWaiter(QObject):
+    """Waits for the first result computed with the loaded model and the command-line settings."""
+
+    def __init__(self, window, wants_edit: bool, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(window)
+        self.window = window
+        self.wants_edit = wants_edit
+        self.loop = QEventLoop()
+        self.error: str | None = None
+        self.code = EXIT_TIMEOUT
+        self.error = f"no result within {timeout_s:g} s (raise --timeout on a slow machine)"
+        window.updateShown.connect(self._on_update)
+        window.messageShown.connect(self._on_message)
+        QTimer.singleShot(int(timeout_s * 1000), self.loop.quit)
+
+    def _on_update(self, update) -> None:  # type: ignore[no-untyped-def]
+        window = self.window
+        if window.model_info is None or update.request_id < window.settled_request_id:
+            return  # computed before the model and the settings were in place
+        if not update.boxes:
+            self._finish(EXIT_FAILED, "no face was found in the input, so there is nothing to edit")
+        elif self.wants_edit and not update.edited:
+            missing = (
+                " ".join(window.model_info.capabilities.missing)
+                or "the model did not edit the face"
+            )
+            self._finish(
+                EXIT_FAILED, f"an expression was asked for but cannot be applied: {missing}"
+            )
+        else:
+            self._finish(0, None)
+
+    def _on_message(self, kind: str, text: str) -> None:
+        if kind == "error":
+            self._finish(EXIT_FAILED, text)
+
+    def _finish(self, code: int, error: str | None) -> None:
+        self.code, self.error = code, error
+        self.loop.quit()
+
+
+def _settle(milliseconds: int) -> None:
+    """Run the event loop for a moment so pending layouts and repaints finish."""
+    loop = QEventLoop()
+    QTimer.singleShot(milliseconds, loop.quit)
+    loop.exec()
+
+
+def take_snapshot(window, path: Path, timeout_s: float, wants_edit: bool) -> int:  # type: ignore[no-untyped-def]
+    """Show the window, wait for the edited result, save `window.grab()` to `path`, close."""
+    window.remember_layout = False
+    window.resize(*SNAPSHOT_SIZE)
+    window.show()
+    waiter = _SnapshotWaiter(window, wants_edit, timeout_s)
+    try:
+        waiter.loop.exec()
+        if waiter.code == 0:
+            window.plots.redraw()
+            _settle(SETTLE_MS)  # plot axes size themselves to their labels over two layout passes
+            image = window.grab().toImage()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            from faceedit.ui.export import save_png
+            from faceedit.ui.widgets.image_view import qimage_to_array
+
+            save_png(path, qimage_to_array(image))
+            print(f"faceedit: saved a snapshot of the window to {path}")
+    finally:
+        window.close()
+    if waiter.code != 0:
+        print(f"faceedit: snapshot failed: {waiter.error}", file=sys.stderr)
+    return waiter.code

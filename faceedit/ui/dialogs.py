@@ -1,0 +1,86 @@
+"""The window's small dialogs: file choosers, the camera index, recent-file menus, shortcuts.
+
+Kept apart from the main window so it only wires panels and reacts to the worker.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
+
+from faceedit.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
+
+def _patterns(extensions: frozenset[str]) -> str:
+    return " ".join(f"*{e}" for e in sorted(extensions))
+
+
+MEDIA_FILTER: Final[str] = ";;".join(
+    [
+        f"Images and videos ({_patterns(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)})",
+        f"Images ({_patterns(IMAGE_EXTENSIONS)})",
+        f"Videos ({_patterns(VIDEO_EXTENSIONS)})",
+        "All files (*)",
+    ]
+)
+CHECKPOINT_FILTER: Final[str] = "faceedit checkpoints (*.safetensors);;All files (*)"
+PNG_FILTER: Final[str] = "PNG image (*.png)"
+VIDEO_FILTER: Final[str] = "MP4 video (*.mp4);;AVI video (*.avi)"
+
+
+def ask_open(parent: QWidget, title: str, folder: str, filters: str) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, title, folder, filters)
+    return path or None
+
+
+def ask_save(parent: QWidget, title: str, suggested: Path, filters: str) -> str | None:
+    path, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), filters)
+    return path or None
+
+
+def ask_camera_index(parent: QWidget) -> int | None:
+    index, ok = QInputDialog.getInt(
+        parent, "Open camera", "Camera index (0 is the first camera):", 0, 0, 63
+    )
+    return index if ok else None
+
+
+def fill_recent_menu(
+    menu: QMenu, paths: list[str], opener: Callable[[str], object], clear: Callable[[], None]
+) -> None:
+    """Rebuild a recent-files menu (called as it is about to show, so it is always current)."""
+    menu.clear()
+    for path in paths:
+        action = menu.addAction(Path(path).name)
+        action.setToolTip(path)
+        action.setStatusTip(path)
+        action.triggered.connect(lambda _=False, p=path: opener(p))
+    if not paths:
+        menu.addAction("(none yet)").setEnabled(False)
+        return
+    menu.addSeparator()
+    menu.addAction("Clear List", clear)
+
+
+def show_shortcuts(parent: QWidget, rows: list[tuple[str, str]]) -> QMessageBox:
+    """A non-modal table of shortcuts."""
+    table = "".join(
+        f"<tr><td style='padding-right:16px'><b>{html.escape(k)}</b></td>"
+        f"<td>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    box = QMessageBox(
+        QMessageBox.Icon.NoIcon,
+        "Keyboard shortcuts",
+        f"<table>{table}</table>",
+        QMessageBox.StandardButton.Close,
+        parent,
+    )
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -1,0 +1,652 @@
+"""The main window: assembles the panels, routes their signals to the worker and back.
+
+It holds no image logic of its own: panels draw, the worker computes, overlay.py renders, and
+export.py saves. What lives here is the wiring and the user-facing messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from faceedit.errors import FaceEditError
+from faceedit.pipeline import EditRequest
+from faceedit.resources import sample_image_path
+from faceedit.ui import dialogs, export
+from faceedit.ui.menus import Actions, build_actions, shortcut_rows
+from faceedit.ui.overlay import OverlaySettings
+from faceedit.ui.settings import CompareMode, Preferences
+from faceedit.ui.widgets.about_dialog import AboutDialog, about_rows
+from faceedit.ui.widgets.availability import set_available
+from faceedit.ui.widgets.compare_view import CompareView
+from faceedit.ui.widgets.crop_panel import CropPanel
+from faceedit.ui.widgets.expression_panel import ExpressionPanel
+from faceedit.ui.widgets.image_view import to_qimage
+from faceedit.ui.widgets.message_bar import MessageBar, MessageKind
+from faceedit.ui.widgets.overlay_panel import OverlayPanel
+from faceedit.ui.widgets.plots_panel import PlotsPanel
+from faceedit.ui.widgets.region_panel import RegionPanel
+from faceedit.ui.widgets.va_pad import ValenceArousalPanel
+from faceedit.ui.widgets.video_controls import VideoControls
+from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceInfo
+
+CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
+LOADING: Final[str] = "the model is still loading"
+
+
+class MainWindow(QMainWindow):
+    """faceedit's window. Public methods are what the CLI, the menus and the tests drive."""
+
+    updateShown = Signal(object)  # FrameUpdate, after every panel shows it
+    modelReady = Signal(object)  # ModelInfo
+    messageShown = Signal(str, str)  # kind, text
+
+    def __init__(self, prefs: Preferences | None = None, device: str | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("faceedit")
+        self.setAcceptDrops(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+        )
+        self.prefs = prefs or Preferences()
+        self.worker = InferenceWorker(device or self.prefs.device, self.prefs.detect_every, self)
+        self.model_info: ModelInfo | None = None
+        self.source_info: SourceInfo | None = None
+        self.latest: FrameUpdate | None = None
+        self.request_id = 0
+        self.settled_request_id = 0  # first request sent with the current model's settings
+        self._face_index: int | None = None
+        self._source_label = ""
+        self._warned_no_face: object = None
+        self._center_split = True
+        self.remember_layout = True  # off for --snapshot, whose fixed size is not the user's
+
+        # ---- panels ----
+        self.messages = MessageBar()
+        self.model_banner = MessageBar()
+        self.compare = CompareView()
+        self.video = VideoControls()
+        self.video.hide()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(4, 4, 4, 0)
+        column.setSpacing(4)
+        column.addWidget(self.model_banner)
+        column.addWidget(self.messages)
+        column.addWidget(self.compare, 1)
+        column.addWidget(self.video)
+        self.setCentralWidget(central)
+
+        self.crop = CropPanel()
+        self.overlay = OverlayPanel(
+            OverlaySettings(opacity=self.prefs.overlay_opacity, mode=self.prefs.overlay_mode)
+        )
+        self.expressions = ExpressionPanel()
+        self.regions = RegionPanel()
+        self.va = ValenceArousalPanel()
+        self.plots = PlotsPanel()
+        self.crop.set_overlay(self.overlay.settings())
+        crop_split = QSplitter(Qt.Orientation.Vertical)
+        crop_split.addWidget(self.crop)
+        crop_split.addWidget(_stack(self.overlay))
+        crop_split.setStretchFactor(0, 3)
+        crop_split.setStretchFactor(1, 2)
+        # Side docks run the full height; the plots sit under the picture only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.docks = {
+            "crop": self._dock(
+                "Face crop and segmentation",
+                crop_split,
+                Qt.DockWidgetArea.LeftDockWidgetArea,
+            ),
+            "expression": self._dock(
+                "Expression",
+                _stack(self.expressions, self.regions),
+                Qt.DockWidgetArea.RightDockWidgetArea,
+            ),
+            "va": self._dock("Valence and arousal", self.va, Qt.DockWidgetArea.RightDockWidgetArea),
+            "plots": self._dock("Live plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.docks["va"].hide()
+        self.status_device = QLabel("starting…")
+        self.status_fps = QLabel("")
+        self.statusBar().addPermanentWidget(self.status_fps)
+        self.statusBar().addPermanentWidget(self.status_device)
+
+        self.actions_ = build_actions(self)
+        for dock in self.docks.values():
+            self.actions_.view_menu.addAction(dock.toggleViewAction())
+        self._connect(self.actions_)
+        self._set_model_controls(None)
+        self._restore_layout()
+        self.worker.start()
+
+    # ---- assembly ---------------------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _connect(self, a: Actions) -> None:
+        w = self.worker
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelFailed.connect(self._on_model_failed)
+        w.notice.connect(lambda text: self.show_message("warning", text))
+        w.resultReady.connect(self._on_result)
+        w.failed.connect(lambda _id, text: self.show_message("error", text))
+        w.sourceOpened.connect(self._on_source_opened)
+        w.sourceFailed.connect(lambda text: self.show_message("error", text))
+        w.playbackStopped.connect(self._on_playback_stopped)
+        w.recordingFinished.connect(self._on_recording_finished)
+
+        self.compare.faceClicked.connect(self.choose_face)
+        self.expressions.changed.connect(self.submit)
+        self.regions.changed.connect(self.submit)
+        self.va.changed.connect(self.submit)
+        self.overlay.changed.connect(self._on_overlay)
+        self.video.playToggled.connect(self.set_playing)
+        self.video.seekRequested.connect(w.seek)
+        self.video.recordToggled.connect(self._on_record_toggled)
+        self.docks["plots"].visibilityChanged.connect(self._update_scores_wanted)
+
+        a.open.triggered.connect(self._ask_open)
+        a.open_camera.triggered.connect(self._ask_camera)
+        a.open_sample.triggered.connect(self.open_sample)
+        a.recent_files.aboutToShow.connect(
+            lambda: dialogs.fill_recent_menu(
+                a.recent_files, self.prefs.recent_files, self.open_path, self.prefs.clear_recent
+            )
+        )
+        a.load_checkpoint.triggered.connect(self._ask_checkpoint)
+        a.recent_checkpoints.aboutToShow.connect(
+            lambda: dialogs.fill_recent_menu(
+                a.recent_checkpoints,
+                self.prefs.recent_checkpoints,
+                self.load_checkpoint,
+                self.prefs.clear_recent,
+            )
+        )
+        a.unload_checkpoint.triggered.connect(lambda: self.load_checkpoint(None))
+        a.save_frame.triggered.connect(self._ask_save_frame)
+        a.save_masks.triggered.connect(self._ask_save_masks)
+        a.copy.triggered.connect(self.copy_to_clipboard)
+        a.record.triggered.connect(self._on_record_toggled)
+        a.quit.triggered.connect(self.close)
+        a.reset.triggered.connect(self.reset_expression)
+        a.next_face.triggered.connect(self._next_face)
+        a.all_faces.toggled.connect(lambda _on: self.submit())
+        a.split_view.triggered.connect(lambda: self.set_compare_mode("split"))
+        a.side_by_side.triggered.connect(lambda: self.set_compare_mode("side_by_side"))
+        a.zoom_fit.triggered.connect(self.compare.zoom_to_fit)
+        a.zoom_in.triggered.connect(lambda: self.compare.zoom_by(1.25))
+        a.zoom_out.triggered.connect(lambda: self.compare.zoom_by(0.8))
+        a.zoom_actual.triggered.connect(self.compare.zoom_actual)
+        a.show_overlay.setChecked(self.overlay.settings().enabled)
+        a.show_overlay.toggled.connect(self.overlay.enabled_box.setChecked)
+        a.play.triggered.connect(lambda: self.set_playing(not self.video.playing))
+        for n, action in a.detect_every.items():
+            action.setChecked(n == self.prefs.detect_every)
+            action.triggered.connect(lambda _=False, n=n: self.set_detect_every(n))
+        for device, action in a.devices.items():
+            action.setChecked(device == self.prefs.device)
+            action.triggered.connect(lambda _=False, d=device: self.set_device(d))
+        a.shortcuts.triggered.connect(self._show_shortcuts)
+        a.about.triggered.connect(self.show_about)
+        mode = self.prefs.compare_mode
+        (a.split_view if mode == "split" else a.side_by_side).setChecked(True)
+        self.compare.set_mode(mode)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.prefs.layout()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1440, 900)
+        if state is None or not self.restoreState(state):
+            d = self.docks
+            self.resizeDocks([d["crop"], d["expression"]], [380, 360], Qt.Orientation.Horizontal)
+            self.resizeDocks([d["plots"]], [230], Qt.Orientation.Vertical)
+
+    # ---- opening things ------------------------------------------------------------------------------
+
+    def open_path(self, path: str | Path) -> None:
+        """Open an image, a video, or (by its extension) a checkpoint; errors become messages."""
+        path = Path(path).expanduser()
+        if path.suffix.lower() == CHECKPOINT_SUFFIX:
+            self.load_checkpoint(path)
+            return
+        self._source_label = path.name
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        self.worker.open_stream(path)
+
+    def open_camera(self, index: int) -> None:
+        self._source_label = f"camera {index}"
+        self.statusBar().showMessage(f"Opening camera {index}…")
+        self.worker.open_stream(int(index))
+
+    def open_sample(self) -> None:
+        try:
+            self.open_path(sample_image_path())
+        except FaceEditError as error:
+            self.show_message("error", str(error))
+
+    def load_checkpoint(self, path: str | Path | None) -> None:
+        """Load a model in the worker (None: run without one); the controls follow its abilities."""
+        self.statusBar().showMessage(
+            f"Loading {Path(path).name}…" if path else "Unloading the model…"
+        )
+        self._set_model_controls(None)
+        self.worker.load_model(None if path is None else str(Path(path).expanduser()))
+
+    def set_device(self, device: str) -> None:
+        self.prefs.device = device  # type: ignore[assignment]
+        self.actions_.devices[device].setChecked(True)
+        self.statusBar().showMessage(f"Switching to {device}…")
+        self.worker.set_device(device)
+
+    def set_detect_every(self, frames: int) -> None:
+        self.prefs.detect_every = frames
+        self.actions_.detect_every[frames].setChecked(True)
+        self.worker.set_detect_every(frames)
+
+    def set_compare_mode(self, mode: CompareMode) -> None:
+        self.prefs.compare_mode = mode
+        (self.actions_.split_view if mode == "split" else self.actions_.side_by_side).setChecked(
+            True
+        )
+        self.compare.set_mode(mode)
+
+    # ---- the request ---------------------------------------------------------------------------------
+
+    def current_request(self) -> EditRequest:
+        """The edit the controls describe right now."""
+        info = self.model_info
+        va = self.va.value() if info is not None and info.capabilities.valence_arousal else None
+        return EditRequest(
+            condition=self.expressions.condition(),
+            region_conditions=self.expressions.region_conditions(),
+            editable_regions=self.regions.editable_regions(),
+            valence_arousal=va,
+            face_index=self._face_index,
+            all_faces=self.actions_.all_faces.isChecked(),
+        )
+
+    def submit(self) -> int:
+        """Hand the current request to the worker (it replaces any request not yet started)."""
+        self.request_id = self.worker.submit(self.current_request())
+        return self.request_id
+
+    def reset_expression(self) -> None:
+        """Back to the input's own look: every slider 0 (the identity request)."""
+        self.va.set_value(None)
+        self.expressions.reset()
+
+    def choose_face(self, index: int) -> None:
+        self._face_index = index
+        self.actions_.all_faces.setChecked(False)
+        self.submit()
+
+    def _next_face(self) -> None:
+        count = len(self.latest.boxes) if self.latest else 0
+        if count > 1:
+            self.choose_face(((self._face_index or 0) + 1) % count)
+
+    def set_playing(self, playing: bool) -> None:
+        info = self.source_info
+        if info is None or (info.frame_count == 1 and not info.is_live):
+            playing = False
+        elif (
+            playing
+            and not info.is_live
+            and self.latest is not None
+            and info.frame_count
+            and (self.latest.frame_index or 0) >= info.frame_count - 1
+        ):
+            self.worker.seek(0)  # play from the start after the end
+        self.video.set_playing(playing)
+        self.actions_.play.setChecked(playing)
+        self.worker.set_playing(playing)
+
+    # ---- worker signals --------------------------------------------------------------------------------
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.model_info = info
+        caps = info.capabilities
+        name = Path(info.path).name if info.path else "no model"
+        self.status_device.setText(self._model_label(info))
+        if info.path:
+            self.prefs.add_recent_checkpoint(info.path)
+            self.prefs.last_checkpoint = info.path
+            self.statusBar().showMessage(f"Loaded {name} on {info.device}", 5000)
+        else:
+            self.prefs.last_checkpoint = None
+        if caps.missing:
+            self.model_banner.show_message("warning", "\n".join(caps.missing))
+        else:
+            self.model_banner.clear()
+        self.expressions.set_regions(info.regions)
+        self.regions.set_regions(info.regions)
+        self._set_model_controls(info)
+        self.settled_request_id = self.submit()
+        self.modelReady.emit(info)
+
+    def _on_model_failed(self, text: str) -> None:
+        """The worker kept the model it had (if any): give its controls back and explain."""
+        if self.model_info is not None:
+            self._set_model_controls(self.model_info)
+            self.status_device.setText(self._model_label(self.model_info))
+        self.show_message("error", f"Checkpoint not loaded: {text}")
+
+    @staticmethod
+    def _model_label(info: ModelInfo) -> str:
+        return f"{Path(info.path).name if info.path else 'no model'} · {info.device}"
+
+    def _set_model_controls(self, info: ModelInfo | None) -> None:
+        """Enable what the loaded model can do; disabled controls say in their tooltip why."""
+        if info is None:
+            edit_reason = parse_reason = LOADING
+        else:
+            caps = info.capabilities
+            missing = " ".join(caps.missing)
+            edit_reason = None if caps.can_edit else missing
+            parse_reason = None if caps.can_parse else missing
+        set_available(self.expressions, edit_reason)
+        set_available(self.regions, edit_reason)
+        set_available(self.overlay, parse_reason)
+        set_available(self.va, edit_reason)
+        self.actions_.reset.setEnabled(edit_reason is None)
+        self.actions_.save_masks.setEnabled(parse_reason is None)
+        self.docks["va"].setVisible(bool(info and info.capabilities.valence_arousal))
+        self._update_scores_wanted()
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.source_info = info
+        self._center_split = True
+        self._face_index = None
+        self._warned_no_face = None
+        self.messages.clear()
+        is_video = info.is_live or (info.frame_count or 0) > 1
+        self.video.setVisible(is_video)
+        self.video.set_source(info.frame_count, info.fps, info.is_live)
+        self.video.set_playing(False)
+        self.actions_.record.setEnabled(is_video)
+        self.actions_.play.setEnabled(is_video)
+        self.setWindowTitle(f"{info.name} - faceedit")
+        if not info.is_live and Path(info.path).exists():
+            self.prefs.add_recent_file(info.path)
+        self.plots.clear()
+        self.plots.set_streaming(is_video)
+        self.statusBar().showMessage(f"Opened {info.name} ({info.size[0]}x{info.size[1]})", 4000)
+        self.submit()
+        if info.is_live:
+            self.set_playing(True)
+
+    def _on_result(self, update: FrameUpdate) -> None:
+        self.latest = update
+        self.compare.set_frames(update.input, update.output, update.boxes, update.chosen)
+        if self._center_split and update.boxes:
+            # A new picture: put the split line through the chosen face, so both halves show it.
+            box = update.boxes[update.chosen[0] if update.chosen else 0]
+            self.compare.after_view.set_split_position(
+                float(box[0] + box[2]) / 2 / update.input.shape[1]
+            )
+            self._center_split = False
+        self.crop.set_data(update.crop, update.edited_crop, update.attention, update.labels)
+        self.plots.add_timings(update.timings)
+        if update.input_scores is not None:
+            self.plots.set_scores(
+                update.input_scores,
+                update.edited_scores if update.edited_scores is not None else None,
+            )
+        elif self.model_info is not None and not self.model_info.capabilities.can_score:
+            self.plots.set_scores(None, None)
+        if update.frame_index is not None:
+            self.video.set_position(update.frame_index)
+        self._report(update)
+        self.updateShown.emit(update)
+
+    def _report(self, update: FrameUpdate) -> None:
+        t = update.timings
+        fps = self.plots.frames_per_second()
+        self.status_fps.setText(f"{fps:.0f} fps" if self.video.isVisible() else "")
+        if not update.boxes:
+            key = (
+                update.frame_key
+                if self.source_info is None or not self.video.isVisible()
+                else self.source_info.path
+            )
+            text = f"No face found in {self._source_label or 'this frame'}: try a larger, well-lit, frontal face (about 40 pixels or more)."
+            if key != self._warned_no_face:
+                self._warned_no_face = key
+                self.show_message("warning", text)
+            else:
+                self.statusBar().showMessage(text)
+            return
+        if self.messages.kind == "warning" and self._warned_no_face is not None:
+            self.messages.clear()
+            self._warned_no_face = None
+        faces = len(update.boxes)
+        stages = " · ".join(
+            f"{s} {t.get(s, 0):.0f} ms" for s in ("detect", "parse", "generate", "paste")
+        )
+        self.statusBar().showMessage(f"{faces} face{'s' if faces > 1 else ''} · {stages}")
+
+    def _on_playback_stopped(self, reason: str) -> None:
+        self.video.set_playing(False)
+        self.actions_.play.setChecked(False)
+        if reason:
+            self.show_message("error", reason)
+
+    def _on_overlay(self, settings: OverlaySettings) -> None:
+        self.crop.set_overlay(settings)
+        self.actions_.show_overlay.setChecked(settings.enabled)
+        self.prefs.overlay_opacity = settings.opacity
+        self.prefs.overlay_mode = settings.mode
+
+    def _update_scores_wanted(self) -> None:
+        info = self.model_info
+        wanted = bool(info and info.capabilities.can_score) and self.docks["plots"].isVisible()
+        self.worker.set_scores_wanted(wanted or not self.isVisible())
+
+    # ---- recording and saving -------------------------------------------------------------------------
+
+    def _on_record_toggled(self, on: bool) -> None:
+        if not on:
+            self.worker.stop_recording()
+            self._show_recording(False)
+            return
+        suggested = (
+            Path(self._last_folder()) / f"{Path(self._source_label or 'camera').stem}-edited.mp4"
+        )
+        path = dialogs.ask_save(self, "Record edited stream", suggested, dialogs.VIDEO_FILTER)
+        if not path:
+            self._show_recording(False)
+            return
+        self.start_recording(path)
+
+    def start_recording(self, path: str | Path) -> None:
+        self.worker.start_recording(path)
+        self._show_recording(True)
+        self.statusBar().showMessage(f"Recording to {path}")
+
+    def _show_recording(self, on: bool) -> None:
+        self.video.set_recording(on)
+        self.actions_.record.setChecked(on)
+
+    def _on_recording_finished(self, path: str, frames: int, error: str) -> None:
+        self._show_recording(False)
+        if error:
+            self.show_message("error", f"Recording to {path} failed: {error}")
+        else:
+            self.show_message("info", f"Saved {frames} frames to {path}")
+
+    def save_frame(self, path: str | Path) -> Path | None:
+        """Save the edited frame as PNG; None (with a message) when there is nothing to save."""
+        if self.latest is None:
+            self.show_message("warning", "There is no frame to save yet.")
+            return None
+        try:
+            saved = export.save_png(path, self.latest.output)
+        except FaceEditError as error:
+            self.show_message("error", str(error))
+            return None
+        self.statusBar().showMessage(f"Saved {saved}", 5000)
+        return saved
+
+    def save_masks(self, path: str | Path) -> list[Path]:
+        """Save the parse of the chosen face: coloured label map, class indices, region masks."""
+        update = self.latest
+        if (
+            update is None
+            or update.labels is None
+            or update.region_masks is None
+            or self.model_info is None
+        ):
+            self.show_message("warning", "There are no masks to save: no face was parsed yet.")
+            return []
+        try:
+            saved = export.save_masks(
+                path, update.labels, update.region_masks, self.model_info.regions
+            )
+        except FaceEditError as error:
+            self.show_message("error", str(error))
+            return []
+        self.statusBar().showMessage(f"Saved {len(saved)} mask images next to {saved[0]}", 5000)
+        return saved
+
+    def copy_to_clipboard(self) -> None:
+        if self.latest is None:
+            return
+        QGuiApplication.clipboard().setImage(to_qimage(self.latest.output))
+        self.statusBar().showMessage("Copied the edited frame to the clipboard", 3000)
+
+    # ---- dialogs ---------------------------------------------------------------------------------------
+
+    def _ask_open(self) -> None:
+        path = dialogs.ask_open(
+            self, "Open image or video", self._last_folder(), dialogs.MEDIA_FILTER
+        )
+        if path:
+            self.open_path(path)
+
+    def _ask_camera(self) -> None:
+        index = dialogs.ask_camera_index(self)
+        if index is not None:
+            self.open_camera(index)
+
+    def _ask_checkpoint(self) -> None:
+        recent = self.prefs.recent_checkpoints
+        folder = str(Path(recent[0]).parent) if recent else str(Path.home())
+        path = dialogs.ask_open(self, "Load checkpoint", folder, dialogs.CHECKPOINT_FILTER)
+        if path:
+            self.load_checkpoint(path)
+
+    def _ask_save_frame(self) -> None:
+        name = f"{Path(self._source_label or 'frame').stem}-edited.png"
+        path = dialogs.ask_save(
+            self, "Save edited frame", Path(self._last_folder()) / name, dialogs.PNG_FILTER
+        )
+        if path:
+            self.save_frame(path)
+
+    def _ask_save_masks(self) -> None:
+        name = f"{Path(self._source_label or 'frame').stem}.png"
+        path = dialogs.ask_save(
+            self,
+            "Save masks (several PNG files)",
+            Path(self._last_folder()) / name,
+            dialogs.PNG_FILTER,
+        )
+        if path:
+            self.save_masks(path)
+
+    def _last_folder(self) -> str:
+        recent = self.prefs.recent_files
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def about_rows(self) -> list[tuple[str, str]]:
+        info = self.model_info
+        versions = info.versions if info else {}
+        model = None
+        if info and info.path:
+            steps = info.metadata.get("trained_steps") or info.metadata.get("step")
+            model = f"{info.path} (crop {info.crop_size}, regions {', '.join(info.regions)}" + (
+                f", {steps} training steps)" if steps else ")"
+            )
+        return about_rows(versions, info.device if info else None, model)
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self.about_rows(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _show_shortcuts(self) -> None:
+        dialogs.show_shortcuts(self, shortcut_rows(self.actions_))
+
+    def show_message(self, kind: MessageKind, text: str) -> None:
+        """A non-modal message above the picture and in the status bar; the app stays usable."""
+        self.messages.show_message(kind, text)
+        self.statusBar().showMessage(text.splitlines()[0], 10_000)
+        self.messageShown.emit(kind, text)
+
+    # ---- drag and drop, closing -------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        # A checkpoint and a picture dropped together: load the model first, then open the picture.
+        for path in sorted(files, key=lambda p: p.suffix.lower() != CHECKPOINT_SUFFIX):
+            self.open_path(path)
+        event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.remember_layout:
+            self.prefs.save_layout(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
+        self.prefs.sync()
+        if not self.worker.stop():
+            self.show_message(
+                "error", "The inference worker did not stop within 10 s; closing anyway."
+            )
+        super().closeEvent(event)
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().showEvent(event)
+        QTimer.singleShot(0, self._update_scores_wanted)
+
+
+def _stack(*widgets: QWidget) -> QScrollArea:
+    """Panels one above the other in a scroll area, so small screens still reach every control."""
+    body = QWidget()
+    layout = QVBoxLayout(body)
+    layout.setContentsMargins(2, 2, 2, 2)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(body)
+    return scroll

@@ -1,0 +1,161 @@
+"""Preferences that survive a restart (device, recent files, overlay, layout), kept in QSettings.
+
+If FACEEDIT_SETTINGS_DIR is set (the tests do), everything goes to an INI file there instead of
+the user's own settings, so a test run never changes what a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final, Literal, get_args
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from faceedit.ui.overlay import OVERLAY_MODES, OverlayMode
+
+ORGANIZATION: Final[str] = "faceedit"
+APPLICATION: Final[str] = "faceedit"
+SETTINGS_DIR_ENV: Final[str] = "FACEEDIT_SETTINGS_DIR"
+MAX_RECENT: Final[int] = 10
+
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+CompareMode = Literal["side_by_side", "split"]
+DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
+COMPARE_MODES: Final[tuple[CompareMode, ...]] = get_args(CompareMode)
+DETECT_EVERY_CHOICES: Final[tuple[int, ...]] = (1, 3, 5, 10)
+
+
+def open_settings() -> QSettings:
+    """The settings store: an INI file in $FACEEDIT_SETTINGS_DIR, else the platform's default."""
+    folder = os.environ.get(SETTINGS_DIR_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return QSettings(str(Path(folder) / "faceedit.ini"), QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+class Preferences:
+    """Typed access to the settings store; bad stored values fall back to the defaults."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else open_settings()
+
+    # ---- generic helpers -----------------------------------------------------------------
+
+    def _choice(self, key: str, choices: tuple, default):  # type: ignore[no-untyped-def]
+        value = self.store.value(key, default)
+        return value if value in choices else default
+
+    def _float(self, key: str, default: float, low: float, high: float) -> float:
+        try:
+            value = float(self.store.value(key, default))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, low), high)
+
+    def _paths(self, key: str) -> list[str]:
+        value = self.store.value(key, [])
+        if isinstance(value, str):  # an INI file stores a one-item list as a plain string
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def _push_path(self, key: str, path: str | os.PathLike[str]) -> list[str]:
+        text = str(Path(path).expanduser().resolve())
+        paths = [text] + [p for p in self._paths(key) if p != text]
+        paths = paths[:MAX_RECENT]
+        self.store.setValue(key, paths)
+        return paths
+
+    # ---- values ----------------------------------------------------------------------------
+
+    @property
+    def device(self) -> DeviceChoice:
+        return self._choice("model/device", DEVICES, "auto")
+
+    @device.setter
+    def device(self, value: DeviceChoice) -> None:
+        if value not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
+        self.store.setValue("model/device", value)
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        value = self.store.value("model/last_checkpoint", "")
+        return str(value) if value else None
+
+    @last_checkpoint.setter
+    def last_checkpoint(self, value: str | None) -> None:
+        self.store.setValue("model/last_checkpoint", value or "")
+
+    @property
+    def detect_every(self) -> int:
+        try:
+            value = int(self.store.value("video/detect_every", 5))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return 5
+        return value if value in DETECT_EVERY_CHOICES else 5
+
+    @detect_every.setter
+    def detect_every(self, value: int) -> None:
+        self.store.setValue("video/detect_every", int(value))
+
+    @property
+    def overlay_opacity(self) -> float:
+        return self._float("overlay/opacity", 0.5, 0.0, 1.0)
+
+    @overlay_opacity.setter
+    def overlay_opacity(self, value: float) -> None:
+        self.store.setValue("overlay/opacity", float(value))
+
+    @property
+    def overlay_mode(self) -> OverlayMode:
+        return self._choice("overlay/mode", OVERLAY_MODES, "filled")
+
+    @overlay_mode.setter
+    def overlay_mode(self, value: OverlayMode) -> None:
+        self.store.setValue("overlay/mode", value)
+
+    @property
+    def compare_mode(self) -> CompareMode:
+        return self._choice("view/compare", COMPARE_MODES, "split")
+
+    @compare_mode.setter
+    def compare_mode(self, value: CompareMode) -> None:
+        self.store.setValue("view/compare", value)
+
+    @property
+    def recent_files(self) -> list[str]:
+        return self._paths("recent/files")
+
+    def add_recent_file(self, path: str | os.PathLike[str]) -> list[str]:
+        return self._push_path("recent/files", path)
+
+    @property
+    def recent_checkpoints(self) -> list[str]:
+        return self._paths("recent/checkpoints")
+
+    def add_recent_checkpoint(self, path: str | os.PathLike[str]) -> list[str]:
+        return self._push_path("recent/checkpoints", path)
+
+    def clear_recent(self) -> None:
+        self.store.remove("recent/files")
+        self.store.remove("recent/checkpoints")
+
+    # ---- window layout -----------------------------------------------------------------------
+
+    def layout(self) -> tuple[QByteArray | None, QByteArray | None]:
+        """Saved (geometry, dock state) of the main window, or None where nothing is saved."""
+        geometry = self.store.value("window/geometry")
+        state = self.store.value("window/state")
+        return (
+            geometry if isinstance(geometry, QByteArray) else None,
+            state if isinstance(state, QByteArray) else None,
+        )
+
+    def save_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+        self.store.setValue("window/state", state)
+
+    def sync(self) -> None:
+        self.store.sync()

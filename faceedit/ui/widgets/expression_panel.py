@@ -1,0 +1,218 @@
+"""One slider per expression, for the whole face or for one region with its own target."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from faceedit.expressions import EXPRESSIONS
+from faceedit.labels import REGION_NAMES
+
+WHOLE_FACE: Final[str] = ""
+SLIDER_STEPS: Final[int] = 100
+MIXTURE_HELP: Final[str] = (
+    "Each slider sets one expression's weight, 0-100 %. The weights are used exactly as given, "
+    "not renormalised: happy 50 % asks for half-way to happy; happy 100 % + surprised 50 % asks "
+    "for a full smile plus half a surprise (faceedit.expressions.condition_vector). All sliders at "
+    "0 is the input's own look: the input is shown unchanged."
+)
+
+
+class ExpressionPanel(QWidget):
+    """Expression sliders; a region picked in 'Target' can get its own sliders (a happy mouth
+    with surprised eyes). Emits `changed` on every move."""
+
+    changed = Signal()
+
+    def __init__(
+        self, regions: Sequence[str] = REGION_NAMES, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._whole: dict[str, float] = dict.fromkeys(EXPRESSIONS, 0.0)
+        self._own: dict[str, dict[str, float]] = {}
+        self._target = WHOLE_FACE
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        target_row = QHBoxLayout()
+        target_row.addWidget(QLabel("Target"))
+        self.target = QComboBox()
+        self.target.setToolTip(
+            "Whole face: the sliders set every region's target. Pick a region to give it its "
+            "own expression, e.g. a happy mouth with surprised eyes."
+        )
+        target_row.addWidget(self.target, 1)
+        layout.addLayout(target_row)
+        self.own_box = QCheckBox("Own expression for this region")
+        self.own_box.setToolTip(
+            "Checked: this region follows its own sliders. Unchecked: it follows the whole face."
+        )
+        layout.addWidget(self.own_box)
+
+        grid = QGridLayout()
+        grid.setVerticalSpacing(2)
+        self.sliders: dict[str, QSlider] = {}
+        self.value_labels: dict[str, QLabel] = {}
+        for row, name in enumerate(EXPRESSIONS):
+            label = QLabel(name.capitalize())
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, SLIDER_STEPS)
+            slider.setPageStep(10)
+            slider.setToolTip(f"{name}: weight in %.\n\n{MIXTURE_HELP}")
+            value = QLabel("0 %")
+            value.setMinimumWidth(40)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            slider.valueChanged.connect(lambda v, n=name: self._on_slider(n, v))
+            grid.addWidget(label, row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(value, row, 2)
+            self.sliders[name] = slider
+            self.value_labels[name] = value
+        layout.addLayout(grid)
+
+        bottom = QHBoxLayout()
+        self.reset_button = QPushButton("Reset to input")
+        self.reset_button.setToolTip(
+            "All sliders to 0 and no region targets: show the input's own look (R)"
+        )
+        self.reset_button.setAutoDefault(False)
+        self.reset_button.clicked.connect(self.reset)
+        bottom.addStretch(1)
+        bottom.addWidget(self.reset_button)
+        layout.addLayout(bottom)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.summary)
+
+        self.target.currentIndexChanged.connect(self._on_target)
+        self.own_box.toggled.connect(self._on_own)
+        self.set_regions(regions)
+
+    # ---- public state ---------------------------------------------------------------------------
+
+    def set_regions(self, regions: Sequence[str]) -> None:
+        """The regions the loaded model edits; overrides of regions it lacks are dropped."""
+        self._own = {r: w for r, w in self._own.items() if r in regions}
+        with QSignalBlocker(self.target):
+            self.target.clear()
+            self.target.addItem("Whole face", WHOLE_FACE)
+            for region in regions:
+                self.target.addItem(region.capitalize(), region)
+            index = self.target.findData(self._target)
+            self.target.setCurrentIndex(max(index, 0))
+        self._target = self.target.currentData()
+        self._show_target()
+
+    def condition(self) -> dict[str, float]:
+        """Whole-face weights in [0, 1], only the non-zero ones."""
+        return {n: w for n, w in self._whole.items() if w > 0}
+
+    def region_conditions(self) -> dict[str, dict[str, float]]:
+        """Regions with their own target -> their non-zero weights (may be empty: 'neutral look')."""
+        return {r: {n: w for n, w in weights.items() if w > 0} for r, weights in self._own.items()}
+
+    def set_condition(self, weights: Mapping[str, float], region: str = WHOLE_FACE) -> None:
+        """Set weights (0..1) for the whole face or give `region` its own; emits one change."""
+        values = dict.fromkeys(EXPRESSIONS, 0.0)
+        values.update({n: min(max(float(w), 0.0), 1.0) for n, w in weights.items()})
+        if region == WHOLE_FACE:
+            self._whole = values
+        else:
+            self._own[region] = values
+        self._show_target()
+        self.changed.emit()
+
+    def clear_region(self, region: str) -> None:
+        if self._own.pop(region, None) is not None:
+            self._show_target()
+            self.changed.emit()
+
+    def reset(self) -> None:
+        """Back to the input's own look: every weight 0, no region targets."""
+        self._whole = dict.fromkeys(EXPRESSIONS, 0.0)
+        self._own = {}
+        self._show_target()
+        self.changed.emit()
+
+    def select_target(self, region: str) -> None:
+        self.target.setCurrentIndex(max(self.target.findData(region), 0))
+
+    @property
+    def current_target(self) -> str:
+        return self._target
+
+    # ---- reactions --------------------------------------------------------------------------------
+
+    def _current_weights(self) -> dict[str, float]:
+        if self._target != WHOLE_FACE and self._target in self._own:
+            return self._own[self._target]
+        return self._whole
+
+    def _on_slider(self, name: str, value: int) -> None:
+        self.value_labels[name].setText(f"{value} %")
+        weights = self._current_weights()
+        if self._target != WHOLE_FACE and self._target not in self._own:
+            return  # a region that follows the whole face: sliders are disabled
+        weights[name] = value / SLIDER_STEPS
+        self._update_summary()
+        self.changed.emit()
+
+    def _on_target(self) -> None:
+        self._target = self.target.currentData()
+        self._show_target()
+
+    def _on_own(self, own: bool) -> None:
+        if self._target == WHOLE_FACE:
+            return
+        if own:
+            self._own[self._target] = dict(self._whole)
+        else:
+            self._own.pop(self._target, None)
+        self._show_target()
+        self.changed.emit()
+
+    def _show_target(self) -> None:
+        region = self._target
+        with QSignalBlocker(self.own_box):
+            self.own_box.setVisible(region != WHOLE_FACE)
+            self.own_box.setText(f"Own expression for the {region}" if region else "")
+            self.own_box.setChecked(region in self._own)
+        following = region != WHOLE_FACE and region not in self._own
+        weights = self._current_weights()
+        for name, slider in self.sliders.items():
+            with QSignalBlocker(slider):
+                slider.setValue(round(weights[name] * SLIDER_STEPS))
+            self.value_labels[name].setText(f"{slider.value()} %")
+            slider.setProperty("following", following)
+            slider.setEnabled(self.isEnabled() and not following)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        parts = [_describe("Face", self.condition())]
+        parts += [_describe(r.capitalize(), w) for r, w in self.region_conditions().items()]
+        self.summary.setText("\n".join(parts))
+
+    def changeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().changeEvent(event)
+        if event.type() == event.Type.EnabledChange:
+            self._show_target()
+
+
+def _describe(who: str, weights: Mapping[str, float]) -> str:
+    if not weights:
+        return f"{who}: input's own look"
+    return f"{who}: " + ", ".join(f"{n} {round(w * 100)} %" for n, w in weights.items())

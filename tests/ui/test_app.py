@@ -1,0 +1,521 @@
+"""The real window, offscreen, driven like a user: open, edit, lock, break things, close.
+
+One window with a tiny few-step checkpoint is shared by most tests (building one costs seconds
+on a 2-core CPU); each test sets the controls it relies on first. Waiting is always on signals
+or conditions, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QGuiApplication
+
+from faceedit import cli
+from faceedit.engine import EditEngine
+from faceedit.face import FaceDetector, face_region_mask
+from faceedit.pipeline import FramePipeline
+from faceedit.resources import sample_image_path
+from faceedit.sources import VideoWriter, read_image
+from faceedit.ui.export import save_png
+from faceedit.ui.main_window import MainWindow
+from faceedit.ui.settings import Preferences
+from faceedit.ui.widgets.image_view import qimage_to_array
+from faceedit.ui.worker import FrameUpdate
+from tests.factories import make_checkpoint
+
+pytestmark = pytest.mark.gui
+
+WAIT_MS = 60_000  # generous: the CI machine may be busy; a pass takes far less
+SMALL = 256  # the sample, downscaled: detection on it is ~4x cheaper than at 512
+
+
+# ---- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("ui-assets")
+    face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
+    return SimpleNamespace(
+        root=root,
+        checkpoint=make_checkpoint(root / "tiny.safetensors"),
+        face=face,
+        face_path=save_png(root / "face.png", face),
+    )
+
+
+def _prefs(folder: Path) -> Preferences:
+    return Preferences(QSettings(str(folder / "faceedit.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture(scope="module")
+def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    win = MainWindow(_prefs(assets.root), device="cpu")
+    win.resize(1280, 800)
+    win.show()
+    win.load_checkpoint(assets.checkpoint)
+    win.open_sample()
+    yield win
+    win.close()
+
+
+@pytest.fixture(scope="module")
+def direct(assets: SimpleNamespace) -> FramePipeline:
+    """The same computation as the worker's, run here, to check what the window shows."""
+    return FramePipeline(EditEngine.load(assets.checkpoint, "cpu"), FaceDetector("cpu"))
+
+
+def wait_for(
+    qtbot, window: MainWindow, done: Callable[[FrameUpdate], bool] = lambda u: True
+) -> FrameUpdate:  # type: ignore[no-untyped-def]
+    """The first shown result that answers the latest request (and satisfies `done`)."""
+
+    def ready() -> bool:
+        u = window.latest
+        return u is not None and u.request_id >= window.request_id and done(u)
+
+    qtbot.waitUntil(ready, timeout=WAIT_MS)
+    assert window.latest is not None
+    return window.latest
+
+
+def open_and_wait(qtbot, window: MainWindow, path: Path) -> FrameUpdate:  # type: ignore[no-untyped-def]
+    with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
+        window.open_path(path)
+    return wait_for(qtbot, window)
+
+
+def neutral_controls(window: MainWindow) -> None:
+    window.regions.set_editable(None)
+    window.reset_expression()
+
+
+class StallMeter:
+    """Records the longest gap between ticks of a 10 ms GUI timer (an event-loop stall)."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.max_gap_ms = 0.0
+        self.ticks = 0
+        self._last = time.perf_counter()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000)
+        self._last = now
+        self.ticks += 1
+
+    def __enter__(self) -> StallMeter:
+        self._last = time.perf_counter()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.stop()
+
+
+# ---- opening ---------------------------------------------------------------------------------------
+
+
+def test_window_opens_on_the_sample_and_finds_its_face(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+    update = wait_for(qtbot, window, lambda u: u.input.shape == (512, 512, 3))
+    assert len(update.boxes) == 1
+    assert window.compare.after_view.face_boxes and len(window.compare.after_view.face_boxes) == 1
+    assert window.model_info.capabilities.can_edit
+    assert window.expressions.isEnabled() and not window.model_banner.message()
+
+
+def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+    update = open_and_wait(qtbot, window, assets.face_path)
+    assert update.input.shape == (SMALL, SMALL, 3)
+    assert len(update.boxes) == 1 and update.chosen == (0,)
+    assert len(window.compare.after_view.face_boxes) == 1
+    assert window.crop.displayed() is not None  # the aligned crop with its overlay
+    assert str(assets.face_path.resolve()) == window.prefs.recent_files[0]
+
+
+# ---- editing ---------------------------------------------------------------------------------------
+
+
+def test_a_slider_edits_inside_the_face_and_nothing_outside(
+    qtbot, window: MainWindow, assets
+) -> None:  # type: ignore[no-untyped-def]
+    open_and_wait(qtbot, window, assets.face_path)
+    neutral_controls(window)
+    window.expressions.sliders["happy"].setValue(100)
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    inside = face_region_mask(update.alignments[0], update.input.shape) > 0
+    changed = np.any(update.output != update.input, axis=2)
+    assert changed[inside].any(), "the edit changed nothing inside the face"
+    assert not changed[~inside].any(), "the edit leaked outside the face region"
+    np.testing.assert_array_equal(window.compare.after_view.image(), update.output)
+    # R: back to the input's own look, exactly the input.
+    window.actions_.reset.trigger()
+    update = wait_for(qtbot, window)
+    assert window.current_request().is_identity and not update.edited
+    np.testing.assert_array_equal(update.output, update.input)
+
+
+def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_state(  # type: ignore[no-untyped-def]
+    qtbot, window: MainWindow, assets, direct: FramePipeline
+) -> None:
+    open_and_wait(qtbot, window, assets.face_path)
+    neutral_controls(window)
+    wait_for(qtbot, window)
+    before = window.worker.computations
+    submitted = window.worker.submissions
+    for step in range(50):
+        window.expressions.sliders["happy"].setValue(step * 2)
+        window.expressions.sliders["surprised"].setValue(100 - step)
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    assert window.worker.submissions - submitted >= 50
+    computed = window.worker.computations - before
+    assert computed <= 10, f"{computed} computations for 50 moves: stale requests were queued"
+    request = window.current_request()
+    assert request.condition == {"happy": pytest.approx(0.98), "surprised": pytest.approx(0.51)}
+    expected = direct.process(update.input, request).output
+    difference = np.abs(expected.astype(int) - update.output.astype(int))
+    assert difference.max() <= 1 and difference.mean() < 0.01
+    assert np.any(expected != update.input)  # the final state is a real edit, not the input
+
+
+def test_overlay_toggles_and_opacity_change_the_displayed_crop(
+    qtbot, window: MainWindow, assets
+) -> None:  # type: ignore[no-untyped-def]
+    update = open_and_wait(qtbot, window, assets.face_path)
+    assert update.labels is not None
+    overlay, crop = window.overlay, window.crop
+    crop.set_base("input")
+    overlay.show_all.click()
+    overlay.filled.setChecked(True)
+    overlay.opacity.setValue(80)
+    full = crop.displayed().copy()
+    overlay.opacity.setValue(20)
+    faint = crop.displayed().copy()
+    assert np.any(full != faint)
+    main_class = int(np.bincount(update.labels.ravel()).argmax())
+    overlay.class_boxes[main_class].setChecked(False)
+    assert np.any(crop.displayed() != faint)
+    overlay.hide_all.click()
+    bare = crop.displayed().copy()
+    overlay.enabled_box.setChecked(False)
+    np.testing.assert_array_equal(crop.displayed(), bare)  # nothing shown == overlay off
+    overlay.enabled_box.setChecked(True)
+    overlay.outline.setChecked(True)  # outlines themselves: tests/ui/test_overlay.py
+    assert window.prefs.overlay_mode == "outline"
+    assert window.prefs.overlay_opacity == pytest.approx(0.2)
+
+
+def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+    open_and_wait(qtbot, window, assets.face_path)
+    neutral_controls(window)
+    window.expressions.set_condition({"happy": 1.0})
+    free = wait_for(qtbot, window, lambda u: u.edited)
+    # Every region locked: the crop the model returns is the input crop, bit for bit.
+    window.regions.set_editable(())
+    locked = wait_for(qtbot, window, lambda u: u.edited)
+    np.testing.assert_array_equal(locked.edited_crop, locked.crop)
+    # Only the mouth editable: each pixel moves by the mouth mask's share of the free edit, so
+    # with a trained parser (mask 0 off the mouth) everything but the mouth stays the input.
+    window.regions.set_editable(("mouth",))
+    mouth = wait_for(qtbot, window, lambda u: u.edited)
+    share = mouth.region_masks[window.model_info.regions.index("mouth")][:, :, None]
+    expected = mouth.crop + share * (free.edited_crop.astype(float) - mouth.crop)
+    assert np.abs(mouth.edited_crop - expected).max() <= 1.0
+    assert window.current_request().editable_regions == ("mouth",)
+
+
+def test_region_targets_and_editable_flags_reach_the_request(qtbot, window: MainWindow) -> None:
+    neutral_controls(window)
+    window.expressions.set_condition({"happy": 1.0}, region="mouth")
+    window.expressions.set_condition({"surprised": 1.0}, region="eyes")
+    request = window.current_request()
+    assert request.region_conditions == {"mouth": {"happy": 1.0}, "eyes": {"surprised": 1.0}}
+    assert not request.is_identity
+    wait_for(qtbot, window, lambda u: u.edited)
+    neutral_controls(window)
+
+
+# ---- things that go wrong ------------------------------------------------------------------------
+
+
+def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(  # type: ignore[no-untyped-def]
+    qtbot, window: MainWindow, assets
+) -> None:
+    from safetensors.numpy import save_file
+
+    def error_for(action: Callable[[], None]) -> str:
+        with qtbot.waitSignal(
+            window.messageShown, timeout=WAIT_MS, check_params_cb=lambda kind, _t: kind == "error"
+        ) as shown:
+            action()
+        return shown.args[1]
+
+    broken = assets.root / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 10)
+    assert "broken.png" in error_for(lambda: window.open_path(broken))
+    assert "no camera at index 9" in error_for(lambda: window.open_camera(9))
+    foreign = assets.root / "foreign.safetensors"
+    save_file({"weight": np.zeros((2, 2), np.float32)}, str(foreign))
+    text = error_for(lambda: window.load_checkpoint(foreign))
+    assert "foreign.safetensors" in text and "faceedit" in text
+    assert window.messages.isVisible() and window.messages.kind == "error"
+    # Still usable: the previous model is kept, and the next good image is edited.
+    qtbot.waitUntil(lambda: window.expressions.isEnabled(), timeout=WAIT_MS)
+    assert window.model_info.path == str(assets.checkpoint)
+    open_and_wait(qtbot, window, assets.face_path)
+    window.expressions.set_condition({"sad": 1.0})
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    assert np.any(update.output != update.input)
+
+
+def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+    blank = save_png(assets.root / "wall.png", np.full((128, 160, 3), 200, np.uint8))
+    with qtbot.waitSignal(window.messageShown, timeout=WAIT_MS) as shown:
+        window.open_path(blank)
+    assert shown.args[0] == "warning" and "No face found in wall.png" in shown.args[1]
+    assert window.compare.after_view.face_boxes == []
+
+
+# ---- video, responsiveness -----------------------------------------------------------------------
+
+
+def test_video_plays_seeks_records_and_the_gui_never_stalls(
+    qtbot, window: MainWindow, assets
+) -> None:  # type: ignore[no-untyped-def]
+    video = assets.root / "clip.avi"
+    with VideoWriter(video, 10.0, (SMALL, SMALL)) as writer:
+        for i in range(12):
+            writer.write(np.roll(assets.face, 2 * i, axis=1))
+    window.set_detect_every(1)  # detection on every frame: the heaviest load for the worker
+    neutral_controls(window)
+    window.expressions.set_condition({"happy": 1.0})
+    open_and_wait(qtbot, window, video)
+    assert window.video.isVisibleTo(window) and window.video.seek.maximum() == 11
+    window.video.seek.setValue(6)
+    update = wait_for(qtbot, window, lambda u: u.frame_index == 6)
+    assert update.edited and len(update.boxes) == 1
+    recording = assets.root / "edited.avi"
+    window.start_recording(recording)
+    with StallMeter() as meter, qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS):
+        window.set_playing(True)
+        assert window.video.playing
+    with qtbot.waitSignal(window.worker.recordingFinished, timeout=WAIT_MS) as finished:
+        window._on_record_toggled(False)
+    path, frames, error = finished.args
+    assert error == "" and frames >= 5 and Path(path).is_file()
+    assert window.latest.frame_index == 11 and not window.video.playing
+    print(f"GUI max stall while playing: {meter.max_gap_ms:.1f} ms over {meter.ticks} ticks")
+    assert meter.ticks > 20
+    assert meter.max_gap_ms < 100, f"the event loop stalled {meter.max_gap_ms:.0f} ms"
+    window.set_detect_every(5)
+
+
+def test_the_gui_stays_responsive_while_sliders_are_dragged(
+    qtbot, window: MainWindow, assets
+) -> None:  # type: ignore[no-untyped-def]
+    open_and_wait(qtbot, window, assets.face_path)
+    neutral_controls(window)
+    slider = window.expressions.sliders["angry"]
+    moves = iter(range(0, 101, 4))
+    drag = QTimer()
+    drag.setInterval(15)
+    drag.timeout.connect(lambda: slider.setValue(next(moves, 100)))
+    with StallMeter() as meter:
+        drag.start()
+        qtbot.waitUntil(lambda: slider.value() == 100, timeout=WAIT_MS)
+        drag.stop()
+        wait_for(qtbot, window, lambda u: u.edited)
+    print(f"GUI max stall while dragging: {meter.max_gap_ms:.1f} ms")
+    assert meter.max_gap_ms < 100
+
+
+# ---- the rest of the window ---------------------------------------------------------------------
+
+
+def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+    open_and_wait(qtbot, window, assets.face_path)
+    window.expressions.set_condition({"happy": 1.0})
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    saved = window.save_frame(assets.root / "edited")  # .png is added
+    assert saved == assets.root / "edited.png"
+    np.testing.assert_array_equal(read_image(saved), update.output)
+    masks = window.save_masks(assets.root / "parse.png")
+    regions = window.model_info.regions
+    expected = ["parse_parsing.png", "parse_labels.png"] + [f"parse_mask_{r}.png" for r in regions]
+    assert sorted(p.name for p in masks) == sorted(expected)
+    assert read_image(masks[0]).shape == (*update.labels.shape, 3)
+    window.copy_to_clipboard()
+    clipped = qimage_to_array(QGuiApplication.clipboard().image())
+    np.testing.assert_array_equal(clipped, update.output)
+    rows = dict(window.about_rows())
+    assert rows["faceedit"] and rows["Qt"] and rows["torch"] != "not installed"
+    assert rows["Device"] == "cpu" and "tiny.safetensors" in rows["Model"]
+    dialog = window.show_about()
+    assert "torch" in dialog.details.text()
+    dialog.close()
+
+
+def test_no_checkpoint_says_what_is_missing_and_disables_editing(
+    qtbot, tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(_prefs(tmp_path), device="cpu")
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.modelReady, timeout=WAIT_MS):
+            win.load_checkpoint(None)
+        update = open_and_wait(qtbot, win, assets.face_path)
+        assert len(update.boxes) == 1 and update.crop is not None  # detection and alignment run
+        banner = win.model_banner.message()
+        assert "faceedit-train" in banner and "import-parser" in banner
+        for control in (
+            win.expressions.sliders["happy"],
+            win.regions.boxes["mouth"],
+            win.overlay.opacity,
+        ):
+            assert not control.isEnabled()
+            assert (
+                control.toolTip().startswith("Unavailable:")
+                and "faceedit-train" in control.toolTip()
+            )
+        assert not win.actions_.reset.isEnabled() and not win.actions_.save_masks.isEnabled()
+        assert not update.edited and update.labels is None
+    finally:
+        win.close()
+
+
+def test_closing_the_window_stops_the_worker_even_mid_computation(
+    qtbot, tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    win = MainWindow(_prefs(tmp_path), device="cpu")
+    win.load_checkpoint(assets.checkpoint)
+    win.open_sample()  # the worker is now loading and detecting
+    qtbot.waitUntil(win.worker.isRunning, timeout=WAIT_MS)
+    win.close()
+    assert not win.worker.isRunning() and win.worker.isFinished()
+    assert Path(tmp_path / "faceedit.ini").read_text().count("geometry") == 1  # layout saved
+
+
+def test_drop_a_checkpoint_and_a_picture_and_switch_device(
+    qtbot, window: MainWindow, assets
+) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls(
+        [QUrl.fromLocalFile(str(assets.face_path)), QUrl.fromLocalFile(str(assets.checkpoint))]
+    )
+    drop = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignals([window.modelReady, window.worker.sourceOpened], timeout=WAIT_MS):
+        window.dropEvent(drop)
+    assert window.source_info.name == "face.png"
+    assert window.prefs.recent_checkpoints[0] == str(assets.checkpoint)
+    # CUDA on a machine without a GPU: a warning, the model runs on the CPU, the choice is kept.
+    if window.model_info.device.startswith("cuda"):
+        pytest.skip("this machine has a GPU")
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS) as ready:
+        window.actions_.devices["cuda"].trigger()
+    assert ready.args[0].device == "cpu" and window.prefs.device == "cuda"
+    assert window.messages.kind == "warning" and "CPU" in window.messages.message()
+    window.set_device("cpu")
+    qtbot.waitUntil(lambda: window.expressions.isEnabled(), timeout=WAIT_MS)
+
+
+def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
+    qtbot, tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
+    win = MainWindow(_prefs(tmp_path), device="cpu")
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.modelReady, timeout=WAIT_MS):
+            win.load_checkpoint(parser_only)
+        update = open_and_wait(qtbot, win, assets.face_path)
+        assert update.labels is not None and not update.edited
+        assert win.overlay.isEnabled() and win.actions_.save_masks.isEnabled()
+        assert not win.expressions.isEnabled()
+        assert "no expression generator" in win.model_banner.message()
+        assert "faceedit-train gan" in win.expressions.sliders["happy"].toolTip()
+    finally:
+        win.close()
+
+
+def test_valence_arousal_pad_appears_for_models_trained_with_it(
+    qtbot, tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    from faceedit.model.config import preset
+
+    config = preset("tiny").replace(valence_arousal=True)
+    checkpoint = make_checkpoint(tmp_path / "va.safetensors", config=config, steps=1)
+    win = MainWindow(_prefs(tmp_path), device="cpu")
+    qtbot.addWidget(win)
+    try:
+        assert not win.docks["va"].isVisibleTo(win)
+        with qtbot.waitSignal(win.modelReady, timeout=WAIT_MS):
+            win.load_checkpoint(checkpoint)
+        assert win.docks["va"].isVisibleTo(win) and win.va.isEnabled()
+        open_and_wait(qtbot, win, assets.face_path)
+        win.va.set_value((0.8, -0.5))
+        request = win.current_request()
+        assert request.valence_arousal == pytest.approx((0.8, -0.5)) and not request.is_identity
+        update = wait_for(qtbot, win, lambda u: u.edited)
+        assert np.any(update.output != update.input)
+    finally:
+        win.close()
+
+
+# ---- the command line ------------------------------------------------------------------------------
+
+
+def test_snapshot_command_applies_the_options_and_writes_a_png(
+    qtbot, tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "shot.png"
+    code = cli.main([
+        str(assets.face_path), "--checkpoint", str(assets.checkpoint), "--device", "cpu",
+        "--expression", "happy=1", "--region", "mouth:surprised=1", "--editable", "mouth,eyes",
+        "--snapshot", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    shot = read_image(out)
+    assert shot.shape[0] >= 600 and shot.shape[1] >= 1000 and shot.std() > 10
+
+
+def test_snapshot_fails_with_a_message_when_there_is_no_face(
+    qtbot, tmp_path: Path, assets, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    blank = save_png(tmp_path / "wall.png", np.full((96, 96, 3), 90, np.uint8))
+    code = cli.main(
+        [
+            str(blank),
+            "--checkpoint",
+            str(assets.checkpoint),
+            "--device",
+            "cpu",
+            "--expression",
+            "happy=1",
+            "--snapshot",
+            str(tmp_path / "x.png"),
+        ]
+    )
+    assert code == 2
+    assert "no face" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,169 @@
+"""The panels on their own: settings storage, image view, expression, region and overlay panels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from faceedit.ui.overlay import OverlaySettings
+from faceedit.ui.settings import MAX_RECENT, Preferences, open_settings
+from faceedit.ui.widgets.availability import set_available, unavailable_reason
+from faceedit.ui.widgets.expression_panel import ExpressionPanel
+from faceedit.ui.widgets.image_view import ImageView, qimage_to_array, to_qimage
+from faceedit.ui.widgets.overlay_panel import OverlayPanel
+from faceedit.ui.widgets.region_panel import RegionPanel
+
+pytestmark = pytest.mark.gui
+
+
+def test_settings_go_to_the_test_folder_and_survive_a_reopen(tmp_path: Path) -> None:
+    store = open_settings()
+    assert Path(store.fileName()).parent == Path(os.environ["FACEEDIT_SETTINGS_DIR"])
+    prefs = Preferences(store)
+    prefs.device = "cpu"
+    prefs.overlay_opacity = 0.25
+    for i in range(MAX_RECENT + 2):
+        (tmp_path / f"{i}.png").touch()
+        prefs.add_recent_file(tmp_path / f"{i}.png")
+    prefs.add_recent_file(tmp_path / "3.png")  # reopening moves it to the top, no duplicate
+    prefs.sync()
+    again = Preferences(open_settings())
+    assert again.device == "cpu"
+    assert again.overlay_opacity == pytest.approx(0.25)
+    assert len(again.recent_files) == MAX_RECENT
+    assert Path(again.recent_files[0]).name == "3.png"
+    assert len(set(again.recent_files)) == MAX_RECENT
+    with pytest.raises(ValueError, match="device"):
+        again.device = "tpu"  # type: ignore[assignment]
+
+
+def test_bad_stored_values_fall_back_to_defaults() -> None:
+    store = open_settings()
+    store.setValue("model/device", "quantum")
+    store.setValue("overlay/opacity", "lots")
+    store.setValue("video/detect_every", 7)
+    prefs = Preferences(store)
+    assert (prefs.device, prefs.overlay_opacity, prefs.detect_every) == ("auto", 0.5, 5)
+
+
+def test_qimage_round_trip_keeps_every_pixel() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(qimage_to_array(to_qimage(rgb)), rgb)
+
+
+def test_image_view_split_composite_fit_and_face_click(qtbot) -> None:
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    before = np.zeros((100, 100, 3), np.uint8)
+    after = np.full((100, 100, 3), 255, np.uint8)
+    view.set_image(after, before)
+    view.set_split_enabled(True)
+    view.set_split_position(0.25)
+    shown = view.composite()
+    assert shown[:, :25].max() == 0 and shown[:, 25:].min() == 255
+    view.zoom_to_fit()
+    assert view.scale == pytest.approx((400 - 16) / 100)
+    view.set_faces([np.array([60, 60, 90, 90])])
+    inside = view.image_rect().topLeft() + QPointF(75 * view.scale, 75 * view.scale)
+    with qtbot.waitSignal(view.faceClicked) as clicked:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=inside.toPoint())
+    assert clicked.args == [0]
+    # dragging the split line moves it
+    line_x = round(view.image_rect().x() + 0.25 * view.image_rect().width())
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(line_x, 200))
+    qtbot.mouseMove(view, QPoint(line_x + 96, 200))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(line_x + 96, 200))
+    assert view.split_position == pytest.approx(0.5, abs=0.02)
+
+
+def test_image_view_zoom_keeps_the_point_under_the_cursor(qtbot) -> None:
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.set_image(np.zeros((64, 64, 3), np.uint8))
+    anchor = QPointF(100, 120)
+    under = view.to_image(anchor)
+    view.zoom_by(2.0, anchor)
+    after = view.to_image(anchor)
+    assert (after.x(), after.y()) == pytest.approx((under.x(), under.y()))
+
+
+def test_expression_panel_whole_face_and_region_targets(qtbot) -> None:
+    panel = ExpressionPanel()
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.changed):
+        panel.sliders["happy"].setValue(80)
+    assert panel.condition() == {"happy": pytest.approx(0.8)}
+    panel.select_target("eyes")
+    assert not panel.sliders["happy"].isEnabled()  # eyes follow the whole face until asked
+    panel.own_box.setChecked(True)
+    assert panel.sliders["happy"].value() == 80  # starts from the whole-face mixture
+    panel.sliders["happy"].setValue(0)
+    panel.sliders["surprised"].setValue(100)
+    assert panel.region_conditions() == {"eyes": {"surprised": 1.0}}
+    assert panel.condition() == {"happy": pytest.approx(0.8)}
+    panel.reset()
+    assert panel.condition() == {} and panel.region_conditions() == {}
+    assert all(s.value() == 0 for s in panel.sliders.values())
+    assert "not renormalised" in panel.sliders["sad"].toolTip()
+
+
+def test_region_panel_all_checked_means_no_lock(qtbot) -> None:
+    panel = RegionPanel()
+    qtbot.addWidget(panel)
+    assert panel.editable_regions() is None
+    panel.boxes["nose"].setChecked(False)
+    assert panel.editable_regions() == ("brows", "eyes", "mouth")
+    panel.set_editable(["mouth"])
+    assert panel.editable_regions() == ("mouth",)
+    with pytest.raises(ValueError, match="unknown region"):
+        panel.set_editable(["ears"])
+
+
+def test_overlay_panel_groups_show_all_and_opacity(qtbot) -> None:
+    panel = OverlayPanel(OverlaySettings())
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.changed):
+        panel.hide_all.click()
+    assert not any(panel.settings().visible)
+    panel.group_boxes["mouth"].click()
+    visible = panel.settings().visible
+    assert [i for i, v in enumerate(visible) if v] == [11, 12, 13]
+    assert panel.group_boxes["mouth"].checkState() == Qt.CheckState.Checked
+    panel.class_boxes[12].setChecked(False)
+    assert panel.group_boxes["mouth"].checkState() == Qt.CheckState.PartiallyChecked
+    panel.opacity.setValue(20)
+    assert panel.settings().opacity == pytest.approx(0.2)
+    panel.outline.setChecked(True)
+    assert panel.settings().mode == "outline"
+    panel.show_all.click()
+    assert panel.settings().visible[0] is False and all(panel.settings().visible[1:])
+
+
+def test_unavailable_panel_explains_itself_in_every_tooltip(qtbot) -> None:
+    panel = ExpressionPanel()
+    qtbot.addWidget(panel)
+    set_available(panel, "No model is loaded: train one.")
+    assert not panel.sliders["happy"].isEnabled()
+    assert panel.sliders["happy"].toolTip() == "Unavailable: No model is loaded: train one."
+    assert unavailable_reason(panel) == "No model is loaded: train one."
+    set_available(panel, None)
+    assert panel.sliders["happy"].isEnabled()
+    assert "not renormalised" in panel.sliders["happy"].toolTip()
+
+
+def test_scaled_pixmaps_are_made_at_device_resolution_for_hidpi(qtbot) -> None:
+    from PySide6.QtCore import QSize
+
+    from faceedit.ui.widgets.image_view import _ScaledCache
+
+    cache = _ScaledCache(to_qimage(np.zeros((50, 80, 3), np.uint8)))
+    sharp = cache.scaled(QSize(40, 25), dpr=2.0, smooth=True)
+    assert (sharp.width(), sharp.height()) == (80, 50)  # device pixels: full detail
+    assert sharp.devicePixelRatio() == 2.0  # laid out at 40x25 logical pixels
+    assert cache.scaled(QSize(40, 25), dpr=2.0, smooth=True) is sharp  # cached while panning
