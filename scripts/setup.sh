@@ -16,6 +16,19 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 
+# pip's known, expected complaint: facenet-pytorch's metadata asks for torchvision, which
+# faceedit replaces on CPU machines (see pyproject.toml). Hide that and local-mirror noise only.
+quiet_pip() {
+    local log status=0
+    log="$(mktemp)"
+    "${pip[@]}" "$@" >"$log" 2>&1 || status=$?
+    grep -v -e "requires torchvision, which is not installed" \
+        -e "dependency resolver does not currently take into account" \
+        -e "is ignored: it is neither a file nor a directory" "$log" || true
+    rm -f "$log"
+    return "$status"
+}
+
 stamp=".venv/.faceedit-setup"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -24,15 +37,15 @@ fi
 
 # torch first and pinned, so nothing later can replace it with a newer (CUDA) build.
 echo "[setup] installing torch 2.13.0"
-"${pip[@]}" install -q "torch==2.13.0"
+quiet_pip install -q "torch==2.13.0"
 # facenet-pytorch's metadata asks for torchvision; see pyproject.toml for why it comes without.
 echo "[setup] installing facenet-pytorch 2.5.3 (MTCNN weights ship inside the wheel)"
-"${pip[@]}" install -q --no-deps "facenet-pytorch==2.5.3"
+quiet_pip install -q --no-deps "facenet-pytorch==2.5.3"
 extras="dev"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     extras="dev,cuda"
 fi
 echo "[setup] installing faceedit[$extras]"
-"${pip[@]}" install -q -e ".[$extras]"
+quiet_pip install -q -e ".[$extras]"
 echo "$want" > "$stamp"
 echo "[setup] done: $(du -sh .venv | cut -f1) in .venv"
