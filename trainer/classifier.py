@@ -34,6 +34,7 @@ from faceedit.checkpoint import check_state, existing_file, read_tensors, tensor
 from faceedit.errors import CheckpointError, ConfigError, DatasetError, TrainingError
 from faceedit.expressions import EXPRESSIONS
 from faceedit.fileio import atomic_write_bytes
+from faceedit.model.bisenet import BasicBlock  # torchvision's ResNet block, same key names
 from faceedit.model.config import IMAGENET_MEAN, IMAGENET_STD
 from trainer.metrics import confusion_matrix
 
@@ -102,28 +103,6 @@ class ClassifierConfig:
 
 
 # --- the network ------------------------------------------------------------------------------
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers plus the input (through a strided 1x1 conv-BN when shapes change)."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample: nn.Sequential | None = None
-        if stride != 1 or in_channels != out_channels:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels),
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        return F.relu(self.bn2(self.conv2(out)) + identity, inplace=True)
 
 
 class ExpressionClassifier(nn.Module):
