@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Final, Literal, TextIO
 
 import cv2
 import numpy as np
@@ -38,6 +38,7 @@ from faceedit.sources import (
 
 logger = logging.getLogger(__name__)
 
+JobKind = Literal["image", "folder", "video"]
 # The suffixes sources.VideoWriter can write.
 WRITABLE_VIDEO_SUFFIXES: Final[frozenset[str]] = frozenset({".mp4", ".m4v", ".mov", ".avi"})
 EXIT_OK: Final[int] = 0
@@ -175,7 +176,7 @@ def _check_weights(weights: dict[str, float], text: str) -> None:
 class Job:
     """What to do: the kind of input and every (input, output) pair, checked for overwrites."""
 
-    kind: str  # "image" | "folder" | "video"
+    kind: JobKind
     pairs: tuple[tuple[Path, Path], ...]
     skipped: tuple[Path, ...] = ()  # files in a folder that are not images
 
@@ -590,6 +591,7 @@ def _report(job: Job, summary: Summary) -> int:
     if summary.failed:
         print(f"{len(summary.failed)} image(s) failed and were skipped:", file=out)
         for path, message in summary.failed:
-            print(f"  {path.name}: {message}", file=out)
+            # Most messages already start with the file's path; do not say it twice.
+            print(f"  {message if str(path) in message else f'{path.name}: {message}'}", file=out)
         return EXIT_SOME_FAILED
     return EXIT_OK

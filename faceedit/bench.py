@@ -2,10 +2,10 @@
 
 Numbers are medians and 95th percentiles in milliseconds after warm-up. Each stage's FLOPs
 (torch.utils.flop_counter) divided by its time gives the GFLOP/s it achieves; dividing that by a
-2048x2048 float32 matmul measured in the same run gives how far the stage is from the machine's
-floor. Comparisons that matter (baseline against hierarchy, each optimisation against no
-optimisation) are timed interleaved, so a machine whose load changes during the run skews both
-sides alike.
+2048x2048 matmul in the same precision, measured in the same run, gives how far the stage is
+from the machine's floor. Comparisons that matter (baseline against hierarchy, each
+optimisation against no optimisation) are timed interleaved, so a machine whose load changes
+during the run skews both sides alike. docs/performance.md records a run and what it means.
 
 Without --checkpoint the networks are randomly initialised networks of the preset: the
 benchmark measures speed, not quality, and says so. The app never runs random weights.
@@ -137,7 +137,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="presets whose training steps are timed (default tiny,paper-128)",
     )
     parser.add_argument(
-        "--train-batch", type=_positive, default=None, help="training batch size (default 4)"
+        "--train-batch",
+        type=_positive,
+        default=None,
+        help="training batch size (default 4; 2 with --quick)",
     )
     parser.add_argument(
         "--threads",
@@ -676,6 +679,8 @@ def conditions(batch: int, dim: int, device: torch.device, seed: int = 0) -> Ten
 
 @dataclass
 class Context:
+    """What every section needs on one device: settings, the report, a face, the models."""
+
     settings: Settings
     report: Report
     device: torch.device
@@ -1088,7 +1093,7 @@ def _secondary_generator_gains(
         "channels_last (hierarchy, fast norm)",
         lambda: fast_gen(x, masks, cond),
         lambda: cl_gen(x_cl, masks_cl, cond),
-        "a slowdown here is why only the parsers use channels_last",
+        "no reliable gain in our runs: only the parsers use channels_last",
         repeats=few,
     )
     # Lighter local generators (a config change: a trained model would need retraining).

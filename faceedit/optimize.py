@@ -7,15 +7,17 @@ scheduled, never what is computed. Measured gains are in docs/performance.md; in
 2-core Zen 4 CPU at 128 px:
 - `fast_instance_norm`: InstanceNorm2d through the group-norm kernel (groups = channels). Eager
   instance norm reshapes to a (1, B*C, H, W) batch norm with repeated affine parameters and
-  extra copies. About -8 % on the hierarchical generator at batch 1, -50 % at 256 px batch 8.
+  extra copies. About -8 % on the hierarchical generator at batch 1, more on large batches.
 - `optimize_parser`: BatchNorm folded into the convolutions, plus channels_last memory, which
-  oneDNN runs faster for the ResNet-style parsers (not for the generators, whose outputs must
-  stay contiguous: see ChannelsLastParser). About -5 % on BiSeNet at 256, -12 % at 512.
+  oneDNN runs a little faster for the ResNet-style parsers: about -4 % on BiSeNet at 256, -8 %
+  at 512. (The generators showed no reliable gain from channels_last, so the parser hands
+  contiguous logits back: see ChannelsLastParser.)
 - `ReducedPrecision`: bfloat16 weights and activations where the CPU has AVX-512 BF16 (twice the
   float32 matmul peak here), float16 on CUDA; -40 % on both networks, outputs within a few
   grey levels. Not exact, so a caller chooses it (previews, not exports).
-- `compile_frozen`: torch.compile with inductor freezing, -10 to -17 % after a 15-50 s first
-  call: an app should compile in the background (`BackgroundCompiler`) and swap in when ready.
+- `compile_frozen`: torch.compile with inductor freezing, -7 % (float32) to -12 % (bfloat16)
+  after a first call of 6-50 s: an app should compile in the background
+  (`BackgroundCompiler`) and swap the compiled module in when it is ready.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class FastInstanceNorm2d(nn.Module):
     """An eval-time InstanceNorm2d computed by the group-norm kernel with one group per channel.
 
     Identical maths (per-sample, per-channel mean and biased variance over H x W, then the
-    affine map), about 3-6x faster on CPU for the sizes the generators use.
+    affine map), 5-6.5x faster on CPU for the sizes the generators use (measured at batch 1,
+    16 to 256 channels, 32 to 128 px).
     """
 
     def __init__(self, norm: nn.InstanceNorm2d) -> None:
@@ -84,8 +87,9 @@ def fast_instance_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
 class ChannelsLastParser(nn.Module):
     """Runs a parser in channels_last memory and hands back ordinary (contiguous) logits.
 
-    Converting the logits back matters: channels_last spreads to every tensor computed from
-    them, and the generators are several times slower in that layout.
+    Converting the logits back keeps the layout change local: channels_last would otherwise
+    spread to every tensor computed from the logits, into the generators, where it measured no
+    reliable gain (0.97-1.09x over four runs).
     """
 
     def __init__(self, parser: nn.Module) -> None:
@@ -102,19 +106,17 @@ class ChannelsLastParser(nn.Module):
 def optimize_parser(
     parser: nn.Module,
     device: torch.device | str = "cpu",
-    channels_last: bool | None = None,
+    channels_last: bool = True,
     fold: bool = True,
 ) -> nn.Module:
-    """An eval-only parser with BatchNorm folded and, by default on CPU, channels_last memory.
+    """An eval-only parser with BatchNorm folded and (by default) channels_last memory.
 
-    channels_last=None means "where measured faster": on CPU (oneDNN) and on CUDA (cuDNN's
-    NHWC kernels) alike for these ResNet-style parsers.
+    channels_last was measured a little faster on CPU (oneDNN); NHWC is also the layout
+    cuDNN prefers, though that was not measured here.
     """
     device = torch.device(device)
     out = fold_batchnorm(parser) if fold else copy.deepcopy(parser).eval()
     out = out.to(device).requires_grad_(False)
-    if channels_last is None:
-        channels_last = True
     return ChannelsLastParser(out).eval() if channels_last else out
 
 
@@ -196,7 +198,7 @@ def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
 def optimize_for_inference(
     model: nn.Module,
     device: torch.device | str = "cpu",
-    parser_channels_last: bool | None = None,
+    parser_channels_last: bool = True,
 ) -> nn.Module:
     """An eval-only copy of `model` (a parser, a generator or the unified model) made fast.
 

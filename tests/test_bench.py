@@ -60,6 +60,7 @@ def test_quick_bench_writes_json_and_prints_tables(
     assert printed.rstrip().splitlines()[-1].startswith("pipeline"), "the stage table is last"
 
 
+@pytest.mark.slow
 def test_sections_option_runs_only_what_is_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -281,3 +282,21 @@ def test_training_steps_of_every_phase_run_with_the_trainer() -> None:
         "joint generator + parser",
     ]
     assert all(t.p50 > 0 and t.n == 1 for t in timings.values())
+
+
+@pytest.mark.slow
+def test_a_real_checkpoint_is_measured_and_an_incomplete_one_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.factories import make_checkpoint
+
+    model = make_checkpoint(tmp_path / "m.safetensors", steps=1)
+    out = tmp_path / "b.json"
+    args = ["bench", "--quick", "--device", "cpu", "--checkpoint", str(model), "--repeats", "2"]
+    args += ["--warmup", "0", "--stages", "slider", "--threads", "1", "--json", str(out)]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["weights"] == f"checkpoint {model}" and data["slider_to_frame_ms"]["crop"] == 32
+    parser_only = make_checkpoint(tmp_path / "p.safetensors", parts=("parser",), steps=1)
+    assert main(["bench", "--checkpoint", str(parser_only), "--stages", "slider"]) == 2
+    assert "needs a parser and a generator" in capsys.readouterr().err
