@@ -101,13 +101,24 @@ def save(
         "tensor_sha256": tensor_digest(tensors),
         "metadata": dict(metadata or {}),
     }
+    return write_with_header(path, tensors, header, what="checkpoint")
+
+
+def write_with_header(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    header: Mapping[str, Any],
+    what: str,
+    header_key: str = HEADER_KEY,
+) -> Path:
+    """Write tensors plus a JSON header as one safetensors file, atomically (shared by the classifier)."""
     try:
         text = json.dumps(header, sort_keys=True)
     except TypeError as error:
         raise CheckpointError(
-            f"checkpoint metadata for {path} is not JSON-serialisable: {error}"
+            f"{what} metadata for {path} is not JSON-serialisable: {error}"
         ) from None
-    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata={HEADER_KEY: text}))
+    return atomic_write_bytes(path, safetensors_bytes(dict(tensors), metadata={header_key: text}))
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -25,15 +25,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from faceedit import __version__
-from faceedit.checkpoint import check_state, existing_file, read_tensors, tensor_digest
+from faceedit.checkpoint import (
+    check_state,
+    existing_file,
+    read_tensors,
+    tensor_digest,
+    write_with_header,
+)
 from faceedit.errors import CheckpointError, ConfigError, DatasetError, TrainingError
 from faceedit.expressions import EXPRESSIONS
-from faceedit.fileio import atomic_write_bytes
 from faceedit.model.bisenet import BasicBlock  # torchvision's ResNet block, same key names
 from faceedit.model.config import IMAGENET_MEAN, IMAGENET_STD
 from trainer.metrics import confusion_matrix
@@ -386,13 +390,7 @@ def save_classifier(
         "tensor_sha256": tensor_digest(tensors),
         "metadata": dict(metadata),
     }
-    try:
-        text = json.dumps(header, sort_keys=True)
-    except TypeError as error:
-        raise CheckpointError(
-            f"classifier metadata for {path} is not JSON-serialisable: {error}"
-        ) from None
-    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata={HEADER_KEY: text}))
+    return write_with_header(path, tensors, header, what="classifier", header_key=HEADER_KEY)
 
 
 def load_classifier(
