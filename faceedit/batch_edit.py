@@ -27,7 +27,14 @@ from faceedit.expressions import EXPRESSIONS, parse_expression_spec
 from faceedit.face import FaceDetector
 from faceedit.fileio import atomic_write_bytes
 from faceedit.labels import REGION_NAMES, palette
-from faceedit.pipeline import EditRequest, FramePipeline, FrameResult
+from faceedit.optimize import PRECISION_CHOICES
+from faceedit.pipeline import (
+    REPARSE_POLICIES,
+    EditRequest,
+    FramePipeline,
+    FrameResult,
+    ReparsePolicy,
+)
 from faceedit.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -100,7 +107,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="video: run the face detector every N frames and track the face in between "
         "(default 5; 1 detects on every frame)",
     )
+    parser.add_argument(
+        "--reparse",
+        type=reparse_argument,
+        default="every_frame",
+        metavar="WHEN",
+        help="video: parse the face on every frame (every-frame, the default: masks follow the "
+        "mouth) or only when the detector runs (on-detection: faster, masks held in between)",
+    )
+    parser.add_argument(
+        "--min-face",
+        type=min_face_argument,
+        default=20,
+        metavar="PIXELS",
+        help="the smallest face to look for (default 20; 60 makes detection ~2x faster on "
+        "video where faces are large)",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="float32",
+        help="float32 (default: exact), auto (bfloat16 where the CPU or GPU runs it natively: "
+        "about 1.7x faster, within a few grey levels), bfloat16 or float16",
+    )
     parser.add_argument(
         "--no-progress", action="store_true", help="do not draw the progress bar on stderr"
     )
@@ -151,6 +181,24 @@ def editable_argument(text: str) -> tuple[str, ...]:
             f"{', '.join(REGION_NAMES)}"
         )
     return names
+
+
+def reparse_argument(text: str) -> ReparsePolicy:
+    """argparse type for --reparse: 'every-frame' or 'on-detection' (underscores work too)."""
+    value = text.strip().lower().replace("-", "_")
+    if value not in REPARSE_POLICIES:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose every-frame or on-detection")
+    return value  # type: ignore[return-value]
+
+
+def min_face_argument(text: str) -> int:
+    """argparse type for --min-face: MTCNN cannot look for faces under 12 pixels."""
+    value = positive_int(text)
+    if value < 12:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 12 pixels (MTCNN's window), got {value}"
+        )
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -485,11 +533,11 @@ def _check_regions(request: EditRequest, model_regions: Sequence[str]) -> None:
 
 def _pipeline(args: argparse.Namespace) -> FramePipeline:
     """Load the model (refusing one that cannot edit) and the detector, on the chosen device."""
-    engine = EditEngine.load(args.checkpoint, device=args.device)
+    engine = EditEngine.load(args.checkpoint, device=args.device, precision=args.precision)
     if not engine.capabilities.can_edit:
         raise FaceEditError(f"{args.checkpoint}: " + " ".join(engine.capabilities.missing))
-    detector = FaceDetector(device=engine.device.type)
-    return FramePipeline(engine, detector, detect_every=args.detect_every)
+    detector = FaceDetector(device=engine.device.type, min_face_size=args.min_face)
+    return FramePipeline(engine, detector, detect_every=args.detect_every, reparse=args.reparse)
 
 
 def _edit_one_image(pipeline: FramePipeline, request: EditRequest, source: Path) -> FrameResult:

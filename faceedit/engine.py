@@ -2,6 +2,10 @@
 
 It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parse
 of the last crop is cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
+
+Networks are made fast at load (faceedit.optimize: BatchNorm folded, fast instance norm, and
+bfloat16 where the hardware runs it natively when precision is "auto"), and can be compiled in
+the background once the first frame is on screen (`start_background_compile`).
 """
 
 from __future__ import annotations
@@ -9,24 +13,28 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from faceedit import checkpoint as checkpoint_io
+from faceedit import optimize
 from faceedit.errors import FaceEditError, InputError
 from faceedit.expressions import EXPRESSIONS, condition_vector
 from faceedit.face import template_landmarks
 from faceedit.labels import NUM_CLASSES, REGION_NAMES
 from faceedit.model.config import ModelConfig
-from faceedit.model.unified import UnifiedModel
+from faceedit.model.unified import UnifiedModel, resize
+from faceedit.optimize import CompiledWhenReady, Precision, PrecisionChoice
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
+CompileState = Literal["off", "compiling", "ready", "failed"]
 ConditionLike = Mapping[str, float] | Sequence[float] | np.ndarray
 
 PARSE_CACHE_SIZE: Final[int] = 4
@@ -58,6 +66,14 @@ class Capabilities:
     missing: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CompileStatus:
+    """Where background compilation stands, with a sentence for the status bar."""
+
+    state: CompileState
+    message: str = ""
+
+
 @dataclass
 class Parsing:
     """Parser output for one crop, at the crop's size."""
@@ -78,24 +94,38 @@ class EditResult:
 
 
 class EditEngine:
-    """Parse and edit aligned face crops with a loaded checkpoint (or none: then it says so)."""
+    """Parse and edit aligned face crops with a loaded checkpoint (or none: then it says so).
+
+    precision: "float32" (exact; exports), "auto" (bfloat16 where the hardware runs it natively,
+    else float32: previews) or an explicit "bfloat16"/"float16". optimize=False runs the networks
+    exactly as loaded (the benchmark's "eager" baseline); it allows float32 only.
+    """
 
     def __init__(
         self,
         loaded: checkpoint_io.LoadedCheckpoint | None,
         device: DeviceChoice | str | torch.device = "auto",
+        precision: PrecisionChoice = "float32",
+        optimize_networks: bool = True,
     ) -> None:
         self.device = resolve_device(device)
+        self.precision: Precision = optimize.resolve_precision(precision, self.device)
+        if not optimize_networks and self.precision != "float32":
+            raise ValueError("reduced precision needs optimize_networks=True")
         self.checkpoint = loaded
         self.config: ModelConfig | None = loaded.config if loaded else None
+        running = loaded
+        if loaded is not None and optimize_networks:
+            running = optimize.optimize_checkpoint(loaded, self.device, self.precision)
         self._model: UnifiedModel | None = None
-        self._parser = loaded.parser if loaded else None
-        self._discriminator = loaded.discriminator if loaded else None
-        if loaded is not None and loaded.generator is not None:
+        self._parser = running.parser if running else None
+        self._discriminator = running.discriminator if running else None
+        if running is not None and running.generator is not None:
             try:
-                self._model = loaded.unified()
+                self._model = running.unified()
             except FaceEditError:
                 self._model = None
+        self._compiling: tuple[CompiledWhenReady, ...] = ()
         for module in (self._model, self._parser, self._discriminator):
             if module is not None:
                 module.to(self.device).eval()
@@ -109,14 +139,69 @@ class EditEngine:
     # ---- construction ------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, device: DeviceChoice | str = "auto") -> EditEngine:
+    def load(
+        cls,
+        path: str | Path,
+        device: DeviceChoice | str = "auto",
+        precision: PrecisionChoice = "float32",
+    ) -> EditEngine:
         """Load a checkpoint file; CheckpointError explains what is wrong with a bad one."""
-        return cls(checkpoint_io.load(path, device="cpu"), device)
+        return cls(checkpoint_io.load(path, device="cpu"), device, precision)
 
     @classmethod
     def empty(cls, device: DeviceChoice | str = "auto") -> EditEngine:
         """An engine without a model: detection and alignment still work around it."""
         return cls(None, device)
+
+    # ---- background compilation ----------------------------------------------------------
+
+    def start_background_compile(
+        self, compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None
+    ) -> bool:
+        """Compile the generator, then the parser, in a background thread (torch.compile).
+
+        Edits keep running eagerly meanwhile and switch to the compiled networks, one by one,
+        when each is ready; only calls shaped like a plain slider edit of one face (no
+        per-region targets, no region lock) use them, so nothing ever waits for a recompile.
+        False when there is nothing to compile or it was started already.
+        """
+        model = self._model
+        if model is None or not self.capabilities.can_edit or self._compiling:
+            return False
+        size = self.crop_size
+        with torch.inference_mode():
+            x = self._to_tensor(np.zeros((size, size, 3), np.uint8))
+            masks = self._parsed(np.zeros((size, size, 3), np.uint8))[1]
+            condition = self._condition_tensor({}, None, None)
+        generator = CompiledWhenReady(
+            model.generator, (x, masks, condition, None), compile_fn=compile_fn
+        )
+        model.generator = generator
+        self._compiling = (generator,)
+        if self.config is not None and self.config.region_source == "masks":
+            parser_input = resize(x, self.config.parser.resolution)
+            parser = CompiledWhenReady(
+                model.parser, (parser_input,), compile_fn=compile_fn, after=generator.compiler
+            )
+            model.parser = parser
+            self._compiling += (parser,)
+        return True
+
+    @property
+    def compile_status(self) -> CompileStatus:
+        """off (never started), compiling, ready (all compiled networks in use) or failed."""
+        if not self._compiling:
+            return CompileStatus("off")
+        compilers = [wrapper.compiler for wrapper in self._compiling]
+        if not all(c.done for c in compilers):
+            return CompileStatus("compiling", "Compiling the networks in the background…")
+        failed = [c.error for c in compilers if c.error is not None]
+        if failed:
+            return CompileStatus(
+                "failed", f"Compilation failed, the networks stay uncompiled: {failed[0]}"
+            )
+        seconds = sum(c.compile_seconds or 0.0 for c in compilers)
+        return CompileStatus("ready", f"Compiled networks in use (compiled in {seconds:.0f} s).")
 
     # ---- what is available -------------------------------------------------------------
 
@@ -186,18 +271,25 @@ class EditEngine:
         editable_regions: Iterable[str] | None = None,
         valence_arousal: tuple[float, float] | None = None,
         landmarks: np.ndarray | None = None,
+        region_masks: np.ndarray | None = None,
     ) -> EditResult:
         """Edit one crop towards `condition` (expression name -> weight, or an 8-vector).
 
         `region_conditions` gives some regions their own target (a happy mouth with surprised
         eyes); `editable_regions` locks every other region to the input. `landmarks` (5, 2) in
         crop pixels are needed only by models trained with keypoint-box regions.
+        `region_masks` (K, H, W) from an earlier parse of the same, tracked face skip the parse
+        (video between detections).
         """
         self._require("edit")
         assert self._model is not None
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        x, masks, _ = self._parsed(crop, landmarks, timings)
+        if region_masks is None:
+            x, masks, _ = self._parsed(crop, landmarks, timings)
+        else:
+            x, masks = self._to_tensor(crop), self._masks_tensor(region_masks)
+            timings["parse"] = 0.0
         cond = self._condition_tensor(condition, region_conditions, valence_arousal)
         editable = self._editable_tensor(editable_regions)
         started = time.perf_counter()
@@ -289,13 +381,30 @@ class EditEngine:
             .permute(2, 0, 1)[None]
             .float()
         )
-        x = x / 127.5 - 1.0
+        # Contiguous (NCHW) like every other tensor the networks see: the compiled graphs are
+        # specialised on strides, and the generators measured no gain from channels_last.
+        x = (x / 127.5 - 1.0).contiguous()
         size = self.crop_size
         if x.shape[-2:] != (size, size):
             x = F.interpolate(
                 x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
             )
         return x
+
+    def _masks_tensor(self, region_masks: np.ndarray) -> torch.Tensor:
+        """(K, H, W) soft masks from an earlier Parsing -> (1, K, S, S) on the device."""
+        k = len(self.regions)
+        if (
+            not isinstance(region_masks, np.ndarray)
+            or region_masks.ndim != 3
+            or len(region_masks) != k
+        ):
+            raise InputError(
+                f"region masks must be a ({k}, H, W) array, one per region {list(self.regions)}, "
+                f"got {getattr(region_masks, 'shape', None)}"
+            )
+        masks = torch.from_numpy(np.ascontiguousarray(region_masks, np.float32)).to(self.device)
+        return resize(masks[None], self.crop_size).contiguous()
 
     def _parsed(
         self,

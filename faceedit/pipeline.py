@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
 
 import numpy as np
 
@@ -18,6 +19,12 @@ from faceedit.face import Alignment, Face, FaceDetector, align, as_rgb_uint8, pa
 from faceedit.tracking import FaceTracker
 
 STAGES = ("detect", "align", "parse", "generate", "paste")
+
+# When a stream's faces are parsed: on every frame, or only on frames where the detector ran
+# (in between, the tracked face keeps its masks: the aligned crop holds it in place, so only
+# its expression can move the parts, and for at most detect_every - 1 frames).
+ReparsePolicy = Literal["every_frame", "on_detection"]
+REPARSE_POLICIES: Final[tuple[ReparsePolicy, ...]] = get_args(ReparsePolicy)
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,28 @@ class FrameResult:
 class FramePipeline:
     """Runs the whole editing path on frames; caches detection per frame key and parses per crop."""
 
-    def __init__(self, engine: EditEngine, detector: FaceDetector, detect_every: int = 1) -> None:
+    def __init__(
+        self,
+        engine: EditEngine,
+        detector: FaceDetector,
+        detect_every: int = 1,
+        reparse: ReparsePolicy = "every_frame",
+    ) -> None:
+        if reparse not in REPARSE_POLICIES:
+            raise ValueError(f"reparse must be one of {REPARSE_POLICIES}, got {reparse!r}")
         self.engine = engine
         self.detector = detector
         self.tracker = FaceTracker(detector, detect_every=detect_every)
+        self.reparse: ReparsePolicy = reparse
         self._frame_key: object = None
         self._faces: list[Face] = []
+        self._parses: dict[int, Parsing] = {}  # face index -> its parse at the last detection
 
     def reset(self) -> None:
         """Forget faces and tracking (new source, seek)."""
         self.tracker.reset()
         self._frame_key, self._faces = None, []
+        self._parses = {}
 
     def faces(self, frame: np.ndarray, frame_key: object = None) -> tuple[list[Face], bool]:
         """Faces of `frame`; a repeated non-None `frame_key` (a still image) reuses the last ones."""
@@ -93,18 +111,22 @@ class FramePipeline:
         frame = as_rgb_uint8(frame, source="frame")
         faces, detected = self.faces(frame, frame_key)
         timings["detect"] = (time.perf_counter() - start) * 1000
+        if detected:
+            self._parses = {}
         chosen = self._chosen(faces, request)
         output = frame
         processed: list[FaceResult] = []
         caps = self.engine.capabilities
-        for face in chosen:
+        for index, face in chosen:
             t0 = time.perf_counter()
             alignment = align(frame, face, size=self.engine.crop_size)
             t1 = time.perf_counter()
             timings["align"] += (t1 - t0) * 1000
             result = FaceResult(face, alignment)
+            reused = self._parses.get(index) if self.reparse == "on_detection" else None
             if caps.can_parse:
-                result.parsing = self.engine.parse(alignment.crop)
+                result.parsing = reused or self.engine.parse(alignment.crop)
+                self._parses[index] = result.parsing
                 timings["parse"] += (time.perf_counter() - t1) * 1000
             if caps.can_edit and not request.is_identity:
                 edit = self.engine.edit(
@@ -113,6 +135,7 @@ class FramePipeline:
                     region_conditions=request.region_conditions or None,
                     editable_regions=request.editable_regions,
                     valence_arousal=request.valence_arousal,
+                    region_masks=None if reused is None else reused.region_masks,
                 )
                 result.edit = edit
                 timings["generate"] += edit.timings.get("generate", 0.0)
@@ -128,10 +151,11 @@ class FramePipeline:
         )
 
     @staticmethod
-    def _chosen(faces: list[Face], request: EditRequest) -> list[Face]:
+    def _chosen(faces: list[Face], request: EditRequest) -> list[tuple[int, Face]]:
+        """(index, face) pairs to process; tracking keeps a face's index until the next detection."""
         if not faces:
             return []
         if request.all_faces:
-            return list(faces)
+            return list(enumerate(faces))
         index = request.face_index or 0
-        return [faces[index]] if 0 <= index < len(faces) else [faces[0]]
+        return [(index, faces[index])] if 0 <= index < len(faces) else [(0, faces[0])]

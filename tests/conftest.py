@@ -34,8 +34,14 @@ def _seeded() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """QSettings and other per-user state go to a temporary folder, never the user's home."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("FACEEDIT_SETTINGS_DIR", str(home / "settings"))
+    # The app compiles its networks in the background by default (tens of seconds of both
+    # cores); tests that are not about compilation start with it off, as a user could set it.
+    (home / "settings").mkdir()
+    (home / "settings" / "faceedit.ini").write_text("[performance]\ncompile=false\n")

@@ -48,7 +48,9 @@ def train_briefly(
         cond = torch.eye(config.condition_dim)[torch.tensor([1, 3])]
         landmarks = None
         if config.region_source == "boxes":
-            landmarks = torch.from_numpy(template_landmarks(config.crop_size)).float().expand(2, 5, 2)
+            landmarks = (
+                torch.from_numpy(template_landmarks(config.crop_size)).float().expand(2, 5, 2)
+            )
         out = model(x, cond, landmarks=landmarks)
         d_out = disc(out.image, out.region_masks)
         loss = (

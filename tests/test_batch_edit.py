@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import shutil
@@ -94,6 +95,52 @@ def test_video_keeps_frame_count_and_rate(model: Path, tmp_path: Path) -> None:
         assert edited.frame_count == original.frame_count == 4
         assert edited.fps == pytest.approx(12.0)
         assert edited.size == (240, 220)
+    # The fast video settings: parse only on detection frames, skip small faces, auto precision.
+    fast = tmp_path / "fast.avi"
+    args = ["--detect-every", "2", "--reparse", "on-detection", "--min-face", "60"]
+    assert (
+        edit(
+            source,
+            fast,
+            "--checkpoint",
+            model,
+            "--expression",
+            "happy",
+            *args,
+            "--precision",
+            "auto",
+        )
+        == 0
+    )
+    with open_source(fast) as edited, open_source(out) as exact:
+        assert edited.frame_count == 4
+        first_fast, first_exact = edited.read(), exact.read()
+        # Same detection and parse on the first frame; bfloat16 (where used) moves a few levels.
+        assert np.abs(first_fast.astype(int) - first_exact.astype(int)).mean() < 2.0
+
+
+def test_video_pipeline_options_reach_the_pipeline(model: Path) -> None:
+    args = batch_edit_parser().parse_args(
+        [
+            "in.avi",
+            "out.avi",
+            "--checkpoint",
+            str(model),
+            "--reparse",
+            "on_detection",
+            "--min-face",
+            "40",
+        ]
+    )
+    pipeline = batch_edit._pipeline(args)
+    assert pipeline.reparse == "on_detection" and pipeline.detector.min_face_size == 40
+    assert pipeline.engine.precision == "float32", "exports default to exact float32"
+
+
+def batch_edit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    batch_edit.add_arguments(parser)
+    return parser
 
 
 def test_refuses_to_write_onto_its_input(
@@ -147,6 +194,9 @@ def test_save_masks_writes_label_map_and_region_masks(
         ("--editable", ",", "at least one region"),
         ("--expression", "happy=lots", "is not a number"),
         ("--detect-every", "0", "at least 1"),
+        ("--reparse", "sometimes", "every-frame or on-detection"),
+        ("--min-face", "8", "at least 12 pixels"),
+        ("--precision", "float8", "invalid choice"),
     ],
 )
 def test_argument_errors_are_clear(

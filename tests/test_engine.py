@@ -115,11 +115,15 @@ def test_cuda_request_without_gpu_is_explained(monkeypatch: pytest.MonkeyPatch) 
     assert EditEngine.empty(device="auto").device.type == "cpu"
 
 
-def test_keypoint_box_model_without_parser_edits_but_does_not_pretend_to_parse(tmp_path: Path) -> None:
+def test_keypoint_box_model_without_parser_edits_but_does_not_pretend_to_parse(
+    tmp_path: Path,
+) -> None:
     from faceedit.model.config import preset
 
     config = preset("tiny").replace(region_source="boxes")
-    path = make_checkpoint(tmp_path / "boxes.safetensors", config=config, parts=("generator",), steps=1)
+    path = make_checkpoint(
+        tmp_path / "boxes.safetensors", config=config, parts=("generator",), steps=1
+    )
     engine = EditEngine.load(path, device="cpu")
     assert engine.capabilities.can_edit and not engine.capabilities.can_parse
     result = engine.edit(crop_of(32), {"happy": 1.0})

@@ -208,6 +208,21 @@ def test_detector_configuration_is_validated() -> None:
         FaceDetector(device="cpu", thresholds=(0.6, 0.7, 1.5))
 
 
+def test_smallest_face_can_change_between_sources() -> None:
+    """A still photo searches down to 20 px; a video can skip small faces (cheaper pyramid)."""
+    from faceedit.errors import ConfigError
+
+    small = cv2.resize(read_image(sample_image_path()), (96, 96), interpolation=cv2.INTER_AREA)
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    frame[72:168, 112:208] = small  # a face about 70 px wide
+    detector = FaceDetector(device="cpu", min_face_size=20)
+    assert any(face.box[2] - face.box[0] > 50 for face in detector.detect(frame))
+    detector.min_face_size = 160
+    assert detector.min_face_size == 160 and detector.detect(frame) == []
+    with pytest.raises(ConfigError, match="min_face_size"):
+        detector.min_face_size = 8
+
+
 # ---------------------------------------------------------------- alignment
 
 

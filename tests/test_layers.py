@@ -38,7 +38,9 @@ def python_files(*parts: str) -> list[Path]:
 
 
 def test_non_ui_modules_never_import_qt() -> None:
-    non_ui = [p for p in python_files("faceedit") if "ui" not in p.relative_to(ROOT / "faceedit").parts]
+    non_ui = [
+        p for p in python_files("faceedit") if "ui" not in p.relative_to(ROOT / "faceedit").parts
+    ]
     assert non_ui, "no faceedit modules found"
     assert offenders(non_ui + python_files("trainer"), QT_MODULES) == []
 

@@ -72,3 +72,43 @@ def test_engine_without_model_still_detects(tmp_path: Path) -> None:
     assert len(result.faces) == 1
     assert result.processed[0].alignment.crop.shape == (128, 128, 3)
     assert result.processed[0].parsing is None and np.array_equal(result.output, frame)
+
+
+def shifted(frame: np.ndarray, dx: int) -> np.ndarray:
+    """The frame moved dx pixels to the right (edge pixels repeated): a face moving in a video."""
+    return (
+        np.concatenate([np.repeat(frame[:, :1], dx, axis=1), frame[:, :-dx]], axis=1)
+        if dx
+        else frame
+    )
+
+
+@pytest.mark.parametrize("reparse", ["every_frame", "on_detection"])
+def test_reparse_policy_on_tracked_frames(
+    pipeline: FramePipeline, monkeypatch: pytest.MonkeyPatch, reparse: str
+) -> None:
+    frame = read_image(sample_image_path())
+    video = FramePipeline(pipeline.engine, pipeline.detector, detect_every=3, reparse=reparse)
+    parses = []
+    original = video.engine.parse
+    monkeypatch.setattr(video.engine, "parse", lambda crop: parses.append(1) or original(crop))
+    results = [
+        video.process(shifted(frame, dx), EditRequest(condition={"happy": 1.0}))
+        for dx in (0, 2, 4, 6)
+    ]
+    assert [r.detected for r in results] == [True, False, False, True]
+    if reparse == "every_frame":
+        assert len(parses) == 4
+        return
+    assert len(parses) == 2, "parsed on the two detection frames only"
+    first, tracked = results[0].processed[0], results[1].processed[0]
+    assert tracked.parsing is first.parsing
+    assert np.array_equal(tracked.edit.region_masks, first.parsing.region_masks)
+    assert results[1].timings["parse"] < 1.0 and not np.array_equal(
+        results[1].output, results[0].output
+    )
+
+
+def test_unknown_reparse_policy_is_refused(pipeline: FramePipeline) -> None:
+    with pytest.raises(ValueError, match="reparse must be one of"):
+        FramePipeline(pipeline.engine, pipeline.detector, reparse="sometimes")  # type: ignore[arg-type]

@@ -75,7 +75,9 @@ class JitteryDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         noise = self.rng.normal(0, self.jitter, (5, 2)).astype(np.float32)
-        return [Face(box=self.face.box, score=self.face.score, landmarks=self.face.landmarks + noise)]
+        return [
+            Face(box=self.face.box, score=self.face.score, landmarks=self.face.landmarks + noise)
+        ]
 
 
 def test_smoothing_reduces_detector_jitter() -> None:
@@ -87,7 +89,9 @@ def test_smoothing_reduces_detector_jitter() -> None:
     frame = np.zeros((400, 400, 3), np.uint8)
 
     def spread(smoothing: float) -> float:
-        tracker = FaceTracker(JitteryDetector(face, jitter=1.5), detect_every=1, smoothing=smoothing)
+        tracker = FaceTracker(
+            JitteryDetector(face, jitter=1.5), detect_every=1, smoothing=smoothing
+        )
         marks = np.stack([tracker.update(frame)[0].landmarks for _ in range(40)])
         return float(marks.std(axis=0).mean())
 

@@ -17,7 +17,12 @@ def test_classes_follow_face_parsing_order() -> None:
 
 
 def test_region_groups_match_design() -> None:
-    assert labels.REGION_GROUPS == {"brows": (2, 3), "eyes": (4, 5, 6), "nose": (10,), "mouth": (11, 12, 13)}
+    assert labels.REGION_GROUPS == {
+        "brows": (2, 3),
+        "eyes": (4, 5, 6),
+        "nose": (10,),
+        "mouth": (11, 12, 13),
+    }
     with pytest.raises(ValueError, match="unknown region"):
         labels.region_classes(("chin",))
 

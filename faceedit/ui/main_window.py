@@ -40,7 +40,7 @@ from faceedit.ui.widgets.plots_panel import PlotsPanel
 from faceedit.ui.widgets.region_panel import RegionPanel
 from faceedit.ui.widgets.va_pad import ValenceArousalPanel
 from faceedit.ui.widgets.video_controls import VideoControls
-from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceInfo
+from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceInfo, SpeedOptions
 
 CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
 LOADING: Final[str] = "the model is still loading"
@@ -61,7 +61,10 @@ class MainWindow(QMainWindow):
             QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
         )
         self.prefs = prefs or Preferences()
-        self.worker = InferenceWorker(device or self.prefs.device, self.prefs.detect_every, self)
+        self.worker = InferenceWorker(
+            device or self.prefs.device, self.prefs.detect_every, self, self.speed_options()
+        )
+        self.compile_state = "off"
         self.model_info: ModelInfo | None = None
         self.source_info: SourceInfo | None = None
         self.latest: FrameUpdate | None = None
@@ -159,6 +162,7 @@ class MainWindow(QMainWindow):
         w.sourceFailed.connect(lambda text: self.show_message("error", text))
         w.playbackStopped.connect(self._on_playback_stopped)
         w.recordingFinished.connect(self._on_recording_finished)
+        w.compileStatus.connect(self._on_compile_status)
 
         self.compare.faceClicked.connect(self.choose_face)
         self.expressions.changed.connect(self.submit)
@@ -211,6 +215,13 @@ class MainWindow(QMainWindow):
         for device, action in a.devices.items():
             action.setChecked(device == self.prefs.device)
             action.triggered.connect(lambda _=False, d=device: self.set_device(d))
+        self._check_speed_actions()
+        for precision, action in a.precisions.items():
+            action.triggered.connect(lambda _=False, p=precision: self.set_speed(precision=p))
+        for pixels, action in a.min_face.items():
+            action.triggered.connect(lambda _=False, px=pixels: self.set_speed(stream_min_face=px))
+        a.compile_networks.toggled.connect(lambda on: self.set_speed(compile_networks=on))
+        a.reparse_every_frame.toggled.connect(lambda on: self.set_speed(reparse_every_frame=on))
         a.shortcuts.triggered.connect(self._show_shortcuts)
         a.about.triggered.connect(self.show_about)
         mode = self.prefs.compare_mode
@@ -267,6 +278,37 @@ class MainWindow(QMainWindow):
         self.prefs.detect_every = frames
         self.actions_.detect_every[frames].setChecked(True)
         self.worker.set_detect_every(frames)
+
+    def speed_options(self) -> SpeedOptions:
+        """The worker's speed options, as the preferences hold them."""
+        p = self.prefs
+        return SpeedOptions(
+            precision=p.precision,
+            compile=p.compile_networks,
+            reparse_every_frame=p.reparse_every_frame,
+            stream_min_face=p.stream_min_face,
+        )
+
+    def set_speed(self, **changes: object) -> None:
+        """Store speed preferences (precision, compile_networks, reparse_every_frame,
+        stream_min_face) and hand them to the worker; a new precision reloads the model."""
+        for name, value in changes.items():
+            setattr(self.prefs, name, value)
+        self._check_speed_actions()
+        if "precision" in changes:
+            self.statusBar().showMessage(f"Switching to {changes['precision']} precision…")
+        self.worker.set_speed_options(self.speed_options())
+
+    def _check_speed_actions(self) -> None:
+        a, p = self.actions_, self.prefs
+        a.precisions[p.precision].setChecked(True)
+        a.min_face[p.stream_min_face].setChecked(True)
+        for action, on in (
+            (a.compile_networks, p.compile_networks),
+            (a.reparse_every_frame, p.reparse_every_frame),
+        ):
+            if action.isChecked() != on:
+                action.setChecked(on)
 
     def set_compare_mode(self, mode: CompareMode) -> None:
         self.prefs.compare_mode = mode
@@ -330,6 +372,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
+        self.compile_state = "off"
         caps = info.capabilities
         name = Path(info.path).name if info.path else "no model"
         self.status_device.setText(self._model_label(info))
@@ -356,9 +399,22 @@ class MainWindow(QMainWindow):
             self.status_device.setText(self._model_label(self.model_info))
         self.show_message("error", f"Checkpoint not loaded: {text}")
 
-    @staticmethod
-    def _model_label(info: ModelInfo) -> str:
-        return f"{Path(info.path).name if info.path else 'no model'} · {info.device}"
+    def _on_compile_status(self, state: str, message: str) -> None:
+        self.compile_state = state
+        if self.model_info is not None:
+            self.status_device.setText(self._model_label(self.model_info))
+        if state == "failed":
+            self.show_message("warning", message)
+        else:
+            self.statusBar().showMessage(message, 8000)
+
+    def _model_label(self, info: ModelInfo) -> str:
+        if not info.path:
+            return f"no model · {info.device}"
+        compiled = {"compiling": " · compiling…", "ready": " · compiled"}.get(
+            self.compile_state, ""
+        )
+        return f"{Path(info.path).name} · {info.device} · {info.precision}{compiled}"
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""

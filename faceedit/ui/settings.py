@@ -24,6 +24,13 @@ CompareMode = Literal["side_by_side", "split"]
 DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
 COMPARE_MODES: Final[tuple[CompareMode, ...]] = get_args(CompareMode)
 DETECT_EVERY_CHOICES: Final[tuple[int, ...]] = (1, 3, 5, 10)
+# The app offers the two precisions that make sense for a preview: "auto" (bfloat16 where the
+# hardware runs it natively, else float32) and exact float32. Names as in faceedit.optimize.
+PrecisionChoice = Literal["auto", "float32"]
+PRECISIONS: Final[tuple[PrecisionChoice, ...]] = get_args(PrecisionChoice)
+# Smallest face (pixels) searched for in videos and cameras; still images always search from 20.
+STREAM_MIN_FACE_CHOICES: Final[tuple[int, ...]] = (20, 40, 60, 100)
+STILL_MIN_FACE: Final[int] = 20
 
 
 def open_settings() -> QSettings:
@@ -33,6 +40,15 @@ def open_settings() -> QSettings:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return QSettings(str(Path(folder) / "faceedit.ini"), QSettings.Format.IniFormat)
     return QSettings(ORGANIZATION, APPLICATION)
+
+
+def _flag(value: object, default: bool) -> bool:
+    """A stored boolean: an INI file gives back the strings 'true' and 'false'."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return default
 
 
 class Preferences:
@@ -99,6 +115,45 @@ class Preferences:
     @detect_every.setter
     def detect_every(self, value: int) -> None:
         self.store.setValue("video/detect_every", int(value))
+
+    @property
+    def precision(self) -> PrecisionChoice:
+        return self._choice("performance/precision", PRECISIONS, "auto")
+
+    @precision.setter
+    def precision(self, value: PrecisionChoice) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {value!r}")
+        self.store.setValue("performance/precision", value)
+
+    @property
+    def compile_networks(self) -> bool:
+        return _flag(self.store.value("performance/compile", True), default=True)
+
+    @compile_networks.setter
+    def compile_networks(self, value: bool) -> None:
+        self.store.setValue("performance/compile", bool(value))
+
+    @property
+    def reparse_every_frame(self) -> bool:
+        """Videos: parse every frame (masks follow the mouth) or only when the detector runs."""
+        return _flag(self.store.value("video/reparse_every_frame", False), default=False)
+
+    @reparse_every_frame.setter
+    def reparse_every_frame(self, value: bool) -> None:
+        self.store.setValue("video/reparse_every_frame", bool(value))
+
+    @property
+    def stream_min_face(self) -> int:
+        try:
+            value = int(self.store.value("video/min_face", 60))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return 60
+        return value if value in STREAM_MIN_FACE_CHOICES else 60
+
+    @stream_min_face.setter
+    def stream_min_face(self, value: int) -> None:
+        self.store.setValue("video/min_face", int(value))
 
     @property
     def overlay_opacity(self) -> float:

@@ -10,6 +10,11 @@ Checkpoint loading, opening videos and cameras, reading their frames, seeking an
 happen here, because each can block (a camera takes a second to open; a 4K frame takes ~10 ms to
 decode), and the GUI thread must stay free to paint.
 
+Speed: the engine runs in the chosen precision; once the first frame of a model is shown, the
+networks are compiled in a background thread (torch.compile) and swapped in when ready, so the
+window opens at once and gets faster a little later. Video frames between detections reuse the
+last parse unless the user asks for a parse on every frame.
+
 This module talks to the engine and the pipeline only: it never imports torch itself.
 """
 
@@ -31,6 +36,7 @@ from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
 from faceedit import __version__
 from faceedit.errors import FaceEditError
+from faceedit.ui.settings import STILL_MIN_FACE
 
 if TYPE_CHECKING:
     from faceedit.engine import Capabilities, EditEngine
@@ -47,6 +53,22 @@ WORKER_NICENESS: Final[int] = 5
 
 
 @dataclass(frozen=True)
+class SpeedOptions:
+    """What the worker trades for speed; the Model and Playback menus set these.
+
+    precision: the engine's ("auto": bfloat16 where the hardware runs it natively). compile:
+    torch.compile the networks in the background after the first frame. reparse_every_frame:
+    parse every video frame rather than only when the detector runs. stream_min_face: the
+    smallest face looked for in videos and cameras (still images always search from 20 px).
+    """
+
+    precision: str = "auto"
+    compile: bool = True
+    reparse_every_frame: bool = False
+    stream_min_face: int = 60
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the worker loaded: the checkpoint's abilities, its geometry, the device, versions."""
 
@@ -57,6 +79,7 @@ class ModelInfo:
     device: str
     versions: dict[str, str]
     metadata: dict[str, Any] = field(default_factory=dict)
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,7 @@ class _Turn:
     request_id: int
     playing: bool
     detect_every: int
+    speed: SpeedOptions
     record_path: str | None
     record_stop: bool
     scores_wanted: bool
@@ -125,6 +149,7 @@ class InferenceWorker(QThread):
     modelLoaded = Signal(object)  # ModelInfo
     modelFailed = Signal(str)
     notice = Signal(str)  # something worth knowing that did not fail (e.g. CPU instead of CUDA)
+    compileStatus = Signal(str, str)  # state ("compiling", "ready", "failed"), sentence
     resultReady = Signal(object)  # FrameUpdate
     failed = Signal(int, str)  # request id, message
     sourceOpened = Signal(object)  # SourceInfo
@@ -132,7 +157,13 @@ class InferenceWorker(QThread):
     playbackStopped = Signal(str)  # why (end of video, camera error); empty when paused by user
     recordingFinished = Signal(str, int, str)  # path, frames written, error ("" on success)
 
-    def __init__(self, device: str = "auto", detect_every: int = 5, parent: Any = None) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        detect_every: int = 5,
+        parent: Any = None,
+        speed: SpeedOptions | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("faceedit-inference")
         self._mutex = QMutex()
@@ -143,6 +174,7 @@ class InferenceWorker(QThread):
         self._stopping = False
         self._playing = False
         self._detect_every = detect_every
+        self._speed = speed or SpeedOptions()
         self._record_path: str | None = None
         self._record_stop = False
         self._scores_wanted = True
@@ -164,6 +196,7 @@ class InferenceWorker(QThread):
         self._input_scores_key: object = None
         self._input_scores: np.ndarray | None = None
         self._last_scored = 0.0
+        self._compile_reported = "off"  # the last compile state sent to the GUI
 
     # ---- GUI-thread API: record and wake, never compute ----------------------------------------
 
@@ -217,6 +250,15 @@ class InferenceWorker(QThread):
         """Run the detector every `frames` frames of a stream and track faces in between."""
         with QMutexLocker(self._mutex):
             self._detect_every = max(1, int(frames))
+            self._wake.wakeAll()
+
+    def set_speed_options(self, speed: SpeedOptions) -> None:
+        """New speed options; a new precision reloads the model (its networks are converted)."""
+        with QMutexLocker(self._mutex):
+            if speed.precision != self._speed.precision:
+                self._pending.load = (self._model_path, self._device)
+            self._speed = speed
+            self._pending.dirty = True
             self._wake.wakeAll()
 
     def set_scores_wanted(self, wanted: bool) -> None:
@@ -273,6 +315,7 @@ class InferenceWorker(QThread):
                     request_id=self._request_id,
                     playing=self._playing,
                     detect_every=self._detect_every,
+                    speed=self._speed,
                     record_path=self._record_path,
                     record_stop=self._record_stop,
                     scores_wanted=self._scores_wanted,
@@ -294,11 +337,11 @@ class InferenceWorker(QThread):
         """One turn of the loop, on a snapshot of what the GUI asked for."""
         pending = turn.pending
         if pending.load is not None:
-            self._load(*pending.load)
+            self._load(*pending.load, precision=turn.speed.precision)
         if pending.open is not None:
             self._open(pending.open)
         if self._pipeline is not None:
-            self._pipeline.tracker.detect_every = turn.detect_every
+            self._apply_speed(turn.detect_every, turn.speed)
         self._update_recording(turn.record_path, turn.record_stop)
         fresh = pending.seek is not None and self._seek(pending.seek)
         if turn.playing and self._source is not None and time.monotonic() >= self._next_frame_at:
@@ -306,10 +349,42 @@ class InferenceWorker(QThread):
         changed = pending.dirty or pending.load is not None or pending.open is not None or fresh
         if changed and turn.request is not None and self._frame is not None and self._pipeline:
             self._compute(turn.request, turn.request_id, turn.scores_wanted)
+            if turn.speed.compile and self._engine is not None:
+                # After the first frame is out, so compiling never delays what the user sees.
+                self._engine.start_background_compile()
+        self._report_compile()
+
+    def _apply_speed(self, detect_every: int, speed: SpeedOptions) -> None:
+        """Tracking, parse reuse and the smallest face, for the current source."""
+        assert self._pipeline is not None
+        self._pipeline.tracker.detect_every = detect_every
+        self._pipeline.reparse = "every_frame" if speed.reparse_every_frame else "on_detection"
+        stream = self._source is not None and (
+            self._source.is_live or (self._source.frame_count or 0) > 1
+        )
+        min_face = speed.stream_min_face if stream else STILL_MIN_FACE
+        if self._detector is not None and self._detector.min_face_size != min_face:
+            self._detector.min_face_size = min_face
+            self._pipeline.reset()
+
+    def _compile_changed(self) -> bool:
+        engine = self._engine
+        return engine is not None and engine.compile_status.state != self._compile_reported
+
+    def _report_compile(self) -> None:
+        """Tell the GUI when background compilation starts, finishes or fails."""
+        if self._engine is None or not self._compile_changed():
+            return
+        status = self._engine.compile_status
+        self._compile_reported = status.state
+        if status.state != "off":
+            self.compileStatus.emit(status.state, status.message)
 
     def _has_work_locked(self) -> bool:
         p = self._pending
         if self._stopping or p.load or p.open is not None or p.seek is not None:
+            return True
+        if self._compile_reported == "compiling" and self._compile_changed():
             return True
         if (
             p.dirty
@@ -328,7 +403,7 @@ class InferenceWorker(QThread):
 
     # ---- steps (worker thread) ----------------------------------------------------------------------
 
-    def _load(self, path: str | None, device: str) -> None:
+    def _load(self, path: str | None, device: str, precision: str = "float32") -> None:
         """Build engine, detector and pipeline; on failure keep what worked before."""
         from faceedit.engine import EditEngine, resolve_device
         from faceedit.face import FaceDetector
@@ -340,7 +415,11 @@ class InferenceWorker(QThread):
             self.notice.emit(f"Running on the CPU instead: {error}.")
             device = "cpu"
         try:
-            engine = EditEngine.load(path, device) if path else EditEngine.empty(device)
+            engine = (
+                EditEngine.load(path, device, precision)  # type: ignore[arg-type]
+                if path
+                else EditEngine.empty(device)
+            )
         except Exception as error:  # a damaged file can raise anything from a library
             if not isinstance(error, FaceEditError):
                 logger.exception("loading %s failed", path)
@@ -363,6 +442,7 @@ class InferenceWorker(QThread):
             self.modelFailed.emit(f"the face detector cannot start: {error}")
             return
         self._engine = engine
+        self._compile_reported = "off"
         self._pipeline = FramePipeline(engine, self._detector, detect_every=self._detect_every)
         self._input_scores_key = None
         loaded = engine.checkpoint
@@ -375,6 +455,7 @@ class InferenceWorker(QThread):
                 device=str(engine.device),
                 versions=runtime_versions(),
                 metadata=dict(loaded.metadata) if loaded else {},
+                precision=engine.precision,
             )
         )
 

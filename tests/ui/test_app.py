@@ -53,7 +53,9 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
 
 def _prefs(folder: Path) -> Preferences:
-    return Preferences(QSettings(str(folder / "faceedit.ini"), QSettings.Format.IniFormat))
+    prefs = Preferences(QSettings(str(folder / "faceedit.ini"), QSettings.Format.IniFormat))
+    prefs.compile_networks = False  # on in test_speed_menu only: a real compile takes 20-50 s
+    return prefs
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,9 @@ def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:  # type: igno
 @pytest.fixture(scope="module")
 def direct(assets: SimpleNamespace) -> FramePipeline:
     """The same computation as the worker's, run here, to check what the window shows."""
-    return FramePipeline(EditEngine.load(assets.checkpoint, "cpu"), FaceDetector("cpu"))
+    return FramePipeline(
+        EditEngine.load(assets.checkpoint, "cpu", precision="auto"), FaceDetector("cpu")
+    )
 
 
 def wait_for(
@@ -519,3 +523,42 @@ def test_snapshot_fails_with_a_message_when_there_is_no_face(
     assert code == 2
     assert "no face" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
+    qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from faceedit import optimize
+
+    open_and_wait(qtbot, window, assets.face_path)
+    expected = optimize.resolve_precision("auto", "cpu")
+    assert window.model_info.precision == expected and expected in window.status_device.text()
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS) as ready:
+        window.actions_.precisions["float32"].trigger()
+    assert ready.args[0].precision == "float32" and window.prefs.precision == "float32"
+    wait_for(qtbot, window)
+    # Background compilation, with a stand-in for torch.compile (the real one: test_engine_speed).
+    compiled: list[object] = []
+    monkeypatch.setattr(optimize, "compile_frozen", lambda m: compiled.append(m) or m)
+    with qtbot.waitSignal(
+        window.worker.compileStatus,
+        timeout=WAIT_MS,
+        check_params_cb=lambda state, _message: state == "ready",
+    ):
+        window.actions_.compile_networks.trigger()
+    assert window.prefs.compile_networks and len(compiled) == 2
+    assert window.status_device.text().endswith("compiled")
+    neutral_controls(window)
+    window.expressions.set_condition({"sad": 1.0})
+    assert wait_for(qtbot, window, lambda u: u.edited).edited
+    # Stream options are stored and reach the worker's pipeline and detector.
+    window.actions_.min_face[100].trigger()
+    window.actions_.reparse_every_frame.trigger()
+    assert window.prefs.stream_min_face == 100 and window.prefs.reparse_every_frame
+    assert window.speed_options().reparse_every_frame
+    window.set_speed(
+        precision="auto", compile_networks=False, reparse_every_frame=False, stream_min_face=60
+    )
+    qtbot.waitUntil(lambda: window.model_info.precision == expected, timeout=WAIT_MS)
+    assert window.actions_.precisions["auto"].isChecked()
+    assert not window.actions_.compile_networks.isChecked()

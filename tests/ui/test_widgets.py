@@ -48,6 +48,36 @@ def test_bad_stored_values_fall_back_to_defaults() -> None:
     store.setValue("video/detect_every", 7)
     prefs = Preferences(store)
     assert (prefs.device, prefs.overlay_opacity, prefs.detect_every) == ("auto", 0.5, 5)
+    store.setValue("performance/precision", "float8")
+    store.setValue("performance/compile", "maybe")
+    store.setValue("video/min_face", 7)
+    store.setValue("video/reparse_every_frame", "yes")
+    assert (prefs.precision, prefs.compile_networks, prefs.stream_min_face) == ("auto", True, 60)
+    assert prefs.reparse_every_frame is False
+
+
+def test_speed_preferences_defaults_and_round_trip(tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    prefs = Preferences(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    # A fresh user: fast previews (auto precision, background compile), parse on detections.
+    assert (prefs.precision, prefs.compile_networks, prefs.reparse_every_frame) == (
+        "auto",
+        True,
+        False,
+    )
+    prefs.precision, prefs.compile_networks, prefs.stream_min_face = "float32", False, 100
+    prefs.reparse_every_frame = True
+    prefs.sync()
+    again = Preferences(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    assert (again.precision, again.compile_networks, again.stream_min_face) == (
+        "float32",
+        False,
+        100,
+    )
+    assert again.reparse_every_frame
+    with pytest.raises(ValueError, match="precision"):
+        again.precision = "bfloat16"  # type: ignore[assignment]
 
 
 def test_qimage_round_trip_keeps_every_pixel() -> None:
