@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from faceedit.expressions import EXPRESSIONS
 from faceedit.model.bisenet import BasicBlock  # torchvision's ResNet block, same key names
 from faceedit.model.config import IMAGENET_MEAN, IMAGENET_STD
 from trainer.metrics import confusion_matrix
+from trainer.pretrained import compare_state, read_weights_file
 
 logger = logging.getLogger("trainer.classifier")
 
@@ -178,13 +178,9 @@ def load_torchvision_weights(
         )
     if not file.is_file():
         raise CheckpointError(f"ResNet-18 weights {file} do not exist; check the path")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as error:
-        raise CheckpointError(
-            f"{file} could not be read as a PyTorch weights file ({error}); expected a "
-            "torchvision resnet18 state dict (e.g. resnet18-f37072fd.pth)"
-        ) from None
+    state = read_weights_file(
+        file, "a torchvision resnet18 state dict (e.g. resnet18-f37072fd.pth)"
+    )
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping):
@@ -194,14 +190,8 @@ def load_torchvision_weights(
         k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != expected[k].shape
     )
     usable = {k: v for k, v in state.items() if k not in skipped}
-    missing = sorted(
-        k for k in expected if k not in usable and k not in skipped and "num_batches" not in k
-    )
-    unexpected = sorted(set(usable) - set(expected))
-    misshapen = sorted(
-        f"{k} {tuple(usable[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in usable and usable[k].shape != v.shape
+    missing, unexpected, misshapen = compare_state(
+        expected, usable, optional=lambda k: k in skipped or "num_batches" in k
     )
     if missing or unexpected or misshapen:
         raise CheckpointError(

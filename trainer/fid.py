@@ -18,7 +18,6 @@ small image sets.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from faceedit.errors import CheckpointError
+from trainer.pretrained import compare_state, read_weights_file
 
 FEATURE_DIM: Final[int] = 2048
 INPUT_SIZE: Final[int] = 299
@@ -386,13 +386,7 @@ def load_fid_inception(
             f"{WEIGHTS_FILE_NAME} (faceedit downloads nothing), or leave --fid-weights out to "
             "skip FID"
         )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as error:
-        raise CheckpointError(
-            f"{file} could not be read as a PyTorch weights file ({error}); expected "
-            f"pytorch-fid's {WEIGHTS_FILE_NAME}"
-        ) from None
+    state = read_weights_file(file, f"pytorch-fid's {WEIGHTS_FILE_NAME}")
     network = FIDInception()
     load_inception_state(network, state, file)
     return network.to(device).eval().requires_grad_(False)
@@ -407,13 +401,8 @@ def load_inception_state(
             f"{source} does not hold a state dict of tensors; expected pytorch-fid's "
             f"{WEIGHTS_FILE_NAME}"
         )
-    expected = network.state_dict()
-    missing = sorted(k for k in expected if k not in state and not k.endswith(_OPTIONAL_KEY_SUFFIX))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
+    missing, unexpected, misshapen = compare_state(
+        network.state_dict(), state, optional=lambda k: k.endswith(_OPTIONAL_KEY_SUFFIX)
     )
     if missing or unexpected or misshapen:
         hint = (

@@ -19,6 +19,7 @@ from faceedit.model.config import ModelConfig
 from faceedit.model.parsing import build_parser
 from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq, write_rafd
 from trainer.cli import main
+from trainer.commands.parser import parsing_train_set
 from trainer.config import (
     TrainConfig,
     apply_overrides,
@@ -345,6 +346,18 @@ def test_an_existing_run_is_never_overwritten(
 ) -> None:
     code = train("parser", "--celebamask-hq", runs["celeb"], *FAST, "--out", runs["parser_run"])
     assert code == 2 and "--resume" in capsys.readouterr().err
+
+
+def test_parser_and_joint_stages_read_one_celebamask_training_set(tmp_path: Path) -> None:
+    write_celebamask_hq(tmp_path, range(12))
+    config = merge(
+        default_config("joint", "tiny"), {"data.celebamask_hq": str(tmp_path), "seed": 4}
+    )
+    dataset = parsing_train_set(config)
+    assert (dataset.split, dataset.size) == ("train", config.model.parser.resolution)
+    assert dataset.seed == 4 and dataset.augment is not None  # augmented by default
+    plain = parsing_train_set(merge(config, {"data.augment": False}))
+    assert plain.augment is None and plain.ids == dataset.ids
 
 
 # ---------------------------------------------------------------------------- configuration

@@ -28,6 +28,7 @@ from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
 from trainer.commands.parser import CHECKPOINT_NAME as PARSER_CHECKPOINT
+from trainer.commands.parser import parsing_train_set
 from trainer.config import EXPRESSION_SOURCES, TrainConfig
 from trainer.distributed import DistInfo, autocast, wrap
 from trainer.logging_utils import colour_regions, grey, grid, to_unit
@@ -279,7 +280,7 @@ class GanStage:
 
     @classmethod
     def build(cls, config: TrainConfig, info: DistInfo, init: InitialWeights) -> GanStage:
-        from trainer.data import CelebAMaskHQ, build_expression_dataset
+        from trainer.data import build_expression_dataset
 
         source = config.data.expression_source
         assert source is not None
@@ -295,13 +296,7 @@ class GanStage:
             raise ConfigError(f"data.align / {kind}: {error}") from None
         parsing = None
         if config.stage == "joint" and not config.model.freeze_parser:
-            parsing = CelebAMaskHQ(
-                config.data.celebamask_hq,
-                "train",
-                size=config.model.parser.resolution,
-                augment=config.data.augment,
-                seed=config.seed,
-            )
+            parsing = parsing_train_set(config)
         return cls(config, info, expressions, parsing, init)
 
     # ---- schedules

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +25,9 @@ from trainer.distributed import DistInfo, autocast, unwrap, wrap
 from trainer.logging_utils import colour_labels, colour_probabilities, grid, to_unit
 from trainer.loop import EndlessLoader, poly_lr, set_lr
 from trainer.steps import parser_step, total_loss
+
+if TYPE_CHECKING:
+    from trainer.data import CelebAMaskHQ
 
 CHECKPOINT_NAME: Final[str] = "parser.safetensors"
 NUM_PREVIEW: Final[int] = 4
@@ -88,6 +91,23 @@ def make_parser_optimizer(
     )
 
 
+def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ:
+    """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
+
+    Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
+    so both read it here: a jointly trained parser sees the data it was first trained on.
+    """
+    from trainer.data import CelebAMaskHQ
+
+    return CelebAMaskHQ(
+        config.data.celebamask_hq,
+        "train",
+        size=config.model.parser.resolution,
+        augment=config.data.augment,
+        seed=config.seed,
+    )
+
+
 class ParserStage:
     """Stage 1's networks, data and iteration (see trainer.loop.Stage)."""
 
@@ -121,16 +141,7 @@ class ParserStage:
 
     @classmethod
     def build(cls, config: TrainConfig, info: DistInfo) -> ParserStage:
-        from trainer.data import CelebAMaskHQ
-
-        dataset = CelebAMaskHQ(
-            config.data.celebamask_hq,
-            "train",
-            size=config.model.parser.resolution,
-            augment=config.data.augment,
-            seed=config.seed,
-        )
-        return cls(config, info, dataset)
+        return cls(config, info, parsing_train_set(config))
 
     def lr_at(self, step: int) -> float:
         s = self.settings
