@@ -21,6 +21,7 @@ from typing import Final, Literal, TextIO
 import cv2
 import numpy as np
 
+from faceedit.argtypes import positive_int
 from faceedit.engine import EditEngine
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.expressions import EXPRESSIONS, parse_expression_spec
@@ -198,16 +199,6 @@ def min_face_argument(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"must be at least 12 pixels (MTCNN's window), got {value}"
         )
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 

@@ -72,6 +72,7 @@ class CompileStatus:
 
     state: CompileState
     message: str = ""
+    seconds: float | None = None  # how long compiling took, once ready
 
 
 @dataclass
@@ -201,7 +202,15 @@ class EditEngine:
                 "failed", f"Compilation failed, the networks stay uncompiled: {failed[0]}"
             )
         seconds = sum(c.compile_seconds or 0.0 for c in compilers)
-        return CompileStatus("ready", f"Compiled networks in use (compiled in {seconds:.0f} s).")
+        return CompileStatus(
+            "ready", f"Compiled networks in use (compiled in {seconds:.0f} s).", seconds
+        )
+
+    def wait_for_compile(self, timeout: float | None = None) -> CompileStatus:
+        """Block until every background compile has finished (tools, tests; never the app)."""
+        for wrapper in self._compiling:
+            wrapper.compiler.wait(timeout)
+        return self.compile_status
 
     # ---- what is available -------------------------------------------------------------
 

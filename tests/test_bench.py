@@ -3,13 +3,16 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
 from faceedit import bench, optimize
+from faceedit.bench import sections
 from faceedit.cli import main
 from faceedit.model.config import preset
 from faceedit.model.generator import HierarchicalGenerator
@@ -126,6 +129,76 @@ def bench_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     return parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------- plug-in sections
+# The trainer's `training` section (tests/trainer/test_throughput.py checks the real one).
+
+
+def plugged_section(ctx: bench.Context) -> None:
+    """A fake plug-in: what an entry point `module:function` in the group points at."""
+    ctx.report.notes.append("plugged in")
+
+
+def entry_point(value: str, name: str = "training") -> metadata.EntryPoint:
+    return metadata.EntryPoint(name, value, bench.PLUGIN_GROUP)
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> list[metadata.EntryPoint]:
+    """The installed entry points the bench sees (fill the list)."""
+    found: list[metadata.EntryPoint] = []
+
+    def entry_points(*, group: str) -> list[metadata.EntryPoint]:
+        return [e for e in found if e.group == group]
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    return found
+
+
+def run_section(function: sections.SectionFunction) -> list[str]:
+    """Run a section on a context that has only a report (enough for plug-in stand-ins)."""
+    settings = bench.Settings.from_args(bench_args(["--quick", "--device", "cpu"]))
+    report = bench.Report(settings, "w")
+    function(SimpleNamespace(report=report))  # type: ignore[arg-type]
+    return report.notes
+
+
+def test_a_plugin_section_is_found_by_its_entry_point(
+    installed: list[metadata.EntryPoint],
+) -> None:
+    installed.append(entry_point(f"{__name__}:plugged_section"))
+    installed.append(entry_point("no.such.module:f", name="unrelated"))
+    functions = bench.section_functions(["baseline", "training"])
+    assert list(functions) == ["baseline", "training"]
+    assert functions["training"] is plugged_section
+    assert functions["baseline"] is sections.BUILTIN_SECTIONS["baseline"]
+
+
+def test_a_missing_plugin_is_skipped_with_a_one_line_reason(
+    installed: list[metadata.EntryPoint],
+) -> None:
+    notes = run_section(bench.section_functions(["training"])["training"])
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert notes[0].startswith("training: no plug-in") and notes[0].endswith("skipped")
+    assert bench.PLUGIN_GROUP in notes[0]
+
+
+def test_a_plugin_that_does_not_load_is_skipped_with_the_error(
+    installed: list[metadata.EntryPoint],
+) -> None:
+    installed.append(entry_point("faceedit_no_such_plugin:section"))
+    (note,) = run_section(bench.section_functions(["training"])["training"])
+    assert "ModuleNotFoundError" in note and "faceedit_no_such_plugin" in note
+    installed[0] = entry_point(f"{__name__}:no_such_function")
+    (note,) = run_section(bench.section_functions(["training"])["training"])
+    assert "AttributeError" in note and note.endswith("skipped")
+
+
+def test_the_sections_option_still_accepts_the_plugin_section() -> None:
+    assert bench_args(["--sections", "baseline,training"]).sections == ("baseline", "training")
+    assert sections.PLUGIN_SECTIONS == ("training",)
+    assert set(sections.BUILTIN_SECTIONS) | {"training"} == set(bench.SECTIONS)
 
 
 # ---------------------------------------------------------------- optimisations
@@ -271,17 +344,6 @@ def test_variant_names_map_to_headline_keys() -> None:
     assert report.targets()["slider_to_frame_ms"]["floor"] == 130.0
     assert report.targets("_bfloat16")["slider_to_frame_ms"]["met"]
     assert report.to_dict()["targets_bfloat16_minface60"]["pipeline_fps_tracking"]["met"]
-
-
-def test_training_steps_of_every_phase_run_with_the_trainer() -> None:
-    timings = bench.measure_training(preset("tiny"), torch.device("cpu"), 2, repeats=1, warmup=0)
-    assert list(timings) == [
-        "parser",
-        "discriminator",
-        "generator (parser frozen)",
-        "joint generator + parser",
-    ]
-    assert all(t.p50 > 0 and t.n == 1 for t in timings.values())
 
 
 @pytest.mark.slow
