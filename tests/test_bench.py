@@ -29,16 +29,19 @@ REQUIRED_KEYS = (
 )
 
 
+def tiny_quick_bench(out: Path, *extra: str) -> list[str]:
+    """`faceedit bench` arguments for a seconds-long run on the tiny preset, JSON to `out`."""
+    args = ["bench", "--quick", "--device", "cpu", "--preset", "tiny", "--crop-sizes", "32"]
+    return [*args, "--repeats", "2", "--warmup", "0", "--threads", "1", "--json", str(out), *extra]
+
+
 @pytest.mark.slow
 def test_quick_bench_writes_json_and_prints_tables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench", "--quick", "--device", "cpu", "--preset", "tiny", "--crop-sizes", "32"]
-    args += ["--repeats", "2", "--warmup", "0", "--frames", "4", "--detect-every", "2"]
-    args += ["--training-presets", "tiny", "--train-batch", "2", "--threads", "1"]
-    args += ["--json", str(out)]
-    assert main(args) == 0
+    extra = ["--frames", "4", "--detect-every", "2", "--training-presets", "tiny"]
+    assert main(tiny_quick_bench(out, *extra, "--train-batch", "2")) == 0
     data = json.loads(out.read_text())
     for key in REQUIRED_KEYS:
         assert data[key] is not None, key
@@ -46,6 +49,10 @@ def test_quick_bench_writes_json_and_prints_tables(
         assert data[key]["p50"] > 0 and data[key]["p95"] >= data[key]["p50"]
     assert data["hierarchy_vs_baseline"] > 0 and data["pipeline_fps_tracking"] > 0
     assert data["matmul_peak_gflops"] > 0
+    # The app's video defaults (skip small faces, parse on detection frames) are measured too.
+    app_video = [p for p in data["pipeline"] if p["reparse"] == "on_detection"]
+    assert len(app_video) == 1 and app_video[0]["min_face_size"] == 60
+    assert any(k.endswith("_minface60_reparse_on_detection") for k in data)
     assert data["machine"]["torch_version"] == torch.__version__
     assert data["machine"]["cpu_model"] and data["machine"]["torch_threads"] >= 1
     assert "random weights" in data["weights"]
@@ -68,10 +75,7 @@ def test_sections_option_runs_only_what_is_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "b.json"
-    args = ["bench", "--quick", "--device", "cpu", "--preset", "tiny", "--crop-sizes", "32"]
-    args += ["--repeats", "2", "--warmup", "0", "--stages", "baseline", "--threads", "1"]
-    args += ["--json", str(out)]
-    assert main(args) == 0
+    assert main(tiny_quick_bench(out, "--stages", "baseline")) == 0
     data = json.loads(out.read_text())
     assert {row["section"] for row in data["stages"]} == {"baseline"}
     assert data["hierarchy_vs_baseline"] > 0 and data["slider_to_frame_ms"] is None

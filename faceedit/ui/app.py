@@ -8,6 +8,7 @@ README's screenshot is made.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from faceedit.ui.settings import (
     DETECT_EVERY_CHOICES,
     DEVICES,
     ORGANIZATION,
+    PRECISIONS,
 )
 
 DEFAULT_SNAPSHOT_TIMEOUT_S: Final[float] = 120.0
@@ -117,6 +119,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on video, detect every N frames and track between",
     )
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto: bfloat16 where the CPU or GPU runs it natively (faster previews, within a "
+        "few grey levels); float32: exact. Remembered, like the Model menu's choice",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the networks with torch.compile in the background after the first frame "
+        "(remembered; default on)",
+    )
+    parser.add_argument(
         "--snapshot",
         metavar="OUT.png",
         help="apply the options, wait for the first edited result, save a picture of the window and exit",
@@ -193,10 +208,28 @@ def run(args: argparse.Namespace) -> int:
     window = MainWindow(prefs, device=args.device)
     apply_options(window, args)
     if args.snapshot:
-        return take_snapshot(window, Path(args.snapshot), args.timeout, wants_edit=_asks_edit(args))
-    window.show()
-    _close_on_ctrl_c(window)
-    return app.exec()
+        code = take_snapshot(window, Path(args.snapshot), args.timeout, wants_edit=_asks_edit(args))
+    else:
+        window.show()
+        _close_on_ctrl_c(window)
+        code = app.exec()
+    _end_without_waiting_for_compilation(window, code)
+    return code
+
+
+def _end_without_waiting_for_compilation(window, code: int) -> None:  # type: ignore[no-untyped-def]
+    """End the process now if a background torch.compile is still running at exit.
+
+    A compile cannot be cancelled, and tearing the interpreter down under it makes it fail
+    noisily (or abort in C++). By now the window is closed, the worker has stopped, recordings
+    are finished and the settings are written, so nothing is lost by not waiting.
+    """
+    if not window.worker.compiling_in_background():
+        return
+    window.prefs.sync()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
@@ -217,6 +250,9 @@ def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-
         window.set_compare_mode(args.compare)
     if args.detect_every:
         window.set_detect_every(args.detect_every)
+    speed = {"precision": args.precision, "compile_networks": args.compile}
+    if any(value is not None for value in speed.values()):
+        window.set_speed(**{name: value for name, value in speed.items() if value is not None})
     checkpoint = args.checkpoint
     if checkpoint is None and not args.no_checkpoint and not args.snapshot:
         last = window.prefs.last_checkpoint

@@ -288,6 +288,11 @@ class InferenceWorker(QThread):
             return True
         return self.wait(timeout_ms)
 
+    def compiling_in_background(self) -> bool:
+        """True while the engine's background compile still runs (ask once the thread stopped)."""
+        engine = self._engine
+        return engine is not None and engine.compile_status.state == "compiling"
+
     @property
     def computations(self) -> int:
         """How many frames the worker has computed (tests check stale requests were dropped)."""

@@ -562,3 +562,37 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot.waitUntil(lambda: window.model_info.precision == expected, timeout=WAIT_MS)
     assert window.actions_.precisions["auto"].isChecked()
     assert not window.actions_.compile_networks.isChecked()
+
+
+def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
+    tmp_path: Path, assets
+) -> None:  # type: ignore[no-untyped-def]
+    """The app must not wait for, nor be broken by, a torch.compile still running at exit."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),  # cold: compiling takes 20+ s
+        "FACEEDIT_SETTINGS_DIR": str(tmp_path / "settings"),
+    }
+    out = tmp_path / "shot.png"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "faceedit.cli", str(assets.face_path), "--checkpoint",
+            str(assets.checkpoint), "--device", "cpu", "--precision", "float32", "--compile",
+            "--expression", "happy=1", "--snapshot", str(out),
+        ],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert out.is_file()
+    assert "compilation failed" not in result.stderr and "terminate called" not in result.stderr
+    assert seconds < 20, f"exit waited for the compile ({seconds:.0f} s)"
+    # The choices given on the command line are remembered, as the menus would remember them.
+    ini = tmp_path / "settings" / "faceedit.ini"
+    prefs = Preferences(QSettings(str(ini), QSettings.Format.IniFormat))
+    assert prefs.precision == "float32" and prefs.compile_networks
