@@ -98,8 +98,8 @@ class EditEngine:
     """Parse and edit aligned face crops with a loaded checkpoint (or none: then it says so).
 
     precision: "float32" (exact; exports), "auto" (bfloat16 where the hardware runs it natively,
-    else float32: previews) or an explicit "bfloat16"/"float16". optimize=False runs the networks
-    exactly as loaded (the benchmark's "eager" baseline); it allows float32 only.
+    else float32: previews) or an explicit "bfloat16"/"float16". optimize_networks=False runs the
+    networks exactly as loaded (the benchmark's "eager" baseline); it allows float32 only.
     """
 
     def __init__(
