@@ -42,13 +42,25 @@ def open_settings() -> QSettings:
     return QSettings(ORGANIZATION, APPLICATION)
 
 
-def _flag(value: object, default: bool) -> bool:
-    """A stored boolean: an INI file gives back the strings 'true' and 'false'."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return default
+class _Flag:
+    """A boolean preference stored under `key`; anything unreadable reads as the default.
+
+    An INI file gives booleans back as the strings 'true' and 'false'.
+    """
+
+    def __init__(self, key: str, default: bool) -> None:
+        self.key, self.default = key, default
+
+    def __get__(self, prefs: Preferences, owner: type | None = None) -> bool:
+        value = prefs.store.value(self.key, self.default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return self.default
+
+    def __set__(self, prefs: Preferences, value: bool) -> None:
+        prefs.store.setValue(self.key, bool(value))
 
 
 class Preferences:
@@ -62,6 +74,19 @@ class Preferences:
     def _choice(self, key: str, choices: tuple, default):  # type: ignore[no-untyped-def]
         value = self.store.value(key, default)
         return value if value in choices else default
+
+    def _int_choice(self, key: str, choices: tuple[int, ...], default: int) -> int:
+        try:
+            value = int(self.store.value(key, default))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        return value if value in choices else default
+
+    def _set_choice(self, key: str, choices: tuple, value: object) -> None:
+        if value not in choices:
+            name = key.rsplit("/", 1)[-1]
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        self.store.setValue(key, value)
 
     def _float(self, key: str, default: float, low: float, high: float) -> float:
         try:
@@ -91,9 +116,7 @@ class Preferences:
 
     @device.setter
     def device(self, value: DeviceChoice) -> None:
-        if value not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
-        self.store.setValue("model/device", value)
+        self._set_choice("model/device", DEVICES, value)
 
     @property
     def last_checkpoint(self) -> str | None:
@@ -106,11 +129,7 @@ class Preferences:
 
     @property
     def detect_every(self) -> int:
-        try:
-            value = int(self.store.value("video/detect_every", 5))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return 5
-        return value if value in DETECT_EVERY_CHOICES else 5
+        return self._int_choice("video/detect_every", DETECT_EVERY_CHOICES, 5)
 
     @detect_every.setter
     def detect_every(self, value: int) -> None:
@@ -122,34 +141,16 @@ class Preferences:
 
     @precision.setter
     def precision(self, value: PrecisionChoice) -> None:
-        if value not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {value!r}")
-        self.store.setValue("performance/precision", value)
+        self._set_choice("performance/precision", PRECISIONS, value)
 
-    @property
-    def compile_networks(self) -> bool:
-        return _flag(self.store.value("performance/compile", True), default=True)
-
-    @compile_networks.setter
-    def compile_networks(self, value: bool) -> None:
-        self.store.setValue("performance/compile", bool(value))
-
-    @property
-    def reparse_every_frame(self) -> bool:
-        """Videos: parse every frame (masks follow the mouth) or only when the detector runs."""
-        return _flag(self.store.value("video/reparse_every_frame", False), default=False)
-
-    @reparse_every_frame.setter
-    def reparse_every_frame(self, value: bool) -> None:
-        self.store.setValue("video/reparse_every_frame", bool(value))
+    # torch.compile the networks in the background after the first frame.
+    compile_networks = _Flag("performance/compile", default=True)
+    # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
+    reparse_every_frame = _Flag("video/reparse_every_frame", default=False)
 
     @property
     def stream_min_face(self) -> int:
-        try:
-            value = int(self.store.value("video/min_face", 60))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return 60
-        return value if value in STREAM_MIN_FACE_CHOICES else 60
+        return self._int_choice("video/min_face", STREAM_MIN_FACE_CHOICES, 60)
 
     @stream_min_face.setter
     def stream_min_face(self, value: int) -> None:
