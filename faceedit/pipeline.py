@@ -125,7 +125,7 @@ class FramePipeline:
             result = FaceResult(face, alignment)
             reused = self._parses.get(index) if self.reparse == "on_detection" else None
             if caps.can_parse:
-                result.parsing = reused or self.engine.parse(alignment.crop)
+                result.parsing = reused if reused is not None else self.engine.parse(alignment.crop)
                 self._parses[index] = result.parsing
                 timings["parse"] += (time.perf_counter() - t1) * 1000
             if caps.can_edit and not request.is_identity:

@@ -25,7 +25,7 @@ from faceedit.errors import FaceEditError
 from faceedit.pipeline import EditRequest
 from faceedit.resources import sample_image_path
 from faceedit.ui import dialogs, export
-from faceedit.ui.menus import Actions, build_actions, shortcut_rows
+from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import CompareMode, Preferences
 from faceedit.ui.widgets.about_dialog import AboutDialog, about_rows
@@ -44,6 +44,12 @@ from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceIn
 
 CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
 LOADING: Final[str] = "the model is still loading"
+SPEED_PREFERENCES: Final[tuple[str, ...]] = (
+    "precision",
+    "compile_networks",
+    "reparse_every_frame",
+    "stream_min_face",
+)
 
 
 class MainWindow(QMainWindow):
@@ -215,7 +221,7 @@ class MainWindow(QMainWindow):
         for device, action in a.devices.items():
             action.setChecked(device == self.prefs.device)
             action.triggered.connect(lambda _=False, d=device: self.set_device(d))
-        self._check_speed_actions()
+        check_speed_actions(a, self.prefs)
         for precision, action in a.precisions.items():
             action.triggered.connect(lambda _=False, p=precision: self.set_speed(precision=p))
         for pixels, action in a.min_face.items():
@@ -281,34 +287,20 @@ class MainWindow(QMainWindow):
 
     def speed_options(self) -> SpeedOptions:
         """The worker's speed options, as the preferences hold them."""
-        p = self.prefs
-        return SpeedOptions(
-            precision=p.precision,
-            compile=p.compile_networks,
-            reparse_every_frame=p.reparse_every_frame,
-            stream_min_face=p.stream_min_face,
-        )
+        return SpeedOptions.from_preferences(self.prefs)
 
     def set_speed(self, **changes: object) -> None:
         """Store speed preferences (precision, compile_networks, reparse_every_frame,
         stream_min_face) and hand them to the worker; a new precision reloads the model."""
+        unknown = set(changes) - set(SPEED_PREFERENCES)
+        if unknown:
+            raise ValueError(f"not speed preferences: {sorted(unknown)}")
         for name, value in changes.items():
             setattr(self.prefs, name, value)
-        self._check_speed_actions()
+        check_speed_actions(self.actions_, self.prefs)
         if "precision" in changes:
             self.statusBar().showMessage(f"Switching to {changes['precision']} precision…")
         self.worker.set_speed_options(self.speed_options())
-
-    def _check_speed_actions(self) -> None:
-        a, p = self.actions_, self.prefs
-        a.precisions[p.precision].setChecked(True)
-        a.min_face[p.stream_min_face].setChecked(True)
-        for action, on in (
-            (a.compile_networks, p.compile_networks),
-            (a.reparse_every_frame, p.reparse_every_frame),
-        ):
-            if action.isChecked() != on:
-                action.setChecked(on)
 
     def set_compare_mode(self, mode: CompareMode) -> None:
         self.prefs.compare_mode = mode

@@ -13,6 +13,7 @@ from faceedit.ui.settings import (
     DEVICES,
     PRECISIONS,
     STREAM_MIN_FACE_CHOICES,
+    Preferences,
 )
 
 
@@ -327,6 +328,18 @@ def build_actions(window: QMainWindow) -> Actions:
         about=about,
         toolbar=toolbar,
     )
+
+
+def check_speed_actions(actions: Actions, prefs: Preferences) -> None:
+    """Tick the speed actions (precision, compile, parse, smallest face) as `prefs` hold them."""
+    actions.precisions[prefs.precision].setChecked(True)
+    actions.min_face[prefs.stream_min_face].setChecked(True)
+    for action, on in (
+        (actions.compile_networks, prefs.compile_networks),
+        (actions.reparse_every_frame, prefs.reparse_every_frame),
+    ):
+        if action.isChecked() != on:
+            action.setChecked(on)
 
 
 def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
 from faceedit import __version__
 from faceedit.errors import FaceEditError
-from faceedit.ui.settings import STILL_MIN_FACE
+from faceedit.ui.settings import STILL_MIN_FACE, Preferences
 
 if TYPE_CHECKING:
     from faceedit.engine import Capabilities, EditEngine
@@ -66,6 +66,15 @@ class SpeedOptions:
     compile: bool = True
     reparse_every_frame: bool = False
     stream_min_face: int = 60
+
+    @classmethod
+    def from_preferences(cls, prefs: Preferences) -> SpeedOptions:
+        return cls(
+            precision=prefs.precision,
+            compile=prefs.compile_networks,
+            reparse_every_frame=prefs.reparse_every_frame,
+            stream_min_face=prefs.stream_min_face,
+        )
 
 
 @dataclass(frozen=True)
