@@ -33,6 +33,7 @@ from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.generator import HierarchicalGenerator
 from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
+from faceedit.state_match import compare_state
 
 FORMAT_NAME: Final[str] = "faceedit"
 FORMAT_VERSION: Final[int] = 1
@@ -272,25 +273,9 @@ def check_state(
     file: Path, part: str, module: nn.Module, state: Mapping[str, torch.Tensor]
 ) -> None:
     """Refuse a state dict whose keys or shapes differ from the module's, listing a few of each."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    )
-    problems = []
-    for label, items in (
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("misshapen", misshapen),
-    ):
-        if items:
-            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
-            problems.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
-    if problems:
+    mismatch = compare_state(module.state_dict(), state)
+    if mismatch:
         raise CheckpointError(
-            f"{file}: the {part} tensors do not match the stored config ({'; '.join(problems)}); "
+            f"{file}: the {part} tensors do not match the stored config ({mismatch.summary()}); "
             "the file was edited or written by incompatible code"
         )

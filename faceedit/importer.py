@@ -23,6 +23,7 @@ from faceedit import checkpoint
 from faceedit.errors import CheckpointError
 from faceedit.model.bisenet import BiSeNet
 from faceedit.model.config import ModelConfig, ParserConfig
+from faceedit.state_match import compare_state, listed
 
 # Containers that training scripts commonly wrap a state dict in.
 NESTING_KEYS: Final[tuple[str, ...]] = ("state_dict", "model")
@@ -30,7 +31,6 @@ NESTING_KEYS: Final[tuple[str, ...]] = ("state_dict", "model")
 WRAPPER_PREFIX: Final[str] = "module."
 # torchvision's ResNet-18 classifier, which the BiSeNet backbone does not have.
 CLASSIFIER_PREFIX: Final[str] = "fc."
-_SHOWN: Final[int] = 3  # how many offending keys an error message lists
 
 
 # --- reading .pth files safely ------------------------------------------------------------------
@@ -48,7 +48,7 @@ def read_face_parsing_state_dict(path: str | os.PathLike[str]) -> dict[str, Tens
     with torch.device("meta"):  # names and shapes only: no memory, no initialisation cost
         expected = BiSeNet(ParserConfig(kind="bisenet")).state_dict()
     state = _fill_batch_counters(state, expected)
-    _check_against(file, state, expected, "the face-parsing.PyTorch BiSeNet")
+    _refuse_misfit(file, state, expected, "the face-parsing.PyTorch BiSeNet")
     return state
 
 
@@ -66,7 +66,7 @@ def load_resnet18_backbone(model: BiSeNet, path: str | os.PathLike[str]) -> None
     backbone = model.cp.resnet
     expected = backbone.state_dict()
     state = _fill_batch_counters(state, expected)
-    _check_against(file, state, expected, "a torchvision ResNet-18")
+    _refuse_misfit(file, state, expected, "a torchvision ResNet-18")
     backbone.load_state_dict(state, strict=True)
 
 
@@ -85,7 +85,7 @@ def _read_state_dict(file: Path) -> dict[str, Tensor]:
     not_tensors = [str(k) for k, v in loaded.items() if not isinstance(v, Tensor)]
     if not_tensors:
         raise CheckpointError(
-            f"{file}: entries {_first(not_tensors)} are not tensors; expected a plain state dict"
+            f"{file}: entries {listed(not_tensors)} are not tensors; expected a plain state dict"
         )
     state: dict[str, Tensor] = {}
     for key, value in loaded.items():
@@ -145,34 +145,15 @@ def _fill_batch_counters(
     return filled
 
 
-def _check_against(
+def _refuse_misfit(
     file: Path, state: Mapping[str, Tensor], expected: Mapping[str, Tensor], network: str
 ) -> None:
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    misshapen = [
-        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = [
-        f"{len(keys)} {label} ({_first(keys)})"
-        for label, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("misshapen", misshapen),
-        )
-        if keys
-    ]
-    if problems:
+    mismatch = compare_state(expected, state)
+    if mismatch:
         raise CheckpointError(
-            f"{file} does not hold the weights of {network}: {'; '.join(problems)}{_hint(state, expected)}"
+            f"{file} does not hold the weights of {network}: {mismatch.summary()}"
+            f"{_hint(state, expected)}"
         )
-
-
-def _first(keys: list[str]) -> str:
-    more = f", ... {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-    return ", ".join(keys[:_SHOWN]) + more
 
 
 def _hint(state: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> str:

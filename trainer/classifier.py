@@ -39,8 +39,9 @@ from faceedit.errors import CheckpointError, ConfigError, DatasetError, Training
 from faceedit.expressions import EXPRESSIONS
 from faceedit.model.bisenet import BasicBlock  # torchvision's ResNet block, same key names
 from faceedit.model.config import IMAGENET_MEAN, IMAGENET_STD
+from faceedit.state_match import compare_state
 from trainer.metrics import confusion_matrix
-from trainer.pretrained import compare_state, read_weights_file
+from trainer.pretrained import read_weights_file
 
 logger = logging.getLogger("trainer.classifier")
 
@@ -190,13 +191,12 @@ def load_torchvision_weights(
         k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != expected[k].shape
     )
     usable = {k: v for k, v in state.items() if k not in skipped}
-    missing, unexpected, misshapen = compare_state(
+    mismatch = compare_state(
         expected, usable, optional=lambda k: k in skipped or "num_batches" in k
     )
-    if missing or unexpected or misshapen:
+    if mismatch:
         raise CheckpointError(
-            f"{file} is not a torchvision ResNet-18 state dict: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}, misshapen {misshapen[:3]}"
+            f"{file} is not a torchvision ResNet-18 state dict: {mismatch.summary()}"
         )
     model.load_state_dict(dict(usable), strict=False)
     return skipped

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from faceedit.errors import CheckpointError
-from trainer.pretrained import compare_state, read_weights_file
+from faceedit.state_match import compare_state
+from trainer.pretrained import read_weights_file
 
 FEATURE_DIM: Final[int] = 2048
 INPUT_SIZE: Final[int] = 299
@@ -401,26 +402,17 @@ def load_inception_state(
             f"{source} does not hold a state dict of tensors; expected pytorch-fid's "
             f"{WEIGHTS_FILE_NAME}"
         )
-    missing, unexpected, misshapen = compare_state(
+    mismatch = compare_state(
         network.state_dict(), state, optional=lambda k: k.endswith(_OPTIONAL_KEY_SUFFIX)
     )
-    if missing or unexpected or misshapen:
+    if mismatch:
         hint = (
             " (fc has 1000 classes: this is torchvision's ImageNet Inception, not the FID one)"
             if "fc.weight" in state and state["fc.weight"].shape[0] == 1000
             else ""
         )
-        details = "; ".join(
-            f"{len(items)} {label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-            for label, items in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("misshapen", misshapen),
-            )
-            if items
-        )
         raise CheckpointError(
-            f"{source} is not in pytorch-fid's Inception layout{hint}: {details}; "
+            f"{source} is not in pytorch-fid's Inception layout{hint}: {mismatch.summary()}; "
             f"use {WEIGHTS_FILE_NAME}"
         )
     network.load_state_dict(dict(state), strict=False)

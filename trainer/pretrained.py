@@ -1,20 +1,17 @@
-"""Weights files other projects wrote (torchvision's ResNet-18, pytorch-fid's Inception): read
-without unpickling code, and compared key by key with the network they are meant for.
+"""Weights files other projects wrote (torchvision's ResNet-18, pytorch-fid's Inception), read
+without unpickling code.
 
-The classifier and FID judges both start from such a file; reading it and finding where it does
-not fit live here once, so what counts as unreadable or as a misfit is the same for both. Each
-caller keeps its own messages: what a wrong file probably is differs between the two.
+The classifier and FID judges both start from such a file; reading it lives here once, so what
+counts as unreadable is the same for both (comparing it with the network: faceedit.state_match).
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
 import torch
-from torch import Tensor
 
 from faceedit.errors import CheckpointError
 
@@ -37,23 +34,3 @@ def read_weights_file(file: Path, expected: str) -> object:
         raise CheckpointError(
             f"{file} could not be read as a PyTorch weights file ({error}); expected {expected}"
         ) from None
-
-
-def compare_state(
-    expected: Mapping[str, Tensor],
-    state: Mapping[str, Tensor],
-    optional: Callable[[str], bool] | None = None,
-) -> tuple[list[str], list[str], list[str]]:
-    """(missing, unexpected, misshapen) keys of `state` against a network's own `expected`
-    state dict, each sorted; keys for which `optional` is true may be missing. Misshapen
-    entries read 'key (shape in state) != (shape in the network)'."""
-    missing = sorted(
-        k for k in expected if k not in state and not (optional is not None and optional(k))
-    )
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    )
-    return missing, unexpected, misshapen

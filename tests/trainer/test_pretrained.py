@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from faceedit.errors import CheckpointError
-from trainer.pretrained import compare_state, read_weights_file
+from trainer.pretrained import read_weights_file
 
 
 class Payload:
@@ -18,36 +18,6 @@ class Payload:
 
 def tiny() -> nn.Module:
     return nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
-
-
-def test_a_fitting_state_has_no_mismatch() -> None:
-    net = tiny()
-    assert compare_state(net.state_dict(), tiny().state_dict()) == ([], [], [])
-
-
-def test_missing_unexpected_and_misshapen_keys_are_named_sorted() -> None:
-    expected = tiny().state_dict()
-    state = dict(expected)
-    del state["1.running_var"], state["0.bias"]
-    state["extra.weight"] = torch.zeros(1)
-    state["0.weight"] = torch.zeros(4, 3)
-    missing, unexpected, misshapen = compare_state(expected, state)
-    assert missing == ["0.bias", "1.running_var"]
-    assert unexpected == ["extra.weight"]
-    assert misshapen == ["0.weight (4, 3) != (2, 3)"]
-
-
-def test_optional_keys_may_be_missing_but_not_misshapen() -> None:
-    expected = tiny().state_dict()
-    state = {k: v for k, v in expected.items() if not k.endswith("num_batches_tracked")}
-    state["1.running_mean"] = torch.zeros(5)
-
-    def optional(key: str) -> bool:
-        return key.endswith("num_batches_tracked") or key == "1.running_mean"
-
-    missing, unexpected, misshapen = compare_state(expected, state, optional)
-    assert (missing, unexpected) == ([], [])
-    assert misshapen == ["1.running_mean (5,) != (2,)"]
 
 
 def test_read_weights_file_returns_the_saved_tensors(tmp_path: Path) -> None:
