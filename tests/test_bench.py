@@ -50,9 +50,14 @@ def test_quick_bench_writes_json_and_prints_tables(
     assert data["hierarchy_vs_baseline"] > 0 and data["pipeline_fps_tracking"] > 0
     assert data["matmul_peak_gflops"] > 0
     # The app's video defaults (skip small faces, parse on detection frames) are measured too.
-    app_video = [p for p in data["pipeline"] if p["reparse"] == "on_detection"]
+    app_video = [p for p in data["pipeline"] if p["app_default"]]
     assert len(app_video) == 1 and app_video[0]["min_face_size"] == 60
-    assert any(k.endswith("_minface60_reparse_on_detection") for k in data)
+    assert app_video[0]["reparse"] == "on_detection"
+    app = data["targets_app_default"]
+    assert set(app) == set(bench.TARGETS)
+    assert app["pipeline_fps_tracking"]["value"] == round(app_video[0]["fps"], 3)
+    assert app["pipeline_fps_tracking"]["measured_as"].endswith("_minface60_reparse_on_detection")
+    assert app["hierarchy_vs_baseline"]["measured_as"] == "hierarchy_vs_baseline"
     assert data["machine"]["torch_version"] == torch.__version__
     assert data["machine"]["cpu_model"] and data["machine"]["torch_threads"] >= 1
     assert "random weights" in data["weights"]
@@ -67,6 +72,7 @@ def test_quick_bench_writes_json_and_prints_tables(
     assert set(data["targets"]) == set(bench.TARGETS)
     printed = capsys.readouterr().out
     assert "Stages (ms" in printed and "Targets" in printed
+    assert printed.count("app default: ") == len(bench.TARGETS)
     assert printed.rstrip().splitlines()[-1].startswith("pipeline"), "the stage table is last"
 
 

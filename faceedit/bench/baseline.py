@@ -77,4 +77,5 @@ def _baseline_case(
     )
     if crop == cfg_crop(ctx) and variant == "optimized":
         ctx.report.set_headline("hierarchy_vs_baseline", round(ratio, 3))
+        ctx.report.set_app_default("hierarchy_vs_baseline", "hierarchy_vs_baseline")
         ctx.report.set_headline("hierarchy_with_parse_vs_baseline", round(with_parse, 3))

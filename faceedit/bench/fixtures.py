@@ -103,10 +103,9 @@ def headline_suffix(variant: Variant) -> str:
 
 
 def reduced_precision(device: torch.device) -> tuple[Variant, ...]:
-    """The reduced-precision variant worth measuring on `device`, if its hardware has one."""
-    if device.type == "cuda":
-        return ("float16",)
-    return ("bfloat16",) if optimize.bf16_is_fast(device) else ()
+    """The reduced precision the app picks on `device` ("auto"), if its hardware has one."""
+    precision = optimize.resolve_precision("auto", device)
+    return () if precision == "float32" else (precision,)
 
 
 def build_models(

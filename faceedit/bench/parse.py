@@ -68,3 +68,5 @@ def section_parse(ctx: Context) -> None:
                     },
                 )
             ctx.report.set_headline("parse_256_eager_ms", timings["eager"].to_dict())
+            app_suffix = "".join(f"_{v}" for v in reduced_precision(device))
+            ctx.report.set_app_default("parse_256_ms", "parse_256_ms" + app_suffix)

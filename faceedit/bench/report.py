@@ -115,6 +115,9 @@ class Report:
     headline: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=dict)
+    # target -> the headline key measured with the app's default settings on the first device
+    # (precision "auto", background compile, the video options); the bare keys stay float32.
+    app_default: dict[str, str] = field(default_factory=dict)
 
     def add(self, row: Row) -> Row:
         """Record a row; its floor is the peak of its own precision (bf16 rows: the bf16 peak)."""
@@ -127,6 +130,24 @@ class Report:
     def set_headline(self, key: str, value: Any) -> None:
         """Top-level results come from the first device measured (the CPU unless asked)."""
         self.headline.setdefault(key, value)
+
+    def set_app_default(self, target: str, key: str) -> None:
+        """Mark headline `key` as what the app, as shipped, gets for `target`."""
+        if target not in TARGETS or not key.startswith(target):
+            raise ValueError(f"{key!r} is not a measurement of the target {target!r}")
+        self.app_default.setdefault(target, key)
+
+    def app_default_targets(self) -> dict[str, dict[str, Any]]:
+        """Each target met or not with the app's default settings, naming the key measured."""
+        out: dict[str, dict[str, Any]] = {}
+        for target in TARGETS:
+            key = self.app_default.get(target)
+            if key is None:
+                continue
+            found = self.targets(key[len(target) :]).get(target)
+            if found is not None:
+                out[target] = {**found, "measured_as": key}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
@@ -160,6 +181,7 @@ class Report:
             data[key] = self.headline.get(key)
         data.update({k: v for k, v in self.headline.items() if k not in data})
         data["targets"] = self.targets()
+        data["targets_app_default"] = self.app_default_targets()
         for suffix in self.target_suffixes():
             data["targets" + suffix] = self.targets(suffix)
         data["matmul_peaks"] = self.peaks
@@ -297,16 +319,12 @@ def format_report(report: Report) -> str:
         )
     if report.notes:
         lines += ["", *(f"note: {n}" for n in report.notes)]
-    target_rows = [
-        [
-            k,
-            precision,
-            "-" if t["floor"] is None else f"{t['floor']:.2f}",
-            f"{t['value']:.2f}",
-            t["target"],
-            "yes" if t["met"] else "NO",
-            f"{t['margin']:.2f}x",
-        ]
+    app_rows = [
+        _target_row(k, f"app default: {t['measured_as'][len(k) + 1 :] or 'float32'}", t)
+        for k, t in report.app_default_targets().items()
+    ]
+    target_rows = app_rows + [
+        _target_row(k, precision, t)
         for suffix, precision in (("", "float32"), *((x, x[1:]) for x in report.target_suffixes()))
         for k, t in report.targets(suffix).items()
     ]
@@ -354,6 +372,18 @@ def format_report(report: Report) -> str:
         ],
     )
     return "\n".join(lines)
+
+
+def _target_row(target: str, variant: str, t: dict[str, Any]) -> list[str]:
+    return [
+        target,
+        variant,
+        "-" if t["floor"] is None else f"{t['floor']:.2f}",
+        f"{t['value']:.2f}",
+        t["target"],
+        "yes" if t["met"] else "NO",
+        f"{t['margin']:.2f}x",
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
