@@ -262,9 +262,11 @@ class InferenceWorker(QThread):
             self._wake.wakeAll()
 
     def set_speed_options(self, speed: SpeedOptions) -> None:
-        """New speed options; a new precision reloads the model (its networks are converted)."""
+        """New speed options. A new precision reloads the model (its networks are converted), and
+        so does turning compilation off, which drops compiled networks already in use."""
         with QMutexLocker(self._mutex):
-            if speed.precision != self._speed.precision:
+            compile_off = self._speed.compile and not speed.compile
+            if speed.precision != self._speed.precision or compile_off:
                 self._pending.load = (self._model_path, self._device)
             self._speed = speed
             self._pending.dirty = True

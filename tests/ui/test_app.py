@@ -556,9 +556,12 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     window.actions_.reparse_every_frame.trigger()
     assert window.prefs.stream_min_face == 100 and window.prefs.reparse_every_frame
     assert window.speed_options().reparse_every_frame
-    window.set_speed(
-        precision="auto", compile_networks=False, reparse_every_frame=False, stream_min_face=60
-    )
+    # Turning compilation off drops the compiled networks: the model is loaded again, eager.
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
+        window.actions_.compile_networks.trigger()
+    assert not window.prefs.compile_networks and window.compile_state == "off"
+    assert not window.status_device.text().endswith("compiled")
+    window.set_speed(precision="auto", reparse_every_frame=False, stream_min_face=60)
     qtbot.waitUntil(lambda: window.model_info.precision == expected, timeout=WAIT_MS)
     assert window.actions_.precisions["auto"].isChecked()
     assert not window.actions_.compile_networks.isChecked()
