@@ -291,7 +291,8 @@ class MainWindow(QMainWindow):
 
     def set_speed(self, **changes: object) -> None:
         """Store speed preferences (precision, compile_networks, reparse_every_frame,
-        stream_min_face) and hand them to the worker; a new precision reloads the model."""
+        stream_min_face) and hand them to the worker, which reloads the model for a new
+        precision or when compilation is turned off."""
         unknown = set(changes) - set(SPEED_PREFERENCES)
         if unknown:
             raise ValueError(f"not speed preferences: {sorted(unknown)}")
