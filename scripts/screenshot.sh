@@ -28,7 +28,7 @@ if command -v xvfb-run >/dev/null 2>&1; then
 else
     export QT_QPA_PLATFORM=offscreen
 fi
-"${runner[@]}" "$python" -m faceedit.cli \
+"${runner[@]}" "$python" -m faceedit.commands.cli \
     --checkpoint "$work/tiny.safetensors" --device cpu \
     --expression happy=0.8,surprised=0.35 --region mouth:happy=1 --editable brows,eyes,mouth \
     --snapshot "$out"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from faceedit import checkpoint
-from faceedit.face import template_landmarks
+from faceedit.faces.face import template_landmarks
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
+from faceedit.weights import checkpoint
 
 
 def synthetic_faces(batch: int, size: int, seed: int = 0) -> torch.Tensor:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from faceedit.errors import ConfigError
-from faceedit.expressions import NUM_EXPRESSIONS
-from faceedit.labels import NUM_CLASSES, REGION_GROUPS
+from faceedit.vocab.expressions import NUM_EXPRESSIONS
+from faceedit.vocab.labels import NUM_CLASSES, REGION_GROUPS
 
 ParserKind = Literal["bisenet", "unet"]
 RegionSource = Literal["masks", "boxes"]

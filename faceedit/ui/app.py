@@ -20,7 +20,6 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from faceedit.errors import FaceEditError
-from faceedit.labels import REGION_NAMES
 from faceedit.ui.settings import (
     APPLICATION,
     COMPARE_MODES,
@@ -29,6 +28,7 @@ from faceedit.ui.settings import (
     ORGANIZATION,
     PRECISIONS,
 )
+from faceedit.vocab.labels import REGION_NAMES
 
 DEFAULT_SNAPSHOT_TIMEOUT_S: Final[float] = 120.0
 SNAPSHOT_SIZE: Final[tuple[int, int]] = (1440, 900)
@@ -58,8 +58,7 @@ def _from_batch_edit(name: str) -> Callable[[str], Any]:
     that command's exactly, and `faceedit --help` does not pay for importing the engine."""
 
     def convert(text: str) -> Any:
-        from faceedit import batch_edit
-
+        from faceedit.commands import edit as batch_edit
         return getattr(batch_edit, name)(text)
 
     convert.__name__ = name

@@ -13,7 +13,7 @@ from typing import Final
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
-from faceedit.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from faceedit.media.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 def _patterns(extensions: frozenset[str]) -> str:

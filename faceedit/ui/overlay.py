@@ -12,7 +12,7 @@ from typing import Final, Literal
 import cv2
 import numpy as np
 
-from faceedit.labels import CLASS_NAMES, NUM_CLASSES, REGION_GROUPS, palette
+from faceedit.vocab.labels import CLASS_NAMES, NUM_CLASSES, REGION_GROUPS, palette
 
 OverlayMode = Literal["filled", "outline"]
 OVERLAY_MODES: Final[tuple[OverlayMode, ...]] = ("filled", "outline")

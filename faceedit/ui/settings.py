@@ -25,7 +25,7 @@ DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
 COMPARE_MODES: Final[tuple[CompareMode, ...]] = get_args(CompareMode)
 DETECT_EVERY_CHOICES: Final[tuple[int, ...]] = (1, 3, 5, 10)
 # The app offers the two precisions that make sense for a preview: "auto" (bfloat16 where the
-# hardware runs it natively, else float32) and exact float32. Names as in faceedit.optimize.
+# hardware runs it natively, else float32) and exact float32. Names as in faceedit.inference.optimize.
 PrecisionChoice = Literal["auto", "float32"]
 PRECISIONS: Final[tuple[PrecisionChoice, ...]] = get_args(PrecisionChoice)
 # Smallest face (pixels) searched for in videos and cameras; still images always search from 20.

@@ -39,9 +39,9 @@ from faceedit.errors import FaceEditError
 from faceedit.ui.settings import STILL_MIN_FACE, Preferences
 
 if TYPE_CHECKING:
-    from faceedit.engine import Capabilities, EditEngine
-    from faceedit.pipeline import EditRequest, FramePipeline
-    from faceedit.sources import FrameSource, VideoWriter
+    from faceedit.inference.engine import Capabilities, EditEngine
+    from faceedit.inference.pipeline import EditRequest, FramePipeline
+    from faceedit.media.sources import FrameSource, VideoWriter
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class FrameUpdate:
     output: np.ndarray  # (H, W, 3) uint8 RGB, the edited frame
     boxes: list[np.ndarray]  # (4,) x0, y0, x1, y1 per detected face, largest first
     chosen: tuple[int, ...]  # indices into boxes of the processed faces
-    alignments: list[Any]  # faceedit.face.Alignment per processed face
+    alignments: list[Any]  # faceedit.faces.face.Alignment per processed face
     crop: np.ndarray | None = None  # (S, S, 3) aligned input crop
     edited_crop: np.ndarray | None = None  # (S, S, 3)
     labels: np.ndarray | None = None  # (S, S) uint8 class indices
@@ -421,9 +421,9 @@ class InferenceWorker(QThread):
 
     def _load(self, path: str | None, device: str, precision: str = "float32") -> None:
         """Build engine, detector and pipeline; on failure keep what worked before."""
-        from faceedit.engine import EditEngine, resolve_device
-        from faceedit.face import FaceDetector
-        from faceedit.pipeline import FramePipeline
+        from faceedit.faces.face import FaceDetector
+        from faceedit.inference.engine import EditEngine, resolve_device
+        from faceedit.inference.pipeline import FramePipeline
 
         try:
             resolve_device(device)
@@ -476,7 +476,7 @@ class InferenceWorker(QThread):
         )
 
     def _open(self, source: str | int) -> None:
-        from faceedit.sources import open_source
+        from faceedit.media.sources import open_source
 
         self._close_source()
         try:
@@ -630,7 +630,7 @@ class InferenceWorker(QThread):
             self._finish_recording()
         if path is None or self._writer is not None or self._frame is None:
             return
-        from faceedit.sources import VideoWriter
+        from faceedit.media.sources import VideoWriter
 
         fps = self._source.fps if self._source is not None else 25.0
         h, w = self._frame.shape[:2]

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from faceedit.labels import NUM_CLASSES, REGION_GROUPS
 from faceedit.model.config import ModelConfig, ParserConfig, preset
 from faceedit.model.generator import ATTENTION_CHANNEL, HierarchicalGenerator
 from faceedit.model.parsing import BiSeNet, UNet, build_parser
 from faceedit.model.regions import box_region_masks, region_matrix, soft_region_masks
 from faceedit.model.unified import UnifiedModel
+from faceedit.vocab.labels import NUM_CLASSES, REGION_GROUPS
 
 GREY_LEVEL = 1 / 255
 # 5-point template of a 112 px aligned crop (eyes, nose tip, mouth corners), scaled per test.

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from faceedit.labels import CLASS_INDEX, CLASS_NAMES, palette
+from faceedit.vocab.labels import CLASS_INDEX, CLASS_NAMES, palette
 
 MaskMode = Literal["L", "P", "RGB"]
 MASK_MODES: tuple[MaskMode, ...] = ("L", "P", "RGB")
@@ -85,7 +85,7 @@ def write_celebamask_hq(
 ) -> dict[int, np.ndarray]:
     """Write CelebA-HQ-img/{id}.jpg and CelebAMask-HQ-mask-anno/{id//2000}/{id:05d}_{part}.png.
 
-    Images are the label map painted in faceedit.labels colours (so tests can check that
+    Images are the label map painted in faceedit.vocab.labels colours (so tests can check that
     augmentations keep image and labels aligned). Mask encodings cycle through greyscale,
     palette and RGB unless `modes` says otherwise; parts not in `parts` are absent (no file).
     `mapping` (id -> orig_idx) writes CelebA-HQ-to-CelebA-mapping.txt.

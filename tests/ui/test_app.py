@@ -18,12 +18,12 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QGuiApplication
 
-from faceedit import cli
-from faceedit.engine import EditEngine
-from faceedit.face import FaceDetector, face_region_mask
-from faceedit.pipeline import FramePipeline
-from faceedit.resources import sample_image_path
-from faceedit.sources import VideoWriter, read_image
+from faceedit.commands import cli
+from faceedit.faces.face import FaceDetector, face_region_mask
+from faceedit.inference.engine import EditEngine
+from faceedit.inference.pipeline import FramePipeline
+from faceedit.media.bundled import sample_image_path
+from faceedit.media.sources import VideoWriter, read_image
 from faceedit.ui.export import save_png
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
@@ -528,8 +528,7 @@ def test_snapshot_fails_with_a_message_when_there_is_no_face(
 def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from faceedit import optimize
-
+    from faceedit.inference import optimize
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
     assert window.model_info.precision == expected and expected in window.status_device.text()
@@ -584,7 +583,7 @@ def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     started = time.perf_counter()
     result = subprocess.run(
         [
-            sys.executable, "-m", "faceedit.cli", str(assets.face_path), "--checkpoint",
+            sys.executable, "-m", "faceedit.commands.cli", str(assets.face_path), "--checkpoint",
             str(assets.checkpoint), "--device", "cpu", "--precision", "float32", "--compile",
             "--expression", "happy=1", "--snapshot", str(out),
         ],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceedit.labels import CLASS_COLORS, NUM_CLASSES, REGION_GROUPS
 from faceedit.ui.overlay import (
     OverlaySettings,
     attention_image,
@@ -16,6 +15,7 @@ from faceedit.ui.overlay import (
     render_overlay,
     resize_nearest,
 )
+from faceedit.vocab.labels import CLASS_COLORS, NUM_CLASSES, REGION_GROUPS
 
 
 def _labels() -> np.ndarray:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from faceedit.errors import ConfigError
-from trainer.classifier import (
+from trainer.data import build_expression_dataset
+from trainer.judges.classifier import (
     ClassifierConfig,
     ClassifierTrainConfig,
     ExpressionClassifier,
@@ -21,10 +22,9 @@ from trainer.classifier import (
     save_classifier,
     train_classifier,
 )
-from trainer.data import build_expression_dataset
-from trainer.distributed import resolve_device
+from trainer.stages.distributed import resolve_device
 
-logger = logging.getLogger("trainer.classifier")
+logger = logging.getLogger("trainer.judges.classifier")
 
 EXPRESSION_FLAGS: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
 

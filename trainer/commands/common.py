@@ -28,11 +28,11 @@ from trainer.config import (
     merge,
     save_yaml,
 )
-from trainer.distributed import DistInfo, cleanup, setup
-from trainer.logging_utils import NullLogger, RunLogger
-from trainer.loop import Stage as StageProtocol
-from trainer.loop import seed_everything, set_deterministic, train
-from trainer.state import STATE_FILE, load_state, remove_stale_temporaries
+from trainer.stages.distributed import DistInfo, cleanup, setup
+from trainer.stages.loop import Stage as StageProtocol
+from trainer.stages.loop import seed_everything, set_deterministic, train
+from trainer.stages.run_log import NullLogger, RunLogger
+from trainer.stages.state import STATE_FILE, load_state, remove_stale_temporaries
 
 CONFIG_FILE = "config.yaml"
 TENSORBOARD_DIR = "tensorboard"

@@ -19,7 +19,7 @@ from trainer.commands.evaluate import (
     load_judges,
     parse_targets,
 )
-from trainer.experiments import (
+from trainer.judges.experiments import (
     EXPERIMENTS,
     Budget,
     Data,
@@ -28,7 +28,7 @@ from trainer.experiments import (
     run_comparison,
 )
 
-logger = logging.getLogger("trainer.experiments")
+logger = logging.getLogger("trainer.judges.experiments")
 
 EPILOG = (
     "experiments:\n"

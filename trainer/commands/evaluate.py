@@ -12,14 +12,14 @@ import logging
 from pathlib import Path
 
 from faceedit.errors import ConfigError
-from faceedit.expressions import EXPRESSIONS
-from trainer.classifier import load_classifier
+from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.commands.classifier import add_expression_dataset_arguments, expression_source
-from trainer.distributed import resolve_device
-from trainer.evaluation import evaluate_checkpoint, write_report
-from trainer.fid import WEIGHTS_FILE_NAME, load_fid_inception
+from trainer.judges.classifier import load_classifier
+from trainer.judges.evaluation import evaluate_checkpoint, write_report
+from trainer.judges.fid import WEIGHTS_FILE_NAME, load_fid_inception
+from trainer.stages.distributed import resolve_device
 
-logger = logging.getLogger("trainer.evaluation")
+logger = logging.getLogger("trainer.judges.evaluation")
 
 EPILOG = f"""examples:
   faceedit-train eval --checkpoint runs/joint/model.safetensors --out eval/joint \\

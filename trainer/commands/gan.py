@@ -18,21 +18,20 @@ from typing import Any, Final
 import torch
 from torch import Tensor, nn
 
-from faceedit import checkpoint
 from faceedit.errors import CheckpointError, ConfigError
-from faceedit.expressions import EXPRESSIONS
 from faceedit.model.config import ModelConfig
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.generator import HierarchicalGenerator
 from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
+from faceedit.vocab.expressions import EXPRESSIONS
+from faceedit.weights import checkpoint
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
 from trainer.commands.parser import CHECKPOINT_NAME as PARSER_CHECKPOINT
 from trainer.commands.parser import parsing_train_set
 from trainer.config import EXPRESSION_SOURCES, TrainConfig
-from trainer.distributed import DistInfo, autocast, wrap
-from trainer.logging_utils import colour_regions, grey, grid, to_unit
-from trainer.loop import (
+from trainer.stages.distributed import DistInfo, autocast, wrap
+from trainer.stages.loop import (
     EndlessLoader,
     ema_decay_at,
     linear_decay,
@@ -40,7 +39,8 @@ from trainer.loop import (
     set_lr,
     update_ema,
 )
-from trainer.steps import (
+from trainer.stages.run_log import colour_regions, grey, grid, to_unit
+from trainer.stages.steps import (
     condition,
     discriminator_step,
     expression_batch,
@@ -183,14 +183,14 @@ def _load_into(
 def template_landmarks(batch: int, size: int, device: torch.device) -> Tensor:
     """(B, 5, 2) faceedit's alignment template in crop pixels: the keypoint-box ablation's
     landmarks for aligned datasets, where every face sits on the template."""
-    from faceedit.face import template_landmarks as template
+    from faceedit.faces.face import template_landmarks as template
 
     points = torch.as_tensor(template(size), dtype=torch.float32, device=device)
     return points.unsqueeze(0).expand(batch, -1, -1)
 
 
 class GanStage:
-    """Stages 2 and 3 (see trainer.loop.Stage). With `joint`, the parser trains too (unless
+    """Stages 2 and 3 (see trainer.stages.loop.Stage). With `joint`, the parser trains too (unless
     model.freeze_parser) and CelebAMask-HQ batches keep its own supervision."""
 
     def __init__(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faceedit import checkpoint
 from faceedit.errors import CheckpointError, ConfigError
 from faceedit.model.config import PRESETS, ModelConfig, preset
+from faceedit.weights import checkpoint
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
 from trainer.commands.gan import (
     CHECKPOINT_NAME,
@@ -24,7 +24,7 @@ from trainer.commands.gan import (
     expression_roots,
 )
 from trainer.config import TrainConfig
-from trainer.state import STATE_FILE, load_state
+from trainer.stages.state import STATE_FILE, load_state
 
 EPILOG = """examples:
   faceedit-train joint --affectnet ~/data/AffectNet --celebamask-hq ~/data/CelebAMask-HQ --init runs/g1 --out runs/j1

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Final
 import torch
 from torch import Tensor, nn
 
-from faceedit import checkpoint
 from faceedit.errors import ConfigError
 from faceedit.model.parsing import build_parser
+from faceedit.weights import checkpoint
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
 from trainer.config import ParserOptimConfig, TrainConfig
-from trainer.distributed import DistInfo, autocast, unwrap, wrap
-from trainer.logging_utils import colour_labels, colour_probabilities, grid, to_unit
-from trainer.loop import EndlessLoader, poly_lr, set_lr
-from trainer.steps import parser_step, total_loss
+from trainer.stages.distributed import DistInfo, autocast, unwrap, wrap
+from trainer.stages.loop import EndlessLoader, poly_lr, set_lr
+from trainer.stages.run_log import colour_labels, colour_probabilities, grid, to_unit
+from trainer.stages.steps import parser_step, total_loss
 
 if TYPE_CHECKING:
     from trainer.data import CelebAMaskHQ
@@ -109,7 +109,7 @@ def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ:
 
 
 class ParserStage:
-    """Stage 1's networks, data and iteration (see trainer.loop.Stage)."""
+    """Stage 1's networks, data and iteration (see trainer.stages.loop.Stage)."""
 
     name = "parser"
 

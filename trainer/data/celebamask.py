@@ -5,7 +5,7 @@ Layout under `root` (as distributed):
     CelebAMask-HQ-mask-anno/{id // 2000}/{id:05d}_{part}.png   512 x 512, one binary PNG per part
     CelebA-HQ-to-CelebA-mapping.txt                        optional: `idx orig_idx orig_file`
 A missing part file means the part is absent from that face. Label maps are built here in
-face-parsing order (faceedit.labels), later classes overwriting earlier ones (hair over skin);
+face-parsing order (faceedit.vocab.labels), later classes overwriting earlier ones (hair over skin);
 the official `g_mask.py` order is never used.
 
 Splits: with the mapping file, CelebA's official partition by `orig_idx` (< 162771 train,
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from faceedit.labels import CLASS_INDEX, CLASS_NAMES, flip_permutation
+from faceedit.vocab.labels import CLASS_INDEX, CLASS_NAMES, flip_permutation
 from trainer.data.common import (
     AugmentConfig,
     FaceDataset,

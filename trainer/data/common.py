@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from faceedit import sources
 from faceedit.errors import ConfigError, DatasetError, FaceEditError, NoFaceError
+from faceedit.media import sources
 
 logger = logging.getLogger("trainer.data")
 
@@ -32,7 +32,7 @@ Split = Literal["train", "val", "test"]
 SPLITS: Final[tuple[str, ...]] = ("train", "val", "test")
 # Seeded splits (when a dataset has no official one): 80 % train, 10 % validation, 10 % test.
 SPLIT_RATIOS: Final[tuple[float, float, float]] = (0.8, 0.1, 0.1)
-# The suffixes faceedit.sources.read_image accepts (lower case, with the dot).
+# The suffixes faceedit.media.sources.read_image accepts (lower case, with the dot).
 IMAGE_EXTENSIONS: Final[frozenset[str]] = sources.IMAGE_EXTENSIONS
 MAX_EXAMPLES_PER_REASON: Final[int] = 5
 # How many other samples __getitem__ tries before deciding the whole dataset is unreadable.
@@ -147,10 +147,10 @@ def align_five_points(image: np.ndarray, points: np.ndarray, size: int) -> np.nd
     """size x size crop of `image` aligned by a similarity transform of its 5 face points.
 
     `points` (5, 2) are (x, y) of: image-left eye centre, image-right eye centre, nose tip,
-    image-left and image-right mouth corners (faceedit.face.LANDMARK_NAMES). The transform and
-    the template are faceedit.face's, so training crops match what the app feeds the model.
+    image-left and image-right mouth corners (faceedit.faces.face.LANDMARK_NAMES). The transform and
+    the template are faceedit.faces.face's, so training crops match what the app feeds the model.
     """
-    from faceedit.face import align
+    from faceedit.faces.face import align
 
     return align(image, np.asarray(points, dtype=np.float64).reshape(5, 2), size=size).crop
 
@@ -161,13 +161,13 @@ _DETECTOR: Any = None
 def detect_and_align(image: np.ndarray, size: int) -> np.ndarray | None:
     """The largest detected face of `image`, aligned to size x size; None when there is none.
 
-    Runs MTCNN (faceedit.face.FaceDetector) once per image: slow (about 0.4 s for a 256 px
+    Runs MTCNN (faceedit.faces.face.FaceDetector) once per image: slow (about 0.4 s for a 256 px
     image on a 2-core CPU), so meant for small datasets or for building a pre-aligned copy. The detector runs on
     the CPU: DataLoader workers are forked, and CUDA cannot be used in forked processes. One
     detector per process, built on first use.
     """
     global _DETECTOR
-    from faceedit.face import FaceDetector, align
+    from faceedit.faces.face import FaceDetector, align
 
     if _DETECTOR is None:
         _DETECTOR = FaceDetector(device="cpu")

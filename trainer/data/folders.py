@@ -6,7 +6,7 @@ Two layouts are accepted:
     root/test/<expression>/...           `root/val/...` (or `validation/`) for "val" when
                                          present, else "val" reads the test folder
 The split layout is used as soon as `root/train` or `root/test` exists. Folder names are the
-unified expression names (faceedit.expressions.EXPRESSIONS, any letter case); other folders are
+unified expression names (faceedit.vocab.expressions.EXPRESSIONS, any letter case); other folders are
 skipped, counted and named in the log. Images are the largest centred square, or, with
 `align="detect"`, the detected face aligned like the app's crops (images without a face are
 skipped).
@@ -22,7 +22,7 @@ from typing import Final, Literal
 import numpy as np
 
 from faceedit.errors import ConfigError, NoFaceError
-from faceedit.expressions import EXPRESSION_INDEX, EXPRESSIONS
+from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from trainer.data.common import (
     IMAGE_EXTENSIONS,
     ExpressionDataset,

@@ -17,7 +17,7 @@ from typing import Final, Literal, NamedTuple
 import numpy as np
 
 from faceedit.errors import ConfigError
-from faceedit.expressions import rafd_to_index
+from faceedit.vocab.expressions import rafd_to_index
 from trainer.data.common import (
     ExpressionDataset,
     ExpressionRecord,

@@ -18,15 +18,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceedit.expressions import EXPRESSIONS
-from faceedit.labels import REGION_NAMES
+from faceedit.vocab.expressions import EXPRESSIONS
+from faceedit.vocab.labels import REGION_NAMES
 
 WHOLE_FACE: Final[str] = ""
 SLIDER_STEPS: Final[int] = 100
 MIXTURE_HELP: Final[str] = (
     "Each slider sets one expression's weight, 0-100 %. The weights are used exactly as given, "
     "not renormalised: happy 50 % asks for half-way to happy; happy 100 % + surprised 50 % asks "
-    "for a full smile plus half a surprise (faceedit.expressions.condition_vector). All sliders at "
+    "for a full smile plus half a surprise (faceedit.vocab.expressions.condition_vector). All sliders at "
     "0 is the input's own look: the input is shown unchanged."
 )
 

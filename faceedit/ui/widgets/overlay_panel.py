@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from faceedit.labels import NUM_CLASSES
 from faceedit.ui.overlay import OverlayMode, OverlaySettings, group_classes, legend_entries
+from faceedit.vocab.labels import NUM_CLASSES
 
 # Readable names for the legend; the label table keeps the dataset's short names.
 DISPLAY_NAMES: Final[dict[str, str]] = {

@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from faceedit.expressions import EXPRESSIONS
+from faceedit.vocab.expressions import EXPRESSIONS
 
 HISTORY_S: Final[float] = 10.0
 REDRAW_MS: Final[int] = 250  # plots redraw at most 4 times a second, however fast frames come

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from faceedit.labels import REGION_NAMES
+from faceedit.vocab.labels import REGION_NAMES
 
 LOCK_HELP = (
     "Checked regions may change. An unchecked region is locked: its local generator is off and "

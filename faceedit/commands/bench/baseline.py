@@ -1,0 +1,81 @@
+"""Section `baseline`: the hierarchy against a StarGAN-sized global generator alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import torch
+from torch import nn
+
+from faceedit.commands.bench.context import Context, cfg_crop
+from faceedit.commands.bench.fixtures import build_models, conditions, crops_tensor
+from faceedit.commands.bench.report import Row
+from faceedit.commands.bench.timing import count_gflop, measure_interleaved
+from faceedit.inference import optimize
+from faceedit.model.config import GeneratorConfig
+from faceedit.model.generator import GlobalGenerator
+from faceedit.model.unified import UnifiedModel
+
+STARGAN: Final[GeneratorConfig] = GeneratorConfig(base_channels=64, num_res_blocks=6)
+
+
+def section_baseline(ctx: Context) -> None:
+    """Hierarchical generator against the global generator alone at StarGAN's size."""
+    s, device = ctx.settings, ctx.device
+    for crop in s.crop_sizes:
+        models = ctx.models_by_crop[crop]
+        cfg = models.config
+        baseline_eager = GlobalGenerator(3, cfg.condition_dim, STARGAN).to(device).eval()
+        baselines = {
+            "eager": baseline_eager,
+            "optimized": optimize.fast_instance_norm(baseline_eager),
+        }
+        for variant in ("optimized",) if s.quick else ("eager", "optimized"):
+            model = models.variants.get(variant)
+            if model is None:
+                model = build_models(models.loaded, device, (variant,)).variants[variant]
+                models.variants[variant] = model
+            _baseline_case(ctx, model, baselines[variant], crop, variant)
+
+
+def _baseline_case(
+    ctx: Context, model: UnifiedModel, base: nn.Module, crop: int, variant: str
+) -> None:
+    device = ctx.device
+    x = crops_tensor(ctx.scene, crop, 1, device)
+    cond = conditions(1, model.config.condition_dim, device)
+    with torch.inference_mode():
+        masks = model.region_masks(x).masks
+        cases: dict[str, Callable[[], Any]] = {
+            "baseline": lambda: base(x, cond),
+            "hierarchy": lambda: model.generator(x, masks, cond),
+            "hierarchy + parse": lambda: model(x, cond),
+        }
+        timings = measure_interleaved(
+            cases, device, ctx.reps((crop / 128) ** 2), ctx.settings.warmup
+        )
+        flops = {key: count_gflop(fn) for key, fn in cases.items()}
+    names = {
+        "baseline": "baseline: global generator alone, StarGAN size (64 ch, 6 blocks)",
+        "hierarchy": "hierarchy: global + locals + fusion",
+        "hierarchy + parse": "hierarchy + parse",
+    }
+    for key, timing in timings.items():
+        ctx.report.add(Row("baseline", names[key], ctx.dev, timing, crop, 1, variant, flops[key]))
+    ratio = timings["hierarchy"].p50 / timings["baseline"].p50
+    with_parse = timings["hierarchy + parse"].p50 / timings["baseline"].p50
+    ctx.report.headline.setdefault("baseline_comparisons", []).append(
+        {
+            "device": ctx.dev,
+            "crop": crop,
+            "variant": variant,
+            "ratio": round(ratio, 3),
+            "ratio_with_parse": round(with_parse, 3),
+            "flop_ratio": round(flops["hierarchy"] / flops["baseline"], 3),
+        }
+    )
+    if crop == cfg_crop(ctx) and variant == "optimized":
+        ctx.report.set_headline("hierarchy_vs_baseline", round(ratio, 3))
+        ctx.report.set_app_default("hierarchy_vs_baseline", "hierarchy_vs_baseline")
+        ctx.report.set_headline("hierarchy_with_parse_vs_baseline", round(with_parse, 3))

@@ -1,0 +1,531 @@
+"""EditEngine: the Qt-free inference API used by the app, the `edit` command and the benchmark.
+
+It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parse
+of the last crop is cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
+
+Networks are made fast at load (faceedit.inference.optimize: BatchNorm folded, fast instance norm, and
+bfloat16 where the hardware runs it natively when precision is "auto"), and can be compiled in
+the background once the first frame is on screen (`start_background_compile`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from faceedit.errors import FaceEditError, InputError
+from faceedit.faces.face import template_landmarks
+from faceedit.inference import optimize
+from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
+from faceedit.model.config import ModelConfig
+from faceedit.model.unified import UnifiedModel, resize
+from faceedit.vocab.expressions import EXPRESSIONS, condition_vector
+from faceedit.vocab.labels import NUM_CLASSES, REGION_NAMES
+from faceedit.weights import checkpoint as checkpoint_io
+
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+CompileState = Literal["off", "compiling", "ready", "failed"]
+ConditionLike = Mapping[str, float] | Sequence[float] | np.ndarray
+
+PARSE_CACHE_SIZE: Final[int] = 4
+HOW_TO_GET_A_MODEL: Final[str] = (
+    "train one with 'faceedit-train' (parser, gan, joint stages) or import the community "
+    "face parser with 'faceedit import-parser 79999_iter.pth parser.safetensors'"
+)
+
+
+def resolve_device(device: DeviceChoice | str | torch.device = "auto") -> torch.device:
+    """'auto' means CUDA when a GPU is usable, else CPU; asking for an absent GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise FaceEditError("CUDA was requested but no usable GPU was found; use --device cpu")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the loaded model can do, and for each missing part a sentence saying how to get it."""
+
+    can_parse: bool
+    can_edit: bool
+    can_score: bool
+    valence_arousal: bool
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompileStatus:
+    """Where background compilation stands, with a sentence for the status bar."""
+
+    state: CompileState
+    message: str = ""
+    seconds: float | None = None  # how long compiling took, once ready
+
+
+@dataclass
+class Parsing:
+    """Parser output for one crop, at the crop's size."""
+
+    probabilities: np.ndarray  # (19, H, W) float32, sums to 1 over classes
+    labels: np.ndarray  # (H, W) uint8 class indices
+    region_masks: np.ndarray  # (K, H, W) float32 soft masks of the expression regions
+
+
+@dataclass
+class EditResult:
+    """One edited crop with what explains it: region masks, attention maps, timings."""
+
+    crop: np.ndarray  # (S, S, 3) uint8 RGB
+    region_masks: np.ndarray  # (K, S, S) float32
+    attention: np.ndarray  # (1 + K, S, S) float32; 1 keeps the input pixel
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+
+
+class EditEngine:
+    """Parse and edit aligned face crops with a loaded checkpoint (or none: then it says so).
+
+    precision: "float32" (exact; exports), "auto" (bfloat16 where the hardware runs it natively,
+    else float32: previews) or an explicit "bfloat16"/"float16". optimize_networks=False runs the
+    networks exactly as loaded (the benchmark's "eager" baseline); it allows float32 only.
+    """
+
+    def __init__(
+        self,
+        loaded: checkpoint_io.LoadedCheckpoint | None,
+        device: DeviceChoice | str | torch.device = "auto",
+        precision: PrecisionChoice = "float32",
+        optimize_networks: bool = True,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision: Precision = optimize.resolve_precision(precision, self.device)
+        if not optimize_networks and self.precision != "float32":
+            raise ValueError("reduced precision needs optimize_networks=True")
+        self.checkpoint = loaded
+        self.config: ModelConfig | None = loaded.config if loaded else None
+        running = loaded
+        if loaded is not None and optimize_networks:
+            running = optimize.optimize_checkpoint(loaded, self.device, self.precision)
+        self._model: UnifiedModel | None = None
+        self._parser = running.parser if running else None
+        self._discriminator = running.discriminator if running else None
+        if running is not None and running.generator is not None:
+            try:
+                self._model = running.unified()
+            except FaceEditError:
+                self._model = None
+        self._compiling: tuple[CompiledWhenReady, ...] = ()
+        for module in (self._model, self._parser, self._discriminator):
+            if module is not None:
+                module.to(self.device).eval()
+        # A few recent parses, newest last: the app parses the input crop and, to score it, the
+        # edited one, and a slider move must still find the input's parse.
+        self._parse_cache: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor, Parsing]] = (
+            OrderedDict()
+        )
+        self.capabilities = self._capabilities()
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        device: DeviceChoice | str = "auto",
+        precision: PrecisionChoice = "float32",
+    ) -> EditEngine:
+        """Load a checkpoint file; CheckpointError explains what is wrong with a bad one."""
+        return cls(checkpoint_io.load(path, device="cpu"), device, precision)
+
+    @classmethod
+    def empty(cls, device: DeviceChoice | str = "auto") -> EditEngine:
+        """An engine without a model: detection and alignment still work around it."""
+        return cls(None, device)
+
+    # ---- background compilation ----------------------------------------------------------
+
+    def start_background_compile(
+        self, compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None
+    ) -> bool:
+        """Compile the generator, then the parser, in a background thread (torch.compile).
+
+        Edits keep running eagerly meanwhile and switch to the compiled networks, one by one,
+        when each is ready; only calls shaped like a plain slider edit of one face (no
+        per-region targets, no region lock) use them, so nothing ever waits for a recompile.
+        False when there is nothing to compile or it was started already.
+        """
+        model = self._model
+        if model is None or not self.capabilities.can_edit or self._compiling:
+            return False
+        size = self.crop_size
+        with torch.inference_mode():
+            x = self._to_tensor(np.zeros((size, size, 3), np.uint8))
+            masks = self._parsed(np.zeros((size, size, 3), np.uint8))[1]
+            condition = self._condition_tensor({}, None, None)
+        generator = CompiledWhenReady(
+            model.generator, (x, masks, condition, None), compile_fn=compile_fn
+        )
+        model.generator = generator
+        self._compiling = (generator,)
+        if self.config is not None and self.config.region_source == "masks":
+            parser_input = resize(x, self.config.parser.resolution)
+            parser = CompiledWhenReady(
+                model.parser, (parser_input,), compile_fn=compile_fn, after=generator.compiler
+            )
+            model.parser = parser
+            self._compiling += (parser,)
+        return True
+
+    @property
+    def compile_status(self) -> CompileStatus:
+        """off (never started), compiling, ready (all compiled networks in use) or failed."""
+        if not self._compiling:
+            return CompileStatus("off")
+        compilers = [wrapper.compiler for wrapper in self._compiling]
+        if not all(c.done for c in compilers):
+            return CompileStatus("compiling", "Compiling the networks in the background…")
+        failed = [c.error for c in compilers if c.error is not None]
+        if failed:
+            return CompileStatus(
+                "failed", f"Compilation failed, the networks stay uncompiled: {failed[0]}"
+            )
+        seconds = sum(c.compile_seconds or 0.0 for c in compilers)
+        return CompileStatus(
+            "ready", f"Compiled networks in use (compiled in {seconds:.0f} s).", seconds
+        )
+
+    def wait_for_compile(self, timeout: float | None = None) -> CompileStatus:
+        """Block until every background compile has finished (tools, tests; never the app)."""
+        for wrapper in self._compiling:
+            wrapper.compiler.wait(timeout)
+        return self.compile_status
+
+    # ---- what is available -------------------------------------------------------------
+
+    @property
+    def crop_size(self) -> int:
+        return self.config.crop_size if self.config else 128
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.config.regions if self.config else REGION_NAMES
+
+    @property
+    def expressions(self) -> tuple[str, ...]:
+        return EXPRESSIONS
+
+    def _capabilities(self) -> Capabilities:
+        cfg = self.config
+        uses_boxes = cfg is not None and cfg.region_source == "boxes"
+        can_parse = self._parser is not None
+        can_edit = self._model is not None and (can_parse or uses_boxes)
+        can_score = self._discriminator is not None
+        missing = []
+        if cfg is None:
+            missing.append(
+                f"No model is loaded, so faces are found and aligned but not parsed or edited: {HOW_TO_GET_A_MODEL}."
+            )
+        else:
+            if not can_parse:
+                missing.append(
+                    f"This checkpoint holds no face parser (no segmentation overlay): {HOW_TO_GET_A_MODEL}."
+                )
+            if not can_edit:
+                missing.append(
+                    "This checkpoint holds no expression generator (editing is off): train one with "
+                    "'faceedit-train gan' and 'faceedit-train joint'."
+                )
+        return Capabilities(
+            can_parse, can_edit, can_score, bool(cfg and cfg.valence_arousal), tuple(missing)
+        )
+
+    def _require(self, what: Literal["parse", "edit", "score"]) -> None:
+        caps = self.capabilities
+        ok = {
+            "parse": caps.can_parse,
+            "edit": caps.can_edit,
+            "score": caps.can_score,
+        }[what]
+        if not ok:
+            raise FaceEditError(" ".join(caps.missing) or f"the loaded model cannot {what}")
+
+    # ---- inference -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def parse(self, crop: np.ndarray) -> Parsing:
+        """Per-class probabilities, label map and region masks of one crop (cached by content)."""
+        self._require("parse")
+        parsing = self._parsed(crop)[2]
+        assert parsing is not None  # can_parse means a parser is loaded
+        return parsing
+
+    @torch.inference_mode()
+    def edit(
+        self,
+        crop: np.ndarray,
+        condition: ConditionLike,
+        region_conditions: Mapping[str, ConditionLike] | None = None,
+        editable_regions: Iterable[str] | None = None,
+        valence_arousal: tuple[float, float] | None = None,
+        landmarks: np.ndarray | None = None,
+        region_masks: np.ndarray | None = None,
+    ) -> EditResult:
+        """Edit one crop towards `condition` (expression name -> weight, or an 8-vector).
+
+        `region_conditions` gives some regions their own target (a happy mouth with surprised
+        eyes); `editable_regions` locks every other region to the input. `landmarks` (5, 2) in
+        crop pixels are needed only by models trained with keypoint-box regions.
+        `region_masks` (K, H, W) from an earlier parse of the same, tracked face skip the parse
+        (video between detections).
+        """
+        self._require("edit")
+        assert self._model is not None
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if region_masks is None:
+            x, masks, _ = self._parsed(crop, landmarks, timings)
+        else:
+            x, masks = self._to_tensor(crop), self._masks_tensor(region_masks)
+            timings["parse"] = 0.0
+        cond = self._condition_tensor(condition, region_conditions, valence_arousal)
+        editable = self._editable_tensor(editable_regions)
+        started = time.perf_counter()
+        out = self._model.generate(x, masks, cond, editable)
+        image = out.image
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        timings["generate"] = (time.perf_counter() - started) * 1000
+        result = EditResult(
+            crop=_to_uint8(image[0], crop.shape[:2]),
+            region_masks=masks[0].float().cpu().numpy(),
+            attention=out.attention[0, :, 0].float().cpu().numpy(),
+            timings=timings,
+        )
+        timings["total"] = (time.perf_counter() - start) * 1000
+        return result
+
+    @torch.inference_mode()
+    def edit_batch(
+        self,
+        crops: Sequence[np.ndarray],
+        condition: ConditionLike,
+        region_conditions: Mapping[str, ConditionLike] | None = None,
+        editable_regions: Iterable[str] | None = None,
+        valence_arousal: tuple[float, float] | None = None,
+    ) -> list[EditResult]:
+        """Edit many crops in one forward pass (headless CLI, benchmark); no parse cache."""
+        self._require("edit")
+        assert self._model is not None
+        if not crops:
+            return []
+        start = time.perf_counter()
+        x = torch.cat([self._to_tensor(c) for c in crops])
+        masks, _, _ = self._model.region_masks(x)
+        parsed = time.perf_counter()
+        cond = self._condition_tensor(condition, region_conditions, valence_arousal)
+        cond = cond.expand(x.shape[0], *cond.shape[1:])
+        out = self._model.generate(x, masks, cond, self._editable_tensor(editable_regions))
+        done = time.perf_counter()
+        timings = {
+            "parse": (parsed - start) * 1000 / len(crops),
+            "generate": (done - parsed) * 1000 / len(crops),
+        }
+        return [
+            EditResult(
+                crop=_to_uint8(out.image[i], crops[i].shape[:2]),
+                region_masks=masks[i].float().cpu().numpy(),
+                attention=out.attention[i, :, 0].float().cpu().numpy(),
+                timings=dict(timings),
+            )
+            for i in range(len(crops))
+        ]
+
+    @torch.inference_mode()
+    def expression_scores(self, crop: np.ndarray) -> np.ndarray | None:
+        """Softmax over the 8 expressions from the discriminator's classification head, or None."""
+        if self._discriminator is None:
+            return None
+        x = self._to_tensor(crop)
+        masks = (
+            self._parsed(crop)[1]
+            if self.capabilities.can_parse
+            else torch.zeros(1, len(self.regions), *x.shape[-2:], device=self.device)
+        )
+        logits = self._discriminator(x, masks).global_.logits[0, : len(EXPRESSIONS)]
+        return torch.softmax(logits.float(), dim=0).cpu().numpy()
+
+    def clear_cache(self) -> None:
+        """Forget the cached parses (e.g. after switching device)."""
+        self._parse_cache.clear()
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 RGB -> (1, 3, S, S) float in [-1, 1] on the device, at crop size S."""
+        if (
+            not isinstance(crop, np.ndarray)
+            or crop.ndim != 3
+            or crop.shape[2] != 3
+            or crop.dtype != np.uint8
+        ):
+            shape = getattr(crop, "shape", None)
+            raise InputError(
+                f"a face crop must be an (H, W, 3) uint8 RGB array, got {shape} {getattr(crop, 'dtype', '')}"
+            )
+        x = (
+            torch.from_numpy(np.ascontiguousarray(crop))
+            .to(self.device)
+            .permute(2, 0, 1)[None]
+            .float()
+        )
+        # Contiguous (NCHW) like every other tensor the networks see: the compiled graphs are
+        # specialised on strides, and the generators measured no gain from channels_last.
+        x = (x / 127.5 - 1.0).contiguous()
+        size = self.crop_size
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(
+                x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            )
+        return x
+
+    def _masks_tensor(self, region_masks: np.ndarray) -> torch.Tensor:
+        """(K, H, W) soft masks from an earlier Parsing -> (1, K, S, S) on the device."""
+        k = len(self.regions)
+        if (
+            not isinstance(region_masks, np.ndarray)
+            or region_masks.ndim != 3
+            or len(region_masks) != k
+        ):
+            raise InputError(
+                f"region masks must be a ({k}, H, W) array, one per region {list(self.regions)}, "
+                f"got {getattr(region_masks, 'shape', None)}"
+            )
+        masks = torch.from_numpy(np.ascontiguousarray(region_masks, np.float32)).to(self.device)
+        return resize(masks[None], self.crop_size).contiguous()
+
+    def _parsed(
+        self,
+        crop: np.ndarray,
+        landmarks: np.ndarray | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, Parsing | None]:
+        """(input tensor, region masks, parsing or None without a parser), cached by content."""
+        if landmarks is None and self.config is not None and self.config.region_source == "boxes":
+            # Keypoint-box models need landmarks; in an aligned crop they sit on the template.
+            landmarks = template_landmarks(self.crop_size)
+        key = hashlib.blake2b(crop.tobytes(), digest_size=16).digest() + repr(crop.shape).encode()
+        if landmarks is not None:
+            key += np.asarray(landmarks, dtype=np.float32).tobytes()
+        cached = self._parse_cache.get(key)
+        if cached is not None:
+            self._parse_cache.move_to_end(key)
+            if timings is not None:
+                timings["parse"] = 0.0
+            return cached
+        started = time.perf_counter()
+        x = self._to_tensor(crop)
+        lm = (
+            None
+            if landmarks is None
+            else torch.as_tensor(landmarks, dtype=torch.float32, device=self.device)[None]
+        )
+        if self._model is not None:
+            masks, logits, _ = self._model.region_masks(x, lm)
+        else:
+            assert self._parser is not None
+            logits = self._parser_logits(x)
+            from faceedit.model.regions import soft_region_masks
+
+            masks = soft_region_masks(logits, self.regions)
+        parsing = None if self._parser is None else _parsing(logits, masks, crop.shape[:2])
+        if timings is not None:
+            timings["parse"] = (time.perf_counter() - started) * 1000
+        self._parse_cache[key] = entry = (x, masks, parsing)
+        while len(self._parse_cache) > PARSE_CACHE_SIZE:
+            self._parse_cache.popitem(last=False)
+        return entry
+
+    def _parser_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at x's size from a parser-only checkpoint, run at its working resolution."""
+        assert self._parser is not None and self.config is not None
+        res = self.config.parser.resolution
+        inp = (
+            x
+            if x.shape[-1] == res
+            else F.interpolate(x, size=(res, res), mode="bilinear", align_corners=False)
+        )
+        logits = self._parser(inp).logits
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        assert logits.shape[1] == NUM_CLASSES
+        return logits
+
+    def _condition_tensor(
+        self,
+        condition: ConditionLike,
+        region_conditions: Mapping[str, ConditionLike] | None,
+        valence_arousal: tuple[float, float] | None,
+    ) -> torch.Tensor:
+        """(1, C) for one target, or (1, 1 + K, C) when some regions have their own."""
+        va = valence_arousal if self.capabilities.valence_arousal else None
+        if self.capabilities.valence_arousal and va is None:
+            va = (0.0, 0.0)
+        base = condition_vector(condition, va)
+        if not region_conditions:
+            return torch.from_numpy(base)[None].to(self.device)
+        unknown = sorted(set(region_conditions) - set(self.regions))
+        if unknown:
+            raise FaceEditError(
+                f"unknown region(s) {unknown}; this model edits {list(self.regions)}"
+            )
+        rows = [base] + [
+            condition_vector(region_conditions[r], va) if r in region_conditions else base
+            for r in self.regions
+        ]
+        return torch.from_numpy(np.stack(rows))[None].to(self.device)
+
+    def _editable_tensor(self, editable_regions: Iterable[str] | None) -> torch.Tensor | None:
+        if editable_regions is None:
+            return None
+        chosen = set(editable_regions)
+        unknown = sorted(chosen - set(self.regions))
+        if unknown:
+            raise FaceEditError(
+                f"unknown region(s) {unknown}; this model edits {list(self.regions)}"
+            )
+        return torch.tensor([float(r in chosen) for r in self.regions], device=self.device)
+
+
+def _parsing(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> Parsing:
+    """Numpy parsing of the first item, with probabilities at the caller's crop size."""
+    probabilities = torch.softmax(logits.float(), dim=1)
+    if tuple(probabilities.shape[-2:]) != tuple(size):
+        probabilities = F.interpolate(
+            probabilities, size=size, mode="bilinear", align_corners=False
+        )
+    return Parsing(
+        probabilities=probabilities[0].cpu().numpy(),
+        labels=probabilities[0].argmax(0).to(torch.uint8).cpu().numpy(),
+        region_masks=masks[0].float().cpu().numpy(),
+    )
+
+
+def _to_uint8(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(3, S, S) in [-1, 1] -> (H, W, 3) uint8 RGB at the caller's crop size."""
+    image = image.float()[None]
+    if tuple(image.shape[-2:]) != tuple(size):
+        image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    pixels = ((image[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,161 @@
+"""One frame in, one edited frame out: detect, align, parse, generate, paste back (DESIGN.md 5).
+
+Shared by the app's inference worker, the `faceedit edit` command and the benchmark, so all
+three measure and run exactly the same path. Qt-free; returns numpy arrays and per-stage
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
+
+import numpy as np
+
+from faceedit.faces.face import Alignment, Face, FaceDetector, align, as_rgb_uint8, paste_back
+from faceedit.faces.tracking import FaceTracker
+from faceedit.inference.engine import EditEngine, EditResult, Parsing
+
+STAGES = ("detect", "align", "parse", "generate", "paste")
+
+# When a stream's faces are parsed: on every frame, or only on frames where the detector ran
+# (in between, the tracked face keeps its masks: the aligned crop holds it in place, so only
+# its expression can move the parts, and for at most detect_every - 1 frames).
+ReparsePolicy = Literal["every_frame", "on_detection"]
+REPARSE_POLICIES: Final[tuple[ReparsePolicy, ...]] = get_args(ReparsePolicy)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """What the user asked for: a target expression mixture, per-region targets, a region lock."""
+
+    condition: Mapping[str, float] = field(default_factory=dict)
+    region_conditions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    editable_regions: tuple[str, ...] | None = None
+    valence_arousal: tuple[float, float] | None = None
+    face_index: int | None = None  # None: the largest face
+    all_faces: bool = False
+
+    @property
+    def is_identity(self) -> bool:
+        """True when no edit is asked for (all sliders at zero): the input is shown unchanged."""
+        no_weights = not any(self.condition.values()) and not any(
+            any(c.values()) for c in self.region_conditions.values()
+        )
+        return no_weights and self.valence_arousal is None
+
+
+@dataclass
+class FaceResult:
+    """One processed face: where it is, its aligned crop, its parse and its edit (when run)."""
+
+    face: Face
+    alignment: Alignment
+    parsing: Parsing | None = None
+    edit: EditResult | None = None
+
+
+@dataclass
+class FrameResult:
+    """The edited frame, every detected face, the processed ones, and stage timings (ms)."""
+
+    output: np.ndarray
+    faces: list[Face]
+    processed: list[FaceResult]
+    timings: dict[str, float]
+    detected: bool = True
+
+
+class FramePipeline:
+    """Runs the whole editing path on frames; caches detection per frame key and parses per crop."""
+
+    def __init__(
+        self,
+        engine: EditEngine,
+        detector: FaceDetector,
+        detect_every: int = 1,
+        reparse: ReparsePolicy = "every_frame",
+    ) -> None:
+        if reparse not in REPARSE_POLICIES:
+            raise ValueError(f"reparse must be one of {REPARSE_POLICIES}, got {reparse!r}")
+        self.engine = engine
+        self.detector = detector
+        self.tracker = FaceTracker(detector, detect_every=detect_every)
+        self.reparse: ReparsePolicy = reparse
+        self._frame_key: object = None
+        self._faces: list[Face] = []
+        self._parses: dict[int, Parsing] = {}  # face index -> its parse at the last detection
+
+    def reset(self) -> None:
+        """Forget faces and tracking (new source, seek)."""
+        self.tracker.reset()
+        self._frame_key, self._faces = None, []
+        self._parses = {}
+
+    def faces(self, frame: np.ndarray, frame_key: object = None) -> tuple[list[Face], bool]:
+        """Faces of `frame`; a repeated non-None `frame_key` (a still image) reuses the last ones."""
+        if frame_key is not None and frame_key == self._frame_key:
+            return self._faces, False
+        faces = self.tracker.update(frame)
+        self._frame_key, self._faces = frame_key, faces
+        return faces, self.tracker.last_was_detection
+
+    def process(
+        self, frame: np.ndarray, request: EditRequest, frame_key: object = None
+    ) -> FrameResult:
+        """Edit the chosen face(s) of `frame` as `request` says; faces are kept outside the frame."""
+        timings = dict.fromkeys(STAGES, 0.0)
+        start = time.perf_counter()
+        frame = as_rgb_uint8(frame, source="frame")
+        faces, detected = self.faces(frame, frame_key)
+        timings["detect"] = (time.perf_counter() - start) * 1000
+        if detected:
+            self._parses = {}
+        chosen = self._chosen(faces, request)
+        output = frame
+        processed: list[FaceResult] = []
+        caps = self.engine.capabilities
+        for index, face in chosen:
+            t0 = time.perf_counter()
+            alignment = align(frame, face, size=self.engine.crop_size)
+            t1 = time.perf_counter()
+            timings["align"] += (t1 - t0) * 1000
+            result = FaceResult(face, alignment)
+            reused = self._parses.get(index) if self.reparse == "on_detection" else None
+            if caps.can_parse:
+                result.parsing = reused if reused is not None else self.engine.parse(alignment.crop)
+                self._parses[index] = result.parsing
+                timings["parse"] += (time.perf_counter() - t1) * 1000
+            if caps.can_edit and not request.is_identity:
+                edit = self.engine.edit(
+                    alignment.crop,
+                    request.condition,
+                    region_conditions=request.region_conditions or None,
+                    editable_regions=request.editable_regions,
+                    valence_arousal=request.valence_arousal,
+                    region_masks=None if reused is None else reused.region_masks,
+                )
+                result.edit = edit
+                timings["generate"] += edit.timings.get("generate", 0.0)
+                t2 = time.perf_counter()
+                output = paste_back(output, alignment, edit.crop)
+                timings["paste"] += (time.perf_counter() - t2) * 1000
+            processed.append(result)
+        if output is frame:
+            output = frame.copy()
+        timings["total"] = (time.perf_counter() - start) * 1000
+        return FrameResult(
+            output=output, faces=faces, processed=processed, timings=timings, detected=detected
+        )
+
+    @staticmethod
+    def _chosen(faces: list[Face], request: EditRequest) -> list[tuple[int, Face]]:
+        """(index, face) pairs to process; tracking keeps a face's index until the next detection."""
+        if not faces:
+            return []
+        if request.all_faces:
+            return list(enumerate(faces))
+        index = request.face_index or 0
+        return [(index, faces[index])] if 0 <= index < len(faces) else [(0, faces[0])]

@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceedit.commands import edit as batch_edit
+from faceedit.commands.cli import main
+from faceedit.errors import InputError
+from faceedit.media.bundled import sample_image_path
+from faceedit.media.sources import VideoWriter, open_source, read_image
+from faceedit.vocab.labels import REGION_NAMES
+from tests.factories import make_checkpoint
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture
+def face_png(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "face.png"
+    path.parent.mkdir()
+    shutil.copy(sample_image_path(), path)
+    return path
+
+
+def edit(*args: str | Path) -> int:
+    return main(["edit", *map(str, args), "--no-progress"])
+
+
+def test_single_image_is_edited_around_the_face_only(
+    model: Path, face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "smile.png"
+    code = edit(face_png, out, "--checkpoint", model, "--expression", "happy=0.8,surprised=0.2")
+    assert code == 0, capsys.readouterr().err
+    before, after = read_image(face_png), read_image(out)
+    assert after.shape == before.shape
+    assert not np.array_equal(after, before), "the face must change"
+    # The sample face is centred; its corners are far outside the pasted crop.
+    assert np.array_equal(after[:40, :40], before[:40, :40])
+    assert not list(out.parent.glob(".*.tmp")), "no temporary file may be left behind"
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_output_folder_for_a_single_image_keeps_its_name(
+    model: Path, face_png: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert edit(face_png, folder, "--checkpoint", model, "--expression", "sad") == 0
+    assert (folder / "face.png").is_file()
+
+
+def test_folder_skips_corrupt_and_faceless_files_and_reports_them(
+    model: Path, face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = face_png.parent
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    cv2.imwrite(str(folder / "wall.png"), np.full((96, 128, 3), 120, np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "edited"
+    code = edit(folder, out, "--checkpoint", model, "--expression", "happy")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert (out / "face.png").is_file()
+    assert not (out / "broken.jpg").exists() and not (out / "wall.png").exists()
+    assert "edited 1 of 3 image(s)" in err and "2 image(s) failed" in err
+    assert "broken.jpg:" in err and "wall.png:" in err and "no face" in err
+    assert "ignored 1 file(s)" in err
+
+
+def test_video_keeps_frame_count_and_rate(model: Path, tmp_path: Path) -> None:
+    face = cv2.resize(read_image(sample_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
+    source = tmp_path / "clip.avi"
+    with VideoWriter(source, 12.0, (240, 220)) as writer:
+        for shift in range(0, 16, 4):
+            frame = np.full((220, 240, 3), 60, np.uint8)
+            frame[10:210, 10 + shift : 210 + shift] = face
+            writer.write(frame)
+    out = tmp_path / "edited.avi"
+    assert (
+        edit(source, out, "--checkpoint", model, "--expression", "happy", "--detect-every", "2")
+        == 0
+    )
+    with open_source(out) as edited, open_source(source) as original:
+        assert edited.frame_count == original.frame_count == 4
+        assert edited.fps == pytest.approx(12.0)
+        assert edited.size == (240, 220)
+    # The fast video settings: parse only on detection frames, skip small faces, auto precision.
+    fast = tmp_path / "fast.avi"
+    args = ["--detect-every", "2", "--reparse", "on-detection", "--min-face", "60"]
+    assert (
+        edit(
+            source,
+            fast,
+            "--checkpoint",
+            model,
+            "--expression",
+            "happy",
+            *args,
+            "--precision",
+            "auto",
+        )
+        == 0
+    )
+    with open_source(fast) as edited, open_source(out) as exact:
+        assert edited.frame_count == 4
+        first_fast, first_exact = edited.read(), exact.read()
+        # Same detection and parse on the first frame; bfloat16 (where used) moves a few levels.
+        assert np.abs(first_fast.astype(int) - first_exact.astype(int)).mean() < 2.0
+
+
+def test_video_pipeline_options_reach_the_pipeline(model: Path) -> None:
+    args = batch_edit_parser().parse_args(
+        [
+            "in.avi",
+            "out.avi",
+            "--checkpoint",
+            str(model),
+            "--reparse",
+            "on_detection",
+            "--min-face",
+            "40",
+        ]
+    )
+    pipeline = batch_edit._pipeline(args)
+    assert pipeline.reparse == "on_detection" and pipeline.detector.min_face_size == 40
+    assert pipeline.engine.precision == "float32", "exports default to exact float32"
+
+
+def batch_edit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    batch_edit.add_arguments(parser)
+    return parser
+
+
+def test_refuses_to_write_onto_its_input(
+    model: Path, face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = face_png.read_bytes()
+    assert edit(face_png, face_png, "--checkpoint", model, "--expression", "happy") == 2
+    assert "never overwrites its input" in capsys.readouterr().err
+    # The same file reached through a symlink, a '..' detour and a hard link.
+    link = tmp_path / "link.png"
+    link.symlink_to(face_png)
+    detour = face_png.parent / ".." / face_png.parent.name / face_png.name
+    hard = tmp_path / "hard.png"
+    os.link(face_png, hard)
+    for target in (link, detour, hard):
+        assert edit(face_png, target, "--checkpoint", model, "--expression", "happy") == 2
+        assert "input" in capsys.readouterr().err
+    # An output folder inside the input folder, and the input folder itself.
+    for target in (face_png.parent / "out", face_png.parent):
+        assert edit(face_png.parent, target, "--checkpoint", model, "--expression", "happy") == 2
+        assert "input" in capsys.readouterr().err
+    assert face_png.read_bytes() == original
+    assert sorted(p.name for p in face_png.parent.iterdir()) == ["face.png"]
+
+
+def test_save_masks_writes_label_map_and_region_masks(
+    model: Path, face_png: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jpg"
+    code = edit(face_png, out, "--checkpoint", model, "--expression", "happy", "--save-masks")
+    assert code == 0
+    paths = batch_edit.mask_paths(out, REGION_NAMES)
+    assert set(paths) == {"labels", *REGION_NAMES}
+    labels = read_image(paths["labels"])
+    assert labels.shape == read_image(face_png).shape
+    assert labels.reshape(-1, 3).any(axis=1).mean() > 0.05, "the face area is labelled"
+    assert (labels[:20, :20] == 0).all(), "outside the face there is no label"
+    for region in REGION_NAMES:
+        mask = cv2.imread(str(paths[region]), cv2.IMREAD_UNCHANGED)
+        assert mask.ndim == 2 and mask.dtype == np.uint8 and mask.shape == labels.shape[:2]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--region", "mouth=happy", "REGION:EXPRESSIONS"),
+        ("--region", "chin:happy=1", "unknown region 'chin'"),
+        ("--region", "mouth:gleeful=1", "unknown expression 'gleeful'"),
+        ("--region", "eyes:happy=-1", "finite and >= 0"),
+        ("--editable", "mouth,ears", "unknown region(s) 'ears'"),
+        ("--editable", ",", "at least one region"),
+        ("--expression", "happy=lots", "is not a number"),
+        ("--detect-every", "0", "at least 1"),
+        ("--reparse", "sometimes", "every-frame or on-detection"),
+        ("--min-face", "8", "at least 12 pixels"),
+        ("--precision", "float8", "invalid choice"),
+    ],
+)
+def test_argument_errors_are_clear(
+    flag: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["edit", "a.png", "b.png", "--checkpoint", "m.safetensors", f"{flag}={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and message in err
+
+
+def test_region_given_twice_or_nothing_to_do_is_refused(
+    model: Path, face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o.png"
+    twice = ["--region", "mouth:happy=1", "--region", "mouth:sad=1"]
+    assert edit(face_png, out, "--checkpoint", model, *twice) == 2
+    assert "given twice" in capsys.readouterr().err
+    assert edit(face_png, out, "--checkpoint", model, "--expression", "happy=0") == 2
+    assert "nothing to edit" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_several_region_flags_change_the_result(
+    model: Path, face_png: Path, tmp_path: Path
+) -> None:
+    plain, mixed = tmp_path / "plain.png", tmp_path / "mixed.png"
+    assert edit(face_png, plain, "--checkpoint", model, "--expression", "happy") == 0
+    regions = ["--region", "mouth:sad=1", "--region", "eyes:surprised=1"]
+    assert edit(face_png, mixed, "--checkpoint", model, "--expression", "happy", *regions) == 0
+    assert not np.array_equal(read_image(plain), read_image(mixed))
+
+
+def test_no_face_in_a_single_image_fails_clearly(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((120, 160, 3), 200, np.uint8))
+    out = tmp_path / "out.png"
+    assert edit(wall, out, "--checkpoint", model, "--expression", "happy") == 2
+    err = capsys.readouterr().err
+    assert "wall.png" in err and "no face was found" in err
+    assert not out.exists()
+
+
+def test_checkpoint_without_generator_says_what_is_missing(
+    face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
+    code = edit(face_png, tmp_path / "o.png", "--checkpoint", parser_only, "--expression", "happy")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no expression generator" in err and "faceedit-train gan" in err
+
+
+def test_plan_needs_matching_output_kinds(face_png: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="image output"):
+        batch_edit.plan(face_png, tmp_path / "out.mp4")
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    with pytest.raises(InputError, match="video output"):
+        batch_edit.plan(video, tmp_path / "out.png")
+    with pytest.raises(InputError, match="no such file"):
+        batch_edit.plan(tmp_path / "missing.png", tmp_path / "o.png")
+    job = batch_edit.plan(face_png.parent, tmp_path / "out")
+    assert job.kind == "folder" and job.pairs == ((face_png, tmp_path / "out" / "face.png"),)
+
+
+def test_progress_bar_shows_count_rate_and_eta() -> None:
+    stream = io.StringIO()
+    progress = batch_edit.Progress(4, "editing", stream=stream)
+    for _ in range(4):
+        progress.update()
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("editing [") and "1/4" in lines[0] and "ETA" in lines[0]
+    assert "4/4" in lines[-1] and "100%" in lines[-1]

@@ -1,0 +1,34 @@
+"""`faceedit-train COMMAND`: each command lives in its own module under trainer/commands/."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from faceedit.commands.cli import run_command
+
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "parser": ("trainer.commands.parser", "stage 1: train the face parser on CelebAMask-HQ"),
+    "gan": ("trainer.commands.gan", "stage 2: train the hierarchical GAN with the parser frozen"),
+    "joint": ("trainer.commands.joint", "stage 3: fine-tune parser and GAN end to end"),
+    "classifier": (
+        "trainer.commands.classifier",
+        "train the expression classifier that scores edits",
+    ),
+    "eval": ("trainer.commands.evaluate", "score a checkpoint: mIoU/F1, expression accuracy, FID"),
+    "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(
+        "faceedit-train",
+        "Train faceedit models on CelebAMask-HQ, AffectNet, RaFD or your own folders.",
+        COMMANDS,
+        sys.argv[1:] if argv is None else argv,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

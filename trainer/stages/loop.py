@@ -1,0 +1,420 @@
+"""The training loop every stage shares: endless data, schedules, EMA, logging, checkpoints, resume.
+
+A stage (trainer/commands/parser.py, gan.py) supplies its networks, optimisers and one
+iteration (`Stage.train_step`); `train` counts iterations over endless loaders, logs, writes a
+checkpoint every N steps and at the end, and resumes exactly from `state.pt`. Learning-rate
+schedules are pure functions of the step, so the step alone restores them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import random
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from faceedit.errors import DatasetError
+from trainer.config import TrainConfig
+from trainer.stages.distributed import DistInfo, broadcast_buffers, mean_over_ranks
+from trainer.stages.run_log import NullLogger
+from trainer.stages.state import STATE_FILE, rng_state, save_state, set_rng_state
+
+# Test hook: when set to a folder, every rank writes `rank<r>.sha256` there at the end of the
+# run: a digest of its networks, so a test can check that DDP kept the ranks identical.
+WEIGHTS_DIGEST_ENV: Final[str] = "FACEEDIT_TEST_WEIGHTS_DIGEST_DIR"
+# Test hook: seconds to sleep after each step, so a test can SIGKILL a run mid-way.
+STEP_DELAY_ENV: Final[str] = "FACEEDIT_TEST_STEP_DELAY_S"
+
+
+# ---------------------------------------------------------------------------- seeding
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) from one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool, device: torch.device) -> None:
+    """`--deterministic`: bitwise-repeatable kernels.
+
+    On CPU every op the stages use has a deterministic kernel, so this is exact. On CUDA some
+    backward passes (bilinear upsampling) have none: there it warns instead of failing, and
+    repeatability is best effort.
+    """
+    if not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.backends.cudnn.benchmark = False
+
+
+# ---------------------------------------------------------------------------- schedules
+
+
+def poly_lr(
+    step: int, total: int, peak: float, power: float, warmup: int, warmup_start: float
+) -> float:
+    """Linear warm-up from `warmup_start` to `peak`, then peak * (1 - progress) ** power.
+
+    face-parsing.PyTorch's schedule. The warm-up is capped at a tenth of the run, so a short
+    run (a test, a first try) is not spent entirely warming up.
+    """
+    warmup = min(warmup, total // 10)
+    if step < warmup:
+        return warmup_start + (peak - warmup_start) * step / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * max(0.0, 1.0 - progress) ** power
+
+
+def linear_decay(step: int, total: int, peak: float, start_fraction: float) -> float:
+    """Constant, then falling linearly towards 0 over the last part of the run (StarGAN)."""
+    start = int(total * start_fraction)
+    if step < start:
+        return peak
+    return peak * max(0.0, (total - step) / max(1, total - start))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+# ---------------------------------------------------------------------------- EMA
+
+
+def make_ema(module: nn.Module) -> nn.Module:
+    """A frozen copy of `module` that `update_ema` moves towards the trained weights."""
+    return copy.deepcopy(module).eval().requires_grad_(False)
+
+
+def ema_decay_at(updates: int, decay: float) -> float:
+    """The EMA decay after `updates` updates: min(decay, (1 + n) / (10 + n)).
+
+    Early on, the average follows the weights closely; a fixed 0.999 would leave a short run's
+    EMA (what the app loads) almost at its random initialisation.
+    """
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * weights; buffers (norm statistics) are copied."""
+    for averaged, current in zip(ema.parameters(), module.parameters(), strict=True):
+        averaged.lerp_(current.detach(), 1.0 - decay)
+    for averaged, current in zip(ema.buffers(), module.buffers(), strict=True):
+        averaged.copy_(current)
+
+
+# ---------------------------------------------------------------------------- endless data
+
+
+class _FixedBatches:
+    """A batch sampler over precomputed index lists (the rest of one epoch)."""
+
+    def __init__(self, batches: list[list[int]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class EndlessLoader:
+    """Batches forever, epoch after epoch, from a position (epoch, batch index) that is part of
+    the training state: a resumed run continues with exactly the batches it would have seen.
+
+    Each epoch's sample order is a function of (seed, epoch) alone: a seeded permutation, or a
+    class-balanced draw when `weights` are given; under DDP each rank takes every world_size-th
+    sample of it. Datasets draw augmentations from (seed, epoch, index) (`set_epoch`), so the
+    batches do not depend on worker count or on where the run was interrupted. Incomplete last
+    batches are dropped, so every batch has `batch_size` samples.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        seed: int,
+        info: DistInfo,
+        num_workers: int = 0,
+        weights: Tensor | None = None,
+        name: str = "data",
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.info = info
+        self.num_workers = num_workers
+        self.weights = weights
+        self.name = name
+        self.epoch = 0
+        self.index = 0  # batches handed out in the current epoch
+        self._iterator: Iterator[Any] | None = None
+        size = len(dataset)  # type: ignore[arg-type]
+        if self.batches_per_epoch == 0:
+            raise DatasetError(
+                f"{name}: {size} samples cannot fill one batch of {batch_size} per process on "
+                f"{info.world_size} process(es); lower --batch-size or add images"
+            )
+
+    @property
+    def batches_per_epoch(self) -> int:
+        size = len(self.dataset)  # type: ignore[arg-type]
+        per_rank = -(-size // self.info.world_size)
+        return per_rank // self.batch_size
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        """This rank's sample indices for `epoch`."""
+        size = len(self.dataset)  # type: ignore[arg-type]
+        world, rank = self.info.world_size, self.info.rank
+        per_rank = -(-size // world)
+        if self.weights is not None:
+            from trainer.data.sampling import DistributedWeightedSampler
+
+            sampler = DistributedWeightedSampler(
+                self.weights, num_samples=per_rank, num_replicas=world, rank=rank, seed=self.seed
+            )
+            sampler.set_epoch(epoch)
+            return list(sampler)
+        generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
+        order = torch.randperm(size, generator=generator).tolist()
+        order += order[: per_rank * world - size]  # pad so every rank gets as many
+        return order[rank::world]
+
+    def _start(self) -> None:
+        order = self.epoch_order(self.epoch)
+        b = self.batch_size
+        batches = [order[i * b : (i + 1) * b] for i in range(self.index, self.batches_per_epoch)]
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.epoch)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=_FixedBatches(batches),
+            num_workers=self.num_workers,
+            pin_memory=self.info.device.type == "cuda",
+            # Its own generator: creating an iterator must not draw from the global RNG, or
+            # a resumed run (which creates one mid-epoch) would drift from a straight one.
+            generator=torch.Generator().manual_seed(_mix(self.seed, self.epoch, self.index)),
+            persistent_workers=False,
+        )
+        self._iterator = iter(loader)
+
+    def __iter__(self) -> EndlessLoader:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            if self._iterator is None:
+                self._start()
+            assert self._iterator is not None
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                self.epoch += 1
+                self.index = 0
+                continue
+            self.index += 1
+            return batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+        self.index = int(state["index"])
+        self._iterator = None
+
+
+def _mix(*numbers: int) -> int:
+    """A well-mixed 63-bit seed from a few integers."""
+    state = np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, dtype=np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+class Stage(Protocol):
+    """What `train` drives: one stage's networks, optimisers, data and iteration."""
+
+    name: str
+    loaders: dict[str, EndlessLoader]
+
+    def train_step(self, step: int) -> dict[str, Tensor]:
+        """Run iteration `step` (0-based): returns the losses it computed (for logging)."""
+        ...
+
+    def learning_rates(self) -> dict[str, float]: ...
+
+    def images_per_step(self) -> int: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+    def export(self, folder: Path, step: int) -> Path:
+        """Write the inference checkpoint (.safetensors) and return its path (rank 0 only)."""
+        ...
+
+    def images(self) -> dict[str, Tensor]:
+        """Tag -> (3, H, W) image grid in [0, 1] (rank 0 only, no collectives)."""
+        ...
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks whose weights define the run (for digests and tests)."""
+        ...
+
+
+@dataclass
+class RunResult:
+    step: int
+    state_path: Path
+    checkpoint_path: Path | None
+
+
+def weights_digest(networks: Mapping[str, nn.Module]) -> str:
+    """SHA-256 over every network's state dict, in name order: equal digests = equal weights."""
+    digest = hashlib.sha256()
+    for name in sorted(networks):
+        for key, value in sorted(networks[name].state_dict().items()):
+            tensor = value.detach().to("cpu").contiguous()
+            digest.update(f"{name}.{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _gather_rng(info: DistInfo) -> list[dict[str, Any]]:
+    state = rng_state()
+    if not info.distributed:
+        return [state]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, state)
+    return gathered
+
+
+def restore(stage: Stage, state: Mapping[str, Any], info: DistInfo, logger: NullLogger) -> int:
+    """Load a training state into `stage` and the RNGs; returns the step to continue from."""
+    stage.load_state_dict(state["stage"])
+    for name, loader in stage.loaders.items():
+        loader.load_state_dict(state["loaders"][name])
+    rngs = state.get("rng") or []
+    if len(rngs) == info.world_size:
+        set_rng_state(rngs[info.rank])
+    else:
+        # Another number of processes: continue, reproducibly, but not bit for bit.
+        seed_everything(_mix(state["config"]["seed"], info.rank, state["step"]))
+        logger.message(
+            f"note: the run was saved with {len(rngs)} process(es) and resumes with "
+            f"{info.world_size}; it continues, but not bitwise as it would have"
+        )
+    return int(state["step"])
+
+
+def write_checkpoint(
+    stage: Stage, config: TrainConfig, out: Path, step: int, info: DistInfo
+) -> Path | None:
+    """The inference checkpoint, then state.pt (so a state file always has its checkpoint)."""
+    # Collectives: every rank takes part.
+    broadcast_buffers(stage.networks().values(), info)
+    rngs = _gather_rng(info)
+    exported = None
+    if info.is_main:
+        exported = stage.export(out, step)
+        save_state(
+            out / STATE_FILE,
+            {
+                "stage_name": stage.name,
+                "step": step,
+                "config": config.to_dict(),
+                "world_size": info.world_size,
+                "rng": rngs,
+                "loaders": {name: loader.state_dict() for name, loader in stage.loaders.items()},
+                # The schedules are functions of the step; their current values, for reference.
+                "learning_rates": stage.learning_rates(),
+                "stage": stage.state_dict(),
+            },
+        )
+    if info.distributed:
+        dist.barrier()
+    return exported
+
+
+def train(
+    stage: Stage,
+    config: TrainConfig,
+    out: Path,
+    info: DistInfo,
+    logger: NullLogger,
+    resume: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run `stage` from its start (or from `resume`) to `config.steps`, checkpointing as it goes."""
+    start = restore(stage, resume, info, logger) if resume is not None else 0
+    if start >= config.steps:
+        logger.message(
+            f"the run in {out} is already at step {start} of {config.steps}; nothing to do"
+        )
+    delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0)
+    sums: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}
+    window_start, window_steps = time.perf_counter(), 0
+    exported: Path | None = None
+    for step in range(start, config.steps):
+        # ---- one iteration
+        losses = stage.train_step(step)
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0) + value.detach().float()
+            counts[key] = counts.get(key, 0) + 1
+        done = step + 1
+        window_steps += 1
+
+        # ---- logging (every rank joins the averaging; only rank 0 writes)
+        if done % config.log_every == 0 or done == config.steps:
+            values = {k: float(v) / counts[k] for k, v in sums.items()}
+            values = mean_over_ranks(values, info)
+            elapsed = max(time.perf_counter() - window_start, 1e-9)
+            rate = window_steps / elapsed
+            values.update({f"lr/{k}": v for k, v in stage.learning_rates().items()})
+            values["speed/steps_per_s"] = rate
+            values["speed/images_per_s"] = rate * stage.images_per_step()
+            logger.scalars(values, done)
+            logger.progress(done, {k: v for k, v in values.items() if k in sums})
+            sums, counts = {}, {}
+            window_start, window_steps = time.perf_counter(), 0
+        else:
+            logger.tick(done)
+        if info.is_main and (done % config.image_every == 0 or done == config.steps):
+            for tag, image in stage.images().items():
+                logger.image(tag, image, done)
+
+        # ---- checkpoint
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            exported = write_checkpoint(stage, config, out, done, info)
+        if delay > 0:
+            time.sleep(delay)
+
+    digest_dir = os.environ.get(WEIGHTS_DIGEST_ENV)
+    if digest_dir:
+        Path(digest_dir).mkdir(parents=True, exist_ok=True)
+        networks = stage.networks()
+        lines = [f"all {weights_digest(networks)}"]
+        lines += [f"{name} {weights_digest({name: net})}" for name, net in sorted(networks.items())]
+        (Path(digest_dir) / f"rank{info.rank}.sha256").write_text("\n".join(lines) + "\n")
+    return RunResult(max(start, config.steps), out / STATE_FILE, exported)

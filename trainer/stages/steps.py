@@ -1,0 +1,245 @@
+"""One optimisation phase each: `parser_step`, `discriminator_step`, `generator_step`.
+
+Each returns a dict of named, already weighted losses: their sum is what gets backpropagated,
+and each key is logged. They compute losses only; the stage zeroes gradients, calls
+`total_loss(...).backward()` and steps its optimiser, so the joint stage can let the parser's
+own loss and the GAN's gradients meet in one parser update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from faceedit.errors import TrainingError
+from faceedit.model.config import ModelConfig
+from faceedit.model.discriminator import PatchOutput
+from faceedit.model.unified import UnifiedModel
+from trainer.config import LossWeights, ParserOptimConfig
+from trainer.stages import losses
+from trainer.stages.distributed import DistInfo, any_rank, unwrap
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def total_loss(named: dict[str, Tensor], step: int, info: DistInfo | None = None) -> Tensor:
+    """The sum to backpropagate; TrainingError naming the loss and step if any is NaN or inf.
+
+    Checked before backward, so a bad step never reaches the weights (nor a checkpoint). Under
+    DDP every rank learns of a bad value on any rank, so all stop together instead of hanging.
+    """
+    total = torch.stack([value.float() for value in named.values()]).sum()
+    bad_here = not bool(torch.isfinite(total))
+    if any_rank(bad_here, info) if info is not None else bad_here:
+        bad = [k for k, v in named.items() if not bool(torch.isfinite(v).all())]
+        where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
+        values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in named.items())
+        raise TrainingError(
+            f"non-finite {where} at step {step + 1} ({values}); stopping. The last checkpoint "
+            "is kept: lower the learning rate or check the data, then --resume"
+        )
+    return total
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    """Toggle a network between being trained (its phase) and being a fixed function."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def parser_step(
+    parser: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    settings: ParserOptimConfig,
+    weight: float = 1.0,
+) -> dict[str, Tensor]:
+    """OHEM cross-entropy of the main head and (BiSeNet) the two auxiliary heads.
+
+    images (B, 3, H, W) in [-1, 1] at the parser's resolution; labels (B, H, W) int64.
+    """
+    output = parser(images)
+    batch, _, height, width = output.logits.shape
+    min_kept = max(1, int(batch * height * width * settings.ohem_min_fraction))
+
+    def ohem(logits: Tensor) -> Tensor:
+        return losses.ohem_cross_entropy(logits, labels, settings.ohem_threshold, min_kept)
+
+    named = {"parser/ohem": weight * ohem(output.logits)}
+    for k, aux in enumerate(output.aux):
+        named[f"parser/ohem_aux{k + 1}"] = weight * settings.aux_weight * ohem(aux)
+    return named
+
+
+# ---------------------------------------------------------------------------- conditions
+
+
+@dataclass
+class ExpressionBatch:
+    """One batch of expression data on the device, with the source and target conditions."""
+
+    images: Tensor  # (B, 3, S, S) in [-1, 1]
+    labels: Tensor  # (B,) int64 expression indices
+    valence_arousal: Tensor  # (B, 2); NaN where not annotated
+    target_labels: Tensor  # (B,) what the generator is asked to make
+    target_valence_arousal: Tensor  # (B, 2); NaN where not annotated
+    source: Tensor  # (B, C) condition of the input as it is (for the cycle back)
+    target: Tensor  # (B, C) condition to edit towards
+    landmarks: Tensor | None = None  # (B, 5, 2) crop pixels, for keypoint-box regions
+
+
+def condition(labels: Tensor, valence_arousal: Tensor, model: ModelConfig) -> Tensor:
+    """(B, C) one-hot expression, plus valence and arousal (0 where unknown) if the model has them."""
+    one_hot = F.one_hot(labels, model.num_expressions).float()
+    if not model.valence_arousal:
+        return one_hot
+    return torch.cat([one_hot, torch.nan_to_num(valence_arousal.float(), nan=0.0)], dim=1)
+
+
+def expression_batch(
+    images: Tensor,
+    labels: Tensor,
+    valence_arousal: Tensor,
+    model: ModelConfig,
+    landmarks: Tensor | None = None,
+) -> ExpressionBatch:
+    """Pair every image with the expression of another image of the batch (StarGAN's targets).
+
+    Taking targets from a shuffled batch keeps them distributed like the (class-balanced)
+    data, and gives valence/arousal targets that belong to a real face of that expression.
+    The shuffle draws from the global torch RNG, which the training state saves.
+    """
+    order = torch.randperm(labels.shape[0]).to(labels.device)
+    target_labels, target_va = labels[order], valence_arousal[order]
+    return ExpressionBatch(
+        images=images,
+        labels=labels,
+        valence_arousal=valence_arousal,
+        target_labels=target_labels,
+        target_valence_arousal=target_va,
+        source=condition(labels, valence_arousal, model),
+        target=condition(target_labels, target_va, model),
+        landmarks=landmarks,
+    )
+
+
+# ---------------------------------------------------------------------------- GAN
+
+
+def _critic_terms(
+    output: PatchOutput, labels: Tensor, valence_arousal: Tensor
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(patch scores, classification loss, valence/arousal loss or None) of one critic."""
+    cls = losses.classification_loss(output.logits, labels)
+    va = (
+        None
+        if output.valence_arousal is None
+        else losses.masked_regression_loss(output.valence_arousal, valence_arousal)
+    )
+    return output.patch, cls, va
+
+
+def _mean(values: list[Tensor]) -> Tensor:
+    return torch.stack(values).mean()
+
+
+def discriminator_step(
+    model: UnifiedModel,
+    discriminator: nn.Module,
+    batch: ExpressionBatch,
+    weights: LossWeights,
+) -> dict[str, Tensor]:
+    """WGAN-GP critic losses, expression classification and valence/arousal on real images.
+
+    `model` makes the fakes (without gradients: this phase trains only the critics), using
+    the region masks of the real images for both, so a region critic compares x * m_k with
+    G(x) * m_k. Reals and fakes go through `discriminator` (DDP-wrapped in multi-process
+    runs) in one concatenated pass; the gradient penalties run on the unwrapped critics, each
+    at its own input (x for the global critic, x * m_k for region k's), and their gradients
+    reach the weights in the same backward pass, which DDP synchronises.
+    """
+    x = batch.images
+    with torch.no_grad():
+        masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
+        fake = model.generate(x, masks, batch.target).image.detach()
+    both = discriminator(torch.cat([x, fake]), torch.cat([masks, masks]))
+    n = x.shape[0]
+
+    def critic_losses(output: PatchOutput) -> tuple[Tensor, Tensor, Tensor | None]:
+        real = PatchOutput(*(None if t is None else t[:n] for t in output))
+        adv = losses.wgan_critic_loss(real.patch, output.patch[n:])
+        _, cls, va = _critic_terms(real, batch.labels, batch.valence_arousal)
+        return adv, cls, va
+
+    adv, cls, va = critic_losses(both.global_)
+    local = [critic_losses(out) for out in both.local.values()]
+    named = {"d/adv": weights.adversarial * adv, "d/cls": weights.classification * cls}
+    if local:
+        named["d/local_adv"] = weights.local_adversarial * _mean([t[0] for t in local])
+        named["d/local_cls"] = weights.classification * _mean([t[1] for t in local])
+    if va is not None:
+        local_va = [t[2] for t in local if t[2] is not None]
+        named["d/va"] = weights.valence_arousal * (va + (_mean(local_va) if local_va else 0.0))
+
+    # Gradient penalties on points between real and fake.
+    critic = unwrap(discriminator)
+    alpha = torch.rand(n, device=x.device)
+    interp = losses.interpolate(x, fake, alpha).detach().requires_grad_(True)
+    penalties = [losses.gradient_penalty(critic.global_discriminator(interp).patch, interp)]
+    for k, region_critic in enumerate(critic.local_discriminators.values()):
+        masked = (interp.detach() * masks[:, k : k + 1]).requires_grad_(True)
+        penalties.append(losses.gradient_penalty(region_critic(masked).patch, masked))
+    named["d/gp"] = weights.gradient_penalty * penalties[0]
+    if len(penalties) > 1:
+        named["d/local_gp"] = weights.gradient_penalty * _mean(penalties[1:])
+    return named
+
+
+def generator_step(
+    model: UnifiedModel,
+    critic: nn.Module,
+    batch: ExpressionBatch,
+    weights: LossWeights,
+) -> dict[str, Tensor]:
+    """Fool the critics towards the target expression, cycle back, keep attention sparse and smooth.
+
+    `critic` is the unwrapped discriminator with requires_grad off: it is a fixed function in
+    this phase, and calling it outside DDP keeps its gradient bookkeeping out of the G phase.
+    The same region masks serve the edit, the critics and the cycle back; they carry the
+    parser's gradient in joint training, so every term here also trains the parser.
+    """
+    x = batch.images
+    # 1. Edit towards the target.
+    out = model(x, batch.target, landmarks=batch.landmarks)
+    masks = out.region_masks
+    # 2. Critics on the edit.
+    judged = critic(out.image, masks)
+    adv = losses.wgan_generator_loss(judged.global_.patch)
+    _, cls, va = _critic_terms(judged.global_, batch.target_labels, batch.target_valence_arousal)
+    local = [
+        _critic_terms(o, batch.target_labels, batch.target_valence_arousal)
+        for o in judged.local.values()
+    ]
+    # 3. Back to the original expression with the same masks.
+    back = model.generate(out.image, masks, batch.source)
+    attention = torch.cat([out.attention, back.attention], 0)  # (2B, 1 + K, 1, S, S)
+
+    named = {"g/adv": weights.adversarial * adv, "g/cls": weights.classification * cls}
+    if local:
+        named["g/local_adv"] = weights.local_adversarial * _mean(
+            [losses.wgan_generator_loss(o.patch) for o in judged.local.values()]
+        )
+        named["g/local_cls"] = weights.classification * _mean([t[1] for t in local])
+    if va is not None:
+        local_va = [t[2] for t in local if t[2] is not None]
+        named["g/va"] = weights.valence_arousal * (va + (_mean(local_va) if local_va else 0.0))
+    named["g/cycle"] = weights.cycle * losses.cycle_loss(back.image, x)
+    named["g/attention_mean"] = weights.attention_mean * losses.attention_mean_loss(attention)
+    named["g/attention_tv"] = weights.attention_tv * losses.total_variation(attention)
+    return named

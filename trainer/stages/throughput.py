@@ -1,0 +1,126 @@
+"""Training throughput for `faceedit bench`: steps per second of each phase, per preset.
+
+The bench finds `section_training` through the entry point `training` in the group
+`faceedit.bench_sections` (pyproject.toml), so the dependency runs trainer -> faceedit as
+DESIGN.md draws it: faceedit never imports the trainer, and a faceedit without the trainer
+reports the section as skipped. The rows land in the report's `training` list, which the bench
+prints as its "Training throughput" table and writes under the JSON key "training".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from faceedit.commands.bench.context import Context
+from faceedit.commands.bench.timing import Timing, measure
+from faceedit.model.config import ModelConfig, preset
+from faceedit.model.discriminator import HierarchicalDiscriminator
+from faceedit.model.unified import UnifiedModel
+from trainer.config import LossWeights, ParserOptimConfig
+from trainer.stages import steps
+
+
+def section_training(ctx: Context) -> None:
+    """Steps per second of each training phase for each preset (random data, random weights)."""
+    s = ctx.settings
+    # Training steps take seconds each: few repeats, and --quick leaves out the joint phase.
+    repeats = 1 if s.quick else max(2, s.repeats // 4)
+    for name in s.training_presets:
+        results = measure_training(
+            preset(name), ctx.device, s.train_batch, repeats, 1, joint=not s.quick
+        )
+        for step, timing in results.items():
+            ctx.report.training.append(
+                {
+                    "preset": name,
+                    "device": ctx.dev,
+                    "step": step,
+                    "batch": s.train_batch,
+                    "ms": timing.to_dict(),
+                    "steps_per_s": round(1000 / timing.p50, 3),
+                    "images_per_s": round(1000 * s.train_batch / timing.p50, 2),
+                    "source": "trainer.stages.steps + Adam update",
+                }
+            )
+
+
+def measure_training(
+    config: ModelConfig,
+    device: torch.device,
+    batch: int,
+    repeats: int,
+    warmup: int,
+    joint: bool = True,
+) -> dict[str, Timing]:
+    """Time one optimiser step of each phase with the trainer's own step functions.
+
+    parser: OHEM cross-entropy (stage 1). discriminator and generator: the GAN stage with the
+    parser frozen. joint: the generator step with the parser trained too, plus its own loss.
+    Each timed step is zero_grad, the step's losses, backward and an Adam update, on random
+    images (speed does not depend on the data).
+    """
+    torch.manual_seed(0)
+    weights, parser_settings = LossWeights(), ParserOptimConfig()
+    frozen = UnifiedModel(config.replace(freeze_parser=True)).to(device).train()
+    unified = UnifiedModel(config.replace(freeze_parser=False)).to(device).train()
+    disc = HierarchicalDiscriminator(config).to(device).train()
+    adam = {"betas": (0.5, 0.999)}
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, **adam)
+    opt_g = torch.optim.Adam(frozen.generator.parameters(), lr=1e-4, **adam)
+    opt_joint = torch.optim.Adam(unified.parameters(), lr=1e-5, **adam)
+    opt_parser = torch.optim.Adam(unified.parser.parameters(), lr=1e-3)
+
+    rng = torch.Generator().manual_seed(0)
+    res, size = config.parser.resolution, config.crop_size
+    images = (torch.rand(batch, 3, size, size, generator=rng) * 2 - 1).to(device)
+    labels = torch.randint(0, config.num_expressions, (batch,), generator=rng).to(device)
+    no_va = torch.full((batch, 2), float("nan"), device=device)
+    data = steps.expression_batch(images, labels, no_va, config)
+    parser_images = (torch.rand(batch, 3, res, res, generator=rng) * 2 - 1).to(device)
+    parser_labels = torch.randint(0, 19, (batch, res, res), generator=rng).to(device)
+
+    def update(optimiser: torch.optim.Optimizer, named: dict[str, Tensor]) -> None:
+        steps.total_loss(named, 0).backward()
+        optimiser.step()
+
+    def parser_step() -> None:
+        opt_parser.zero_grad(set_to_none=True)
+        update(
+            opt_parser,
+            steps.parser_step(unified.parser, parser_images, parser_labels, parser_settings),
+        )
+
+    def discriminator_step() -> None:
+        steps.set_requires_grad(disc, True)
+        opt_d.zero_grad(set_to_none=True)
+        update(opt_d, steps.discriminator_step(frozen, disc, data, weights))
+
+    def generator_step() -> None:
+        steps.set_requires_grad(disc, False)
+        opt_g.zero_grad(set_to_none=True)
+        update(opt_g, steps.generator_step(frozen, disc, data, weights))
+
+    def joint_step() -> None:
+        steps.set_requires_grad(disc, False)
+        opt_joint.zero_grad(set_to_none=True)
+        named = steps.generator_step(unified, disc, data, weights)
+        named.update(
+            steps.parser_step(
+                unified.parser,
+                parser_images,
+                parser_labels,
+                parser_settings,
+                weight=weights.parser_loss_weight,
+            )
+        )
+        update(opt_joint, named)
+
+    phases = {
+        "parser": parser_step,
+        "discriminator": discriminator_step,
+        "generator (parser frozen)": generator_step,
+    }
+    if joint:
+        phases["joint generator + parser"] = joint_step
+    return {name: measure(fn, device, repeats, warmup) for name, fn in phases.items()}
