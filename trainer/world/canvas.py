@@ -50,7 +50,8 @@ class Placement:
 
 def smoothstep(t: np.ndarray) -> np.ndarray:
     """3t^2 - 2t^3 of t clipped to [0, 1]."""
-    t = np.clip(t, 0.0, 1.0)
+    # minimum/maximum, not np.clip: its Python wrapper costs more than the arithmetic here.
+    t = np.maximum(np.minimum(t, 1.0), 0.0)
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -71,16 +72,21 @@ class Canvas:
         self.pixel = 1.0 / (size * placement.scale)
         self.color = np.zeros((size, size, 3), dtype=np.float32)
         self.labels = np.zeros((size, size), dtype=np.uint8)
-        self._matrix = matrix
+        # Face frame -> pixel coordinates, as nested tuples of floats.
+        pixel = matrix * size
+        pixel[:, 2] -= 0.5
+        self._pixel_matrix = tuple(tuple(float(v) for v in row) for row in pixel)
 
     def window(self, x0: float, y0: float, x1: float, y1: float) -> Window | None:
         """The pixel window holding the face-frame box [x0, x1] x [y0, y1]; None when off-image."""
-        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
-        pixels = self.placement.to_pixels(corners, self.size)
-        left = max(0, math.floor(pixels[:, 0].min()) - WINDOW_PAD)
-        top = max(0, math.floor(pixels[:, 1].min()) - WINDOW_PAD)
-        right = min(self.size, math.ceil(pixels[:, 0].max()) + WINDOW_PAD + 1)
-        bottom = min(self.size, math.ceil(pixels[:, 1].max()) + WINDOW_PAD + 1)
+        # Plain floats: called a few dozen times per rendering, where numpy's overhead dominates.
+        (a, b, tx), (c, d, ty) = self._pixel_matrix
+        xs = (a * x0 + b * y0, a * x1 + b * y0, a * x0 + b * y1, a * x1 + b * y1)
+        ys = (c * x0 + d * y0, c * x1 + d * y0, c * x0 + d * y1, c * x1 + d * y1)
+        left = max(0, math.floor(min(xs) + tx) - WINDOW_PAD)
+        top = max(0, math.floor(min(ys) + ty) - WINDOW_PAD)
+        right = min(self.size, math.ceil(max(xs) + tx) + WINDOW_PAD + 1)
+        bottom = min(self.size, math.ceil(max(ys) + ty) + WINDOW_PAD + 1)
         if right <= left or bottom <= top:
             return None
         return slice(top, bottom), slice(left, right)

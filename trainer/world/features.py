@@ -241,20 +241,16 @@ def landmarks68(identity: Identity, geo: FaceGeometry) -> np.ndarray:
     mouth = geo.mouth
 
     def on_mouth(s_values: tuple[float, ...], curve: int) -> list[tuple[float, float]]:
-        out = []
-        for s in s_values:
-            half = mouth.half_widths[0] if s < 0 else mouth.half_widths[1]
-            y = mouth.curves(np.asarray([s]))[curve][0]
-            out.append((mouth.centre[0] + s * half, float(y)))
-        return out
+        s = np.asarray(s_values)
+        ys = mouth.curves(s)[curve]
+        halves = np.where(s < 0, mouth.half_widths[0], mouth.half_widths[1])
+        xs = mouth.centre[0] + s * halves
+        return [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
 
-    points += on_mouth((-1.0,), 0)
-    points += on_mouth((-2 / 3, -1 / 3, 0.0, 1 / 3, 2 / 3), 0)
-    points += on_mouth((1.0,), 0)
-    points += on_mouth((2 / 3, 1 / 3, 0.0, -1 / 3, -2 / 3), 3)
-    points += on_mouth((-0.95,), 1)
-    points += on_mouth((-0.5, 0.0, 0.5), 1)
-    points += on_mouth((0.95,), 1)
+    third = 1 / 3
+    points += on_mouth((-1.0, -2 * third, -third, 0.0, third, 2 * third, 1.0), 0)
+    points += on_mouth((2 * third, third, 0.0, -third, -2 * third), 3)
+    points += on_mouth((-0.95, -0.5, 0.0, 0.5, 0.95), 1)
     points += on_mouth((0.5, 0.0, -0.5), 2)
     out = np.array(points, dtype=np.float64)
     assert out.shape == (NUM_LANDMARKS, 2)

@@ -102,6 +102,49 @@ class IdentityRenderer:
         self.noise = noise_rng.standard_normal((size, size, 3), dtype=np.float32)
         self.noise *= identity.noise_sigma
         self.noise += 0.5  # rounding, folded in once
+        # Expressions paint only inside `features`; finishing (overlay, light, blur, noise) is
+        # redone in `finish`, that window grown by the blur's reach, and the rest of every
+        # rendering is the identity's finished base, so it is the same in all of them.
+        self.features = self._feature_window()
+        reach = math.ceil(4.0 * identity.blur_sigma) + 1
+        (rows, cols) = self.features
+        self.finish = (
+            slice(max(0, rows.start - reach), min(size, rows.stop + reach)),
+            slice(max(0, cols.start - reach), min(size, cols.stop + reach)),
+        )
+        self.inner = (
+            slice(rows.start - self.finish[0].start, rows.stop - self.finish[0].start),
+            slice(cols.start - self.finish[1].start, cols.stop - self.finish[1].start),
+        )
+        self.finished_base, self.finished_labels = self._finish(
+            self.base.color, self.base.labels, self.base.full()
+        )
+
+    def _feature_window(self) -> Window:
+        """Pixels any action unit may paint: brows at their highest to the open mouth's chin
+        and the cheek folds' outer ends (windows are padded and soft edges included)."""
+        idn = self.identity
+        top = idn.eye_y - idn.brow_gap - 0.08
+        bottom = idn.mouth_y + 0.11
+        window = self.base.window(0.5 - 0.235, top, 0.5 + 0.235, bottom)
+        assert window is not None  # the face is always inside the crop
+        return window
+
+    def _finish(
+        self, color: np.ndarray, labels: np.ndarray, window: Window
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Overlay, light, blur, noise and 8 bits of `window` of (color, labels)."""
+        overlay = self.overlay
+        color = color[window] * (1.0 - overlay.alpha[window])
+        color += overlay.premultiplied[window]
+        top = overlay.labels[window]
+        labels = np.where(top != NO_LABEL, top, labels[window])
+        color *= self.light[window]
+        color = cv2.GaussianBlur(color, (0, 0), self.identity.blur_sigma)
+        color *= 255.0
+        color += self.noise[window]
+        np.minimum(np.maximum(color, 0.0, out=color), 255.0, out=color)
+        return color.astype(np.uint8), labels
 
     # ---------------------------------------------------------------------- per rendering
 
@@ -117,16 +160,10 @@ class IdentityRenderer:
         for side in range(2):
             self._draw_eye(work, geo.eyes[side], SIDE_CLASSES["eye"][side])
             self._draw_brow(work, geo.brows[side], SIDE_CLASSES["brow"][side])
-        overlay = self.overlay
-        color *= 1.0 - overlay.alpha
-        color += overlay.premultiplied
-        labels = np.where(overlay.labels != NO_LABEL, overlay.labels, labels)
-        color *= self.light
-        color = cv2.GaussianBlur(color, (0, 0), self.identity.blur_sigma)
-        color *= 255.0
-        color += self.noise
-        np.clip(color, 0.0, 255.0, out=color)
-        image = color.astype(np.uint8)
+        part, part_labels = self._finish(color, labels, self.finish)
+        image, labels = self.finished_base.copy(), self.finished_labels.copy()
+        image[self.features] = part[self.inner]
+        labels[self.features] = part_labels[self.inner]
         points = self.identity.placement.to_pixels(landmarks68(self.identity, geo), self.size)
         return Rendering(image=image, labels=labels, landmarks=points)
 
