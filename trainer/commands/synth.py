@@ -4,8 +4,10 @@ It writes DIR/celebamask-hq/ and DIR/affectnet/ in the real datasets' on-disk fo
 loaders read them unchanged), DIR/pairs.csv (every identity in all 8 expressions, pixel-aligned:
 the ground truth of an edit) and DIR/world.json. Same seed, same bytes.
 
-Speed (one core, 128 px, AMD EPYC, shared 2-core VM): see docs/world.md; measured with
-`python -m trainer.world.bench`.
+Speed at 128 px on an AMD EPYC (lscpu; KVM guest, 2 cores shared with other jobs, load ~10),
+measured with `python -m trainer.world.bench --count 100`: rendering 445 faces per CPU second
+(147 per wall-clock second on the busy machine), rendering plus writing every file 321 per CPU
+second (91 wall clock). See docs/world.md.
 """
 
 from __future__ import annotations

@@ -200,6 +200,13 @@ def face_half_width_at(identity: Identity, y: float | np.ndarray) -> float | np.
     return identity.face_half_width * (1.0 - identity.jaw_taper * below * below)
 
 
+def face_edge(identity: Identity, y: float) -> float:
+    """Distance from the midline to the face's outline at height y (0 above or below it)."""
+    dy = min(abs(y - identity.face_cy) / identity.face_half_height, 1.0)
+    p = identity.face_power
+    return float(face_half_width_at(identity, y)) * (1.0 - dy**p) ** (1.0 / p)
+
+
 def jaw_points(identity: Identity, count: int = 17) -> np.ndarray:
     """(count, 2) points on the jaw from the image-left side at the face's centre height, round
     the chin, to the image-right side."""

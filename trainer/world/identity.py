@@ -202,7 +202,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         eye_lower=u(0.011, 0.014),
         iris=_pick(rng, IRIS_COLORS, 0.03),
         brow_gap=u(0.045, 0.055),
-        brow_thickness=u(0.010, 0.016),
+        brow_thickness=u(0.012, 0.019),
         brow_arch=u(0.004, 0.014),
         brow_inner=u(0.028, 0.036),
         brow_outer=u(0.16, 0.175),

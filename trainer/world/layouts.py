@@ -56,7 +56,7 @@ def encode_jpeg(image: np.ndarray) -> bytes:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """(H, W) uint8 -> greyscale PNG bytes."""
+    """(H, W) uint8 greyscale or (H, W, 3) BGR -> PNG bytes."""
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     if not ok:
         raise DatasetError("cv2 could not encode a PNG image")
@@ -170,3 +170,8 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def encode_png_rgb(image: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 RGB -> PNG bytes."""
+    return encode_png(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -32,6 +32,7 @@ from trainer.world.features import (
     Eye,
     FaceGeometry,
     Mouth,
+    face_edge,
     face_half_width_at,
     geometry,
     landmarks68,
@@ -369,8 +370,9 @@ class IdentityRenderer:
             canvas.paint(full, canvas.coverage(d), idn.necklace, C["neck_l"])
         # ears, face, earrings
         ear_y, ear_h = idn.eye_y + 0.045, idn.ear_size
+        ear_x = face_edge(idn, ear_y) + 0.25 * ear_h
         for side, sign in enumerate(SIDES):
-            ex = 0.5 + sign * fa * 0.97
+            ex = 0.5 + sign * ear_x
             canvas.paint(
                 full,
                 canvas.coverage(ellipse(x, y, ex, ear_y, 0.55 * ear_h, ear_h)),
@@ -384,7 +386,7 @@ class IdentityRenderer:
         canvas.paint(full, canvas.coverage(face), _scale(idn.skin, 1.0) * shading, C["skin"])
         if idn.earrings is not None:
             for sign in SIDES:
-                ex, ey = 0.5 + sign * fa * 0.99, ear_y + ear_h * 0.95 + 0.011
+                ex, ey = 0.5 + sign * (ear_x + 0.004), ear_y + ear_h * 0.95 + 0.011
                 canvas.paint(
                     full,
                     canvas.coverage(ellipse(x, y, ex, ey, 0.011, 0.011)),
@@ -404,8 +406,8 @@ class IdentityRenderer:
         ax = np.abs(x - 0.5)
         side_y = idn.eye_y + 0.03
         if idn.hair_style == "bald":
-            sides = np.maximum(0.8 * fa - ax, np.maximum(idn.eye_y - 0.1 - y, y - side_y))
-            d_hair = np.maximum(np.maximum(head, -face), sides)
+            patch = ellipse(ax, y, fa + 0.5 * vol, idn.eye_y - 0.02, 0.06 + vol, 0.07)
+            d_hair = np.maximum(np.maximum(head, -face - 0.004), patch)
         else:
             line = idn.hairline_y + (side_y - 0.01 - idn.hairline_y) * (ax / fa) ** 4
             if idn.hair_style == "fringe":
