@@ -100,7 +100,7 @@ class RenderingSet(Dataset):
     def __init__(self, rows: Sequence[Rendering], size: int) -> None:
         self.rows = list(rows)
         self.size = size
-        self.labels = [r.expression for r in self.rows]  # for class-balanced sampling
+        self.targets = [r.expression for r in self.rows]  # for class-balanced sampling
 
     def __len__(self) -> int:
         return len(self.rows)
