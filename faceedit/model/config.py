@@ -238,7 +238,7 @@ def _world_64() -> ModelConfig:
             mean=IDENTITY_MEAN,
             std=IDENTITY_STD,
             unet_depth=3,
-            unet_base_width=16,
+            unet_base_width=8,
         ),
         global_generator=GeneratorConfig(base_channels=16, num_res_blocks=2),
         local_generator=GeneratorConfig(base_channels=8, num_res_blocks=1),

@@ -40,6 +40,7 @@ from trainer.stages.loop import (
     update_ema,
 )
 from trainer.stages.run_log import colour_regions, grey, grid, to_unit
+from trainer.stages.warm_start import start_attention
 from trainer.stages.steps import (
     condition,
     discriminator_step,
@@ -215,6 +216,8 @@ class GanStage:
         _load_into(self.parser_net, init.parser, "parser", init.source)
         self.has_parser = init.parser is not None or self.train_parser
         self.generator_net = HierarchicalGenerator(model_config)
+        if init.generator is None:
+            start_attention(self.generator_net, opt.attention_start)
         _load_into(self.generator_net, init.generator, "generator", init.source)
         self.discriminator_net = HierarchicalDiscriminator(model_config).to(device).train()
         _load_into(self.discriminator_net, init.discriminator, "discriminator", init.source)

@@ -54,6 +54,9 @@ PRESET: Final[str] = "world-64"
 SIZE: Final[int] = 64
 LOCK_REGIONS: Final[tuple[str, ...]] = ("mouth",)  # the region-lock test edits only these
 GRID_ROWS: Final[int] = 6
+# The judge looks at crops upsampled to this size: at 64 px its ResNet stem (stride 4) would
+# average away the few pixels by which the world's expressions differ.
+JUDGE_SIZE: Final[int] = 128
 # Targets on held-out identities (the brief of the learning check).
 MIOU_TARGET: Final[float] = 0.90
 JUDGE_SELF_TARGET: Final[float] = 0.95
@@ -231,9 +234,11 @@ def train_judge(
     """The judge: a small ResNet trained on real renderings of train identities only, scored on
     the held-out (test) identities' real renderings."""
     rows = read_pairs(world)
-    train = RenderingSet([r for r in rows if r.split == "train"], SIZE)
-    held_out = RenderingSet([r for r in rows if r.split == "test"], SIZE)
-    model = ExpressionClassifier(ClassifierConfig(base_channels=plan.judge_width, image_size=SIZE))
+    train = RenderingSet([r for r in rows if r.split == "train"], SIZE, JUDGE_SIZE)
+    held_out = RenderingSet([r for r in rows if r.split == "test"], SIZE, JUDGE_SIZE)
+    model = ExpressionClassifier(
+        ClassifierConfig(base_channels=plan.judge_width, image_size=JUDGE_SIZE)
+    )
     config = ClassifierTrainConfig(
         steps=plan.judge_steps, batch_size=32, lr=2e-3, seed=plan.seed, num_workers=0,
         log_every=max(1, plan.judge_steps // 5),
@@ -382,6 +387,11 @@ def markdown(report: LearningReport) -> str:
         f"- {name}: {value:.3f}"
         for name, value in report.metrics["edits"]["per_target_accuracy"].items()
     ]
+    parser_iou = report.metrics["parser_final"].get("iou") or {}
+    scored = {k: v for k, v in parser_iou.items() if v is not None}
+    if scored:
+        lines += ["", "Parser IoU per class (final model, held-out):", ""]
+        lines += [f"- {name}: {value:.3f}" for name, value in scored.items()]
     lines += ["", "Files:", ""]
     lines += [f"- {k}: `{Path(v).name}`" for k, v in report.files.items()]
     return "\n".join(lines) + "\n"

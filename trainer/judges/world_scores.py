@@ -97,9 +97,10 @@ def load_crop(path: Path, size: int) -> np.ndarray:
 class RenderingSet(Dataset):
     """(image (3, S, S) in [-1, 1], expression index) pairs: the judge's data."""
 
-    def __init__(self, rows: Sequence[Rendering], size: int) -> None:
+    def __init__(self, rows: Sequence[Rendering], size: int, view_size: int | None = None) -> None:
         self.rows = list(rows)
         self.size = size
+        self.view_size = view_size or size  # bilinear upsampling, as the judge's probabilities
         self.targets = [r.expression for r in self.rows]  # for class-balanced sampling
 
     def __len__(self) -> int:
@@ -107,7 +108,13 @@ class RenderingSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         row = self.rows[index]
-        return to_tensor(load_crop(row.image, self.size)), row.expression
+        image = to_tensor(load_crop(row.image, self.size))
+        if self.view_size != self.size:
+            image = F.interpolate(
+                image[None], size=(self.view_size,) * 2, mode="bilinear", align_corners=False,
+                antialias=True,
+            )[0]
+        return image, row.expression
 
 
 def crops_to_tensor(crops: Sequence[np.ndarray]) -> Tensor:

@@ -1,0 +1,166 @@
+"""The learning check's parts: its metrics on known answers, its figures, its verdicts, and (slow)
+that the real stages learn the procedural world: the parser parses held-out identities and a
+short GAN run moves the judge towards the target expression."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from faceedit.errors import DatasetError
+from faceedit.vocab.expressions import EXPRESSIONS
+from trainer.judges import plots
+from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
+from trainer.judges.learning import CheckPlan, LearningReport, Target, judge_targets, markdown
+from trainer.judges.world_scores import (
+    by_identity,
+    load_crop,
+    mean_valence_arousal,
+    read_pairs,
+    score_edits,
+)
+from trainer.world.world import WorldConfig, build_world
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 10-identity world at 64 px (8 train, 1 val, 1 test identities)."""
+    out = tmp_path_factory.mktemp("world") / "w"
+    build_world(WorldConfig(count=10, size=SIZE, seed=3), out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def tiny_judge() -> ExpressionClassifier:
+    torch.manual_seed(0)
+    return ExpressionClassifier(ClassifierConfig(base_channels=4, image_size=SIZE)).eval()
+
+
+def test_pairs_give_every_held_out_identity_in_all_expressions(world: Path) -> None:
+    rows = read_pairs(world)
+    table = by_identity(rows, "test")
+    assert table, "the world has a test identity"
+    for renders in table.values():
+        assert sorted(renders) == list(range(len(EXPRESSIONS)))
+        crops = [load_crop(r.image, SIZE) for r in renders.values()]
+        assert all(c.shape == (SIZE, SIZE, 3) and c.dtype == np.uint8 for c in crops)
+        # pixel-aligned: the renderings of one identity differ, but only in a small part
+        changed = (crops[0] != crops[1]).any(axis=2).mean()
+        assert 0.0 < changed < 0.3
+
+
+def test_read_pairs_refuses_a_file_without_its_columns(tmp_path: Path) -> None:
+    (tmp_path / "pairs.csv").write_text("identity,split,image\n1,test,a.png\n")
+    with pytest.raises(DatasetError, match="columns"):
+        read_pairs(tmp_path)
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_pairs(tmp_path / "nowhere")
+
+
+def test_edit_scores_against_known_answers(world: Path) -> None:
+    """An editor that returns the input scores L1 ratio 1; one that returns the truth scores 0."""
+    table = by_identity(read_pairs(world), "test")
+    truth = {
+        (i, e): load_crop(r.image, SIZE) for i, renders in table.items() for e, r in renders.items()
+    }
+    judge = tiny_judge()
+
+    def unchanged(crops: list[np.ndarray], target: int) -> list[np.ndarray]:
+        return crops
+
+    scores, edits = score_edits(unchanged, judge, table, SIZE)
+    assert scores.edits == len(table) * 8 * 7
+    assert scores.mean_l1_input > 0
+    assert scores.mean_l1_edit == pytest.approx(scores.mean_l1_input)
+
+    def oracle(crops: list[np.ndarray], target: int) -> list[np.ndarray]:
+        ident = next(iter(table))
+        return [truth[(ident, target)] for _ in crops]
+
+    scores, edits = score_edits(oracle, judge, table, SIZE)
+    assert scores.mean_l1_edit == 0.0
+    assert set(edits) == {(i, s, t) for i in table for s in range(8) for t in range(8) if s != t}
+    accuracy = scores.to_dict()["per_target_accuracy"]
+    assert set(accuracy) == set(EXPRESSIONS)
+
+
+def test_mean_valence_arousal_per_expression(world: Path) -> None:
+    means = mean_valence_arousal(
+        world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv"
+    )
+    assert len(means) == 8
+    assert means[0] == pytest.approx((0.0, 0.0), abs=1e-6)  # neutral
+    assert means[1][0] > 0.5  # happy is pleasant
+    assert means[2][0] < -0.3  # sad is not
+
+
+def test_curve_figure_and_image_grid() -> None:
+    figure = plots.curves_figure("run", {"a": [(1, 2.0), (2, 1.0)], "b": [], "c": [(5, float("nan"))]})
+    assert figure.dtype == np.uint8 and figure.shape[2] == 3
+    assert figure.shape[1] == plots.COLUMNS * plots.PANEL_SIZE[0]
+    assert (figure < 255).any()  # something was drawn
+    tile = np.zeros((8, 8, 3), np.uint8)
+    grid = plots.image_grid([[tile, tile], [tile]], ["x", "y"], scale=2, gap=1)
+    assert grid.shape == (16 + 2 * 17, 2 * 17, 3)
+    with pytest.raises(ValueError):
+        plots.image_grid([])
+
+
+def _report(**edits: float) -> LearningReport:
+    machine = {"cpu_model": "x", "cpu_count": 2, "torch": "2", "torch_threads": 2}
+    report = LearningReport(plan=CheckPlan(), command="c", machine=machine)
+    report.metrics = {
+        "parser_final": {"miou": 0.95},
+        "parser_parser_stage": {"miou": 0.93},
+        "judge": {"scores": {"accuracy": 0.97}},
+        "edits": {
+            "edits": 10,
+            "judge_accuracy": 0.9,
+            "mean_target_probability": 0.8,
+            "mean_l1_edit_to_truth": edits.get("l1_edit", 0.002),
+            "mean_l1_input_to_truth": 0.006,
+            "per_target_accuracy": {name: 1.0 for name in EXPRESSIONS},
+        },
+        "locality": {
+            "locked_exact_fraction": 1.0,
+            "locked_changed": 0,
+            "locked_pixels": 100,
+            "band_px": 2,
+            "locked_beyond_band_changed": 0,
+            "locked_beyond_band_pixels": 90,
+            "outside_face_mean_change_x255": 0.5,
+            "outside_face_mean_change": 0.5 / 255,
+        },
+    }
+    return report
+
+
+def test_targets_pass_and_fail_on_the_measured_values() -> None:
+    report = _report()
+    report.targets = judge_targets(report)
+    assert report.passed
+    assert len(report.targets) == 6
+    failing = _report(l1_edit=0.004)
+    failing.targets = judge_targets(failing)
+    assert not failing.passed
+    assert [t.passed for t in failing.targets].count(False) == 1
+    text = markdown(failing)
+    assert "FAIL" in text and "NOT met" in text
+
+
+def test_target_lines_are_dataclasses() -> None:
+    target = Target("x", ">= 1", 0.5, False)
+    assert not target.passed and target.detail == ""
