@@ -23,7 +23,7 @@ import numpy as np
 
 from faceedit.commands.argtypes import positive_int
 from faceedit.errors import FaceEditError, InputError, NoFaceError
-from faceedit.faces.face import FaceDetector
+from faceedit.faces.detect import FaceDetector
 from faceedit.fileio import atomic_write_bytes
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES

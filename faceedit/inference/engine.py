@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError, InputError
-from faceedit.faces.face import template_landmarks
+from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.model.config import ModelConfig

@@ -14,7 +14,9 @@ from typing import Final, Literal, get_args
 
 import numpy as np
 
-from faceedit.faces.face import Alignment, Face, FaceDetector, align, as_rgb_uint8, paste_back
+from faceedit.faces.align import Alignment, align, paste_back
+from faceedit.faces.detect import Face, FaceDetector
+from faceedit.faces.image import as_rgb_uint8
 from faceedit.faces.tracking import FaceTracker
 from faceedit.inference.engine import EditEngine, EditResult, Parsing
 

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from faceedit.vocab.labels import NUM_CLASSES, region_classes
 
-# Five landmarks in MTCNN order (what faceedit.faces.face aligns with): the eye on the image's left,
+# Five landmarks in MTCNN order (what faceedit.faces.align aligns with): the eye on the image's left,
 # the eye on the image's right, the nose tip, the mouth corner on the left, the one on the right.
 NUM_LANDMARKS: Final[int] = 5
 

@@ -114,7 +114,7 @@ class FrameUpdate:
     output: np.ndarray  # (H, W, 3) uint8 RGB, the edited frame
     boxes: list[np.ndarray]  # (4,) x0, y0, x1, y1 per detected face, largest first
     chosen: tuple[int, ...]  # indices into boxes of the processed faces
-    alignments: list[Any]  # faceedit.faces.face.Alignment per processed face
+    alignments: list[Any]  # faceedit.faces.align.Alignment per processed face
     crop: np.ndarray | None = None  # (S, S, 3) aligned input crop
     edited_crop: np.ndarray | None = None  # (S, S, 3)
     labels: np.ndarray | None = None  # (S, S) uint8 class indices
@@ -421,7 +421,7 @@ class InferenceWorker(QThread):
 
     def _load(self, path: str | None, device: str, precision: str = "float32") -> None:
         """Build engine, detector and pipeline; on failure keep what worked before."""
-        from faceedit.faces.face import FaceDetector
+        from faceedit.faces.detect import FaceDetector
         from faceedit.inference.engine import EditEngine, resolve_device
         from faceedit.inference.pipeline import FramePipeline
 

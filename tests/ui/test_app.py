@@ -19,7 +19,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from faceedit.commands import cli
-from faceedit.faces.face import FaceDetector, face_region_mask
+from faceedit.faces.align import face_region_mask
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.media.bundled import sample_image_path

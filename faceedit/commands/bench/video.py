@@ -14,7 +14,7 @@ from faceedit.commands.bench.fixtures import Variant, headline_suffix, make_vide
 from faceedit.commands.bench.report import Row
 from faceedit.commands.bench.timing import Timing, synchronize
 from faceedit.errors import InputError
-from faceedit.faces.face import FaceDetector
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import EditRequest, FramePipeline, ReparsePolicy
