@@ -27,13 +27,8 @@ from faceedit.faces.detect import FaceDetector
 from faceedit.fileio import atomic_write_bytes
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
-from faceedit.inference.pipeline import (
-    REPARSE_POLICIES,
-    EditRequest,
-    FramePipeline,
-    FrameResult,
-    ReparsePolicy,
-)
+from faceedit.inference.pipeline import FramePipeline, FrameResult
+from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,

@@ -24,10 +24,10 @@ import numpy as np
 
 from faceedit.errors import ConfigError, FaceEditError
 from faceedit.faces.image import as_rgb_uint8
+from faceedit.inference.device import DEVICES, DeviceChoice, resolve_device
 
 logger = logging.getLogger(__name__)
 
-DeviceChoice = Literal["cpu", "cuda", "auto"]
 NmsBackend = Literal["torchvision", "faceedit"]
 
 LANDMARK_NAMES: Final[tuple[str, ...]] = (
@@ -93,21 +93,18 @@ class FaceDetector:
     ) -> None:
         import torch  # lazily: see the module docstring
 
-        if device not in ("cpu", "cuda", "auto"):
-            raise ConfigError(f"FaceDetector.device: {device!r} is not 'cpu', 'cuda' or 'auto'")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                "FaceDetector.device: 'cuda' was asked for but torch sees no GPU; "
-                "use device='cpu' or 'auto'"
-            )
+        if device not in DEVICES:
+            raise ConfigError(f"FaceDetector.device: {device!r} is not 'auto', 'cpu' or 'cuda'")
+        try:
+            resolved = resolve_device(device)
+        except ConfigError as error:
+            raise ConfigError(f"FaceDetector.device: {error}") from None
         _check_min_face_size(min_face_size)
         if len(thresholds) != 3 or not all(0 < t < 1 for t in thresholds):
             raise ConfigError(
                 f"FaceDetector.thresholds: need three values in (0, 1), got {thresholds!r}"
             )
-        self.device: Literal["cpu", "cuda"] = device
+        self.device: Literal["cpu", "cuda"] = "cuda" if resolved.type == "cuda" else "cpu"
         self.thresholds = tuple(float(t) for t in thresholds)
         mtcnn_class = _import_mtcnn()
         self._torch = torch
@@ -115,7 +112,7 @@ class FaceDetector:
             min_face_size=min_face_size,
             thresholds=list(self.thresholds),
             keep_all=True,
-            device=torch.device(device),
+            device=resolved,
         ).eval()
 
     @property

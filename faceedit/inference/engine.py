@@ -26,15 +26,15 @@ from torch import nn
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
+from faceedit.inference.device import DeviceChoice, resolve_device
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
+from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel, resize
 from faceedit.vocab.expressions import EXPRESSIONS, condition_vector
 from faceedit.vocab.labels import NUM_CLASSES, REGION_NAMES
 from faceedit.weights import checkpoint as checkpoint_io
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-CompileState = Literal["off", "compiling", "ready", "failed"]
 ConditionLike = Mapping[str, float] | Sequence[float] | np.ndarray
 
 PARSE_CACHE_SIZE: Final[int] = 4
@@ -42,37 +42,6 @@ HOW_TO_GET_A_MODEL: Final[str] = (
     "train one with 'faceedit-train' (parser, gan, joint stages) or import the community "
     "face parser with 'faceedit import-parser 79999_iter.pth parser.safetensors'"
 )
-
-
-def resolve_device(device: DeviceChoice | str | torch.device = "auto") -> torch.device:
-    """'auto' means CUDA when a GPU is usable, else CPU; asking for an absent GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise FaceEditError("CUDA was requested but no usable GPU was found; use --device cpu")
-    return torch.device(device)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What the loaded model can do, and for each missing part a sentence saying how to get it."""
-
-    can_parse: bool
-    can_edit: bool
-    can_score: bool
-    valence_arousal: bool
-    missing: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CompileStatus:
-    """Where background compilation stands, with a sentence for the status bar."""
-
-    state: CompileState
-    message: str = ""
-    seconds: float | None = None  # how long compiling took, once ready
 
 
 @dataclass

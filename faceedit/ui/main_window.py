@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.errors import FaceEditError
-from faceedit.inference.pipeline import EditRequest
+from faceedit.inference.request import EditRequest
 from faceedit.media.bundled import sample_image_path
 from faceedit.ui import dialogs, export
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows

@@ -12,6 +12,7 @@ from typing import Final, Literal, get_args
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from faceedit.inference.device import DEVICES, DeviceChoice
 from faceedit.ui.overlay import OVERLAY_MODES, OverlayMode
 
 ORGANIZATION: Final[str] = "faceedit"
@@ -19,9 +20,7 @@ APPLICATION: Final[str] = "faceedit"
 SETTINGS_DIR_ENV: Final[str] = "FACEEDIT_SETTINGS_DIR"
 MAX_RECENT: Final[int] = 10
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
 CompareMode = Literal["side_by_side", "split"]
-DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
 COMPARE_MODES: Final[tuple[CompareMode, ...]] = get_args(CompareMode)
 DETECT_EVERY_CHOICES: Final[tuple[int, ...]] = (1, 3, 5, 10)
 # The app offers the two precisions that make sense for a preview: "auto" (bfloat16 where the

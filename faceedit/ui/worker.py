@@ -39,8 +39,9 @@ from faceedit.errors import FaceEditError
 from faceedit.ui.settings import STILL_MIN_FACE, Preferences
 
 if TYPE_CHECKING:
-    from faceedit.inference.engine import Capabilities, EditEngine
-    from faceedit.inference.pipeline import EditRequest, FramePipeline
+    from faceedit.inference.engine import EditEngine
+    from faceedit.inference.pipeline import FramePipeline
+    from faceedit.inference.request import Capabilities, EditRequest
     from faceedit.media.sources import FrameSource, VideoWriter
 
 logger = logging.getLogger(__name__)
@@ -422,7 +423,8 @@ class InferenceWorker(QThread):
     def _load(self, path: str | None, device: str, precision: str = "float32") -> None:
         """Build engine, detector and pipeline; on failure keep what worked before."""
         from faceedit.faces.detect import FaceDetector
-        from faceedit.inference.engine import EditEngine, resolve_device
+        from faceedit.inference.device import resolve_device
+        from faceedit.inference.engine import EditEngine
         from faceedit.inference.pipeline import FramePipeline
 
         try:

@@ -17,7 +17,8 @@ from faceedit.errors import InputError
 from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
-from faceedit.inference.pipeline import EditRequest, FramePipeline, ReparsePolicy
+from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.request import EditRequest, ReparsePolicy
 from faceedit.media.sources import open_source
 
 
