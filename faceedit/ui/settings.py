@@ -29,7 +29,6 @@ PrecisionChoice = Literal["auto", "float32"]
 PRECISIONS: Final[tuple[PrecisionChoice, ...]] = get_args(PrecisionChoice)
 # Smallest face (pixels) searched for in videos and cameras; still images always search from 20.
 STREAM_MIN_FACE_CHOICES: Final[tuple[int, ...]] = (20, 40, 60, 100)
-STILL_MIN_FACE: Final[int] = 20
 
 
 def open_settings() -> QSettings:
