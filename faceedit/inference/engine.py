@@ -1,7 +1,7 @@
 """EditEngine: the Qt-free inference API used by the app, the `edit` command and the benchmark.
 
-It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parse
-of the last crop is cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
+It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parses
+of the last few crops are cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
 
 Networks are made fast at load (faceedit.inference.optimize: BatchNorm folded, fast instance norm, and
 bfloat16 where the hardware runs it natively when precision is "auto"), and can be compiled in
@@ -336,7 +336,7 @@ class EditEngine:
         return torch.softmax(logits.float(), dim=0).cpu().numpy()
 
     def clear_cache(self) -> None:
-        """Forget the cached parses (e.g. after switching device)."""
+        """Forget the recent parses, so the next `parse` runs the parser again (a cold parse)."""
         self._parse_cache.clear()
 
     # ---- helpers -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # While frames keep coming (video, a dragged slider), edited-face scores are refreshed at most
-# this often; scoring re-parses the edited crop, which evicts the engine's one-crop parse cache.
+# this often; scoring costs a parse of the edited crop and a discriminator pass per face.
 SCORE_INTERVAL_S: Final[float] = 0.5
 # Smallest face (pixels) searched for in still images; streams use SpeedOptions.stream_min_face.
 STILL_MIN_FACE: Final[int] = 20
