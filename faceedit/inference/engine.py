@@ -1,7 +1,8 @@
 """EditEngine: the Qt-free inference API used by the app, the `edit` command and the benchmark.
 
 It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parses
-of the last few crops are cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
+of the last few crops are cached, so moving a slider re-runs only the generators
+(docs/architecture.md §3).
 
 Networks are made fast at load (faceedit.inference.optimize: BatchNorm folded, fast instance norm, and
 bfloat16 where the hardware runs it natively when precision is "auto"), and can be compiled in

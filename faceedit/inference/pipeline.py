@@ -1,4 +1,4 @@
-"""One frame in, one edited frame out: detect, align, parse, generate, paste back (DESIGN.md 5).
+"""One frame in, one edited frame out: detect, align, parse, generate, paste back (docs/architecture.md §3).
 
 Shared by the app's inference worker, the `faceedit edit` command and the benchmark, so all
 three measure and run exactly the same path. Qt-free; returns numpy arrays and per-stage

@@ -1,6 +1,6 @@
 """Region masks for the local generators: soft ones from parser logits, hard boxes from landmarks.
 
-Soft masks are what the method uses (DESIGN.md section 1): they are differentiable, so GAN losses
+Soft masks are what the method uses (docs/architecture.md §1): they are differentiable, so GAN losses
 reach the parser. Keypoint boxes reproduce the paper's ablation and are hard by design.
 """
 
