@@ -11,19 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
-from faceedit.inference.device import DEVICES, DeviceChoice
-
-__all__ = [
-    "DEVICES",
-    "REPARSE_POLICIES",
-    "Capabilities",
-    "CompileState",
-    "CompileStatus",
-    "DeviceChoice",
-    "EditRequest",
-    "ReparsePolicy",
-]
-
 # When a stream's faces are parsed: on every frame, or only on frames where the detector ran
 # (in between, the tracked face keeps its masks: the aligned crop holds it in place, so only
 # its expression can move the parts, and for at most detect_every - 1 frames).
