@@ -21,19 +21,19 @@ from typing import Final, Literal, TextIO
 import cv2
 import numpy as np
 
-from faceedit.commands.argtypes import positive_int
+from faceedit.commands.argtypes import (
+    editable_argument,
+    expression_argument,
+    positive_int,
+    region_argument,
+)
 from faceedit.errors import FaceEditError, InputError, NoFaceError
-from faceedit.faces.face import FaceDetector
+from faceedit.faces.detect import FaceDetector
 from faceedit.fileio import atomic_write_bytes
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
-from faceedit.inference.pipeline import (
-    REPARSE_POLICIES,
-    EditRequest,
-    FramePipeline,
-    FrameResult,
-    ReparsePolicy,
-)
+from faceedit.inference.pipeline import FramePipeline, FrameResult
+from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -41,7 +41,7 @@ from faceedit.media.sources import (
     open_source,
     read_image,
 )
-from faceedit.vocab.expressions import EXPRESSIONS, parse_expression_spec
+from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.vocab.labels import REGION_NAMES, palette
 
 logger = logging.getLogger(__name__)
@@ -137,53 +137,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def expression_argument(text: str) -> dict[str, float]:
-    """argparse type for --expression: 'happy=0.8,surprised=0.2'."""
-    try:
-        weights = parse_expression_spec(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    _check_weights(weights, text)
-    return weights
-
-
-def region_argument(text: str) -> tuple[str, dict[str, float]]:
-    """argparse type for --region: 'mouth:happy=1' -> ('mouth', {'happy': 1.0})."""
-    region, sep, spec = text.partition(":")
-    region = region.strip().lower()
-    if not sep or not region or not spec.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not REGION:EXPRESSIONS; write e.g. mouth:happy=1 or "
-            "eyes:surprised=0.5,happy=0.5"
-        )
-    if region not in REGION_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown region {region!r} in {text!r}; regions are {', '.join(REGION_NAMES)}"
-        )
-    try:
-        weights = parse_expression_spec(spec)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"in {text!r}: {error}") from None
-    _check_weights(weights, text)
-    return region, weights
-
-
-def editable_argument(text: str) -> tuple[str, ...]:
-    """argparse type for --editable: 'mouth,eyes' -> ('mouth', 'eyes')."""
-    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
-    if not names:
-        raise argparse.ArgumentTypeError(
-            f"--editable needs at least one region name; regions are {', '.join(REGION_NAMES)}"
-        )
-    unknown = [n for n in names if n not in REGION_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown region(s) {', '.join(map(repr, unknown))} in {text!r}; regions are "
-            f"{', '.join(REGION_NAMES)}"
-        )
-    return names
-
-
 def reparse_argument(text: str) -> ReparsePolicy:
     """argparse type for --reparse: 'every-frame' or 'on-detection' (underscores work too)."""
     value = text.strip().lower().replace("-", "_")
@@ -200,12 +153,6 @@ def min_face_argument(text: str) -> int:
             f"must be at least 12 pixels (MTCNN's window), got {value}"
         )
     return value
-
-
-def _check_weights(weights: dict[str, float], text: str) -> None:
-    bad = {k: v for k, v in weights.items() if not np.isfinite(v) or v < 0}
-    if bad:
-        raise argparse.ArgumentTypeError(f"weights must be finite and >= 0 in {text!r}: {bad}")
 
 
 # ---------------------------------------------------------------- planning (no model needed)

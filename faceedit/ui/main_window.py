@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.errors import FaceEditError
-from faceedit.inference.pipeline import EditRequest
+from faceedit.inference.request import EditRequest
+from faceedit.inference.session import FrameUpdate, ModelInfo, SourceInfo, SpeedOptions
 from faceedit.media.bundled import sample_image_path
 from faceedit.ui import dialogs, export
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
@@ -40,7 +41,7 @@ from faceedit.ui.widgets.plots_panel import PlotsPanel
 from faceedit.ui.widgets.region_panel import RegionPanel
 from faceedit.ui.widgets.va_pad import ValenceArousalPanel
 from faceedit.ui.widgets.video_controls import VideoControls
-from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.ui.worker import InferenceWorker, speed_from_preferences
 
 CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
 LOADING: Final[str] = "the model is still loading"
@@ -287,7 +288,7 @@ class MainWindow(QMainWindow):
 
     def speed_options(self) -> SpeedOptions:
         """The worker's speed options, as the preferences hold them."""
-        return SpeedOptions.from_preferences(self.prefs)
+        return speed_from_preferences(self.prefs)
 
     def set_speed(self, **changes: object) -> None:
         """Store speed preferences (precision, compile_networks, reparse_every_frame,

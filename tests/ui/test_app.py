@@ -19,16 +19,17 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from faceedit.commands import cli
-from faceedit.faces.face import FaceDetector, face_region_mask
+from faceedit.faces.align import face_region_mask
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.session import FrameUpdate
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.sources import VideoWriter, read_image
 from faceedit.ui.export import save_png
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
 from faceedit.ui.widgets.image_view import qimage_to_array
-from faceedit.ui.worker import FrameUpdate
 from tests.factories import make_checkpoint
 
 pytestmark = pytest.mark.gui

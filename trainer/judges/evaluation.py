@@ -259,7 +259,7 @@ def edit_crops(engine: EditEngine, crops: list[np.ndarray], target: str) -> list
     config = engine.config
     if config is None or config.region_source != "boxes":
         return engine.edit_batch(crops, {target: 1.0})
-    from faceedit.faces.face import template_landmarks
+    from faceedit.faces.align import template_landmarks
 
     points = template_landmarks(config.crop_size)
     return [engine.edit(crop, {target: 1.0}, landmarks=points) for crop in crops]
