@@ -24,7 +24,6 @@ import numpy as np
 from faceedit.commands.argtypes import positive_int
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.faces.face import FaceDetector
-from faceedit.fileio import atomic_write_bytes
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
 from faceedit.inference.pipeline import (
@@ -34,6 +33,7 @@ from faceedit.inference.pipeline import (
     FrameResult,
     ReparsePolicy,
 )
+from faceedit.media.images import save_image
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -399,22 +399,6 @@ def _clock(seconds: float) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    """Encode by the file's extension and write atomically."""
-    suffix = path.suffix.lower()
-    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"{path}: OpenCV cannot encode {suffix} images; use .png or .jpg")
-    atomic_write_bytes(path, encoded.tobytes())
-
-
-def write_gray(path: Path, gray: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", gray)
-    if not ok:  # pragma: no cover - PNG encoding of uint8 gray does not fail
-        raise InputError(f"{path}: cannot encode the mask as PNG")
-    atomic_write_bytes(path, encoded.tobytes())
-
-
 def frame_masks(
     result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
 ) -> dict[str, np.ndarray]:
@@ -454,11 +438,7 @@ def frame_masks(
 
 def save_masks(paths: dict[str, Path], masks: dict[str, np.ndarray]) -> None:
     for key, path in paths.items():
-        image = masks[key]
-        if image.ndim == 3:
-            write_image(path, image)
-        else:
-            write_gray(path, image)
+        save_image(path, masks[key])
 
 
 # ---------------------------------------------------------------- running
@@ -553,7 +533,7 @@ def _edit_images(
     for source, target in job.pairs:
         try:
             result = _edit_one_image(pipeline, request, source)
-            write_image(target, result.output)
+            save_image(target, result.output)
             if save:
                 save_masks(
                     mask_paths(target, regions), frame_masks(result, result.output.shape, regions)

@@ -1,7 +1,7 @@
 """The main window: assembles the panels, routes their signals to the worker and back.
 
 It holds no image logic of its own: panels draw, the worker computes, overlay.py renders, and
-export.py saves. What lives here is the wiring and the user-facing messages.
+faceedit.media (images, masks) saves. What lives here is the wiring and the user-facing messages.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from faceedit.errors import FaceEditError
 from faceedit.inference.pipeline import EditRequest
 from faceedit.media.bundled import sample_image_path
+from faceedit.media.images import save_png
 from faceedit.ui import dialogs, export
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings
@@ -554,7 +555,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There is no frame to save yet.")
             return None
         try:
-            saved = export.save_png(path, self.latest.output)
+            saved = save_png(path, self.latest.output)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return None

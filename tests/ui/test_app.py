@@ -23,8 +23,8 @@ from faceedit.faces.face import FaceDetector, face_region_mask
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.media.bundled import sample_image_path
+from faceedit.media.images import save_png
 from faceedit.media.sources import VideoWriter, read_image
-from faceedit.ui.export import save_png
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
 from faceedit.ui.widgets.image_view import qimage_to_array
