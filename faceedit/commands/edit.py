@@ -34,6 +34,7 @@ from faceedit.inference.pipeline import (
     ReparsePolicy,
 )
 from faceedit.media.images import save_image
+from faceedit.media.masks import mask_paths, save_masks
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -42,7 +43,7 @@ from faceedit.media.sources import (
     read_image,
 )
 from faceedit.vocab.expressions import EXPRESSIONS, parse_expression_spec
-from faceedit.vocab.labels import REGION_NAMES, palette
+from faceedit.vocab.labels import REGION_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-masks",
         action="store_true",
-        help="also save the coloured label map and one mask per region (PNG) beside each output",
+        help="also save beside each output NAME: NAME_labels.png (class indices 0..18), "
+        "NAME_labels_color.png (the classes in colour) and NAME_mask_REGION.png per region",
     )
     parser.add_argument(
         "--detect-every",
@@ -316,14 +318,6 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def mask_paths(output: Path, regions: Sequence[str]) -> dict[str, Path]:
-    """Where --save-masks writes for an image output: the label map and one mask per region."""
-    stem, parent = output.stem, output.parent
-    paths = {"labels": parent / f"{stem}_labels.png"}
-    paths.update({region: parent / f"{stem}_mask_{region}.png" for region in regions})
-    return paths
-
-
 def mask_folder(output: Path) -> Path:
     """Where --save-masks writes for a video output: one set of PNGs per frame."""
     return output.parent / f"{output.stem}_masks"
@@ -401,25 +395,24 @@ def _clock(seconds: float) -> str:
 
 def frame_masks(
     result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """The processed faces' label map (coloured, RGB) and region masks (uint8) in frame pixels."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The processed faces' class indices (H, W) uint8 and soft region masks (K, H, W) in [0, 1],
+    in frame pixels; outside every face the class is 0 (background) and the masks are 0."""
     height, width = frame_shape[:2]
-    labels_rgb = np.zeros((height, width, 3), np.uint8)
-    masks = {region: np.zeros((height, width), np.float32) for region in regions}
-    colours = palette()
+    labels = np.zeros((height, width), np.uint8)
+    masks = np.zeros((len(regions), height, width), np.float32)
+    size = (width, height)
     for face in result.processed:
         parsing = face.parsing
         if parsing is None:
             continue
         matrix = face.alignment.matrix  # frame -> crop, used with WARP_INVERSE_MAP
-        flags = cv2.WARP_INVERSE_MAP
-        size = (width, height)
-        crop_labels = colours[parsing.labels]
+        nearest = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
         covered = cv2.warpAffine(
-            np.ones(parsing.labels.shape, np.uint8), matrix, size, flags=cv2.INTER_NEAREST | flags
+            np.ones(parsing.labels.shape, np.uint8), matrix, size, flags=nearest
         ).astype(bool)
-        warped = cv2.warpAffine(crop_labels, matrix, size, flags=cv2.INTER_NEAREST | flags)
-        labels_rgb[covered] = warped[covered]
+        warped = cv2.warpAffine(parsing.labels.astype(np.uint8), matrix, size, flags=nearest)
+        labels[covered] = warped[covered]
         region_masks = parsing.region_masks
         if region_masks.shape[-2:] != parsing.labels.shape:
             region_masks = np.stack(
@@ -428,17 +421,20 @@ def frame_masks(
                     for m in region_masks
                 ]
             )
-        for k, region in enumerate(regions):
-            mask = cv2.warpAffine(region_masks[k], matrix, size, flags=cv2.INTER_LINEAR | flags)
-            masks[region] = np.maximum(masks[region], mask)
-    out = {"labels": labels_rgb}
-    out.update({r: np.clip(np.rint(m * 255), 0, 255).astype(np.uint8) for r, m in masks.items()})
-    return out
+        for k in range(len(regions)):
+            mask = cv2.warpAffine(
+                region_masks[k], matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            )
+            np.maximum(masks[k], mask, out=masks[k])
+    return labels, masks
 
 
-def save_masks(paths: dict[str, Path], masks: dict[str, np.ndarray]) -> None:
-    for key, path in paths.items():
-        save_image(path, masks[key])
+def write_masks(
+    output: Path, result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
+) -> None:
+    """--save-masks: the files faceedit.media.masks names, beside `output`."""
+    labels, masks = frame_masks(result, frame_shape, regions)
+    save_masks(output, labels, masks, regions)
 
 
 # ---------------------------------------------------------------- running
@@ -535,9 +531,7 @@ def _edit_images(
             result = _edit_one_image(pipeline, request, source)
             save_image(target, result.output)
             if save:
-                save_masks(
-                    mask_paths(target, regions), frame_masks(result, result.output.shape, regions)
-                )
+                write_masks(target, result, result.output.shape, regions)
             summary.written.append(target)
         except FaceEditError as error:
             if single:
@@ -570,10 +564,7 @@ def _edit_video(
                 writer.write(result.output)
                 if save:
                     masks_dir.mkdir(exist_ok=True)
-                    save_masks(
-                        mask_paths(masks_dir / f"{index:06d}.png", regions),
-                        frame_masks(result, frame.shape, regions),
-                    )
+                    write_masks(masks_dir / f"{index:06d}.png", result, frame.shape, regions)
                 summary.frames += 1
                 progress.update()
         progress.close()

@@ -21,6 +21,8 @@ from faceedit.fileio import atomic_write_bytes
 PNG: Final[str] = ".png"
 # What OpenCV encodes everywhere faceedit runs; others (.webp, .tiff) depend on the build.
 WRITABLE_SUFFIXES: Final[frozenset[str]] = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
+# Extensions that name an image file, whether or not this build can write them.
+IMAGE_SUFFIXES: Final[frozenset[str]] = WRITABLE_SUFFIXES | {".tif", ".tiff", ".webp"}
 
 
 def encode_image(image: np.ndarray, suffix: str = PNG) -> bytes:

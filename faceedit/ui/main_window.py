@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
 
 from faceedit.errors import FaceEditError
 from faceedit.inference.pipeline import EditRequest
+from faceedit.media import masks as mask_files
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.images import save_png
-from faceedit.ui import dialogs, export
+from faceedit.ui import dialogs
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import CompareMode, Preferences
@@ -563,7 +564,7 @@ class MainWindow(QMainWindow):
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
-        """Save the parse of the chosen face: coloured label map, class indices, region masks."""
+        """Save the parse of the chosen face as faceedit.media.masks names it: classes, colours, regions."""
         update = self.latest
         if (
             update is None
@@ -574,7 +575,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There are no masks to save: no face was parsed yet.")
             return []
         try:
-            saved = export.save_masks(
+            saved = mask_files.save_masks(
                 path, update.labels, update.region_masks, self.model_info.regions
             )
         except FaceEditError as error:
