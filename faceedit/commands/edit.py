@@ -12,11 +12,10 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Final, Literal
 
 import cv2
 import numpy as np
@@ -42,6 +41,7 @@ from faceedit.media.sources import (
     open_source,
     read_image,
 )
+from faceedit.progress import ProgressBar
 from faceedit.vocab.expressions import EXPRESSIONS, parse_expression_spec
 from faceedit.vocab.labels import REGION_NAMES
 
@@ -323,73 +323,6 @@ def mask_folder(output: Path) -> Path:
     return output.parent / f"{output.stem}_masks"
 
 
-# ---------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar with rate and ETA on stderr (a line every 10 % when not a tty)."""
-
-    WIDTH: Final[int] = 28
-
-    def __init__(
-        self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True
-    ) -> None:
-        self.total = total if total and total > 0 else None
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.done = 0
-        self.started = time.perf_counter()
-        self._last_draw = 0.0
-        self._last_decile = -1
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def update(self, count: int = 1) -> None:
-        self.done += count
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        finished = self.total is not None and self.done >= self.total
-        if self._tty:
-            if finished or now - self._last_draw >= 0.1:
-                self._last_draw = now
-                self.stream.write("\r" + self.line(now) + ("\n" if finished else ""))
-                self.stream.flush()
-        elif self.total is not None:
-            decile = 10 * self.done // self.total
-            if decile != self._last_decile:
-                self._last_decile = decile
-                self.stream.write(self.line(now) + "\n")
-                self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self._tty and (self.total is None or self.done < self.total):
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = (now or time.perf_counter()) - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        if self.total is None:
-            return f"{self.label} {self.done} done, {rate:.1f}/s, {_clock(elapsed)}"
-        fraction = min(self.done / self.total, 1.0)
-        filled = round(fraction * self.WIDTH)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        return (
-            f"{self.label} [{bar}] {self.done}/{self.total} {fraction:4.0%} "
-            f"{rate:.1f}/s ETA {_clock(eta)}"
-        )
-
-
-def _clock(seconds: float) -> str:
-    if not np.isfinite(seconds):
-        return "--:--"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -525,7 +458,7 @@ def _edit_images(
     summary = Summary()
     regions = pipeline.engine.regions
     single = job.kind == "image"
-    progress = Progress(len(job.pairs), "editing", enabled=show and not single)
+    progress = ProgressBar(len(job.pairs), "editing", enabled=show and not single)
     for source, target in job.pairs:
         try:
             result = _edit_one_image(pipeline, request, source)
@@ -554,7 +487,7 @@ def _edit_video(
         if frames.is_live or frames.fps <= 0:
             raise InputError(f"{source}: not a video file")
         target.parent.mkdir(parents=True, exist_ok=True)
-        progress = Progress(frames.frame_count, "editing frames", enabled=show)
+        progress = ProgressBar(frames.frame_count, "editing frames", unit=" fps", enabled=show)
         with VideoWriter(target, frames.fps, frames.size) as writer:
             pipeline.reset()
             for index, frame in enumerate(frames):

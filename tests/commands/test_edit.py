@@ -16,6 +16,7 @@ from faceedit.errors import InputError
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.masks import mask_paths, read_labels
 from faceedit.media.sources import VideoWriter, open_source, read_image
+from faceedit.progress import ProgressBar
 from faceedit.vocab.labels import REGION_NAMES, palette
 from tests.factories import make_checkpoint
 
@@ -273,7 +274,7 @@ def test_plan_needs_matching_output_kinds(face_png: Path, tmp_path: Path) -> Non
 
 def test_progress_bar_shows_count_rate_and_eta() -> None:
     stream = io.StringIO()
-    progress = batch_edit.Progress(4, "editing", stream=stream)
+    progress = ProgressBar(4, "editing", stream=stream)
     for _ in range(4):
         progress.update()
     progress.close()
