@@ -19,13 +19,8 @@ from faceedit.model.parsing import (
 )
 from faceedit.model.unet import UNet
 
-REFERENCE_KEYS = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "reference"
-    / "face-parsing-bisenet-keys.tsv"
-)
+# The tensor names and shapes of face-parsing.PyTorch's 79999_iter.pth, in file order.
+REFERENCE_KEYS = Path(__file__).resolve().parents[1] / "data" / "face-parsing-bisenet-keys.tsv"
 
 BISENET = ParserConfig(kind="bisenet", resolution=64)
 UNET_D2 = ParserConfig(kind="unet", resolution=32, unet_depth=2, unet_base_width=8)
@@ -105,8 +100,6 @@ def test_unet_has_no_aux_heads_in_training_either() -> None:
 
 
 def test_bisenet_state_dict_is_the_community_layout() -> None:
-    if not REFERENCE_KEYS.is_file():
-        pytest.skip(f"reference key list {REFERENCE_KEYS} is absent from this checkout")
     rows = [line.split("\t") for line in REFERENCE_KEYS.read_text().splitlines() if line.strip()]
     reference = [(key, shape) for key, shape in rows]
     assert len(reference) == 191
