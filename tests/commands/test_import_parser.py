@@ -19,18 +19,17 @@ from faceedit.weights import checkpoint
 from faceedit.weights.community_parser import read_face_parsing_state_dict
 from tests.weights.community_files import (
     CreatesAFile,
+    community_bisenet,
     face_parsing_layout,
     nested,
-    randomised_bisenet,
     with_module_prefix,
     without_batch_counters,
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def community() -> BiSeNet:
-    """Stands in for the network behind 79999_iter.pth (keys as in the community file)."""
-    return randomised_bisenet(seed=7)
+    return community_bisenet()
 
 
 VARIANTS: dict[str, tuple[Callable[[OrderedDict[str, Tensor]], object], dict[str, bool]]] = {

@@ -18,6 +18,7 @@ from faceedit.model.parsing import (
     fold_batchnorm,
 )
 from faceedit.model.unet import UNet
+from tests.weights.community_files import randomise_batchnorm
 
 # The tensor names and shapes of face-parsing.PyTorch's 79999_iter.pth, in file order.
 REFERENCE_KEYS = Path(__file__).resolve().parents[1] / "data" / "face-parsing-bisenet-keys.tsv"
@@ -29,18 +30,6 @@ UNET_D3 = ParserConfig(kind="unet", resolution=64, unet_depth=3, unet_base_width
 
 def images(batch: int, size: int) -> torch.Tensor:
     return torch.rand(batch, 3, size, size) * 2 - 1  # (B, 3, S, S) in [-1, 1]
-
-
-def randomise_batchnorm(module: nn.Module) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine terms, as trained weights have."""
-    with torch.no_grad():
-        for bn in module.modules():
-            if isinstance(bn, nn.BatchNorm2d):
-                bn.running_mean.normal_(0, 0.5)
-                bn.running_var.uniform_(0.5, 2.0)
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.normal_(0, 0.2)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,19 +13,32 @@ from faceedit.model.bisenet import BiSeNet
 from faceedit.model.config import ParserConfig
 
 
+def randomise_batchnorm(module: nn.Module, batches_tracked: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine terms, as trained weights have."""
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, nn.BatchNorm2d):
+                bn.running_mean.normal_(0, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.normal_(0, 0.2)
+                bn.num_batches_tracked.fill_(batches_tracked)
+    return module
+
+
 def randomised_bisenet(seed: int) -> BiSeNet:
     """A BiSeNet whose every tensor, BN statistics included, differs from a fresh one."""
     torch.manual_seed(seed)
-    model = BiSeNet(ParserConfig(kind="bisenet"))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.normal_(0, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0, 0.2)
-                module.num_batches_tracked.fill_(80000)
-    return model.eval()
+    return randomise_batchnorm(BiSeNet(ParserConfig(kind="bisenet")), 80000).eval()
+
+
+@functools.cache
+def community_bisenet() -> BiSeNet:
+    """Stands in for the network behind 79999_iter.pth (keys as in the community file).
+
+    Shared by the tests that read and convert it: never modify it.
+    """
+    return randomised_bisenet(seed=7)
 
 
 def face_parsing_layout(model: BiSeNet) -> OrderedDict[str, Tensor]:

@@ -14,18 +14,17 @@ from faceedit.model.config import ParserConfig
 from faceedit.weights.community_parser import read_face_parsing_state_dict
 from faceedit.weights.torch_files import load_resnet18
 from tests.weights.community_files import (
+    community_bisenet,
     face_parsing_layout,
-    randomised_bisenet,
     torchvision_resnet18_layout,
     with_nan,
     without_batch_counters,
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def community() -> BiSeNet:
-    """Stands in for the network behind 79999_iter.pth (keys as in the community file)."""
-    return randomised_bisenet(seed=7)
+    return community_bisenet()
 
 
 def _truncated(tmp_path: Path, community: BiSeNet) -> Path:
