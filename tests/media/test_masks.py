@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -67,3 +70,17 @@ def test_bad_maps_are_refused(tmp_path: Path) -> None:
         read_labels(colour)
     with pytest.raises(InputError, match="not a readable PNG"):
         read_labels(tmp_path / "absent_labels.png")
+
+
+def test_image_and_mask_files_need_neither_torch_nor_qt() -> None:
+    """The writers serve the window (no torch there) and the trainer (no Qt there)."""
+    code = (
+        "import sys, faceedit.media.images, faceedit.media.masks, faceedit.progress; "
+        "print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=root
+    )
+    assert out.stdout.strip() == "[]"
