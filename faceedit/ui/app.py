@@ -327,7 +327,7 @@ def take_snapshot(window, path: Path, timeout_s: float, wants_edit: bool) -> int
             _settle(SETTLE_MS)  # plot axes size themselves to their labels over two layout passes
             image = window.grab().toImage()
             path.parent.mkdir(parents=True, exist_ok=True)
-            from faceedit.ui.export import save_png
+            from faceedit.media.images import save_png
             from faceedit.ui.widgets.image_view import qimage_to_array
 
             save_png(path, qimage_to_array(image))

@@ -1,7 +1,7 @@
 """The main window: assembles the panels, routes their signals to the worker and back.
 
 It holds no image logic of its own: panels draw, the worker computes, overlay.py renders, and
-export.py saves. What lives here is the wiring and the user-facing messages.
+faceedit.media (images, masks) saves. What lives here is the wiring and the user-facing messages.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 from faceedit.errors import FaceEditError
 from faceedit.inference.request import EditRequest
 from faceedit.inference.session import FrameUpdate, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.media import masks as mask_files
 from faceedit.media.bundled import sample_image_path
-from faceedit.ui import dialogs, export
+from faceedit.media.images import save_png
+from faceedit.ui import dialogs
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import CompareMode, Preferences
@@ -555,7 +557,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There is no frame to save yet.")
             return None
         try:
-            saved = export.save_png(path, self.latest.output)
+            saved = save_png(path, self.latest.output)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return None
@@ -563,7 +565,7 @@ class MainWindow(QMainWindow):
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
-        """Save the parse of the chosen face: coloured label map, class indices, region masks."""
+        """Save the parse of the chosen face as faceedit.media.masks names it: classes, colours, regions."""
         update = self.latest
         if (
             update is None
@@ -574,7 +576,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There are no masks to save: no face was parsed yet.")
             return []
         try:
-            saved = export.save_masks(
+            saved = mask_files.save_masks(
                 path, update.labels, update.region_masks, self.model_info.regions
             )
         except FaceEditError as error:
