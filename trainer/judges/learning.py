@@ -35,6 +35,7 @@ from trainer.judges.classifier import (
     ClassifierConfig,
     ClassifierTrainConfig,
     ExpressionClassifier,
+    save_classifier,
     train_classifier,
 )
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
@@ -70,15 +71,15 @@ class CheckPlan:
     """Sizes and step counts of one check; `quick` is the CI-sized version."""
 
     seed: int = 0
-    identities: int = 300
-    parser_steps: int = 600
-    gan_steps: int = 1500
-    joint_steps: int = 300
+    identities: int = 240
+    parser_steps: int = 400
+    gan_steps: int = 600
+    joint_steps: int = 120
     batch_size: int = 16
     gan_batch_size: int = 8
-    judge_steps: int = 300
+    judge_steps: int = 500
     judge_width: int = 16
-    eval_identities: int = 30  # held-out identities scored (all 8 sources each)
+    eval_identities: int = 24  # held-out identities scored (all 8 sources each)
     extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
 
     @classmethod
@@ -87,12 +88,12 @@ class CheckPlan:
             return cls(seed=seed)
         return cls(
             seed=seed,
-            identities=120,
-            parser_steps=200,
-            gan_steps=300,
-            joint_steps=60,
+            identities=60,
+            parser_steps=150,
+            gan_steps=100,
+            joint_steps=20,
             judge_steps=150,
-            eval_identities=8,
+            eval_identities=4,
         )
 
 
@@ -409,6 +410,8 @@ def run_learning_check(
     t0 = time.perf_counter()
     judge, judge_metrics = train_judge(plan, paths["world"], log)
     report.timings_s["judge"] = time.perf_counter() - t0
+    accuracy = judge_metrics["scores"]["accuracy"]
+    save_classifier(out / "judge.safetensors", judge, {"held_out_accuracy": accuracy})
     report.metrics["judge"] = judge_metrics
     t0 = time.perf_counter()
     metrics, _, edits, table = evaluate(plan, paths, judge, out)
