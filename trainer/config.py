@@ -121,9 +121,14 @@ class GanOptimConfig:
     # bias set to its logit); 0 leaves the random initialisation, which keeps about half and so
     # starts by repainting the whole crop (trainer/stages/warm_start.py).
     attention_start: float = 0.0
+    # The first iterations train only the critics' expression heads on real images, so the
+    # generator's classification loss means something from its first update (warm_start.py).
+    critic_warmup: int = 0
 
     def __post_init__(self) -> None:
         _check_positive("gan_optim", lr_g=self.lr_g, lr_d=self.lr_d, lr_parser=self.lr_parser)
+        if not isinstance(self.critic_warmup, int) or self.critic_warmup < 0:
+            _fail("gan_optim.critic_warmup", f"must be an integer >= 0, got {self.critic_warmup!r}")
         if not 0.0 <= self.attention_start < 1.0:
             _fail(
                 "gan_optim.attention_start", f"must be in [0, 1), got {self.attention_start}"
@@ -254,13 +259,14 @@ PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
         "gan": {
             "gan_optim.n_critic": 1,
             "gan_optim.lr_g": 2e-4,
-            "gan_optim.lr_d": 2e-4,
+            "gan_optim.lr_d": 5e-4,
             "gan_optim.attention_start": 0.9,
+            "gan_optim.critic_warmup": 300,
         },
         "joint": {
             "gan_optim.n_critic": 1,
             "gan_optim.lr_g": 1e-4,
-            "gan_optim.lr_d": 1e-4,
+            "gan_optim.lr_d": 2e-4,
         },
     },
 }

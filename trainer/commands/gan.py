@@ -40,7 +40,6 @@ from trainer.stages.loop import (
     update_ema,
 )
 from trainer.stages.run_log import colour_regions, grey, grid, to_unit
-from trainer.stages.warm_start import start_attention
 from trainer.stages.steps import (
     condition,
     discriminator_step,
@@ -50,6 +49,7 @@ from trainer.stages.steps import (
     set_requires_grad,
     total_loss,
 )
+from trainer.stages.warm_start import critic_warmup_losses, start_attention
 
 CHECKPOINT_NAME: Final[str] = "model.safetensors"
 NUM_PREVIEW: Final[int] = 4
@@ -305,9 +305,10 @@ class GanStage:
     # ---- schedules
 
     def g_updates_before(self, step: int) -> int:
-        """Generator steps in iterations 0 .. step - 1 (one in every n_critic, the first included)."""
+        """Generator steps in iterations 0 .. step - 1 (one in every n_critic, the first included;
+        none during the critic warm-up)."""
         n = self.config.gan_optim.n_critic
-        return -(-step // n)
+        return -(-max(0, step - self.config.gan_optim.critic_warmup) // n)
 
     def _set_learning_rates(self, step: int) -> None:
         opt, total = self.config.gan_optim, self.config.steps
@@ -338,6 +339,13 @@ class GanStage:
         batch = self._next_batch()
         weights = self.config.loss
         named: dict[str, Tensor] = {}
+        if step < self.config.gan_optim.critic_warmup:  # the critics learn expressions first
+            with autocast(self.info):
+                named = critic_warmup_losses(self.model, self.discriminator, batch, weights)
+            self.opt_d.zero_grad(set_to_none=True)
+            total_loss(named, step, self.info).backward()
+            self.opt_d.step()
+            return named
         if self.opt_p is not None:
             self.opt_p.zero_grad(set_to_none=True)
 
@@ -352,7 +360,7 @@ class GanStage:
         named.update(d_losses)
 
         # ---- generator phase (every n_critic iterations); GAN gradients also reach the parser
-        if step % self.config.gan_optim.n_critic == 0:
+        if (step - self.config.gan_optim.critic_warmup) % self.config.gan_optim.n_critic == 0:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):
                 g_losses = generator_step(self.model, self.discriminator_net, batch, weights)
