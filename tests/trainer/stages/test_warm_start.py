@@ -49,11 +49,11 @@ def test_critic_warmup_trains_only_on_real_images_and_lowers_the_classification_
         named = critic_warmup_losses(model, critic, batch, LossWeights())
         assert set(named) == {"d/cls", "d/local_cls"}
         loss = sum(named.values())
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    assert float(loss) < 0.8 * first
+    assert float(loss.detach()) < 0.8 * first
     for before, after in zip(generator_before, model.generator.parameters(), strict=True):
         assert after.grad is None and torch.equal(before, after)
 
