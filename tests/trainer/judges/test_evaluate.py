@@ -237,7 +237,7 @@ def test_eval_command_end_to_end(
 def test_eval_command_computes_fid_with_the_given_network(
     workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainer.commands import evaluate as command
+    from trainer.judges import loading
 
     weights = tmp_path / "pt_inception.pth"
     weights.write_bytes(b"stub")
@@ -247,7 +247,7 @@ def test_eval_command_computes_fid_with_the_given_network(
         seen.append(Path(path))
         return StubInception()
 
-    monkeypatch.setattr(command, "load_fid_inception", fake_loader)
+    monkeypatch.setattr(loading, "load_fid_inception", fake_loader)
     out = tmp_path / "fid"
     code = run_eval(
         [

@@ -19,7 +19,7 @@ from faceedit.model.config import ModelConfig
 from faceedit.model.parsing import build_parser
 from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq, write_rafd
 from trainer.commands.cli import main
-from trainer.commands.parser import parsing_train_set
+from trainer.stages.parser import parsing_train_set
 from trainer.config import (
     TrainConfig,
     apply_overrides,
