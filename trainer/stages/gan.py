@@ -258,7 +258,8 @@ class GanStage:
         named.update(d_losses)
 
         # ---- generator phase (every n_critic iterations); GAN gradients also reach the parser
-        if step % self.config.gan_optim.n_critic == 0:
+        generator_phase = step % self.config.gan_optim.n_critic == 0
+        if generator_phase:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):
                 g_losses = generator_step(self.model, self.discriminator_net, batch, weights)
@@ -286,7 +287,10 @@ class GanStage:
                 )
             loss = total_loss(p_losses, step, self.info)
             loss.backward()
-            self.opt_p.step()
+            # With its own loss weighted 0, the parser learns only from GAN gradients: without a
+            # generator phase it has none, and Adam would still move it on stale momentum.
+            if weights.parser_loss_weight > 0 or generator_phase:
+                self.opt_p.step()
             named.update(p_losses)
         return named
 
