@@ -62,7 +62,10 @@ def test_stages_and_judges_never_import_a_command(package: str) -> None:
     [
         ("from trainer.commands.gan import GanStage\n", ["bad.py imports trainer.commands.gan"]),
         ("from trainer.commands import evaluate\n", ["bad.py imports trainer.commands.evaluate"]),
-        ("def lazy():\n    import trainer.commands.joint\n", ["bad.py imports trainer.commands.joint"]),
+        (
+            "def lazy():\n    import trainer.commands.joint\n",
+            ["bad.py imports trainer.commands.joint"],
+        ),
         ("from trainer.commands.common import resolve_config\n", []),
     ],
 )

@@ -83,9 +83,7 @@ def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(
 ) -> None:
     from trainer.judges import loading
 
-    monkeypatch.setattr(
-        loading, "load_fid_inception", lambda path, device: StubInception()
-    )
+    monkeypatch.setattr(loading, "load_fid_inception", lambda path, device: StubInception())
     weights = tmp_path / "pt_inception.pth"
     weights.write_bytes(b"stub")
     out = tmp_path / "jf"
