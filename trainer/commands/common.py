@@ -187,7 +187,7 @@ def add_expression_arguments(
         "--affectnet",
         metavar="ROOT",
         help="AffectNet root (Manually_Annotated_file_lists/, Manually_Annotated_Images/); "
-        "its valence/arousal labels are used too",
+        "training stages use its valence/arousal labels too",
     )
     choice.add_argument(
         "--rafd", metavar="ROOT", help="RaFD root (its Rafd*.jpg files, any nesting)"
