@@ -81,11 +81,9 @@ def check_outputs(out: Path, experiment: str) -> dict[str, object]:
 def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(
     data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from trainer.commands import evaluate as evaluate_command
+    from trainer.judges import loading
 
-    monkeypatch.setattr(
-        evaluate_command, "load_fid_inception", lambda path, device: StubInception()
-    )
+    monkeypatch.setattr(loading, "load_fid_inception", lambda path, device: StubInception())
     weights = tmp_path / "pt_inception.pth"
     weights.write_bytes(b"stub")
     out = tmp_path / "jf"
