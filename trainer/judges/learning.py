@@ -25,7 +25,6 @@ from typing import Any, Final
 import numpy as np
 import torch
 
-from faceedit.errors import TrainingError
 from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
 from faceedit.vocab.expressions import EXPRESSIONS
@@ -39,6 +38,7 @@ from trainer.judges.classifier import (
     train_classifier,
 )
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
+from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
     EditScores,
     RenderingSet,
@@ -50,6 +50,7 @@ from trainer.judges.world_scores import (
     score_edits,
     score_locality,
 )
+from trainer.world.world import WorldConfig, build_world
 
 PRESET: Final[str] = "world-64"
 SIZE: Final[int] = 64
@@ -160,12 +161,15 @@ def machine_description() -> dict[str, Any]:
 
 
 def _train(argv: Sequence[str]) -> None:
-    """Run one `faceedit-train` command in this process (the real stage code)."""
-    from trainer.commands.cli import main
-
-    code = main(list(argv))
-    if code != 0:
-        raise TrainingError(f"'faceedit-train {' '.join(argv)}' failed with exit code {code}")
+    """Run one `faceedit-train` command in this process: the world, or a real training stage."""
+    if argv[0] == "synth":
+        flags = dict(zip(argv[1::2], argv[2::2], strict=True))
+        config = WorldConfig(
+            count=int(flags["--count"]), size=int(flags["--size"]), seed=int(flags["--seed"])
+        )
+        build_world(config, flags["--out"])
+        return
+    run_stage_command(argv[0], argv[1:])
 
 
 def _stage_flags(plan: CheckPlan, steps: int, batch: int) -> list[str]:
