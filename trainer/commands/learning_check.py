@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} is not empty; choose a new folder")
     torch.set_num_threads(args.threads)
     base = CheckPlan.for_mode(args.seed, args.quick)
-    plan = CheckPlan(**{**base.__dict__, "extra_settings": tuple(args.set)})
+    plan = CheckPlan(**{**base.__dict__, "extra_settings": (*base.extra_settings, *args.set)})
     report = run_learning_check(out, plan, command_line(), log=logger.info)
     for target in report.targets:
         verdict = "PASS" if target.passed else "FAIL"

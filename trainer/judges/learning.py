@@ -91,10 +91,12 @@ class CheckPlan:
             seed=seed,
             identities=60,
             parser_steps=150,
-            gan_steps=100,
+            gan_steps=200,
             joint_steps=20,
             judge_steps=150,
             eval_identities=4,
+            # world-64 warms the critics up for 300 iterations; a quick run has fewer in all
+            extra_settings=("gan_optim.critic_warmup=100",),
         )
 
 

@@ -41,7 +41,7 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
     quick = CheckPlan.for_mode(7, quick=True)
     assert seen["plan"].seed == 7
     assert seen["plan"].gan_steps == quick.gan_steps < CheckPlan().gan_steps
-    assert seen["plan"].extra_settings == ("loss.cycle=5",)
+    assert seen["plan"].extra_settings == (*quick.extra_settings, "loss.cycle=5")
     seen["ok"] = False
     assert main(["learning-check", "--out", str(tmp_path / "b"), "--threads", "1"]) == 1
 

@@ -208,7 +208,8 @@ def test_the_stages_learn_the_world(tmp_path: Path) -> None:
     assert miou is not None and miou >= 0.8
 
     _train(["gan", "--affectnet", str(world / "affectnet"), "--set", "data.align=landmarks",
-            "--parser", str(parser_run), "--out", str(gan_run), *_fast(80, 8)])
+            "--parser", str(parser_run), "--out", str(gan_run), *_fast(120, 8),
+            "--set", "gan_optim.critic_warmup=60"])
     rows = read_pairs(world)
     judge = ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=SIZE))
     train_classifier(
