@@ -256,6 +256,7 @@ class TrainConfig:
 # a few hundred updates; docs/learning.md has the measurements behind each value.
 PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "world-64": {
+        "parser": {"parser_optim.adam_lr": 1e-2},
         "gan": {
             "gan_optim.n_critic": 1,
             "gan_optim.lr_g": 2e-4,
