@@ -72,15 +72,15 @@ class CheckPlan:
     """Sizes and step counts of one check; `quick` is the CI-sized version."""
 
     seed: int = 0
-    identities: int = 200
-    parser_steps: int = 600
-    gan_steps: int = 420  # the first 300 only warm the critics up (world-64's critic_warmup)
-    joint_steps: int = 30
+    identities: int = 240
+    parser_steps: int = 1500
+    gan_steps: int = 800  # the first 300 only warm the critics up (world-64's critic_warmup)
+    joint_steps: int = 100
     batch_size: int = 16
     gan_batch_size: int = 8
-    judge_steps: int = 300
+    judge_steps: int = 1000
     judge_width: int = 16
-    eval_identities: int = 10  # held-out identities scored (all 8 sources each)
+    eval_identities: int = 24  # held-out identities scored (all 8 sources each)
     extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
 
     @classmethod
