@@ -206,3 +206,27 @@ def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert (tmp_path / "w" / "world.json").is_file()
     assert main(["synth", "--out", str(tmp_path / "w"), "--count", "3", "--size", "32"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_landmarks_agree_with_the_label_map() -> None:
+    config = WorldConfig(count=COUNT, size=128, seed=2)
+    for index in range(COUNT):
+        for code, rendering in enumerate(render_identity(config, index).expressions):
+            points, labels = rendering.landmarks, rendering.labels
+
+            def label_at(point: np.ndarray, labels: np.ndarray = labels) -> int:
+                x, y = np.round(point).astype(int)
+                return int(labels[y, x])
+
+            assert label_at(points[36:42].mean(0)) == CLASS_INDEX["l_eye"]
+            assert label_at(points[42:48].mean(0)) == CLASS_INDEX["r_eye"]
+            covers = [CLASS_INDEX[n] for n in ("hair", "eye_g", "hat")]  # what may hide a brow
+            assert label_at(points[19]) in (CLASS_INDEX["l_brow"], *covers)
+            assert label_at(points[24]) in (CLASS_INDEX["r_brow"], *covers)
+            assert label_at(points[29]) == CLASS_INDEX["nose"]
+            lips = [CLASS_INDEX[n] for n in ("u_lip", "l_lip", "mouth")]
+            assert label_at((points[62] + points[66]) / 2) in lips
+            if EXPRESSIONS[code] == "neutral":
+                assert label_at((points[51] + points[62]) / 2) == CLASS_INDEX["u_lip"]
+                assert label_at((points[57] + points[66]) / 2) == CLASS_INDEX["l_lip"]
+            assert points[:, 0].min() >= 0 and points[:, 1].max() < 128
