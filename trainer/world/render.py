@@ -23,6 +23,7 @@ from trainer.world.canvas import (
     Window,
     between,
     box,
+    composite,
     ellipse,
     segment,
     superellipse,
@@ -471,10 +472,7 @@ class _Work:
     def paint(
         self, window: Window, alpha: np.ndarray, color: np.ndarray | Color, label: int | None = None
     ) -> None:
-        region = self.color[window]
-        region += alpha[..., None] * (np.asarray(color, dtype=np.float32) - region)
-        if label is not None:
-            self.labels[window][alpha >= 0.5] = label
+        composite(self.color, self.labels, window, alpha, color, label)
 
 
 def _box_of(
