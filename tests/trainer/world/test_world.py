@@ -19,7 +19,7 @@ from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, REGION_GROUPS
 from trainer.data.affectnet import AffectNet
 from trainer.data.celebamask import CelebAMaskHQ
-from trainer.world.actions import PROTOTYPES, action_units, valence_arousal
+from trainer.world.actions import ACTION_UNITS, PROTOTYPES, action_units, valence_arousal
 from trainer.world.render import IdentityRenderer
 from trainer.world.world import WorldConfig, build_world, identity_of, render_identity
 
@@ -244,3 +244,11 @@ def test_landmarks_agree_with_the_label_map() -> None:
                 assert label_at((points[51] + points[62]) / 2) == CLASS_INDEX["u_lip"]
                 assert label_at((points[57] + points[66]) / 2) == CLASS_INDEX["l_lip"]
             assert points[:, 0].min() >= 0 and points[:, 1].max() < 128
+
+
+@pytest.mark.parametrize("unit", sorted(ACTION_UNITS))
+def test_each_action_unit_changes_more_with_more_activation(unit: str) -> None:
+    renderer = IdentityRenderer(identity_of(0, 5), 96)
+    neutral = renderer.render({}).image.astype(np.float64)
+    changes = [np.abs(renderer.render({unit: a}).image - neutral).sum() for a in (0.3, 0.6, 1.0)]
+    assert 0 < changes[0] < changes[1] < changes[2], changes
