@@ -120,7 +120,7 @@ def geometry(identity: Identity, units: ActionUnits) -> FaceGeometry:
     for sign in SIDES:
         eye_x = 0.5 + sign * idn.eye_spacing
         base_y = idn.eye_y - idn.brow_gap
-        inner_raise = 0.032 * au("AU1") - 0.024 * au("AU4") - 0.006 * au("AU9")
+        inner_raise = 0.032 * au("AU1") - 0.028 * au("AU4") - 0.006 * au("AU9")
         outer_raise = 0.034 * au("AU2") + 0.008 * au("AU1") - 0.008 * au("AU4")
         inner_x = 0.5 + sign * (idn.brow_inner - 0.012 * au("AU4"))
         brows.append(
@@ -128,7 +128,7 @@ def geometry(identity: Identity, units: ActionUnits) -> FaceGeometry:
                 inner=(inner_x, base_y - inner_raise + 0.004),
                 outer=(0.5 + sign * idn.brow_outer, base_y - outer_raise + 0.006),
                 arch=idn.brow_arch * (1.0 + 0.6 * au("AU2") - 0.5 * au("AU4")),
-                thickness=idn.brow_thickness * (1.0 + 0.15 * au("AU4")),
+                thickness=idn.brow_thickness * (1.0 + 0.25 * au("AU4")),
             )
         )
         upper = idn.eye_upper * (1.0 + 0.8 * au("AU5") - 0.5 * au("AU7") - 0.3 * au("AU6"))
