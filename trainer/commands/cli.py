@@ -18,6 +18,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "eval": ("trainer.commands.evaluate", "score a checkpoint: mIoU/F1, expression accuracy, FID"),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
+    "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
 }
 
 
