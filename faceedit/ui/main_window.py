@@ -309,6 +309,8 @@ class MainWindow(QMainWindow):
             resolved = None if path is None else bundled.resolve_checkpoint(path)
         except FaceEditError as error:
             self.show_message("error", f"Checkpoint not loaded: {error}")
+            if self.model_info is None and self._requested_model is None:
+                self.worker.load_model(None)  # nothing loaded yet: still detect and align
             return
         self.statusBar().showMessage(
             f"Loading {resolved.name}…" if resolved else "Unloading the model…"

@@ -159,10 +159,15 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
         assert Preferences().aligned_input, "saved in the settings store"
         assert window.prefs.last_checkpoint == str(files.other)
 
-        # `demo` in the app resolves through the same function as `faceedit edit`.
+        # The Model menu's Load Demo Model: `demo` resolves as in `faceedit edit`, and a
+        # procedural sample opens as an aligned crop (not remembered: the toggle stays on).
+        window.set_aligned_input(False)
         with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
-            window.load_checkpoint("demo")
+            window.actions_.load_demo.trigger()
         assert window.model_info.path == str(files.demo) and not window.status_demo.isHidden()
+        update = _wait(qtbot, window, lambda u: u.input.shape == (64, 64, 3))
+        assert window.current_request().aligned and len(update.boxes) == 1
+        assert not window.prefs.aligned_input
     finally:
         window.close()
 
@@ -175,10 +180,11 @@ def test_a_missing_demo_model_is_named_in_a_message(
     qtbot.addWidget(window)
     try:
         assert not window.actions_.load_demo.isEnabled()
-        with qtbot.waitSignal(window.messageShown, timeout=WAIT_MS) as shown:
+        with qtbot.waitSignals([window.messageShown, window.modelReady], timeout=WAIT_MS):
             window.load_checkpoint("demo")
-        kind, text = shown.args
+        kind, text = window.messages.kind, window.messages.message()
         assert kind == "error" and str(tmp_path / "demo.safetensors") in text
+        assert window.model_info is not None and window.model_info.path is None  # detects still
         assert app._checkpoint_to_load(window, _args()) is None  # no demo: no model, as before
     finally:
         window.close()
