@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._warned_no_face: object = None
         self._center_split = True
         self._requested_model: str | None = None  # the checkpoint last asked for, resolved
+        self._next_sample = 0  # the procedural sample Open Sample Face shows next
         self.remember_layout = True  # off for --snapshot, whose fixed size is not the user's
 
         # ---- panels ----
@@ -282,11 +283,10 @@ class MainWindow(QMainWindow):
         self.worker.open_stream(int(index))
 
     def open_sample(self) -> None:
-        """The sample face: with the demo model, a procedural one (as an aligned crop), else
-        the bundled portrait."""
-        samples = bundled.procedural_samples() if self.demo_in_use else []
-        if samples:
-            self.open_procedural_sample(0)
+        """The sample face: with the demo model, the next procedural one (as an aligned crop),
+        else the bundled portrait."""
+        if self.demo_in_use and self.open_procedural_sample(self._next_sample):
+            self._next_sample += 1
             return
         try:
             self.open_path(bundled.sample_image_path())
@@ -315,7 +315,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Loading {resolved.name}…" if resolved else "Unloading the model…"
         )
+        was_demo = self.demo_in_use
         self._requested_model = None if resolved is None else str(resolved)
+        if was_demo and not self.demo_in_use:
+            # The demo switched aligned input for its samples; the user's model gets their choice.
+            self.set_aligned_input(self.prefs.aligned_input, remember=False)
         self._set_model_controls(None)
         self.worker.load_model(self._requested_model)
 

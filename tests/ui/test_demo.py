@@ -168,6 +168,13 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
         update = _wait(qtbot, window, lambda u: u.input.shape == (64, 64, 3))
         assert window.current_request().aligned and len(update.boxes) == 1
         assert not window.prefs.aligned_input
+        assert update.input.tobytes() == read_image(files.samples[0]).tobytes()
+        with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS) as opened:
+            window.open_sample()  # the next procedural sample
+        assert opened.args[0].path == str(files.samples[1])
+        # Back to the user's model: aligned input is the user's remembered choice again.
+        window.load_checkpoint(files.other)
+        assert not window.current_request().aligned and not window.demo_in_use
     finally:
         window.close()
 
