@@ -487,12 +487,11 @@ class MainWindow(QMainWindow):
     def _model_label(self, info: ModelInfo) -> str:
         if not info.path:
             return f"no model · {info.device}"
-        if bundled.is_demo_checkpoint(info.path):
-            return f"demo model · {info.device} · {info.precision}"
         compiled = {"compiling": " · compiling…", "ready": " · compiled"}.get(
             self.compile_state, ""
         )
-        return f"{Path(info.path).name} · {info.device} · {info.precision}{compiled}"
+        name = "demo model" if bundled.is_demo_checkpoint(info.path) else Path(info.path).name
+        return f"{name} · {info.device} · {info.precision}{compiled}"
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""

@@ -111,6 +111,7 @@ def test_no_model_opens_the_demo_on_a_procedural_sample_that_the_sliders_edit(
             )
             assert "docs/training.md" in text
         assert window.status_demo.isVisible()
+        assert window.status_device.text().startswith("demo model · cpu")
         rows = dict(window.about_rows())
         assert "demo model, trained on procedural faces" in rows["Note"]
         dialog = window.show_about()
