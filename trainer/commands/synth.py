@@ -17,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 
-from trainer.stages.run_log import ProgressBar
+from faceedit.progress import ProgressBar
 from trainer.world.world import MIN_COUNT, MIN_SIZE, WorldConfig, build_world
 
 logger = logging.getLogger("trainer.world")
@@ -49,14 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = WorldConfig(count=args.count, size=args.size, seed=args.seed)
-    bar = ProgressBar(config.count)
+    bar = ProgressBar(config.count, "identities")
     last = [0.0]
 
     def progress(done: int, total: int, rate: float) -> None:
         now = time.perf_counter()
         if done == total or now - last[0] >= PROGRESS_EVERY_S:
             last[0] = now
-            bar.update(done, f"{rate:.0f} faces/s")
+            bar.goto(done, f"{rate:.0f} faces/s")
 
     started = time.perf_counter()
     manifest = build_world(config, args.out, progress)
