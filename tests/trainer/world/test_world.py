@@ -107,7 +107,7 @@ def test_affectnet_loader_reads_the_world(world: Path) -> None:
 
 
 def test_landmarks_sit_on_the_aligned_crop_template(world: Path) -> None:
-    from faceedit.faces.face import template_landmarks
+    from faceedit.faces.align import template_landmarks
 
     rows = _rows(world / "affectnet/Manually_Annotated_file_lists/training.csv")
     template = template_landmarks(SIZE)
