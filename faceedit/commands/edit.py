@@ -32,6 +32,7 @@ from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
 from faceedit.inference.pipeline import FramePipeline, FrameResult
 from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
+from faceedit.media.bundled import resolve_checkpoint
 from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, save_masks
 from faceedit.media.sources import (
@@ -68,7 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="an image, a folder of images or a video")
     parser.add_argument("output", type=Path, help="where to write the result(s)")
     parser.add_argument(
-        "--checkpoint", type=Path, required=True, help="a faceedit .safetensors model"
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a faceedit .safetensors model, or `demo` for the bundled demo model (trained on "
+        "procedural faces: try it with --aligned on its sample faces)",
+    )
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="each image already is an aligned face crop: no face detection; the whole image is "
+        "scaled to the model's crop, edited and scaled back (a non-square image: its centred "
+        "square)",
     )
     parser.add_argument(
         "--expression",
@@ -337,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
         region_conditions=_region_conditions(args.region),
         editable_regions=args.editable,
         all_faces=args.all_faces,
+        aligned=args.aligned,
     )
     if request.is_identity:
         raise InputError(
@@ -379,11 +392,16 @@ def _check_regions(request: EditRequest, model_regions: Sequence[str]) -> None:
 
 
 def _pipeline(args: argparse.Namespace) -> FramePipeline:
-    """Load the model (refusing one that cannot edit) and the detector, on the chosen device."""
-    engine = EditEngine.load(args.checkpoint, device=args.device, precision=args.precision)
+    """Load the model (refusing one that cannot edit) and, unless --aligned, the detector."""
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    engine = EditEngine.load(checkpoint, device=args.device, precision=args.precision)
     if not engine.capabilities.can_edit:
-        raise FaceEditError(f"{args.checkpoint}: " + " ".join(engine.capabilities.missing))
-    detector = FaceDetector(device=engine.device.type, min_face_size=args.min_face)
+        raise FaceEditError(f"{checkpoint}: " + " ".join(engine.capabilities.missing))
+    detector = (
+        None
+        if args.aligned
+        else FaceDetector(device=engine.device.type, min_face_size=args.min_face)
+    )
     return FramePipeline(engine, detector, detect_every=args.detect_every, reparse=args.reparse)
 
 

@@ -134,6 +134,27 @@ def align(image: np.ndarray, face: Face | np.ndarray, size: int = 128) -> Alignm
     return Alignment(crop=crop, matrix=matrix, inverse=inverse, size=size)
 
 
+def whole_image_face(frame_shape: tuple[int, ...]) -> Face:
+    """The Face of an image that already is an aligned face crop (`--aligned`): its landmarks
+    sit on the template, so `align` finds a pure scale and `paste_back` undoes it.
+
+    The landmarks are CANONICAL_LANDMARKS over the image's centred square (the whole image
+    when it is square), so the same align/paste-back path runs as for a detected face, with
+    no detector. The box is that square and the score is 1.
+    """
+    height, width = int(frame_shape[0]), int(frame_shape[1])
+    if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
+        raise InputError(
+            f"an aligned face crop must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels, "
+            f"got {width}x{height}"
+        )
+    side = min(height, width)
+    x0, y0 = (width - side) / 2, (height - side) / 2
+    landmarks = template_landmarks(side) + np.array([x0, y0])
+    box = np.array([x0, y0, x0 + side, y0 + side])
+    return Face(box=box, score=1.0, landmarks=landmarks)
+
+
 def _warp_to_crop(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Bilinear warp; when shrinking by 2x or more, area-average the face's region first,
     because bilinear sampling alone aliases (a 1080p face into a 128 crop)."""
@@ -169,9 +190,6 @@ def _warp(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 def _square_corners(low: float, high: float) -> np.ndarray:
     return np.array([[low, low], [high, low], [low, high], [high, high]], dtype=np.float64)
-
-
-# ---------------------------------------------------------------- paste-back
 
 
 # ---------------------------------------------------------------- paste-back

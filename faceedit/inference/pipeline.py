@@ -13,7 +13,8 @@ from typing import Final
 
 import numpy as np
 
-from faceedit.faces.align import Alignment, align, paste_back
+from faceedit.errors import ConfigError
+from faceedit.faces.align import Alignment, align, paste_back, whole_image_face
 from faceedit.faces.detect import Face, FaceDetector
 from faceedit.faces.image import as_rgb_uint8
 from faceedit.faces.tracking import FaceTracker
@@ -21,6 +22,7 @@ from faceedit.inference.engine import EditEngine, EditResult, Parsing
 from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
 
 STAGES: Final[tuple[str, ...]] = ("detect", "align", "parse", "generate", "paste")
+
 
 @dataclass
 class FaceResult:
@@ -44,12 +46,15 @@ class FrameResult:
 
 
 class FramePipeline:
-    """Runs the whole editing path on frames; caches detection per frame key and parses per crop."""
+    """Runs the whole editing path on frames; caches detection per frame key and parses per crop.
+
+    `detector` may be None when every request is `aligned` (the frame is the face crop).
+    """
 
     def __init__(
         self,
         engine: EditEngine,
-        detector: FaceDetector,
+        detector: FaceDetector | None,
         detect_every: int = 1,
         reparse: ReparsePolicy = "every_frame",
     ) -> None:
@@ -57,7 +62,7 @@ class FramePipeline:
             raise ValueError(f"reparse must be one of {REPARSE_POLICIES}, got {reparse!r}")
         self.engine = engine
         self.detector = detector
-        self.tracker = FaceTracker(detector, detect_every=detect_every)
+        self.tracker = FaceTracker(detector, detect_every=detect_every)  # type: ignore[arg-type]
         self.reparse: ReparsePolicy = reparse
         self._frame_key: object = None
         self._faces: list[Face] = []
@@ -73,6 +78,11 @@ class FramePipeline:
         """Faces of `frame`; a repeated non-None `frame_key` (a still image) reuses the last ones."""
         if frame_key is not None and frame_key == self._frame_key:
             return self._faces, False
+        if self.detector is None:
+            raise ConfigError(
+                "this pipeline has no face detector: only aligned face crops can be edited "
+                "(--aligned)"
+            )
         faces = self.tracker.update(frame)
         self._frame_key, self._faces = frame_key, faces
         return faces, self.tracker.last_was_detection
@@ -84,10 +94,15 @@ class FramePipeline:
         timings = dict.fromkeys(STAGES, 0.0)
         start = time.perf_counter()
         frame = as_rgb_uint8(frame, source="frame")
-        faces, detected = self.faces(frame, frame_key)
+        if request.aligned:
+            # The frame is the crop: no detector, and the detection and parse caches of the
+            # detected path are left as they are (neither applies to this face).
+            faces, detected = [whole_image_face(frame.shape)], False
+        else:
+            faces, detected = self.faces(frame, frame_key)
+            if detected:
+                self._parses = {}
         timings["detect"] = (time.perf_counter() - start) * 1000
-        if detected:
-            self._parses = {}
         chosen = self._chosen(faces, request)
         output = frame
         processed: list[FaceResult] = []
@@ -98,10 +113,12 @@ class FramePipeline:
             t1 = time.perf_counter()
             timings["align"] += (t1 - t0) * 1000
             result = FaceResult(face, alignment)
-            reused = self._parses.get(index) if self.reparse == "on_detection" else None
+            tracked = self.reparse == "on_detection" and not request.aligned
+            reused = self._parses.get(index) if tracked else None
             if caps.can_parse:
                 result.parsing = reused if reused is not None else self.engine.parse(alignment.crop)
-                self._parses[index] = result.parsing
+                if not request.aligned:
+                    self._parses[index] = result.parsing
                 timings["parse"] += (time.perf_counter() - t1) * 1000
             if caps.can_edit and not request.is_identity:
                 edit = self.engine.edit(

@@ -30,6 +30,9 @@ class EditRequest:
     valence_arousal: tuple[float, float] | None = None
     face_index: int | None = None  # None: the largest face
     all_faces: bool = False
+    # The whole frame already is an aligned face crop: no detection, the frame is scaled to the
+    # model's crop and the edit scaled back (faceedit.faces.align.whole_image_face).
+    aligned: bool = False
 
     @property
     def is_identity(self) -> bool:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
 from faceedit.errors import FaceEditError
+from faceedit.media import bundled
 from faceedit.ui.settings import (
     APPLICATION,
     COMPARE_MODES,
@@ -66,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="a faceedit checkpoint (.safetensors); default: the last one used",
+        help="a faceedit checkpoint (.safetensors), or `demo` for the bundled demo model "
+        "(trained on procedural faces); default: the last one used, else the demo model",
     )
     parser.add_argument(
         "--no-checkpoint",
@@ -97,6 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=editable_argument,
         metavar="REGIONS",
         help=f"regions the edit may change, e.g. mouth,eyes (of {', '.join(REGION_NAMES)}); the rest stays as the input",
+    )
+    parser.add_argument(
+        "--aligned",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the picture already is an aligned face crop: no face detection, the whole picture "
+        "is edited (remembered, like the Model menu's toggle; default off, on for the demo "
+        "model's procedural samples)",
     )
     parser.add_argument("--compare", choices=COMPARE_MODES, help="before/after layout")
     parser.add_argument(
@@ -240,11 +250,7 @@ def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-
     speed = {"precision": args.precision, "compile_networks": args.compile}
     if any(value is not None for value in speed.values()):
         window.set_speed(**{name: value for name, value in speed.items() if value is not None})
-    checkpoint = args.checkpoint
-    if checkpoint is None and not args.no_checkpoint and not args.snapshot:
-        last = window.prefs.last_checkpoint
-        checkpoint = last if last and Path(last).is_file() else None
-    window.load_checkpoint(checkpoint)
+    window.load_checkpoint(_checkpoint_to_load(window, args))
     if args.expression:
         window.expressions.set_condition(args.expression)
     for region, weights in args.region:
@@ -254,9 +260,27 @@ def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-
     if args.camera is not None:
         window.open_camera(args.camera)
     elif args.source is not None:
-        window.open_path(args.source)
+        window.open_path(args.source)  # with the demo model this turns aligned input off
     else:
-        window.open_sample()
+        window.open_sample()  # with the demo model: a procedural sample, aligned input on
+    if args.aligned is not None:
+        window.set_aligned_input(args.aligned)
+
+
+def _checkpoint_to_load(window, args: argparse.Namespace) -> str | None:  # type: ignore[no-untyped-def]
+    """The checkpoint given, else the one remembered, else the bundled demo model (if any).
+
+    --no-checkpoint starts without a model; --snapshot never uses a remembered one, so its
+    picture depends on the command line alone.
+    """
+    if args.checkpoint is not None:
+        return str(args.checkpoint)
+    if args.no_checkpoint or args.snapshot:
+        return None
+    last = window.prefs.last_checkpoint
+    if last and Path(last).is_file():
+        return last
+    return bundled.DEMO_WORD if bundled.demo_available() else None
 
 
 def _asks_edit(args: argparse.Namespace) -> bool:

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 from faceedit.errors import FaceEditError
 from faceedit.inference.request import EditRequest
 from faceedit.inference.session import FrameUpdate, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.media import bundled
 from faceedit.media import masks as mask_files
-from faceedit.media.bundled import sample_image_path
 from faceedit.media.images import save_png
 from faceedit.ui import dialogs
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
@@ -83,6 +83,8 @@ class MainWindow(QMainWindow):
         self._source_label = ""
         self._warned_no_face: object = None
         self._center_split = True
+        self._requested_model: str | None = None  # the checkpoint last asked for, resolved
+        self._next_sample = 0  # the procedural sample Open Sample Face shows next
         self.remember_layout = True  # off for --snapshot, whose fixed size is not the user's
 
         # ---- panels ----
@@ -135,6 +137,11 @@ class MainWindow(QMainWindow):
         self.docks["va"].hide()
         self.status_device = QLabel("starting…")
         self.status_fps = QLabel("")
+        # Says, for as long as the demo model is loaded, what it is and is not good for.
+        self.status_demo = QLabel(bundled.DEMO_NOTE[0].upper() + bundled.DEMO_NOTE[1:])
+        self.status_demo.setWordWrap(False)
+        self.status_demo.hide()
+        self.statusBar().addPermanentWidget(self.status_demo)
         self.statusBar().addPermanentWidget(self.status_fps)
         self.statusBar().addPermanentWidget(self.status_device)
 
@@ -201,6 +208,10 @@ class MainWindow(QMainWindow):
             )
         )
         a.unload_checkpoint.triggered.connect(lambda: self.load_checkpoint(None))
+        a.load_demo.triggered.connect(self.load_demo)
+        a.load_demo.setEnabled(bundled.demo_available())
+        a.aligned_input.setChecked(self.prefs.aligned_input)
+        a.aligned_input.toggled.connect(lambda on: self.set_aligned_input(on))
         a.save_frame.triggered.connect(self._ask_save_frame)
         a.save_masks.triggered.connect(self._ask_save_masks)
         a.copy.triggered.connect(self.copy_to_clipboard)
@@ -249,33 +260,95 @@ class MainWindow(QMainWindow):
     # ---- opening things ------------------------------------------------------------------------------
 
     def open_path(self, path: str | Path) -> None:
-        """Open an image, a video, or (by its extension) a checkpoint; errors become messages."""
+        """Open an image, a video, or (by its extension) a checkpoint; errors become messages.
+
+        With the demo model, a picture that is not one of its procedural samples is taken for
+        the user's own photo: aligned input turns off, so the face is detected.
+        """
         path = Path(path).expanduser()
         if path.suffix.lower() == CHECKPOINT_SUFFIX:
             self.load_checkpoint(path)
             return
+        if self.demo_in_use and not _is_procedural_sample(path):
+            self.set_aligned_input(False, remember=False)
         self._source_label = path.name
         self.statusBar().showMessage(f"Opening {path.name}…")
         self.worker.open_stream(path)
 
     def open_camera(self, index: int) -> None:
+        if self.demo_in_use:
+            self.set_aligned_input(False, remember=False)
         self._source_label = f"camera {index}"
         self.statusBar().showMessage(f"Opening camera {index}…")
         self.worker.open_stream(int(index))
 
     def open_sample(self) -> None:
+        """The sample face: with the demo model, the next procedural one (as an aligned crop),
+        else the bundled portrait."""
+        if self.demo_in_use and self.open_procedural_sample(self._next_sample):
+            self._next_sample += 1
+            return
         try:
-            self.open_path(sample_image_path())
+            self.open_path(bundled.sample_image_path())
         except FaceEditError as error:
             self.show_message("error", str(error))
 
+    def open_procedural_sample(self, index: int = 0) -> bool:
+        """Open procedural sample `index` (wrapping) with aligned input on; False when none."""
+        samples = bundled.procedural_samples()
+        if not samples:
+            return False
+        self.set_aligned_input(True, remember=False)
+        self.open_path(samples[index % len(samples)])
+        return True
+
     def load_checkpoint(self, path: str | Path | None) -> None:
-        """Load a model in the worker (None: run without one); the controls follow its abilities."""
+        """Load a model in the worker (None: run without one; the word `demo`: the bundled demo
+        model); the controls follow its abilities."""
+        try:
+            resolved = None if path is None else bundled.resolve_checkpoint(path)
+        except FaceEditError as error:
+            self.show_message("error", f"Checkpoint not loaded: {error}")
+            if self.model_info is None and self._requested_model is None:
+                self.worker.load_model(None)  # nothing loaded yet: still detect and align
+            return
         self.statusBar().showMessage(
-            f"Loading {Path(path).name}…" if path else "Unloading the model…"
+            f"Loading {resolved.name}…" if resolved else "Unloading the model…"
         )
+        was_demo = self.demo_in_use
+        self._requested_model = None if resolved is None else str(resolved)
+        if was_demo and not self.demo_in_use:
+            # The demo switched aligned input for its samples; the user's model gets their choice.
+            self.set_aligned_input(self.prefs.aligned_input, remember=False)
         self._set_model_controls(None)
-        self.worker.load_model(None if path is None else str(Path(path).expanduser()))
+        self.worker.load_model(self._requested_model)
+
+    def load_demo(self) -> None:
+        """Load the demo model and open a procedural sample on it (Model menu)."""
+        self.load_checkpoint(bundled.DEMO_WORD)
+        if self.demo_in_use:
+            self.open_sample()
+
+    @property
+    def demo_in_use(self) -> bool:
+        """Whether the demo model is loaded, or the one being loaded."""
+        return bundled.is_demo_checkpoint(self._requested_model)
+
+    def set_aligned_input(self, on: bool, remember: bool = True) -> None:
+        """Treat pictures as aligned face crops (no detection) or detect faces in them.
+
+        remember: store the choice in the preferences (the menu toggle does; the demo's own
+        switching does not, so a later session with the user's model is not affected).
+        """
+        if remember:
+            self.prefs.aligned_input = on
+        action = self.actions_.aligned_input
+        if action.isChecked() != on:
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+        self._center_split = True
+        self.submit()
 
     def set_device(self, device: str) -> None:
         self.prefs.device = device  # type: ignore[assignment]
@@ -326,6 +399,7 @@ class MainWindow(QMainWindow):
             valence_arousal=va,
             face_index=self._face_index,
             all_faces=self.actions_.all_faces.isChecked(),
+            aligned=self.actions_.aligned_input.isChecked(),
         )
 
     def submit(self) -> int:
@@ -371,15 +445,20 @@ class MainWindow(QMainWindow):
         self.compile_state = "off"
         caps = info.capabilities
         name = Path(info.path).name if info.path else "no model"
+        demo = bundled.is_demo_checkpoint(info.path)
         self.status_device.setText(self._model_label(info))
+        self.status_demo.setVisible(demo)
         if info.path:
             self.prefs.add_recent_checkpoint(info.path)
-            self.prefs.last_checkpoint = info.path
+            if not demo:  # a start without a model offers the demo again anyway
+                self.prefs.last_checkpoint = info.path
             self.statusBar().showMessage(f"Loaded {name} on {info.device}", 5000)
         else:
             self.prefs.last_checkpoint = None
         if caps.missing:
             self.model_banner.show_message("warning", "\n".join(caps.missing))
+        elif demo:
+            self.model_banner.show_message("info", f"Loaded the {bundled.DEMO_NOTE}.")
         else:
             self.model_banner.clear()
         self.expressions.set_regions(info.regions)
@@ -390,6 +469,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, text: str) -> None:
         """The worker kept the model it had (if any): give its controls back and explain."""
+        self._requested_model = self.model_info.path if self.model_info else None
         if self.model_info is not None:
             self._set_model_controls(self.model_info)
             self.status_device.setText(self._model_label(self.model_info))
@@ -410,7 +490,8 @@ class MainWindow(QMainWindow):
         compiled = {"compiling": " · compiling…", "ready": " · compiled"}.get(
             self.compile_state, ""
         )
-        return f"{Path(info.path).name} · {info.device} · {info.precision}{compiled}"
+        name = "demo model" if bundled.is_demo_checkpoint(info.path) else Path(info.path).name
+        return f"{name} · {info.device} · {info.precision}{compiled}"
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""
@@ -644,7 +725,10 @@ class MainWindow(QMainWindow):
             model = f"{info.path} (crop {info.crop_size}, regions {', '.join(info.regions)}" + (
                 f", {steps} training steps)" if steps else ")"
             )
-        return about_rows(versions, info.device if info else None, model)
+        rows = about_rows(versions, info.device if info else None, model)
+        if info and bundled.is_demo_checkpoint(info.path):
+            rows.append(("Note", f"This is the {bundled.DEMO_NOTE}."))
+        return rows
 
     def show_about(self) -> AboutDialog:
         dialog = AboutDialog(self.about_rows(), self)
@@ -687,6 +771,14 @@ class MainWindow(QMainWindow):
     def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         super().showEvent(event)
         QTimer.singleShot(0, self._update_scores_wanted)
+
+
+def _is_procedural_sample(path: Path) -> bool:
+    try:
+        resolved = path.resolve()
+        return any(resolved == sample.resolve() for sample in bundled.procedural_samples())
+    except OSError:
+        return False
 
 
 def _stack(*widgets: QWidget) -> QScrollArea:

@@ -50,6 +50,8 @@ class Actions:
     devices: dict[str, QAction]
     precisions: dict[str, QAction]
     compile_networks: QAction
+    aligned_input: QAction
+    load_demo: QAction
     view_menu: QMenu
     shortcuts: QAction
     about: QAction
@@ -259,8 +261,24 @@ def build_actions(window: QMainWindow) -> Actions:
         checkable=True,
     )
     model_menu.addAction(compile_networks)
+    aligned_input = _action(
+        window,
+        "Input Is an &Aligned Face Crop",
+        None,
+        "Treat each picture as an already aligned face crop: no face detection, the whole "
+        "picture is scaled to the model's crop, edited and scaled back",
+        checkable=True,
+    )
+    model_menu.addAction(aligned_input)
     model_menu.addSeparator()
     model_menu.addAction(load_checkpoint)
+    load_demo = _action(
+        window,
+        "Load &Demo Model",
+        None,
+        "Load the bundled demo model (trained on procedural faces) and open a procedural sample",
+    )
+    model_menu.addAction(load_demo)
     model_menu.addAction(unload_checkpoint)
 
     help_menu = bar.addMenu("&Help")
@@ -323,6 +341,8 @@ def build_actions(window: QMainWindow) -> Actions:
         devices=devices,
         precisions=precisions,
         compile_networks=compile_networks,
+        aligned_input=aligned_input,
+        load_demo=load_demo,
         view_menu=view_menu,
         shortcuts=shortcuts,
         about=about,

@@ -145,6 +145,8 @@ class Preferences:
     compile_networks = _Flag("performance/compile", default=True)
     # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
     reparse_every_frame = _Flag("video/reparse_every_frame", default=False)
+    # Every picture already is an aligned face crop: no detection, the whole image is edited.
+    aligned_input = _Flag("model/aligned_input", default=False)
 
     @property
     def stream_min_face(self) -> int:

@@ -281,3 +281,53 @@ def test_progress_bar_shows_count_rate_and_eta() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("editing [") and "1/4" in lines[0] and "ETA" in lines[0]
     assert "4/4" in lines[-1] and "100%" in lines[-1]
+
+
+def _aligned_sample(path: Path, size: int = 64) -> Path:
+    """A procedural aligned face crop, like the bundled samples the demo model was made for."""
+    from tests.factories import synthetic_faces
+
+    face = ((synthetic_faces(1, size, seed=5)[0].permute(1, 2, 0).numpy() + 1) * 127.5).round()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(face.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _no_detector(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("--aligned must not start or run the face detector")
+
+
+def test_aligned_demo_edits_a_64_pixel_crop_without_the_detector(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceedit.faces.detect import FaceDetector
+    from faceedit.media import bundled
+
+    monkeypatch.setattr(bundled, "demo_checkpoint_path", lambda: model)
+    monkeypatch.setattr(FaceDetector, "__init__", _no_detector)
+    monkeypatch.setattr(FaceDetector, "detect", _no_detector)
+    sample = _aligned_sample(tmp_path / "in" / "sample.png")
+    out = tmp_path / "out" / "sample.png"
+    code = edit(sample, out, "--checkpoint", "demo", "--aligned", "--expression", "happy=1")
+    assert code == 0
+    before, after = read_image(sample), read_image(out)
+    assert after.shape == before.shape == (64, 64, 3)
+    assert not np.array_equal(after[16:48, 16:48], before[16:48, 16:48]), "the face must change"
+    # The paste-back feather is exactly 0 at the crop's border: the corners stay bit-exact.
+    for rows, cols in ((0, 0), (0, -1), (-1, 0), (-1, -1)):
+        assert np.array_equal(after[rows, cols], before[rows, cols])
+
+
+def test_demo_word_names_the_missing_demo_model(
+    face_png: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from faceedit.media import bundled
+
+    monkeypatch.setattr(bundled, "ASSETS_DIR", tmp_path / "assets")
+    code = edit(face_png, tmp_path / "o.png", "--checkpoint", "demo", "--expression", "happy")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "demo model is missing" in err and str(tmp_path / "assets" / "demo.safetensors") in err

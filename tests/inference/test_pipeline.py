@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceedit.errors import ConfigError
 from faceedit.faces.align import face_region_mask
 from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
@@ -114,3 +115,46 @@ def test_reparse_policy_on_tracked_frames(
 def test_unknown_reparse_policy_is_refused(pipeline: FramePipeline) -> None:
     with pytest.raises(ValueError, match="reparse must be one of"):
         FramePipeline(pipeline.engine, pipeline.detector, reparse="sometimes")  # type: ignore[arg-type]
+
+
+def _fail_if_called(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the face detector must not run on an aligned crop")
+
+
+def test_aligned_frame_is_the_crop_and_needs_no_detector(
+    pipeline: FramePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.factories import synthetic_faces
+
+    size = pipeline.engine.crop_size
+    frame = ((synthetic_faces(1, size, seed=3)[0].permute(1, 2, 0).numpy() + 1) * 127.5).round()
+    frame = frame.astype(np.uint8)
+    monkeypatch.setattr(pipeline.detector, "detect", _fail_if_called)
+    result = pipeline.process(frame, EditRequest(condition={"happy": 1.0}, aligned=True))
+    (processed,) = result.processed
+    # At the model's own size the template maps the frame onto itself: the identity.
+    np.testing.assert_allclose(processed.alignment.matrix, np.eye(2, 3), atol=1e-4)
+    assert np.array_equal(processed.alignment.crop, frame)
+    assert not result.detected and result.output.shape == frame.shape
+    assert not np.array_equal(result.output, frame)
+
+
+def test_aligned_non_square_frame_uses_its_centred_square(pipeline: FramePipeline) -> None:
+    bare = FramePipeline(pipeline.engine, None)  # aligned requests need no detector
+    frame = np.random.default_rng(0).integers(0, 255, (96, 64, 3), dtype=np.uint8)
+    result = bare.process(frame, EditRequest(condition={"sad": 1.0}, aligned=True))
+    (processed,) = result.processed
+    size = pipeline.engine.crop_size
+    scale = size / 64
+    matrix = processed.alignment.matrix
+    np.testing.assert_allclose(matrix[:, :2], scale * np.eye(2), atol=1e-4)
+    # The square's top-left corner (0, 16) lands on the crop's top-left corner.
+    np.testing.assert_allclose(
+        processed.alignment.to_crop([[-0.5, 15.5]]), [[-0.5, -0.5]], atol=1e-3
+    )
+    np.testing.assert_array_equal(result.faces[0].box, [0, 16, 64, 80])
+    # Outside the square nothing changes; the detected path still needs a detector.
+    assert np.array_equal(result.output[:16], frame[:16])
+    assert np.array_equal(result.output[80:], frame[80:])
+    with pytest.raises(ConfigError, match="no face detector"):
+        bare.process(frame, EditRequest(condition={"sad": 1.0}))

@@ -5,9 +5,9 @@ loaders read them unchanged), DIR/pairs.csv (every identity in all 8 expressions
 the ground truth of an edit) and DIR/world.json. Same seed, same bytes.
 
 Speed at 128 px on an AMD EPYC (lscpu; KVM guest, 2 cores shared with other jobs, load ~10),
-measured with `python -m trainer.world.bench --count 100`: rendering 445 faces per CPU second
-(147 per wall-clock second on the busy machine), rendering plus writing every file 321 per CPU
-second (91 wall clock). See docs/world.md.
+measured with `python -m trainer.world.bench --count 100`: rendering 462 faces per CPU second
+(220 per wall-clock second on the busy machine), rendering plus writing every file 295 per CPU
+second (113 wall clock). See docs/world.md.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ PROTOTYPES: Final[dict[str, dict[str, float]]] = {
         "AU26": 0.35,
     },
     "disgusted": {"AU4": 0.4, "AU9": 1.0, "AU10": 0.9, "AU15": 0.5, "AU16": 0.6, "AU25": 0.3},
-    "angry": {"AU4": 1.0, "AU5": 0.5, "AU7": 1.0, "AU23": 1.0, "AU24": 1.0},
+    "angry": {"AU4": 1.0, "AU5": 0.3, "AU7": 1.0, "AU23": 1.0, "AU24": 1.0},
     "contemptuous": {"AU12U": 1.0, "AU14U": 1.0},
 }
 

@@ -110,12 +110,23 @@ class Canvas:
         color: np.ndarray | tuple[float, float, float],
         label: int | None = None,
     ) -> None:
-        """Composite `color` over the window with per-pixel `alpha`; pixels covered at least half
-        take `label` (None: shading that leaves the labels alone)."""
-        region = self.color[window]
-        region += alpha[..., None] * (np.asarray(color, dtype=np.float32) - region)
-        if label is not None:
-            self.labels[window][alpha >= 0.5] = label
+        composite(self.color, self.labels, window, alpha, color, label)
+
+
+def composite(
+    image: np.ndarray,
+    labels: np.ndarray,
+    window: Window,
+    alpha: np.ndarray,
+    color: np.ndarray | tuple[float, float, float],
+    label: int | None = None,
+) -> None:
+    """Composite `color` over `image`'s window with per-pixel `alpha`, in place; pixels covered
+    at least half take `label` in `labels` (None: shading that leaves the labels alone)."""
+    region = image[window]
+    region += alpha[..., None] * (np.asarray(color, dtype=np.float32) - region)
+    if label is not None:
+        labels[window][alpha >= 0.5] = label
 
 
 # ------------------------------------------------------------------------ signed distances

@@ -120,7 +120,7 @@ def geometry(identity: Identity, units: ActionUnits) -> FaceGeometry:
     for sign in SIDES:
         eye_x = 0.5 + sign * idn.eye_spacing
         base_y = idn.eye_y - idn.brow_gap
-        inner_raise = 0.032 * au("AU1") - 0.024 * au("AU4") - 0.006 * au("AU9")
+        inner_raise = 0.032 * au("AU1") - 0.028 * au("AU4") - 0.006 * au("AU9")
         outer_raise = 0.034 * au("AU2") + 0.008 * au("AU1") - 0.008 * au("AU4")
         inner_x = 0.5 + sign * (idn.brow_inner - 0.012 * au("AU4"))
         brows.append(
@@ -128,7 +128,7 @@ def geometry(identity: Identity, units: ActionUnits) -> FaceGeometry:
                 inner=(inner_x, base_y - inner_raise + 0.004),
                 outer=(0.5 + sign * idn.brow_outer, base_y - outer_raise + 0.006),
                 arch=idn.brow_arch * (1.0 + 0.6 * au("AU2") - 0.5 * au("AU4")),
-                thickness=idn.brow_thickness * (1.0 + 0.15 * au("AU4")),
+                thickness=idn.brow_thickness * (1.0 + 0.25 * au("AU4")),
             )
         )
         upper = idn.eye_upper * (1.0 + 0.8 * au("AU5") - 0.5 * au("AU7") - 0.3 * au("AU6"))
@@ -174,15 +174,15 @@ def geometry(identity: Identity, units: ActionUnits) -> FaceGeometry:
         dimples.append(dimple)
     gap_upper = 0.006 * au("AU25") + 0.010 * au("AU26") + 0.012 * au("AU10")
     gap_lower = 0.008 * au("AU25") + 0.040 * au("AU26") + 0.014 * au("AU16")
-    press = 0.4 * au("AU23") + 0.35 * au("AU24")
+    press = 0.25 * au("AU23") + 0.2 * au("AU24")
     mouth = Mouth(
         centre=(0.5, idn.mouth_y),
         half_widths=(half_widths[0], half_widths[1]),
         corner_dy=(corner_dy[0], corner_dy[1]),
         gap_upper=gap_upper,
         gap_lower=gap_lower,
-        lip_upper=idn.lip_upper * max(0.25, 1.0 - press - 0.3 * au("AU10")),
-        lip_lower=idn.lip_lower * max(0.25, 1.0 - press + 0.1 * au("AU16")),
+        lip_upper=idn.lip_upper * max(0.4, 1.0 - press - 0.3 * au("AU10")),
+        lip_lower=idn.lip_lower * max(0.4, 1.0 - press + 0.1 * au("AU16")),
         lower_teeth=min(1.0, 0.5 * au("AU20") + 0.6 * au("AU16")),
     )
     cheeks = Cheeks(raise_=au("AU6"), folds=(folds[0], folds[1]), dimples=(dimples[0], dimples[1]))

@@ -170,8 +170,14 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     hair_style: HairStyle = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_WEIGHTS))]
     hair_color = _pick(rng, HAIR_COLORS, 0.03)
     dark_brows = np.asarray(hair_color) * 0.6 if sum(hair_color) < 1.5 else (0.3, 0.2, 0.12)
-    brow_color = _color(np.asarray(dark_brows) + rng.normal(0, 0.02, 3))
-    lip_color = _color(np.asarray(skin) * (0.78, 0.52, 0.52) + (0.08, 0.0, 0.02))
+    # Never lighter than 0.45 x the skin, so brows show on dark skin under light hair too.
+    brow_color = _color(
+        np.minimum(np.asarray(dark_brows) + rng.normal(0, 0.02, 3), 0.45 * np.asarray(skin))
+    )
+    # Part skin, part a fixed lip red: lips stay visible on dark skin too.
+    lip_color = _color(
+        0.6 * np.asarray(skin) * (0.8, 0.55, 0.55) + 0.4 * np.array((0.62, 0.25, 0.27))
+    )
     face_half_width = u(0.205, 0.245)
     hairline = {
         "bald": u(0.04, 0.09),
@@ -202,7 +208,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         eye_lower=u(0.011, 0.014),
         iris=_pick(rng, IRIS_COLORS, 0.03),
         brow_gap=u(0.045, 0.055),
-        brow_thickness=u(0.012, 0.019),
+        brow_thickness=u(0.015, 0.022),
         brow_arch=u(0.004, 0.014),
         brow_inner=u(0.028, 0.036),
         brow_outer=u(0.16, 0.175),
@@ -235,7 +241,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         background_angle=u(0.0, 2 * np.pi),
         clutter=_clutter(rng),
         light_angle=u(0.0, 2 * np.pi),
-        light_strength=u(0.0, 0.5),
+        light_strength=u(0.0, 0.35),
         blur_sigma=u(0.3, 0.7),
         noise_sigma=u(1.0, 4.0),
         noise_seed=int(rng.integers(2**31)),

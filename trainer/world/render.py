@@ -23,6 +23,7 @@ from trainer.world.canvas import (
     Window,
     between,
     box,
+    composite,
     ellipse,
     segment,
     superellipse,
@@ -106,6 +107,11 @@ class IdentityRenderer:
         # Expressions paint only inside `features`; finishing (overlay, light, blur, noise) is
         # redone in `finish`, that window grown by the blur's reach, and the rest of every
         # rendering is the identity's finished base, so it is the same in all of them.
+        # Cheek shading lands only on face skin no overlay covers, so hair, ears, glasses and
+        # background stay the same in every expression.
+        self.bare_skin = (
+            (self.base.labels == C["skin"]) & (self.overlay.labels == NO_LABEL)
+        ).astype(np.float32)
         self.features = self._feature_window()
         reach = math.ceil(4.0 * identity.blur_sigma) + 1
         (rows, cols) = self.features
@@ -181,7 +187,7 @@ class IdentityRenderer:
                     alpha = work.coverage(ellipse(x, y, cx, cy, 0.05, 0.03), 4.0)
                     work.paint(
                         win,
-                        alpha * min(0.35 * cheeks.raise_, 0.5),
+                        alpha * self.bare_skin[win] * min(0.35 * cheeks.raise_, 0.5),
                         _scale(skin, (1.06, 0.88, 0.88)),
                     )
             fold = min(cheeks.folds[side], 1.5)
@@ -196,7 +202,7 @@ class IdentityRenderer:
                 if win is not None:
                     x, y = work.grid(win)
                     alpha = work.coverage(segment(x, y, start, end, 0.002), 2.0)
-                    work.paint(win, alpha * 0.3 * fold, _scale(skin, 0.6))
+                    work.paint(win, alpha * self.bare_skin[win] * 0.3 * fold, _scale(skin, 0.6))
             dimple = cheeks.dimples[side]
             if dimple > 0:
                 cx, cy = corner[0] + sign * 0.012, corner[1] + 0.002
@@ -204,7 +210,7 @@ class IdentityRenderer:
                 if win is not None:
                     x, y = work.grid(win)
                     alpha = work.coverage(ellipse(x, y, cx, cy, 0.004, 0.008), 1.5)
-                    work.paint(win, alpha * 0.5 * dimple, _scale(skin, 0.55))
+                    work.paint(win, alpha * self.bare_skin[win] * 0.5 * dimple, _scale(skin, 0.55))
 
     def _draw_nose(self, work: _Work, geo: FaceGeometry) -> None:
         nose, skin = geo.nose, self.identity.skin
@@ -466,10 +472,7 @@ class _Work:
     def paint(
         self, window: Window, alpha: np.ndarray, color: np.ndarray | Color, label: int | None = None
     ) -> None:
-        region = self.color[window]
-        region += alpha[..., None] * (np.asarray(color, dtype=np.float32) - region)
-        if label is not None:
-            self.labels[window][alpha >= 0.5] = label
+        composite(self.color, self.labels, window, alpha, color, label)
 
 
 def _box_of(

@@ -25,7 +25,7 @@ from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.vocab.labels import CLASS_NAMES
 from trainer.world.actions import ACTION_UNITS, PROTOTYPES, action_units, valence_arousal
 from trainer.world.identity import Identity, sample_identity
-from trainer.world.layouts import AffectNetWriter, CelebAMaskWriter, csv_text
+from trainer.world.layouts import AffectNetWriter, CelebAMaskWriter, csv_text, encode_png
 from trainer.world.render import IdentityRenderer, Rendering
 
 VERSION: Final[int] = 1
@@ -33,7 +33,17 @@ CELEBAMASK_DIR: Final[str] = "celebamask-hq"
 AFFECTNET_DIR: Final[str] = "affectnet"
 PAIRS_FILE: Final[str] = "pairs.csv"
 MANIFEST_FILE: Final[str] = "world.json"
-PAIRS_COLUMNS: Final[tuple[str, ...]] = ("identity", "split", "expression", "intensity", "image")
+PAIRS_LABELS_DIR: Final[str] = "pairs-labels"
+# The first five are the contract; `labels` (the image's class map, a PNG of class indices 0..18
+# relative to DIR) comes last so readers by column name or position are unaffected.
+PAIRS_COLUMNS: Final[tuple[str, ...]] = (
+    "identity",
+    "split",
+    "expression",
+    "intensity",
+    "image",
+    "labels",
+)
 SPLIT_SHARES: Final[tuple[float, float]] = (0.1, 0.1)  # val, test; the rest is train
 MIN_COUNT: Final[int] = 3
 MIN_SIZE: Final[int] = 32
@@ -194,19 +204,25 @@ def _write(
     per_identity = config.celeba_per_identity
     for done, item in enumerate(iterate_world(config), start=1):
         split = split_of[item.index]
+        folder = item.index * len(EXPRESSIONS) // 1000
+        labels_dir = root / PAIRS_LABELS_DIR / str(folder)
+        labels_dir.mkdir(parents=True, exist_ok=True)
         for code, (expression, rendering) in enumerate(
             zip(EXPRESSIONS, item.expressions, strict=True)
         ):
+            name = f"{item.index:06d}_{expression}"
             path = affectnet.write(
-                name=f"{item.index:06d}_{expression}",
+                name=name,
                 split=split,
                 image=rendering.image,
                 landmarks=rendering.landmarks,
                 code=code,  # AffectNet codes 0..7 are EXPRESSIONS' order
                 valence_arousal=valence_arousal(expression, 1.0),
-                folder=item.index * len(EXPRESSIONS) // 1000,
+                folder=folder,
             )
-            pairs.append((item.index, split, expression, "1.0", f"{AFFECTNET_DIR}/{path}"))
+            (labels_dir / f"{name}.png").write_bytes(encode_png(rendering.labels))
+            labels = f"{PAIRS_LABELS_DIR}/{folder}/{name}.png"
+            pairs.append((item.index, split, expression, "1.0", f"{AFFECTNET_DIR}/{path}", labels))
         for k, (_, _, rendering) in enumerate(item.celeba):
             celeba.write(item.index * per_identity + k, split, rendering.image, rendering.labels)
         faces += len(item.expressions) + len(item.celeba)
@@ -240,7 +256,8 @@ def _manifest(config: WorldConfig, splits: dict[str, list[int]]) -> dict[str, ob
             "a random expression at a random intensity in [0, 1]",
             "affectnet": f"{AFFECTNET_DIR}/: every identity in all 8 expressions at intensity 1; "
             "training.csv = train identities, validation.csv = val and test identities",
-            "pairs": f"{PAIRS_FILE}: {', '.join(PAIRS_COLUMNS)}; image paths relative to this folder",
+            "pairs": f"{PAIRS_FILE}: {', '.join(PAIRS_COLUMNS)}; paths relative to this folder; "
+            "labels: PNG of class indices (0..18, faceedit.vocab.labels order) of the image",
             "landmarks": "68 iBUG points in pixel coordinates (pixel centres at integers)",
             "sides": "l_* classes are the parts on the image's left",
         },

@@ -19,7 +19,7 @@ from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, REGION_GROUPS
 from trainer.data.affectnet import AffectNet
 from trainer.data.celebamask import CelebAMaskHQ
-from trainer.world.actions import PROTOTYPES, action_units, valence_arousal
+from trainer.world.actions import ACTION_UNITS, PROTOTYPES, action_units, valence_arousal
 from trainer.world.render import IdentityRenderer
 from trainer.world.world import WorldConfig, build_world, identity_of, render_identity
 
@@ -121,11 +121,22 @@ def test_landmarks_sit_on_the_aligned_crop_template(world: Path) -> None:
 
 def test_pairs_are_complete_and_pixel_aligned(world: Path) -> None:
     rows = _rows(world / "pairs.csv")
-    assert list(rows[0]) == ["identity", "split", "expression", "intensity", "image"]
+    assert list(rows[0])[:5] == ["identity", "split", "expression", "intensity", "image"]
     assert len(rows) == COUNT * 8
+    manifest = json.loads((world / "world.json").read_text())
     by_identity: dict[int, set[str]] = {}
+    config = WorldConfig(count=COUNT, size=SIZE, seed=3)
     for row in rows:
         assert (world / row["image"]).is_file()
+        assert int(row["identity"]) in manifest["splits"][row["split"]]
+        if int(row["identity"]) == 0:
+            rendering = render_identity(config, 0).expressions[EXPRESSIONS.index(row["expression"])]
+            labels = cv2.imread(str(world / row["labels"]), cv2.IMREAD_UNCHANGED)
+            assert np.array_equal(labels, rendering.labels)
+            decoded = cv2.cvtColor(cv2.imread(str(world / row["image"])), cv2.COLOR_BGR2RGB)
+            assert (
+                np.abs(decoded.astype(int) - rendering.image).mean() < 6.0
+            )  # JPEG q95 of a noisy image
         assert float(row["intensity"]) == 1.0
         by_identity.setdefault(int(row["identity"]), set()).add(row["expression"])
     assert all(found == set(EXPRESSIONS) for found in by_identity.values())
@@ -150,10 +161,13 @@ def test_expressions_change_only_their_regions() -> None:
         mouth = CLASS_INDEX["mouth"]
         assert (happy.labels == mouth).sum() > 0
         assert not np.array_equal(happy.labels == mouth, neutral.labels == mouth)
+        # Parts that change, and skin (cheeks shade), blurred over at most 3 px.
         near = np.zeros_like(neutral.labels, dtype=np.uint8)
         for r in item.expressions:
             near |= np.isin(r.labels, region).astype(np.uint8)
         near = cv2.dilate(near, np.ones((9, 9), np.uint8)).astype(bool)
+        skin = (neutral.labels == CLASS_INDEX["skin"]).astype(np.uint8)
+        near |= cv2.dilate(skin, np.ones((7, 7), np.uint8)).astype(bool)
         for r in item.expressions[1:]:
             keep = np.isin(neutral.labels, static) & np.isin(r.labels, static) & ~near
             assert keep.sum() > 0
@@ -206,3 +220,35 @@ def test_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert (tmp_path / "w" / "world.json").is_file()
     assert main(["synth", "--out", str(tmp_path / "w"), "--count", "3", "--size", "32"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_landmarks_agree_with_the_label_map() -> None:
+    config = WorldConfig(count=COUNT, size=128, seed=2)
+    for index in range(COUNT):
+        for code, rendering in enumerate(render_identity(config, index).expressions):
+            points, labels = rendering.landmarks, rendering.labels
+
+            def label_at(point: np.ndarray, labels: np.ndarray = labels) -> int:
+                x, y = np.round(point).astype(int)
+                return int(labels[y, x])
+
+            assert label_at(points[36:42].mean(0)) == CLASS_INDEX["l_eye"]
+            assert label_at(points[42:48].mean(0)) == CLASS_INDEX["r_eye"]
+            covers = [CLASS_INDEX[n] for n in ("hair", "eye_g", "hat")]  # what may hide a brow
+            assert label_at(points[19]) in (CLASS_INDEX["l_brow"], *covers)
+            assert label_at(points[24]) in (CLASS_INDEX["r_brow"], *covers)
+            assert label_at(points[29]) == CLASS_INDEX["nose"]
+            lips = [CLASS_INDEX[n] for n in ("u_lip", "l_lip", "mouth")]
+            assert label_at((points[62] + points[66]) / 2) in lips
+            if EXPRESSIONS[code] == "neutral":
+                assert label_at((points[51] + points[62]) / 2) == CLASS_INDEX["u_lip"]
+                assert label_at((points[57] + points[66]) / 2) == CLASS_INDEX["l_lip"]
+            assert points[:, 0].min() >= 0 and points[:, 1].max() < 128
+
+
+@pytest.mark.parametrize("unit", sorted(ACTION_UNITS))
+def test_each_action_unit_changes_more_with_more_activation(unit: str) -> None:
+    renderer = IdentityRenderer(identity_of(0, 5), 96)
+    neutral = renderer.render({}).image.astype(np.float64)
+    changes = [np.abs(renderer.render({unit: a}).image - neutral).sum() for a in (0.3, 0.6, 1.0)]
+    assert 0 < changes[0] < changes[1] < changes[2], changes
