@@ -10,14 +10,11 @@ from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import EditRequest, FramePipeline
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.sources import read_image
-from tests.factories import make_checkpoint
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> FramePipeline:
-    engine = EditEngine.load(
-        make_checkpoint(tmp_path_factory.mktemp("p") / "m.safetensors"), device="cpu"
-    )
+def pipeline(tiny_model: Path) -> FramePipeline:
+    engine = EditEngine.load(tiny_model, device="cpu")
     return FramePipeline(engine, FaceDetector(device="cpu"))
 
 

@@ -41,12 +41,12 @@ SMALL = 256  # the sample, downscaled: detection on it is ~4x cheaper than at 51
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def assets(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("ui-assets")
     face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
     return SimpleNamespace(
         root=root,
-        checkpoint=make_checkpoint(root / "tiny.safetensors"),
+        checkpoint=tiny_model,
         face=face,
         face_path=save_png(root / "face.png", face),
     )
@@ -444,9 +444,9 @@ def test_drop_a_checkpoint_and_a_picture_and_switch_device(
 
 
 def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
-    qtbot, tmp_path: Path, assets
+    qtbot, tmp_path: Path, assets, tiny_parser: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
+    parser_only = tiny_parser
     win = MainWindow(_prefs(tmp_path), device="cpu")
     qtbot.addWidget(win)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,8 +11,6 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from faceedit.model.config import preset
-from tests.factories import make_checkpoint
 from tests.trainer.fixtures import write_celebamask_hq, write_folders
 from trainer.commands.cli import main as train_main
 from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier, save_classifier
@@ -132,7 +131,7 @@ def test_bisenet_vs_unet_end_to_end(data: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_variants_share_budget_and_runs_and_a_rerun_resumes(
-    data: dict[str, Path], tmp_path: Path
+    data: dict[str, Path], tmp_path: Path, tiny_model: Path, tiny_parser: Path
 ) -> None:
     """With a recording runner (no training): every run gets the same budget flags, shared
     runs are trained once, and a second comparison resumes the runs instead of redoing them."""
@@ -144,9 +143,9 @@ def test_variants_share_budget_and_runs_and_a_rerun_resumes(
         out.mkdir(parents=True, exist_ok=True)
         (out / "state.pt").write_bytes(b"")
         if stage == "parser":
-            make_checkpoint(out / "parser.safetensors", preset("tiny"), parts=("parser",), steps=1)
+            shutil.copyfile(tiny_parser, out / "parser.safetensors")
         else:
-            make_checkpoint(out / "model.safetensors", preset("tiny"), steps=1)
+            shutil.copyfile(tiny_model, out / "model.safetensors")
 
     budget = Budget(preset="tiny", steps=5, batch_size=2, seed=11, device="cpu", num_workers=0)
     judges = Judges(limit=2, num_workers=0)

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 from faceedit.inference.engine import EditEngine
 from faceedit.model.parsing import ParserOutput
 from faceedit.vocab.labels import CLASS_INDEX, CLASS_NAMES, palette
-from tests.factories import make_checkpoint
 from tests.trainer.fixtures import write_celebamask_hq, write_folders
 from trainer.commands.cli import main as train_main
 from trainer.data import CelebAMaskHQ, build_expression_dataset
@@ -56,12 +55,12 @@ class StubInception(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
     """A tiny checkpoint, a tiny classifier, CelebAMask-HQ and expression-folder fixtures."""
     root = tmp_path_factory.mktemp("eval")
     torch.manual_seed(0)
     paths = {
-        "checkpoint": make_checkpoint(root / "tiny.safetensors"),
+        "checkpoint": tiny_model,
         "classifier": save_classifier(
             root / "judge.safetensors",
             ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=32)),
@@ -264,7 +263,10 @@ def test_eval_command_computes_fid_with_the_given_network(
 
 
 def test_eval_command_explains_what_is_missing(
-    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    workspace: dict[str, Path],
+    tiny_parser: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run_eval(["--checkpoint", str(workspace["checkpoint"]), "--out", str(tmp_path)]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
@@ -276,7 +278,7 @@ def test_eval_command_explains_what_is_missing(
     )
     assert code == 2
     assert "downloads nothing" in capsys.readouterr().err
-    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",))
+    parser_only = tiny_parser
     code = run_eval(
         [
             *("--checkpoint", str(parser_only), "--out", str(tmp_path / "p")),
