@@ -7,7 +7,9 @@ or conditions, never on sleeps.
 
 from __future__ import annotations
 
-import time
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,25 +104,55 @@ def neutral_controls(window: MainWindow) -> None:
     window.reset_expression()
 
 
-class StallMeter:
-    """Records the longest gap between ticks of a 10 ms GUI timer (an event-loop stall)."""
+def niceness() -> int:
+    """The calling thread's scheduling niceness (Linux sets it per thread; 0 elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    def __init__(self) -> None:
+
+class WorkLog:
+    """Where every frame computation ran: on the GUI thread or not, and at what niceness.
+
+    What keeps the GUI responsive is that the heavy work never runs on its thread and runs at
+    a lower priority than it; the benchmark measures how responsive that makes it.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[bool, int]] = []
+        process = FramePipeline.process
+
+        def logged(pipeline: FramePipeline, *args: object, **kwargs: object) -> object:
+            self.calls.append((threading.current_thread() is threading.main_thread(), niceness()))
+            return process(pipeline, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(FramePipeline, "process", logged)
+
+    def assert_off_the_gui_thread(self) -> None:
+        assert self.calls, "nothing was computed"
+        assert not any(on_gui for on_gui, _ in self.calls), "a frame was computed on the GUI thread"
+        if sys.platform.startswith("linux"):
+            gui = niceness()
+            assert all(nice > gui or nice == 19 for _, nice in self.calls), (gui, self.calls)
+
+
+class ShownFrames:
+    """The frame indices the window showed, sampled by a GUI timer (only a live event loop
+    samples, and only a live one shows the worker's results as they come)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.indices: list[int] = []
         self.timer = QTimer()
         self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.max_gap_ms = 0.0
-        self.ticks = 0
-        self._last = time.perf_counter()
+        self.timer.timeout.connect(self._sample)
 
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000)
-        self._last = now
-        self.ticks += 1
+    def _sample(self) -> None:
+        latest = self.window.latest
+        if latest is not None and (not self.indices or self.indices[-1] != latest.frame_index):
+            self.indices.append(latest.frame_index)
 
-    def __enter__(self) -> StallMeter:
-        self._last = time.perf_counter()
+    def __enter__(self) -> ShownFrames:
         self.timer.start()
         return self
 
@@ -295,8 +327,8 @@ def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> 
 # ---- video, responsiveness -----------------------------------------------------------------------
 
 
-def test_video_plays_seeks_records_and_the_gui_never_stalls(
-    qtbot, window: MainWindow, assets
+def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
+    qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     video = assets.root / "clip.avi"
     with VideoWriter(video, 10.0, (SMALL, SMALL)) as writer:
@@ -312,7 +344,10 @@ def test_video_plays_seeks_records_and_the_gui_never_stalls(
     assert update.edited and len(update.boxes) == 1
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
-    with StallMeter() as meter, qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS):
+    work = WorkLog(monkeypatch)
+    with ShownFrames(window) as shown, qtbot.waitSignal(
+        window.worker.playbackStopped, timeout=WAIT_MS
+    ):
         window.set_playing(True)
         assert window.video.playing
     with qtbot.waitSignal(window.worker.recordingFinished, timeout=WAIT_MS) as finished:
@@ -320,14 +355,16 @@ def test_video_plays_seeks_records_and_the_gui_never_stalls(
     path, frames, error = finished.args
     assert error == "" and frames >= 5 and Path(path).is_file()
     assert window.latest.frame_index == 11 and not window.video.playing
-    print(f"GUI max stall while playing: {meter.max_gap_ms:.1f} ms over {meter.ticks} ticks")
-    assert meter.ticks > 20
-    assert meter.max_gap_ms < 100, f"the event loop stalled {meter.max_gap_ms:.0f} ms"
+    work.assert_off_the_gui_thread()
+    assert len(work.calls) >= 5  # frames 7 to 11, each detected, parsed and edited
+    # The GUI showed the frames while they played, in order, not only the last one at the end.
+    assert shown.indices == sorted(shown.indices) and shown.indices[-1] == 11
+    assert len(set(shown.indices)) >= 3, shown.indices
     window.set_detect_every(5)
 
 
-def test_the_gui_stays_responsive_while_sliders_are_dragged(
-    qtbot, window: MainWindow, assets
+def test_dragged_sliders_are_computed_off_the_gui_thread_newest_first(
+    qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
@@ -336,13 +373,17 @@ def test_the_gui_stays_responsive_while_sliders_are_dragged(
     drag = QTimer()
     drag.setInterval(15)
     drag.timeout.connect(lambda: slider.setValue(next(moves, 100)))
-    with StallMeter() as meter:
-        drag.start()
-        qtbot.waitUntil(lambda: slider.value() == 100, timeout=WAIT_MS)
-        drag.stop()
-        wait_for(qtbot, window, lambda u: u.edited)
-    print(f"GUI max stall while dragging: {meter.max_gap_ms:.1f} ms")
-    assert meter.max_gap_ms < 100
+    work = WorkLog(monkeypatch)
+    submitted = window.worker.submissions
+    drag.start()
+    qtbot.waitUntil(lambda: slider.value() == 100, timeout=WAIT_MS)
+    drag.stop()
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    work.assert_off_the_gui_thread()
+    moves = window.worker.submissions - submitted
+    assert moves >= 25 and len(work.calls) <= moves  # stale requests are dropped, never queued
+    assert update.request_id == window.request_id  # what is shown answers the last move
+    assert window.current_request().condition == {"angry": pytest.approx(1.0)}
 
 
 # ---- the rest of the window ---------------------------------------------------------------------
@@ -566,34 +607,55 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     assert not window.actions_.compile_networks.isChecked()
 
 
+# `faceedit` itself, with each background compile's start and end written to a journal (argv[1]).
+JOURNALLED_CLI = """
+import sys
+from faceedit.inference import optimize
+
+journal = open(sys.argv.pop(1), "a", buffering=1)
+start, run = optimize.BackgroundCompiler.__init__, optimize.BackgroundCompiler._run
+
+def journalled_start(self, *args, **kwargs):
+    journal.write("started\\n")
+    start(self, *args, **kwargs)
+
+def journalled_run(self, *args):
+    run(self, *args)
+    journal.write("finished\\n")
+
+optimize.BackgroundCompiler.__init__ = journalled_start
+optimize.BackgroundCompiler._run = journalled_run
+from faceedit.commands.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     tmp_path: Path, assets
 ) -> None:  # type: ignore[no-untyped-def]
     """The app must not wait for, nor be broken by, a torch.compile still running at exit."""
-    import os
     import subprocess
-    import sys
 
     env = {
         **os.environ,
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),  # cold: compiling takes 20+ s
         "FACEEDIT_SETTINGS_DIR": str(tmp_path / "settings"),
     }
-    out = tmp_path / "shot.png"
-    started = time.perf_counter()
+    out, journal = tmp_path / "shot.png", tmp_path / "compiles.txt"
     result = subprocess.run(
         [
-            sys.executable, "-m", "faceedit.commands.cli", str(assets.face_path), "--checkpoint",
-            str(assets.checkpoint), "--device", "cpu", "--precision", "float32", "--compile",
-            "--expression", "happy=1", "--snapshot", str(out),
+            sys.executable, "-c", JOURNALLED_CLI, str(journal), str(assets.face_path),
+            "--checkpoint", str(assets.checkpoint), "--device", "cpu", "--precision", "float32",
+            "--compile", "--expression", "happy=1", "--snapshot", str(out),
         ],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     assert out.is_file()
     assert "compilation failed" not in result.stderr and "terminate called" not in result.stderr
-    assert seconds < 20, f"exit waited for the compile ({seconds:.0f} s)"
+    events = journal.read_text().split()
+    assert "started" in events, "the background compile never started: nothing was tested"
+    assert events.count("finished") < events.count("started"), "exit waited for the compile"
     # The choices given on the command line are remembered, as the menus would remember them.
     ini = tmp_path / "settings" / "faceedit.ini"
     prefs = Preferences(QSettings(str(ini), QSettings.Format.IniFormat))
