@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from faceedit.faces.face import template_landmarks
+from faceedit.faces.align import template_landmarks
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel

@@ -1,8 +1,18 @@
-"""The layers in DESIGN.md section 4: core and model never import Qt, the UI never imports torch."""
+"""The fences of docs/architecture.md §2, checked twice.
+
+Statically (AST): no module names a banned package in any import, lazy ones included. At run
+time (a fresh interpreter): importing a layer loads nothing banned, which also catches an
+import that arrives indirectly, through another faceedit module.
+"""
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -82,3 +92,77 @@ def test_the_checker_itself_catches_an_offender(
         assert offenders([bad], banned) == [expected]
     finally:
         ROOT = saved
+
+
+# ---------------------------------------------------------------- at run time
+
+# Prints, as JSON, the loaded modules matching BANNED after importing MODULES (or, when MODULES
+# is empty, every module of the PACKAGES except those under SKIP).
+_PROBE = textwrap.dedent(
+    """
+    import importlib, json, pkgutil, sys
+
+    modules, packages, skip, banned = json.loads(sys.argv[1])
+    for package in packages:
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, package + "."):
+            name = info.name
+            if name.rsplit(".", 1)[-1] != "__main__" and not name.startswith(tuple(skip)):
+                modules.append(name)
+    for name in modules:
+        importlib.import_module(name)
+    loaded = sorted(
+        m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in banned)
+    )
+    print(json.dumps({"imported": modules, "loaded": loaded}))
+    """
+)
+
+
+def loaded_after_import(
+    banned: tuple[str, ...],
+    modules: tuple[str, ...] = (),
+    packages: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
+) -> tuple[list[str], list[str]]:
+    """(modules imported, banned modules loaded) in a fresh interpreter running this worktree."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    argument = json.dumps([list(modules), list(packages), list(skip), list(banned)])
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, argument],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report["imported"], report["loaded"]
+
+
+def test_opening_the_app_loads_no_torch() -> None:
+    """torch costs 1.6-1.8 s to import: the window must not wait for it on the GUI thread."""
+    _, loaded = loaded_after_import(
+        ("torch", "facenet_pytorch", "torchvision"),
+        modules=("faceedit.ui.main_window", "faceedit.ui.app"),
+    )
+    assert loaded == []
+
+
+def test_model_inference_and_faces_load_no_qt() -> None:
+    imported, loaded = loaded_after_import(
+        QT_MODULES, packages=("faceedit.model", "faceedit.inference", "faceedit.faces")
+    )
+    assert "faceedit.inference.engine" in imported and "faceedit.faces.detect" in imported
+    assert loaded == []
+
+
+def test_faceedit_loads_no_trainer() -> None:
+    imported, loaded = loaded_after_import(
+        ("trainer",), packages=("faceedit",), skip=("faceedit.ui",)
+    )
+    assert "faceedit.commands.cli" in imported and "faceedit.weights.checkpoint" in imported
+    assert loaded == []

@@ -12,28 +12,28 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Final, Literal
 
 import cv2
 import numpy as np
 
-from faceedit.commands.argtypes import positive_int
+from faceedit.commands.argtypes import (
+    editable_argument,
+    expression_argument,
+    positive_int,
+    region_argument,
+)
 from faceedit.errors import FaceEditError, InputError, NoFaceError
-from faceedit.faces.face import FaceDetector
-from faceedit.fileio import atomic_write_bytes
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
-from faceedit.inference.pipeline import (
-    REPARSE_POLICIES,
-    EditRequest,
-    FramePipeline,
-    FrameResult,
-    ReparsePolicy,
-)
+from faceedit.inference.pipeline import FramePipeline, FrameResult
+from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
+from faceedit.media.images import save_image
+from faceedit.media.masks import mask_paths, save_masks
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -41,8 +41,9 @@ from faceedit.media.sources import (
     open_source,
     read_image,
 )
-from faceedit.vocab.expressions import EXPRESSIONS, parse_expression_spec
-from faceedit.vocab.labels import REGION_NAMES, palette
+from faceedit.progress import ProgressBar
+from faceedit.vocab.expressions import EXPRESSIONS
+from faceedit.vocab.labels import REGION_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-masks",
         action="store_true",
-        help="also save the coloured label map and one mask per region (PNG) beside each output",
+        help="also save beside each output NAME: NAME_labels.png (class indices 0..18), "
+        "NAME_labels_color.png (the classes in colour) and NAME_mask_REGION.png per region",
     )
     parser.add_argument(
         "--detect-every",
@@ -137,53 +139,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def expression_argument(text: str) -> dict[str, float]:
-    """argparse type for --expression: 'happy=0.8,surprised=0.2'."""
-    try:
-        weights = parse_expression_spec(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    _check_weights(weights, text)
-    return weights
-
-
-def region_argument(text: str) -> tuple[str, dict[str, float]]:
-    """argparse type for --region: 'mouth:happy=1' -> ('mouth', {'happy': 1.0})."""
-    region, sep, spec = text.partition(":")
-    region = region.strip().lower()
-    if not sep or not region or not spec.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not REGION:EXPRESSIONS; write e.g. mouth:happy=1 or "
-            "eyes:surprised=0.5,happy=0.5"
-        )
-    if region not in REGION_NAMES:
-        raise argparse.ArgumentTypeError(
-            f"unknown region {region!r} in {text!r}; regions are {', '.join(REGION_NAMES)}"
-        )
-    try:
-        weights = parse_expression_spec(spec)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"in {text!r}: {error}") from None
-    _check_weights(weights, text)
-    return region, weights
-
-
-def editable_argument(text: str) -> tuple[str, ...]:
-    """argparse type for --editable: 'mouth,eyes' -> ('mouth', 'eyes')."""
-    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
-    if not names:
-        raise argparse.ArgumentTypeError(
-            f"--editable needs at least one region name; regions are {', '.join(REGION_NAMES)}"
-        )
-    unknown = [n for n in names if n not in REGION_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown region(s) {', '.join(map(repr, unknown))} in {text!r}; regions are "
-            f"{', '.join(REGION_NAMES)}"
-        )
-    return names
-
-
 def reparse_argument(text: str) -> ReparsePolicy:
     """argparse type for --reparse: 'every-frame' or 'on-detection' (underscores work too)."""
     value = text.strip().lower().replace("-", "_")
@@ -200,12 +155,6 @@ def min_face_argument(text: str) -> int:
             f"must be at least 12 pixels (MTCNN's window), got {value}"
         )
     return value
-
-
-def _check_weights(weights: dict[str, float], text: str) -> None:
-    bad = {k: v for k, v in weights.items() if not np.isfinite(v) or v < 0}
-    if bad:
-        raise argparse.ArgumentTypeError(f"weights must be finite and >= 0 in {text!r}: {bad}")
 
 
 # ---------------------------------------------------------------- planning (no model needed)
@@ -316,126 +265,34 @@ def _is_inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def mask_paths(output: Path, regions: Sequence[str]) -> dict[str, Path]:
-    """Where --save-masks writes for an image output: the label map and one mask per region."""
-    stem, parent = output.stem, output.parent
-    paths = {"labels": parent / f"{stem}_labels.png"}
-    paths.update({region: parent / f"{stem}_mask_{region}.png" for region in regions})
-    return paths
-
-
 def mask_folder(output: Path) -> Path:
     """Where --save-masks writes for a video output: one set of PNGs per frame."""
     return output.parent / f"{output.stem}_masks"
 
 
-# ---------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress bar with rate and ETA on stderr (a line every 10 % when not a tty)."""
-
-    WIDTH: Final[int] = 28
-
-    def __init__(
-        self, total: int | None, label: str, stream: TextIO | None = None, enabled: bool = True
-    ) -> None:
-        self.total = total if total and total > 0 else None
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.done = 0
-        self.started = time.perf_counter()
-        self._last_draw = 0.0
-        self._last_decile = -1
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def update(self, count: int = 1) -> None:
-        self.done += count
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        finished = self.total is not None and self.done >= self.total
-        if self._tty:
-            if finished or now - self._last_draw >= 0.1:
-                self._last_draw = now
-                self.stream.write("\r" + self.line(now) + ("\n" if finished else ""))
-                self.stream.flush()
-        elif self.total is not None:
-            decile = 10 * self.done // self.total
-            if decile != self._last_decile:
-                self._last_decile = decile
-                self.stream.write(self.line(now) + "\n")
-                self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self._tty and (self.total is None or self.done < self.total):
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = (now or time.perf_counter()) - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        if self.total is None:
-            return f"{self.label} {self.done} done, {rate:.1f}/s, {_clock(elapsed)}"
-        fraction = min(self.done / self.total, 1.0)
-        filled = round(fraction * self.WIDTH)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        return (
-            f"{self.label} [{bar}] {self.done}/{self.total} {fraction:4.0%} "
-            f"{rate:.1f}/s ETA {_clock(eta)}"
-        )
-
-
-def _clock(seconds: float) -> str:
-    if not np.isfinite(seconds):
-        return "--:--"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 # ---------------------------------------------------------------- writing
-
-
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    """Encode by the file's extension and write atomically."""
-    suffix = path.suffix.lower()
-    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise InputError(f"{path}: OpenCV cannot encode {suffix} images; use .png or .jpg")
-    atomic_write_bytes(path, encoded.tobytes())
-
-
-def write_gray(path: Path, gray: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", gray)
-    if not ok:  # pragma: no cover - PNG encoding of uint8 gray does not fail
-        raise InputError(f"{path}: cannot encode the mask as PNG")
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 def frame_masks(
     result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """The processed faces' label map (coloured, RGB) and region masks (uint8) in frame pixels."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The processed faces' class indices (H, W) uint8 and soft region masks (K, H, W) in [0, 1],
+    in frame pixels; outside every face the class is 0 (background) and the masks are 0."""
     height, width = frame_shape[:2]
-    labels_rgb = np.zeros((height, width, 3), np.uint8)
-    masks = {region: np.zeros((height, width), np.float32) for region in regions}
-    colours = palette()
+    labels = np.zeros((height, width), np.uint8)
+    masks = np.zeros((len(regions), height, width), np.float32)
+    size = (width, height)
     for face in result.processed:
         parsing = face.parsing
         if parsing is None:
             continue
         matrix = face.alignment.matrix  # frame -> crop, used with WARP_INVERSE_MAP
-        flags = cv2.WARP_INVERSE_MAP
-        size = (width, height)
-        crop_labels = colours[parsing.labels]
+        nearest = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
         covered = cv2.warpAffine(
-            np.ones(parsing.labels.shape, np.uint8), matrix, size, flags=cv2.INTER_NEAREST | flags
+            np.ones(parsing.labels.shape, np.uint8), matrix, size, flags=nearest
         ).astype(bool)
-        warped = cv2.warpAffine(crop_labels, matrix, size, flags=cv2.INTER_NEAREST | flags)
-        labels_rgb[covered] = warped[covered]
+        warped = cv2.warpAffine(parsing.labels.astype(np.uint8), matrix, size, flags=nearest)
+        labels[covered] = warped[covered]
         region_masks = parsing.region_masks
         if region_masks.shape[-2:] != parsing.labels.shape:
             region_masks = np.stack(
@@ -444,21 +301,20 @@ def frame_masks(
                     for m in region_masks
                 ]
             )
-        for k, region in enumerate(regions):
-            mask = cv2.warpAffine(region_masks[k], matrix, size, flags=cv2.INTER_LINEAR | flags)
-            masks[region] = np.maximum(masks[region], mask)
-    out = {"labels": labels_rgb}
-    out.update({r: np.clip(np.rint(m * 255), 0, 255).astype(np.uint8) for r, m in masks.items()})
-    return out
+        for k in range(len(regions)):
+            mask = cv2.warpAffine(
+                region_masks[k], matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            )
+            np.maximum(masks[k], mask, out=masks[k])
+    return labels, masks
 
 
-def save_masks(paths: dict[str, Path], masks: dict[str, np.ndarray]) -> None:
-    for key, path in paths.items():
-        image = masks[key]
-        if image.ndim == 3:
-            write_image(path, image)
-        else:
-            write_gray(path, image)
+def write_masks(
+    output: Path, result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
+) -> None:
+    """--save-masks: the files faceedit.media.masks names, beside `output`."""
+    labels, masks = frame_masks(result, frame_shape, regions)
+    save_masks(output, labels, masks, regions)
 
 
 # ---------------------------------------------------------------- running
@@ -549,15 +405,13 @@ def _edit_images(
     summary = Summary()
     regions = pipeline.engine.regions
     single = job.kind == "image"
-    progress = Progress(len(job.pairs), "editing", enabled=show and not single)
+    progress = ProgressBar(len(job.pairs), "editing", enabled=show and not single)
     for source, target in job.pairs:
         try:
             result = _edit_one_image(pipeline, request, source)
-            write_image(target, result.output)
+            save_image(target, result.output)
             if save:
-                save_masks(
-                    mask_paths(target, regions), frame_masks(result, result.output.shape, regions)
-                )
+                write_masks(target, result, result.output.shape, regions)
             summary.written.append(target)
         except FaceEditError as error:
             if single:
@@ -580,7 +434,7 @@ def _edit_video(
         if frames.is_live or frames.fps <= 0:
             raise InputError(f"{source}: not a video file")
         target.parent.mkdir(parents=True, exist_ok=True)
-        progress = Progress(frames.frame_count, "editing frames", enabled=show)
+        progress = ProgressBar(frames.frame_count, "editing frames", unit=" fps", enabled=show)
         with VideoWriter(target, frames.fps, frames.size) as writer:
             pipeline.reset()
             for index, frame in enumerate(frames):
@@ -590,10 +444,7 @@ def _edit_video(
                 writer.write(result.output)
                 if save:
                     masks_dir.mkdir(exist_ok=True)
-                    save_masks(
-                        mask_paths(masks_dir / f"{index:06d}.png", regions),
-                        frame_masks(result, frame.shape, regions),
-                    )
+                    write_masks(masks_dir / f"{index:06d}.png", result, frame.shape, regions)
                 summary.frames += 1
                 progress.update()
         progress.close()

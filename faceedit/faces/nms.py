@@ -2,7 +2,7 @@
 
 MTCNN (facenet-pytorch) needs `torchvision.ops.batched_nms`, but torchvision's only wheel for
 our torch is a CUDA build that cannot load its operators on a CPU-only install. These functions
-are what faceedit's detector uses instead (see `faceedit.faces.face._import_mtcnn`), so they follow
+are what faceedit's detector uses instead (see `faceedit.faces.detect._import_mtcnn`), so they follow
 torchvision exactly where it matters for results:
 
 - boxes are (x1, y1, x2, y2); area = (x2 - x1) * (y2 - y1) (no "+1" pixel convention);

@@ -13,7 +13,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from faceedit.faces.face import Face, FaceDetector
+from faceedit.faces.detect import Face, FaceDetector
 
 _LK_PARAMS = {
     "winSize": (21, 21),

@@ -1,7 +1,8 @@
 """EditEngine: the Qt-free inference API used by the app, the `edit` command and the benchmark.
 
-It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parse
-of the last crop is cached, so moving a slider re-runs only the generators (DESIGN.md section 5).
+It owns the networks and the device, takes uint8 RGB crops and returns numpy arrays. The parses
+of the last few crops are cached, so moving a slider re-runs only the generators
+(docs/architecture.md §3).
 
 Networks are made fast at load (faceedit.inference.optimize: BatchNorm folded, fast instance norm, and
 bfloat16 where the hardware runs it natively when precision is "auto"), and can be compiled in
@@ -24,17 +25,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError, InputError
-from faceedit.faces.face import template_landmarks
+from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
+from faceedit.inference.device import DeviceChoice, resolve_device
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
+from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel, resize
 from faceedit.vocab.expressions import EXPRESSIONS, condition_vector
 from faceedit.vocab.labels import NUM_CLASSES, REGION_NAMES
 from faceedit.weights import checkpoint as checkpoint_io
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
-CompileState = Literal["off", "compiling", "ready", "failed"]
 ConditionLike = Mapping[str, float] | Sequence[float] | np.ndarray
 
 PARSE_CACHE_SIZE: Final[int] = 4
@@ -42,37 +43,6 @@ HOW_TO_GET_A_MODEL: Final[str] = (
     "train one with 'faceedit-train' (parser, gan, joint stages) or import the community "
     "face parser with 'faceedit import-parser 79999_iter.pth parser.safetensors'"
 )
-
-
-def resolve_device(device: DeviceChoice | str | torch.device = "auto") -> torch.device:
-    """'auto' means CUDA when a GPU is usable, else CPU; asking for an absent GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise FaceEditError("CUDA was requested but no usable GPU was found; use --device cpu")
-    return torch.device(device)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What the loaded model can do, and for each missing part a sentence saying how to get it."""
-
-    can_parse: bool
-    can_edit: bool
-    can_score: bool
-    valence_arousal: bool
-    missing: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CompileStatus:
-    """Where background compilation stands, with a sentence for the status bar."""
-
-    state: CompileState
-    message: str = ""
-    seconds: float | None = None  # how long compiling took, once ready
 
 
 @dataclass
@@ -367,7 +337,7 @@ class EditEngine:
         return torch.softmax(logits.float(), dim=0).cpu().numpy()
 
     def clear_cache(self) -> None:
-        """Forget the cached parses (e.g. after switching device)."""
+        """Forget the recent parses, so the next `parse` runs the parser again (a cold parse)."""
         self._parse_cache.clear()
 
     # ---- helpers -------------------------------------------------------------------------

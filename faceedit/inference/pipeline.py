@@ -1,4 +1,4 @@
-"""One frame in, one edited frame out: detect, align, parse, generate, paste back (DESIGN.md 5).
+"""One frame in, one edited frame out: detect, align, parse, generate, paste back (docs/architecture.md §3).
 
 Shared by the app's inference worker, the `faceedit edit` command and the benchmark, so all
 three measure and run exactly the same path. Qt-free; returns numpy arrays and per-stage
@@ -8,44 +8,19 @@ milliseconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Final, Literal, get_args
+from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
-from faceedit.faces.face import Alignment, Face, FaceDetector, align, as_rgb_uint8, paste_back
+from faceedit.faces.align import Alignment, align, paste_back
+from faceedit.faces.detect import Face, FaceDetector
+from faceedit.faces.image import as_rgb_uint8
 from faceedit.faces.tracking import FaceTracker
 from faceedit.inference.engine import EditEngine, EditResult, Parsing
+from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
 
-STAGES = ("detect", "align", "parse", "generate", "paste")
-
-# When a stream's faces are parsed: on every frame, or only on frames where the detector ran
-# (in between, the tracked face keeps its masks: the aligned crop holds it in place, so only
-# its expression can move the parts, and for at most detect_every - 1 frames).
-ReparsePolicy = Literal["every_frame", "on_detection"]
-REPARSE_POLICIES: Final[tuple[ReparsePolicy, ...]] = get_args(ReparsePolicy)
-
-
-@dataclass(frozen=True)
-class EditRequest:
-    """What the user asked for: a target expression mixture, per-region targets, a region lock."""
-
-    condition: Mapping[str, float] = field(default_factory=dict)
-    region_conditions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    editable_regions: tuple[str, ...] | None = None
-    valence_arousal: tuple[float, float] | None = None
-    face_index: int | None = None  # None: the largest face
-    all_faces: bool = False
-
-    @property
-    def is_identity(self) -> bool:
-        """True when no edit is asked for (all sliders at zero): the input is shown unchanged."""
-        no_weights = not any(self.condition.values()) and not any(
-            any(c.values()) for c in self.region_conditions.values()
-        )
-        return no_weights and self.valence_arousal is None
-
+STAGES: Final[tuple[str, ...]] = ("detect", "align", "parse", "generate", "paste")
 
 @dataclass
 class FaceResult:

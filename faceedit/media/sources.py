@@ -1,6 +1,6 @@
 """Frames from image files, video files and cameras, with errors that say what to do.
 
-Every frame is an (H, W, 3) uint8 RGB array (see faceedit.faces.face on colour order): OpenCV's
+Every frame is an (H, W, 3) uint8 RGB array (see faceedit.faces.image on colour order): OpenCV's
 BGR is converted at the point of reading and writing, nowhere else.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceedit.errors import InputError
-from faceedit.faces.face import as_rgb_uint8
+from faceedit.faces.image import as_rgb_uint8
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Region masks for the local generators: soft ones from parser logits, hard boxes from landmarks.
 
-Soft masks are what the method uses (DESIGN.md section 1): they are differentiable, so GAN losses
+Soft masks are what the method uses (docs/architecture.md §1): they are differentiable, so GAN losses
 reach the parser. Keypoint boxes reproduce the paper's ablation and are hard by design.
 """
 
@@ -14,7 +14,7 @@ from torch import Tensor
 
 from faceedit.vocab.labels import NUM_CLASSES, region_classes
 
-# Five landmarks in MTCNN order (what faceedit.faces.face aligns with): the eye on the image's left,
+# Five landmarks in MTCNN order (what faceedit.faces.align aligns with): the eye on the image's left,
 # the eye on the image's right, the nose tip, the mouth corner on the left, the one on the right.
 NUM_LANDMARKS: Final[int] = 5
 

@@ -1,4 +1,4 @@
-"""Parser + hierarchical generator as one differentiable model (DESIGN.md section 1).
+"""Parser + hierarchical generator as one differentiable model (docs/architecture.md §1).
 
 The parser's softmax gates the local editors, so in joint mode every loss on the edited image
 reaches the parser's weights; frozen mode and keypoint boxes are the paper's two ablations.

@@ -11,14 +11,14 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
 from faceedit.errors import FaceEditError
 from faceedit.ui.settings import (
     APPLICATION,
@@ -53,18 +53,6 @@ def _slider_range(args: argparse.Namespace) -> None:
             )
 
 
-def _from_batch_edit(name: str) -> Callable[[str], Any]:
-    """`faceedit edit`'s argparse type `name`, imported on first use: the window's flags mirror
-    that command's exactly, and `faceedit --help` does not pay for importing the engine."""
-
-    def convert(text: str) -> Any:
-        from faceedit.commands import edit as batch_edit
-        return getattr(batch_edit, name)(text)
-
-    convert.__name__ = name
-    return convert
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source",
@@ -92,13 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--expression",
-        type=_from_batch_edit("expression_argument"),
+        type=expression_argument,
         metavar="SPEC",
         help="initial sliders, e.g. happy=0.8,surprised=0.2 (weights as given, not renormalised)",
     )
     parser.add_argument(
         "--region",
-        type=_from_batch_edit("region_argument"),
+        type=region_argument,
         action="append",
         default=[],
         metavar="REGION:SPEC",
@@ -106,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--editable",
-        type=_from_batch_edit("editable_argument"),
+        type=editable_argument,
         metavar="REGIONS",
         help=f"regions the edit may change, e.g. mouth,eyes (of {', '.join(REGION_NAMES)}); the rest stays as the input",
     )
@@ -339,7 +327,7 @@ def take_snapshot(window, path: Path, timeout_s: float, wants_edit: bool) -> int
             _settle(SETTLE_MS)  # plot axes size themselves to their labels over two layout passes
             image = window.grab().toImage()
             path.parent.mkdir(parents=True, exist_ok=True)
-            from faceedit.ui.export import save_png
+            from faceedit.media.images import save_png
             from faceedit.ui.widgets.image_view import qimage_to_array
 
             save_png(path, qimage_to_array(image))

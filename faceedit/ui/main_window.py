@@ -1,7 +1,7 @@
 """The main window: assembles the panels, routes their signals to the worker and back.
 
 It holds no image logic of its own: panels draw, the worker computes, overlay.py renders, and
-export.py saves. What lives here is the wiring and the user-facing messages.
+faceedit.media (images, masks) saves. What lives here is the wiring and the user-facing messages.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from faceedit.errors import FaceEditError
-from faceedit.inference.pipeline import EditRequest
+from faceedit.inference.request import EditRequest
+from faceedit.inference.session import FrameUpdate, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.media import masks as mask_files
 from faceedit.media.bundled import sample_image_path
-from faceedit.ui import dialogs, export
+from faceedit.media.images import save_png
+from faceedit.ui import dialogs
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import CompareMode, Preferences
@@ -40,7 +43,7 @@ from faceedit.ui.widgets.plots_panel import PlotsPanel
 from faceedit.ui.widgets.region_panel import RegionPanel
 from faceedit.ui.widgets.va_pad import ValenceArousalPanel
 from faceedit.ui.widgets.video_controls import VideoControls
-from faceedit.ui.worker import FrameUpdate, InferenceWorker, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.ui.worker import InferenceWorker, speed_from_preferences
 
 CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
 LOADING: Final[str] = "the model is still loading"
@@ -287,7 +290,7 @@ class MainWindow(QMainWindow):
 
     def speed_options(self) -> SpeedOptions:
         """The worker's speed options, as the preferences hold them."""
-        return SpeedOptions.from_preferences(self.prefs)
+        return speed_from_preferences(self.prefs)
 
     def set_speed(self, **changes: object) -> None:
         """Store speed preferences (precision, compile_networks, reparse_every_frame,
@@ -554,7 +557,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There is no frame to save yet.")
             return None
         try:
-            saved = export.save_png(path, self.latest.output)
+            saved = save_png(path, self.latest.output)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return None
@@ -562,7 +565,7 @@ class MainWindow(QMainWindow):
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
-        """Save the parse of the chosen face: coloured label map, class indices, region masks."""
+        """Save the parse of the chosen face as faceedit.media.masks names it: classes, colours, regions."""
         update = self.latest
         if (
             update is None
@@ -573,7 +576,7 @@ class MainWindow(QMainWindow):
             self.show_message("warning", "There are no masks to save: no face was parsed yet.")
             return []
         try:
-            saved = export.save_masks(
+            saved = mask_files.save_masks(
                 path, update.labels, update.region_masks, self.model_info.regions
             )
         except FaceEditError as error:

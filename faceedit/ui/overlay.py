@@ -12,14 +12,11 @@ from typing import Final, Literal
 import cv2
 import numpy as np
 
+from faceedit.media.masks import colorize, mask_to_uint8
 from faceedit.vocab.labels import CLASS_NAMES, NUM_CLASSES, REGION_GROUPS, palette
 
 OverlayMode = Literal["filled", "outline"]
 OVERLAY_MODES: Final[tuple[OverlayMode, ...]] = ("filled", "outline")
-# cv2.LUT wants a 256-entry table; a lookup is ~4x faster than numpy fancy indexing, and the
-# overlay is redrawn for every shown frame in the GUI thread.
-_COLOUR_LUT: Final[np.ndarray] = np.zeros((256, 1, 3), dtype=np.uint8)
-_COLOUR_LUT[:NUM_CLASSES, 0] = palette()
 # Background and skin cover most of a crop; showing them by default would hide the face.
 HIDDEN_BY_DEFAULT: Final[frozenset[int]] = frozenset({0, 1})
 
@@ -51,14 +48,6 @@ class OverlaySettings:
         for c in classes:
             flags[c] = shown
         return OverlaySettings(tuple(flags), self.opacity, self.mode, self.enabled)
-
-
-def colorize(labels: np.ndarray) -> np.ndarray:
-    """(H, W) class indices -> (H, W, 3) uint8 RGB in the class colours."""
-    if labels.ndim != 2:
-        raise ValueError(f"a label map is (H, W), got shape {labels.shape}")
-    index = np.ascontiguousarray(np.minimum(labels, NUM_CLASSES - 1), dtype=np.uint8)
-    return cv2.LUT(cv2.merge([index, index, index]), _COLOUR_LUT)
 
 
 def boundaries(labels: np.ndarray) -> np.ndarray:
@@ -107,29 +96,10 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(array, (size[1], size[0]), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
-def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
-    """(H, W) soft mask in [0, 1] -> (H, W) uint8 grey image (255 = fully inside)."""
-    return np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def attention_image(attention: np.ndarray) -> np.ndarray:
     """(H, W) attention in [0, 1] (1 keeps the input pixel) -> (H, W, 3) uint8; edited = bright."""
     grey = mask_to_uint8(1.0 - attention)
     return np.repeat(grey[:, :, None], 3, axis=2)
-
-
-def mask_images(
-    labels: np.ndarray, region_masks: np.ndarray, regions: tuple[str, ...]
-) -> dict[str, np.ndarray]:
-    """The images `Save masks` writes, by file suffix: coloured label map, raw classes, regions."""
-    if region_masks.shape[0] != len(regions):
-        raise ValueError(
-            f"{region_masks.shape[0]} region masks for {len(regions)} regions {regions}"
-        )
-    images = {"parsing": colorize(labels), "labels": labels.astype(np.uint8)}
-    for name, mask in zip(regions, region_masks, strict=True):
-        images[f"mask_{name}"] = mask_to_uint8(mask)
-    return images
 
 
 def legend_entries() -> list[tuple[int, str, tuple[int, int, int]]]:

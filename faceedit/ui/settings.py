@@ -12,6 +12,7 @@ from typing import Final, Literal, get_args
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from faceedit.inference.device import DEVICES, DeviceChoice
 from faceedit.ui.overlay import OVERLAY_MODES, OverlayMode
 
 ORGANIZATION: Final[str] = "faceedit"
@@ -19,9 +20,7 @@ APPLICATION: Final[str] = "faceedit"
 SETTINGS_DIR_ENV: Final[str] = "FACEEDIT_SETTINGS_DIR"
 MAX_RECENT: Final[int] = 10
 
-DeviceChoice = Literal["auto", "cpu", "cuda"]
 CompareMode = Literal["side_by_side", "split"]
-DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
 COMPARE_MODES: Final[tuple[CompareMode, ...]] = get_args(CompareMode)
 DETECT_EVERY_CHOICES: Final[tuple[int, ...]] = (1, 3, 5, 10)
 # The app offers the two precisions that make sense for a preview: "auto" (bfloat16 where the
@@ -30,7 +29,6 @@ PrecisionChoice = Literal["auto", "float32"]
 PRECISIONS: Final[tuple[PrecisionChoice, ...]] = get_args(PrecisionChoice)
 # Smallest face (pixels) searched for in videos and cameras; still images always search from 20.
 STREAM_MIN_FACE_CHOICES: Final[tuple[int, ...]] = (20, 40, 60, 100)
-STILL_MIN_FACE: Final[int] = 20
 
 
 def open_settings() -> QSettings:

@@ -57,7 +57,7 @@ CLASS_COLORS: Final[tuple[tuple[int, int, int], ...]] = (
     (0, 102, 102),  # hat
 )
 
-# The parts that carry expression, one local generator each (DESIGN.md section 1).
+# The parts that carry expression, one local generator each (docs/architecture.md §1).
 REGION_GROUPS: Final[dict[str, tuple[int, ...]]] = {
     "brows": (2, 3),
     "eyes": (4, 5, 6),

@@ -1,4 +1,4 @@
-"""The one way to save and load faceedit models (DESIGN.md section 6).
+"""The one way to save and load faceedit models (docs/architecture.md §5).
 
 A checkpoint is one `.safetensors` file: every tensor under a `parser.`, `generator.` or
 `discriminator.` prefix, plus a JSON header in the safetensors metadata (format version, model

@@ -14,8 +14,10 @@ from faceedit.commands import edit as batch_edit
 from faceedit.commands.cli import main
 from faceedit.errors import InputError
 from faceedit.media.bundled import sample_image_path
+from faceedit.media.masks import mask_paths, read_labels
 from faceedit.media.sources import VideoWriter, open_source, read_image
-from faceedit.vocab.labels import REGION_NAMES
+from faceedit.progress import ProgressBar
+from faceedit.vocab.labels import REGION_NAMES, palette
 
 
 @pytest.fixture(scope="module")
@@ -165,21 +167,25 @@ def test_refuses_to_write_onto_its_input(
     assert sorted(p.name for p in face_png.parent.iterdir()) == ["face.png"]
 
 
-def test_save_masks_writes_label_map_and_region_masks(
+def test_save_masks_writes_class_indices_colours_and_region_masks(
     model: Path, face_png: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.jpg"
     code = edit(face_png, out, "--checkpoint", model, "--expression", "happy", "--save-masks")
     assert code == 0
-    paths = batch_edit.mask_paths(out, REGION_NAMES)
-    assert set(paths) == {"labels", *REGION_NAMES}
-    labels = read_image(paths["labels"])
-    assert labels.shape == read_image(face_png).shape
-    assert labels.reshape(-1, 3).any(axis=1).mean() > 0.05, "the face area is labelled"
+    paths = mask_paths(out, REGION_NAMES)
+    assert paths["labels"].name == "out_labels.png"
+    assert paths["labels_color"].name == "out_labels_color.png"
+    labels = read_labels(paths["labels"])
+    assert labels.shape == read_image(face_png).shape[:2]
+    assert (labels > 0).mean() > 0.05, "the face area is labelled"
     assert (labels[:20, :20] == 0).all(), "outside the face there is no label"
+    colours = read_image(paths["labels_color"])
+    np.testing.assert_array_equal(colours, palette()[labels])
     for region in REGION_NAMES:
         mask = cv2.imread(str(paths[region]), cv2.IMREAD_UNCHANGED)
-        assert mask.ndim == 2 and mask.dtype == np.uint8 and mask.shape == labels.shape[:2]
+        assert mask.ndim == 2 and mask.dtype == np.uint8 and mask.shape == labels.shape
+        assert (mask[:20, :20] == 0).all(), "outside the face no region is masked"
 
 
 @pytest.mark.parametrize(
@@ -267,7 +273,7 @@ def test_plan_needs_matching_output_kinds(face_png: Path, tmp_path: Path) -> Non
 
 def test_progress_bar_shows_count_rate_and_eta() -> None:
     stream = io.StringIO()
-    progress = batch_edit.Progress(4, "editing", stream=stream)
+    progress = ProgressBar(4, "editing", stream=stream)
     for _ in range(4):
         progress.update()
     progress.close()

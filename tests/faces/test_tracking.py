@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedit.faces.face import Face, FaceDetector
+from faceedit.faces.detect import Face, FaceDetector
 from faceedit.faces.tracking import FaceTracker, box_iou
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.sources import read_image

@@ -5,9 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceedit.faces.face import FaceDetector, face_region_mask
+from faceedit.faces.align import face_region_mask
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
-from faceedit.inference.pipeline import EditRequest, FramePipeline
+from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.request import EditRequest
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.sources import read_image
 

@@ -18,14 +18,10 @@ from faceedit.model.parsing import (
     fold_batchnorm,
 )
 from faceedit.model.unet import UNet
+from tests.weights.community_files import randomise_batchnorm
 
-REFERENCE_KEYS = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "reference"
-    / "face-parsing-bisenet-keys.tsv"
-)
+# The tensor names and shapes of face-parsing.PyTorch's 79999_iter.pth, in file order.
+REFERENCE_KEYS = Path(__file__).resolve().parents[1] / "data" / "face-parsing-bisenet-keys.tsv"
 
 BISENET = ParserConfig(kind="bisenet", resolution=64)
 UNET_D2 = ParserConfig(kind="unet", resolution=32, unet_depth=2, unet_base_width=8)
@@ -34,18 +30,6 @@ UNET_D3 = ParserConfig(kind="unet", resolution=64, unet_depth=3, unet_base_width
 
 def images(batch: int, size: int) -> torch.Tensor:
     return torch.rand(batch, 3, size, size) * 2 - 1  # (B, 3, S, S) in [-1, 1]
-
-
-def randomise_batchnorm(module: nn.Module) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine terms, as trained weights have."""
-    with torch.no_grad():
-        for bn in module.modules():
-            if isinstance(bn, nn.BatchNorm2d):
-                bn.running_mean.normal_(0, 0.5)
-                bn.running_var.uniform_(0.5, 2.0)
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.normal_(0, 0.2)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +89,6 @@ def test_unet_has_no_aux_heads_in_training_either() -> None:
 
 
 def test_bisenet_state_dict_is_the_community_layout() -> None:
-    if not REFERENCE_KEYS.is_file():
-        pytest.skip(f"reference key list {REFERENCE_KEYS} is absent from this checkout")
     rows = [line.split("\t") for line in REFERENCE_KEYS.read_text().splitlines() if line.strip()]
     reference = [(key, shape) for key, shape in rows]
     assert len(reference) == 191

@@ -21,16 +21,18 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from faceedit.commands import cli
-from faceedit.faces.face import FaceDetector, face_region_mask
+from faceedit.faces.align import face_region_mask
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.session import FrameUpdate
 from faceedit.media.bundled import sample_image_path
+from faceedit.media.images import save_png
+from faceedit.media.masks import read_labels
 from faceedit.media.sources import VideoWriter, read_image
-from faceedit.ui.export import save_png
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
 from faceedit.ui.widgets.image_view import qimage_to_array
-from faceedit.ui.worker import FrameUpdate
 from tests.factories import make_checkpoint
 
 pytestmark = pytest.mark.gui
@@ -398,9 +400,10 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
     np.testing.assert_array_equal(read_image(saved), update.output)
     masks = window.save_masks(assets.root / "parse.png")
     regions = window.model_info.regions
-    expected = ["parse_parsing.png", "parse_labels.png"] + [f"parse_mask_{r}.png" for r in regions]
-    assert sorted(p.name for p in masks) == sorted(expected)
-    assert read_image(masks[0]).shape == (*update.labels.shape, 3)
+    expected = ["parse_labels.png", "parse_labels_color.png"]
+    assert sorted(p.name for p in masks) == sorted(expected + [f"parse_mask_{r}.png" for r in regions])
+    np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), update.labels)
+    assert read_image(assets.root / "parse_labels_color.png").shape == (*update.labels.shape, 3)
     window.copy_to_clipboard()
     clipped = qimage_to_array(QGuiApplication.clipboard().image())
     np.testing.assert_array_equal(clipped, update.output)

@@ -1,4 +1,4 @@
-"""overlay.py: the pixels of the segmentation overlay and of the saved masks (pure numpy)."""
+"""overlay.py: the pixels of the segmentation overlay (pure numpy; mask files: tests/media)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from faceedit.ui.overlay import (
     OverlaySettings,
     attention_image,
     boundaries,
-    colorize,
     group_classes,
-    mask_images,
     render_overlay,
     resize_nearest,
 )
-from faceedit.vocab.labels import CLASS_COLORS, NUM_CLASSES, REGION_GROUPS
+from faceedit.vocab.labels import CLASS_COLORS, NUM_CLASSES
 
 
 def _labels() -> np.ndarray:
@@ -69,26 +67,6 @@ def test_labels_are_resized_to_the_image_by_nearest_neighbour() -> None:
     assert set(np.unique(big)) == set(np.unique(labels))
     out = render_overlay(np.zeros((32, 32, 3), np.uint8), labels, OverlaySettings(opacity=1.0))
     assert tuple(out[9, 5]) == CLASS_COLORS[4]
-
-
-def test_mask_images_cover_labels_and_every_region() -> None:
-    labels = _labels()
-    masks = np.zeros((4, 8, 8), dtype=np.float32)
-    masks[1, 2:4, 1:3] = 1.0
-    images = mask_images(labels, masks, tuple(REGION_GROUPS))
-    assert set(images) == {
-        "parsing",
-        "labels",
-        "mask_brows",
-        "mask_eyes",
-        "mask_nose",
-        "mask_mouth",
-    }
-    np.testing.assert_array_equal(images["parsing"], colorize(labels))
-    np.testing.assert_array_equal(images["labels"], labels)
-    assert images["mask_eyes"][2, 1] == 255 and images["mask_eyes"][0, 0] == 0
-    with pytest.raises(ValueError, match="region masks"):
-        mask_images(labels, masks[:2], tuple(REGION_GROUPS))
 
 
 def test_attention_is_bright_where_the_generator_edits() -> None:

@@ -183,7 +183,7 @@ def _load_into(
 def template_landmarks(batch: int, size: int, device: torch.device) -> Tensor:
     """(B, 5, 2) faceedit's alignment template in crop pixels: the keypoint-box ablation's
     landmarks for aligned datasets, where every face sits on the template."""
-    from faceedit.faces.face import template_landmarks as template
+    from faceedit.faces.align import template_landmarks as template
 
     points = torch.as_tensor(template(size), dtype=torch.float32, device=device)
     return points.unsqueeze(0).expand(batch, -1, -1)

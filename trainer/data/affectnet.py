@@ -58,7 +58,7 @@ COLUMNS: Final[tuple[str, ...]] = (
 NUM_LANDMARKS: Final[int] = 68
 MISSING_VALENCE_AROUSAL: Final[float] = -2.0
 # 0-based indices into the 68-point (iBUG 300-W) layout for the 5 alignment points, in the
-# order faceedit.faces.face uses: image-left eye, image-right eye, nose tip, left and right mouth corner.
+# order faceedit.faces.detect uses: image-left eye, image-right eye, nose tip, left and right mouth corner.
 LEFT_EYE: Final[range] = range(36, 42)
 RIGHT_EYE: Final[range] = range(42, 48)
 NOSE_TIP: Final[int] = 30
@@ -156,7 +156,7 @@ class AffectNet(ExpressionDataset):
 
     `align`: "box" crops the annotated face box grown by `margin` on each side (made square,
     black beyond the image); "landmarks" warps the 5 points derived from the 68 annotated
-    landmarks onto faceedit.faces.face's template (the app's crops); "detect" runs the MTCNN detector
+    landmarks onto faceedit.faces.align's template (the app's crops); "detect" runs the MTCNN detector
     on every image (slow: about as slow as the app's detection, per sample; falls back to the
     box when no face is found).
     """

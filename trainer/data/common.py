@@ -147,10 +147,10 @@ def align_five_points(image: np.ndarray, points: np.ndarray, size: int) -> np.nd
     """size x size crop of `image` aligned by a similarity transform of its 5 face points.
 
     `points` (5, 2) are (x, y) of: image-left eye centre, image-right eye centre, nose tip,
-    image-left and image-right mouth corners (faceedit.faces.face.LANDMARK_NAMES). The transform and
-    the template are faceedit.faces.face's, so training crops match what the app feeds the model.
+    image-left and image-right mouth corners (faceedit.faces.detect.LANDMARK_NAMES). The transform and
+    the template are faceedit.faces.align's, so training crops match what the app feeds the model.
     """
-    from faceedit.faces.face import align
+    from faceedit.faces.align import align
 
     return align(image, np.asarray(points, dtype=np.float64).reshape(5, 2), size=size).crop
 
@@ -161,13 +161,14 @@ _DETECTOR: Any = None
 def detect_and_align(image: np.ndarray, size: int) -> np.ndarray | None:
     """The largest detected face of `image`, aligned to size x size; None when there is none.
 
-    Runs MTCNN (faceedit.faces.face.FaceDetector) once per image: slow (about 0.4 s for a 256 px
+    Runs MTCNN (faceedit.faces.detect.FaceDetector) once per image: slow (about 0.4 s for a 256 px
     image on a 2-core CPU), so meant for small datasets or for building a pre-aligned copy. The detector runs on
     the CPU: DataLoader workers are forked, and CUDA cannot be used in forked processes. One
     detector per process, built on first use.
     """
     global _DETECTOR
-    from faceedit.faces.face import FaceDetector, align
+    from faceedit.faces.align import align
+    from faceedit.faces.detect import FaceDetector
 
     if _DETECTOR is None:
         _DETECTOR = FaceDetector(device="cpu")

@@ -39,9 +39,8 @@ from faceedit.weights.checkpoint import (
     tensor_digest,
     write_with_header,
 )
-from faceedit.weights.state_match import compare_state
+from faceedit.weights.torch_files import load_resnet18
 from trainer.judges.metrics import confusion_matrix
-from trainer.judges.pretrained import read_weights_file
 
 logger = logging.getLogger("trainer.judges.classifier")
 
@@ -166,9 +165,8 @@ def load_torchvision_weights(
 ) -> tuple[str, ...]:
     """Start `model` from a torchvision ResNet-18 state dict file; returns the keys left out.
 
-    `fc` is left at its initialisation when the class count differs (ImageNet has 1000); any
-    other mismatch is an error naming the keys, since a silently half-loaded backbone would
-    train worse without saying why.
+    Only the full-width ResNet-18 fits; the reading and key checks are
+    faceedit.weights.torch_files.load_resnet18 (`fc` stays initialised for another class count).
     """
     file = Path(path)
     cfg = model.config
@@ -177,29 +175,7 @@ def load_torchvision_weights(
             f"torchvision ResNet-18 weights need base_channels {TORCHVISION_WIDTH} and blocks "
             f"{RESNET18_BLOCKS}; this classifier has {cfg.base_channels} and {cfg.blocks}"
         )
-    if not file.is_file():
-        raise CheckpointError(f"ResNet-18 weights {file} do not exist; check the path")
-    state = read_weights_file(
-        file, "a torchvision resnet18 state dict (e.g. resnet18-f37072fd.pth)"
-    )
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{file} does not hold a state dict")
-    expected = model.state_dict()
-    skipped = tuple(
-        k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != expected[k].shape
-    )
-    usable = {k: v for k, v in state.items() if k not in skipped}
-    mismatch = compare_state(
-        expected, usable, optional=lambda k: k in skipped or "num_batches" in k
-    )
-    if mismatch:
-        raise CheckpointError(
-            f"{file} is not a torchvision ResNet-18 state dict: {mismatch.summary()}"
-        )
-    model.load_state_dict(dict(usable), strict=False)
-    return skipped
+    return load_resnet18(model, file)
 
 
 # --- training and scoring ---------------------------------------------------------------------

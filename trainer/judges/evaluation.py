@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from faceedit.fileio import atomic_write_bytes, atomic_write_text
+from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
+from faceedit.media.images import save_png
 from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from trainer.judges.classifier import ExpressionClassifier
 from trainer.judges.fid import FeatureStatistics, frechet_distance
@@ -259,7 +260,7 @@ def edit_crops(engine: EditEngine, crops: list[np.ndarray], target: str) -> list
     config = engine.config
     if config is None or config.region_source != "boxes":
         return engine.edit_batch(crops, {target: 1.0})
-    from faceedit.faces.face import template_landmarks
+    from faceedit.faces.align import template_landmarks
 
     points = template_landmarks(config.crop_size)
     return [engine.edit(crop, {target: 1.0}, landmarks=points) for crop in crops]
@@ -364,14 +365,6 @@ def edit_grid(
             cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA,
         )  # fmt: skip
     return np.concatenate([strip, body], axis=0)
-
-
-def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 RGB image as PNG, atomically."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"PNG encoding failed for {path}")
-    return atomic_write_bytes(path, encoded.tobytes())
 
 
 # --- the whole evaluation ---------------------------------------------------------------------

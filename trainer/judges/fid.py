@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from faceedit.errors import CheckpointError
 from faceedit.weights.state_match import compare_state
-from trainer.judges.pretrained import read_weights_file
+from faceedit.weights.torch_files import load_torch_file
 
 FEATURE_DIM: Final[int] = 2048
 INPUT_SIZE: Final[int] = 299
@@ -378,7 +378,7 @@ def load_fid_inception(
 ) -> FIDInception:
     """FIDInception with pytorch-fid's weights from `path`, in eval mode, without gradients.
 
-    The file is read with `torch.load(weights_only=True)`, which refuses pickled code.
+    The file is read by faceedit.weights.torch_files, which refuses pickled code.
     """
     file = Path(path)
     if not file.is_file():
@@ -387,7 +387,7 @@ def load_fid_inception(
             f"{WEIGHTS_FILE_NAME} (faceedit downloads nothing), or leave --fid-weights out to "
             "skip FID"
         )
-    state = read_weights_file(file, f"pytorch-fid's {WEIGHTS_FILE_NAME}")
+    state = load_torch_file(file, f"pytorch-fid's {WEIGHTS_FILE_NAME}")
     network = FIDInception()
     load_inception_state(network, state, file)
     return network.to(device).eval().requires_grad_(False)

@@ -12,16 +12,15 @@ import datetime
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from faceedit.errors import TrainingError
-
-DeviceChoice = Literal["auto", "cpu", "cuda"]
+from faceedit.errors import ConfigError, TrainingError
+from faceedit.inference import device as devices
+from faceedit.inference.device import DeviceChoice
 
 
 @dataclass(frozen=True)
@@ -54,23 +53,11 @@ def _env_int(name: str, default: int) -> int:
 
 
 def resolve_device(choice: DeviceChoice | str, local_rank: int = 0) -> torch.device:
-    """'auto' is CUDA when available; each process of a multi-GPU run takes GPU LOCAL_RANK."""
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(
-                "--device cuda was asked for but no usable GPU was found; use --device cpu"
-            )
-        if local_rank >= torch.cuda.device_count():
-            raise TrainingError(
-                f"LOCAL_RANK {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
-                "start torchrun with --nproc_per_node at most that many"
-            )
-        return torch.device("cuda", local_rank)
-    if choice == "cpu":
-        return torch.device("cpu")
-    raise TrainingError(f"unknown device {choice!r}; use auto, cpu or cuda")
+    """faceedit's resolver, where a bare "cuda" means this process's GPU, LOCAL_RANK."""
+    try:
+        return devices.resolve_device(choice, local_rank=local_rank)
+    except ConfigError as error:
+        raise TrainingError(str(error)) from None
 
 
 def setup(device: DeviceChoice | str = "auto") -> DistInfo:

@@ -1,4 +1,5 @@
-"""What a run shows while it trains: TensorBoard scalars and image grids, and a progress bar.
+"""What a run shows while it trains: TensorBoard scalars and image grids, and a progress bar
+(faceedit.progress, the one `faceedit edit` draws too).
 
 Only rank 0 creates a `RunLogger`; the others get `NullLogger`, so call sites never branch.
 Image grids are built here (torchvision is not a dependency): rows are samples, columns are
@@ -7,80 +8,16 @@ the input, its soft masks coloured with the faceedit.vocab.labels palette, atten
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TextIO
 
 import torch
 from torch import Tensor
 
+from faceedit.progress import ProgressBar
 from faceedit.vocab.labels import CLASS_COLORS, REGION_GROUPS
-
-BAR_WIDTH: Final[int] = 24
-
-
-# ---------------------------------------------------------------------------- progress bar
-
-
-def format_duration(seconds: float) -> str:
-    """'1:02:03' / '4:05' style, or '?' before there is anything to estimate from."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class ProgressBar:
-    """`step 120/200 [#########.......] 60% 3.2 it/s ETA 0:25 | loss ...` on stderr.
-
-    On a terminal it redraws one line; in a log file (not a TTY) it prints a line per update.
-    The rate is measured from the first update of this process, so a resumed run's ETA is not
-    skewed by the steps it did not run.
-    """
-
-    def __init__(self, total: int, start: int = 0, stream: TextIO | None = None) -> None:
-        self.total = total
-        self.start_step = start
-        self.stream = stream if stream is not None else sys.stderr
-        self.started = time.perf_counter()
-        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_len = 0
-
-    def line(self, step: int, extra: str = "") -> str:
-        fraction = step / self.total if self.total else 1.0
-        filled = round(BAR_WIDTH * fraction)
-        elapsed = time.perf_counter() - self.started
-        done = step - self.start_step
-        rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
-        eta = (self.total - step) / rate if rate > 0 else float("nan")
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        text = (
-            f"step {step}/{self.total} [{bar}] {100 * fraction:3.0f}% {rate:.2f} it/s "
-            f"ETA {format_duration(eta)}"
-        )
-        return f"{text} | {extra}" if extra else text
-
-    def update(self, step: int, extra: str = "") -> None:
-        text = self.line(step, extra)
-        if self.interactive:
-            pad = " " * max(0, self._last_len - len(text))
-            self.stream.write("\r" + text + pad)
-            self._last_len = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the redrawn line (so the next message starts on its own line)."""
-        if self.interactive and self._last_len:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._last_len = 0
 
 
 def format_losses(values: Mapping[str, float]) -> str:
@@ -180,7 +117,10 @@ class RunLogger(NullLogger):
 
         self.folder = Path(folder)
         self.writer = SummaryWriter(log_dir=str(self.folder), purge_step=start_step or None)
-        self.bar = ProgressBar(total_steps, start_step, stream)
+        # A log file gets a line per log step (with the losses), not one per tenth of the run.
+        self.bar = ProgressBar(
+            total_steps, "step", start=start_step, unit=" it/s", stream=stream, plain="every_update"
+        )
         self.stream = stream if stream is not None else sys.stderr
         self._last = ""
 
@@ -195,12 +135,12 @@ class RunLogger(NullLogger):
 
     def progress(self, step: int, values: Mapping[str, float]) -> None:
         self._last = format_losses(values)
-        self.bar.update(step, self._last)
+        self.bar.goto(step, self._last)
 
     def tick(self, step: int) -> None:
         """Redraw the bar between log steps, on a terminal only (log files get a line per log)."""
         if self.bar.interactive:
-            self.bar.update(step, self._last)
+            self.bar.goto(step, self._last)
 
     def message(self, text: str) -> None:
         self.bar.close()

@@ -9,10 +9,8 @@ ever unpickled. It is written atomically: a kill mid-write leaves the previous f
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import time
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -20,8 +18,9 @@ from typing import Any, Final
 import numpy as np
 import torch
 
-from faceedit.errors import TrainingError
+from faceedit.errors import CheckpointError, TrainingError
 from faceedit.fileio import atomic_path
+from faceedit.weights.torch_files import load_torch_file
 
 STATE_FILE: Final[str] = "state.pt"
 FORMAT: Final[str] = "faceedit-train-state"
@@ -95,11 +94,10 @@ def load_state(
             "was written (state.pt); start a new run without --resume"
         )
     try:
-        state = torch.load(file, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        state = load_torch_file(file, "a faceedit training state (state.pt)", map_location)
+    except CheckpointError as error:
         raise TrainingError(
-            f"{file} is not a readable training state ({error}); it may be damaged. Delete it "
-            "to start over, or point --out at another run"
+            f"{error}. Delete it to start over, or point --out at another run"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TrainingError(f"{file} is not a faceedit training state")

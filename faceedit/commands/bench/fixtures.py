@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from faceedit.errors import FaceEditError
-from faceedit.faces.face import Alignment, Face, FaceDetector, align
+from faceedit.faces.align import Alignment, align
+from faceedit.faces.detect import Face, FaceDetector
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
 from faceedit.media.bundled import sample_image_path

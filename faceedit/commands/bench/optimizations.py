@@ -20,7 +20,7 @@ from faceedit.commands.bench.fixtures import (
 )
 from faceedit.commands.bench.report import Gain, round_or_none
 from faceedit.commands.bench.timing import measure, measure_interleaved
-from faceedit.faces.face import FaceDetector
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
 from faceedit.model.config import GeneratorConfig, ModelConfig
 from faceedit.model.generator import HierarchicalGenerator

@@ -2,7 +2,7 @@
 
 A plug-in is an entry point in the group `faceedit.bench_sections` whose name is one of
 SECTIONS and whose object is a callable taking a Context. The trainer provides `training` this
-way (trainer.stages.throughput:section_training), so faceedit never imports the trainer (DESIGN.md:
+way (trainer.stages.throughput:section_training), so faceedit never imports the trainer (docs/architecture.md §2:
 trainer -> faceedit, never the reverse), and a faceedit without the trainer still runs every
 other section and says in one note why `training` was skipped.
 

@@ -12,7 +12,8 @@ from faceedit.commands.bench.fixtures import conditions, crops_tensor, headline_
 from faceedit.commands.bench.report import Row, round_or_none
 from faceedit.commands.bench.timing import count_gflop, measure
 from faceedit.inference.engine import EditEngine
-from faceedit.inference.pipeline import EditRequest, FramePipeline
+from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.request import EditRequest
 
 
 def section_slider(ctx: Context) -> None:

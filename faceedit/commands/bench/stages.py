@@ -11,7 +11,7 @@ from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.fixtures import Models, conditions, crops_tensor
 from faceedit.commands.bench.report import Row
 from faceedit.commands.bench.timing import count_gflop, measure
-from faceedit.faces.face import paste_back
+from faceedit.faces.align import paste_back
 from faceedit.model.unified import resize
 
 

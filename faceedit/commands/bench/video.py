@@ -14,10 +14,11 @@ from faceedit.commands.bench.fixtures import Variant, headline_suffix, make_vide
 from faceedit.commands.bench.report import Row
 from faceedit.commands.bench.timing import Timing, synchronize
 from faceedit.errors import InputError
-from faceedit.faces.face import FaceDetector
+from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
-from faceedit.inference.pipeline import EditRequest, FramePipeline, ReparsePolicy
+from faceedit.inference.pipeline import FramePipeline
+from faceedit.inference.request import EditRequest, ReparsePolicy
 from faceedit.media.sources import open_source
 
 

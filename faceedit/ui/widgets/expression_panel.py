@@ -136,11 +136,6 @@ class ExpressionPanel(QWidget):
         self._show_target()
         self.changed.emit()
 
-    def clear_region(self, region: str) -> None:
-        if self._own.pop(region, None) is not None:
-            self._show_target()
-            self.changed.emit()
-
     def reset(self) -> None:
         """Back to the input's own look: every weight 0, no region targets."""
         self._whole = dict.fromkeys(EXPRESSIONS, 0.0)
@@ -150,10 +145,6 @@ class ExpressionPanel(QWidget):
 
     def select_target(self, region: str) -> None:
         self.target.setCurrentIndex(max(self.target.findData(region), 0))
-
-    @property
-    def current_target(self) -> str:
-        return self._target
 
     # ---- reactions --------------------------------------------------------------------------------
 

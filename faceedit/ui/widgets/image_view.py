@@ -137,10 +137,6 @@ class ImageView(QWidget):
     def face_boxes(self) -> list[np.ndarray]:
         return list(self._boxes)
 
-    @property
-    def chosen_faces(self) -> set[int]:
-        return set(self._chosen)
-
     def has_image(self) -> bool:
         return self._after is not None
 
@@ -163,9 +159,6 @@ class ImageView(QWidget):
     def set_split_enabled(self, enabled: bool) -> None:
         self._split_enabled = enabled
         self.update()
-
-    def split_enabled(self) -> bool:
-        return self._split_enabled
 
     @property
     def split_position(self) -> float:

@@ -112,7 +112,7 @@ def test_detect_aligns_faces_like_the_app_and_skips_photos_without_one(tmp_path:
     import numpy as np
     from PIL import Image
 
-    from faceedit.faces.face import align
+    from faceedit.faces.align import align
     from faceedit.media.bundled import sample_image_path
     from faceedit.media.sources import read_image
     from trainer.data import common

@@ -183,7 +183,7 @@ def test_gan_stage_on_rafd_with_keypoint_boxes_needs_no_parser(
     assert code == 0
     engine = EditEngine.load(out / "model.safetensors", device="cpu")
     assert engine.config is not None and engine.config.region_source == "boxes"
-    from faceedit.faces.face import template_landmarks
+    from faceedit.faces.align import template_landmarks
 
     result = engine.edit(random_crop(), {"surprised": 1.0}, landmarks=template_landmarks(32))
     assert result.region_masks.max() == 1.0  # hard boxes

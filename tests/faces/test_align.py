@@ -1,0 +1,134 @@
+"""faceedit.faces.align: the template, similarity alignment and feathered paste-back."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from faceedit.errors import InputError
+from faceedit.faces.align import (
+    CANONICAL_LANDMARKS,
+    align,
+    crop_feather,
+    estimate_similarity,
+    face_region_mask,
+    paste_back,
+    template_landmarks,
+)
+from faceedit.faces.detect import Face
+
+
+def test_similarity_is_recovered_exactly_and_never_reflects() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(5, 2)) * 30 + 100
+    angle, scale, shift = 0.4, 1.7, np.array([12.0, -5.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = points @ (scale * rotation).T + shift
+    matrix = estimate_similarity(points, target)
+    np.testing.assert_allclose(matrix[:, :2], scale * rotation, atol=1e-9)
+    np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
+    mirrored = target * np.array([-1.0, 1.0])
+    assert np.linalg.det(estimate_similarity(points, mirrored)[:, :2]) > 0
+    with pytest.raises(InputError, match="degenerate"):
+        estimate_similarity(np.ones((5, 2)), target)
+
+
+def test_template_is_a_centred_whole_face_layout() -> None:
+    left_eye, right_eye, nose, mouth_left, _ = CANONICAL_LANDMARKS
+    assert np.all((CANONICAL_LANDMARKS > 0.3) & (CANONICAL_LANDMARKS < 0.7))
+    assert abs(nose[0] - 0.5) < 0.01 and abs((left_eye[0] + right_eye[0]) / 2 - 0.5) < 0.01
+    # Room above the eyes for brows and forehead, below the mouth for the chin.
+    assert left_eye[1] > 0.35 and mouth_left[1] < 0.7
+    np.testing.assert_allclose(template_landmarks(128), CANONICAL_LANDMARKS * 128 - 0.5)
+
+
+def test_align_puts_the_landmarks_on_the_template(sample: np.ndarray, sample_face: Face) -> None:
+    alignment = align(sample, sample_face, size=128)
+    assert alignment.crop.shape == (128, 128, 3) and alignment.crop.dtype == np.uint8
+    in_crop = alignment.to_crop(sample_face.landmarks)
+    residual = np.linalg.norm(in_crop - template_landmarks(128), axis=1)
+    assert residual.max() < 128 * 0.05
+    np.testing.assert_allclose(alignment.to_frame(in_crop), sample_face.landmarks, atol=1e-3)
+
+
+def test_align_is_invariant_to_rotating_the_frame(sample: np.ndarray, sample_face: Face) -> None:
+    rotation = cv2.getRotationMatrix2D((256, 256), 25, 1.0)
+    rotated = cv2.warpAffine(sample, rotation, (512, 512), borderMode=cv2.BORDER_REFLECT_101)
+    moved = sample_face.landmarks @ rotation[:, :2].T + rotation[:, 2]
+    upright = align(sample, sample_face, size=64).crop.astype(np.float32)
+    turned = align(rotated, moved, size=64).crop.astype(np.float32)
+    unrelated = align(sample, moved, size=64).crop.astype(np.float32)
+    assert np.abs(upright - turned).mean() < 4  # grey levels
+    assert np.abs(upright - unrelated).mean() > 30
+
+
+def test_paste_back_of_an_unchanged_crop_restores_the_frame(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    before = sample.copy()
+    alignment = align(sample, sample_face, size=256)
+    result = paste_back(sample, alignment, alignment.crop)
+    mask = face_region_mask(alignment, sample.shape)
+    assert result is not sample and np.array_equal(sample, before)
+    error = np.abs(result.astype(np.float64) - sample.astype(np.float64)).mean(axis=2)
+    assert error[mask > 0.5].mean() < 2.0  # i.e. < 2/255
+    assert (mask == 0).any() and (mask > 0.99).any()
+    assert np.array_equal(result[mask == 0], sample[mask == 0])
+
+
+def test_paste_back_blends_an_edit_with_a_seamless_feather(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    alignment = align(sample, sample_face, size=128)
+    black = np.zeros_like(alignment.crop)
+    result = paste_back(sample, alignment, black)
+    mask = face_region_mask(alignment, sample.shape)
+    assert result[mask > 0.999].max() <= 1
+    # The feather has no step anywhere: neighbouring pixels differ by little.
+    assert np.abs(np.diff(mask, axis=0)).max() < 0.1 and np.abs(np.diff(mask, axis=1)).max() < 0.1
+    assert np.array_equal(result[mask == 0], sample[mask == 0])
+    feather = crop_feather(128)
+    assert feather[0].max() == 0 and feather[:, -1].max() == 0 and feather[64, 64] == 1
+    assert crop_feather(128) is feather  # built once per size
+
+
+def test_paste_back_respects_an_extra_crop_mask(sample: np.ndarray, sample_face: Face) -> None:
+    alignment = align(sample, sample_face, size=64)
+    only_left = np.zeros((64, 64), dtype=np.float32)
+    only_left[:, :32] = 1
+    mask = face_region_mask(alignment, sample.shape, crop_mask=only_left)
+    full = face_region_mask(alignment, sample.shape)
+    assert 0 < mask.sum() < 0.7 * full.sum()
+    result = paste_back(sample, alignment, np.zeros_like(alignment.crop), crop_mask=only_left)
+    assert np.array_equal(result[mask == 0], sample[mask == 0])
+
+
+def test_a_face_half_outside_the_frame_is_aligned_not_refused(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    nose_x = int(sample_face.landmarks[2, 0])
+    cut = sample[:, nose_x:]  # the left half of the face has left the frame
+    shifted = sample_face.landmarks - np.array([nose_x, 0], dtype=np.float32)
+    full = align(sample, sample_face, size=128)
+    partial = align(cut, shifted, size=128)
+    assert partial.crop.shape == (128, 128, 3)
+    # Where the crop still sees the frame, it shows the same pixels as before.
+    source_x = full.to_frame(np.stack(np.meshgrid(np.arange(128), np.arange(128)), -1))[:, 0]
+    inside = (source_x > nose_x + 1).reshape(128, 128)
+    assert inside.mean() > 0.3
+    diff = np.abs(partial.crop.astype(int) - full.crop.astype(int))[inside]
+    assert diff.mean() < 1.0
+    pasted = paste_back(cut, partial, partial.crop)
+    assert pasted.shape == cut.shape
+
+
+def test_downscaling_alignment_averages_instead_of_aliasing(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    # The sample blown up 4x by pixel repetition must align to (nearly) the same crop.
+    big = cv2.resize(sample, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+    landmarks = sample_face.landmarks.astype(np.float64) * 4 + 1.5
+    small = align(sample, sample_face, size=64).crop.astype(np.float32)
+    from_big = align(big, landmarks, size=64).crop.astype(np.float32)
+    assert np.abs(small - from_big).mean() < 4.0
