@@ -102,9 +102,9 @@ class EditEngine:
                 module.to(self.device).eval()
         # A few recent parses, newest last: the app parses the input crop and, to score it, the
         # edited one, and a slider move must still find the input's parse.
-        self._parse_cache: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor, Parsing]] = (
-            OrderedDict()
-        )
+        self._parse_cache: OrderedDict[
+            bytes, tuple[torch.Tensor, torch.Tensor, Parsing | None]
+        ] = OrderedDict()
         self.capabilities = self._capabilities()
 
     # ---- construction ------------------------------------------------------------------
@@ -147,7 +147,7 @@ class EditEngine:
         generator = CompiledWhenReady(
             model.generator, (x, masks, condition, None), compile_fn=compile_fn
         )
-        model.generator = generator
+        model.generator = generator  # type: ignore[assignment]  # a stand-in with the generator's call signature
         self._compiling = (generator,)
         if self.config is not None and self.config.region_source == "masks":
             parser_input = resize(x, self.config.parser.resolution)
@@ -436,7 +436,7 @@ class EditEngine:
             if x.shape[-1] == res
             else F.interpolate(x, size=(res, res), mode="bilinear", align_corners=False)
         )
-        logits = self._parser(inp).logits
+        logits: torch.Tensor = self._parser(inp).logits
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         assert logits.shape[1] == NUM_CLASSES

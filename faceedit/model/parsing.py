@@ -108,10 +108,12 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         dtype=dtype,
     )
     fused.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(dtype))
+    assert fused.bias is not None  # built with bias=True
     fused.bias.copy_(bias.to(dtype))
     if (
         conv.weight.is_contiguous(memory_format=torch.channels_last)
         and not conv.weight.is_contiguous()
     ):
-        fused.to(memory_format=torch.channels_last)  # keep a channels_last model channels_last
+        # keep a channels_last model channels_last
+        fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stub omits memory_format
     return fused

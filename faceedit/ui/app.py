@@ -20,11 +20,11 @@ from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
 from faceedit.errors import FaceEditError
+from faceedit.inference.device import DEVICES
 from faceedit.ui.settings import (
     APPLICATION,
     COMPARE_MODES,
     DETECT_EVERY_CHOICES,
-    DEVICES,
     ORGANIZATION,
     PRECISIONS,
 )
@@ -144,36 +144,43 @@ def app_icon() -> QIcon:
         p = QPainter(pixmap)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         s = size / 64
+
+        def px(v: float) -> int:
+            return int(v)  # Qt's integer overloads, which these floats always went to
+
         p.setBrush(QColor(42, 130, 218))
         p.setPen(Qt.PenStyle.NoPen)
-        p.drawRoundedRect(2 * s, 2 * s, 60 * s, 60 * s, 12 * s, 12 * s)
+        p.drawRoundedRect(px(2 * s), px(2 * s), px(60 * s), px(60 * s), 12 * s, 12 * s)
         p.setBrush(QColor(255, 214, 170))
-        p.drawEllipse(14 * s, 10 * s, 36 * s, 44 * s)
+        p.drawEllipse(px(14 * s), px(10 * s), px(36 * s), px(44 * s))
         p.setBrush(QColor(40, 40, 40))
-        p.drawEllipse(23 * s, 25 * s, 5 * s, 5 * s)
-        p.drawEllipse(36 * s, 25 * s, 5 * s, 5 * s)
+        p.drawEllipse(px(23 * s), px(25 * s), px(5 * s), px(5 * s))
+        p.drawEllipse(px(36 * s), px(25 * s), px(5 * s), px(5 * s))
         p.setPen(QPen(QColor(200, 40, 60), max(1.0, 3 * s)))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawArc(22 * s, 30 * s, 20 * s, 14 * s, 200 * 16, 140 * 16)
+        p.drawArc(px(22 * s), px(30 * s), px(20 * s), px(14 * s), 200 * 16, 140 * 16)
         p.setPen(QPen(QColor(255, 255, 255), max(1.0, 2 * s)))
-        p.drawLine(32 * s, 6 * s, 32 * s, 58 * s)
+        p.drawLine(px(32 * s), px(6 * s), px(32 * s), px(58 * s))
         p.end()
         icon.addPixmap(pixmap)
     return icon
 
 
 def _application() -> QApplication:
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         app = QApplication(sys.argv[:1])
         from faceedit.ui.theme import apply_theme
 
         apply_theme(app)
+    else:
+        assert isinstance(existing, QApplication)  # faceedit only ever makes a QApplication
+        app = existing
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("faceedit")
     app.setWindowIcon(app_icon())
-    return app  # type: ignore[return-value]
+    return app
 
 
 def run(args: argparse.Namespace) -> int:

@@ -414,6 +414,8 @@ class MainWindow(QMainWindow):
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""
+        edit_reason: str | None
+        parse_reason: str | None
         if info is None:
             edit_reason = parse_reason = LOADING
         else:

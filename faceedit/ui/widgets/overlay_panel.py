@@ -130,8 +130,8 @@ class OverlayPanel(QWidget):
         self.enabled_box.toggled.connect(self._on_enabled)
         self.show_all.clicked.connect(lambda: self._set_all(True))
         self.hide_all.clicked.connect(lambda: self._set_all(False))
-        self.filled.toggled.connect(lambda on: on and self._on_mode("filled"))
-        self.outline.toggled.connect(lambda on: on and self._on_mode("outline"))
+        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
+        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.set_settings(self._settings)
 
