@@ -12,11 +12,11 @@ the background once the first frame is on screen (`start_background_compile`).
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -112,8 +112,8 @@ class EditEngine:
     @classmethod
     def load(
         cls,
-        path: str | Path,
-        device: DeviceChoice | str = "auto",
+        path: str | os.PathLike[str],
+        device: DeviceChoice | str | torch.device = "auto",
         precision: PrecisionChoice = "float32",
     ) -> EditEngine:
         """Load a checkpoint file; CheckpointError explains what is wrong with a bad one."""

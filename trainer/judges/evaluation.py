@@ -432,7 +432,7 @@ class EvaluationReport:
         if self.editing is not None:
             keys = ("expression_accuracy", "target_probability", "identity_l1", "fid")
             rows = [
-                [t, str(v["edits"]), *(format_score(v[k]) for k in keys)]  # type: ignore[arg-type]
+                [t, str(v["edits"]), *(format_score(v[k]) for k in keys)]
                 for t, v in self.editing.per_target.items()
             ]
             parts.append(
