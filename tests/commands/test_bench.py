@@ -171,7 +171,7 @@ def run_section(function: sections.SectionFunction) -> list[str]:
     """Run a section on a context that has only a report (enough for plug-in stand-ins)."""
     settings = bench.Settings.from_args(bench_args(["--quick", "--device", "cpu"]))
     report = bench.Report(settings, "w")
-    function(SimpleNamespace(report=report))  # type: ignore[arg-type]
+    function(SimpleNamespace(report=report))  # type: ignore[arg-type]  # a stand-in context: only the report is used
     return report.notes
 
 

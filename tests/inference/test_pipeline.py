@@ -109,4 +109,4 @@ def test_reparse_policy_on_tracked_frames(
 
 def test_unknown_reparse_policy_is_refused(pipeline: FramePipeline) -> None:
     with pytest.raises(ValueError, match="reparse must be one of"):
-        FramePipeline(pipeline.engine, pipeline.detector, reparse="sometimes")  # type: ignore[arg-type]
+        FramePipeline(pipeline.engine, pipeline.detector, reparse="sometimes")  # type: ignore[arg-type]  # an invalid policy, on purpose

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -63,7 +64,7 @@ def _prefs(folder: Path) -> Preferences:
 
 
 @pytest.fixture(scope="module")
-def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:
     win = MainWindow(_prefs(assets.root), device="cpu")
     win.resize(1280, 800)
     win.show()
@@ -83,7 +84,7 @@ def direct(assets: SimpleNamespace) -> FramePipeline:
 
 def wait_for(
     qtbot, window: MainWindow, done: Callable[[FrameUpdate], bool] = lambda u: True
-) -> FrameUpdate:  # type: ignore[no-untyped-def]
+) -> FrameUpdate:
     """The first shown result that answers the latest request (and satisfies `done`)."""
 
     def ready() -> bool:
@@ -95,7 +96,7 @@ def wait_for(
     return window.latest
 
 
-def open_and_wait(qtbot, window: MainWindow, path: Path) -> FrameUpdate:  # type: ignore[no-untyped-def]
+def open_and_wait(qtbot, window: MainWindow, path: Path) -> FrameUpdate:
     with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
         window.open_path(path)
     return wait_for(qtbot, window)
@@ -124,9 +125,9 @@ class WorkLog:
         self.calls: list[tuple[bool, int]] = []
         process = FramePipeline.process
 
-        def logged(pipeline: FramePipeline, *args: object, **kwargs: object) -> object:
+        def logged(pipeline: FramePipeline, *args: Any, **kwargs: Any) -> Any:
             self.calls.append((threading.current_thread() is threading.main_thread(), niceness()))
-            return process(pipeline, *args, **kwargs)  # type: ignore[arg-type]
+            return process(pipeline, *args, **kwargs)
 
         monkeypatch.setattr(FramePipeline, "process", logged)
 
@@ -174,7 +175,7 @@ def test_window_opens_on_the_sample_and_finds_its_face(qtbot, window: MainWindow
     assert window.expressions.isEnabled() and not window.model_banner.message()
 
 
-def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindow, assets) -> None:
     update = open_and_wait(qtbot, window, assets.face_path)
     assert update.input.shape == (SMALL, SMALL, 3)
     assert len(update.boxes) == 1 and update.chosen == (0,)
@@ -188,7 +189,7 @@ def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindo
 
 def test_a_slider_edits_inside_the_face_and_nothing_outside(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     window.expressions.sliders["happy"].setValue(100)
@@ -205,7 +206,7 @@ def test_a_slider_edits_inside_the_face_and_nothing_outside(
     np.testing.assert_array_equal(update.output, update.input)
 
 
-def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_state(  # type: ignore[no-untyped-def]
+def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_state(
     qtbot, window: MainWindow, assets, direct: FramePipeline
 ) -> None:
     open_and_wait(qtbot, window, assets.face_path)
@@ -230,7 +231,7 @@ def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_st
 
 def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     update = open_and_wait(qtbot, window, assets.face_path)
     assert update.labels is not None
     overlay, crop = window.overlay, window.crop
@@ -255,7 +256,7 @@ def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     assert window.prefs.overlay_opacity == pytest.approx(0.2)
 
 
-def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     window.expressions.set_condition({"happy": 1.0})
@@ -288,7 +289,7 @@ def test_region_targets_and_editable_flags_reach_the_request(qtbot, window: Main
 # ---- things that go wrong ------------------------------------------------------------------------
 
 
-def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(  # type: ignore[no-untyped-def]
+def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(
     qtbot, window: MainWindow, assets
 ) -> None:
     from safetensors.numpy import save_file
@@ -318,7 +319,7 @@ def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(  # type:
     assert np.any(update.output != update.input)
 
 
-def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> None:
     blank = save_png(assets.root / "wall.png", np.full((128, 160, 3), 200, np.uint8))
     with qtbot.waitSignal(window.messageShown, timeout=WAIT_MS) as shown:
         window.open_path(blank)
@@ -331,7 +332,7 @@ def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> 
 
 def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     video = assets.root / "clip.avi"
     with VideoWriter(video, 10.0, (SMALL, SMALL)) as writer:
         for i in range(12):
@@ -367,7 +368,7 @@ def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
 
 def test_dragged_sliders_are_computed_off_the_gui_thread_newest_first(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     slider = window.expressions.sliders["angry"]
@@ -391,7 +392,7 @@ def test_dragged_sliders_are_computed_off_the_gui_thread_newest_first(
 # ---- the rest of the window ---------------------------------------------------------------------
 
 
-def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     window.expressions.set_condition({"happy": 1.0})
     update = wait_for(qtbot, window, lambda u: u.edited)
@@ -417,7 +418,7 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
 
 def test_no_checkpoint_says_what_is_missing_and_disables_editing(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     win = MainWindow(_prefs(tmp_path), device="cpu")
     qtbot.addWidget(win)
     try:
@@ -445,7 +446,7 @@ def test_no_checkpoint_says_what_is_missing_and_disables_editing(
 
 def test_closing_the_window_stops_the_worker_even_mid_computation(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     win = MainWindow(_prefs(tmp_path), device="cpu")
     win.load_checkpoint(assets.checkpoint)
     win.open_sample()  # the worker is now loading and detecting
@@ -457,7 +458,7 @@ def test_closing_the_window_stops_the_worker_even_mid_computation(
 
 def test_drop_a_checkpoint_and_a_picture_and_switch_device(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
 
@@ -489,7 +490,7 @@ def test_drop_a_checkpoint_and_a_picture_and_switch_device(
 
 def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
     qtbot, tmp_path: Path, assets, tiny_parser: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     parser_only = tiny_parser
     win = MainWindow(_prefs(tmp_path), device="cpu")
     qtbot.addWidget(win)
@@ -508,7 +509,7 @@ def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
 
 def test_valence_arousal_pad_appears_for_models_trained_with_it(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from faceedit.model.config import preset
 
     config = preset("tiny").replace(valence_arousal=True)
@@ -535,7 +536,7 @@ def test_valence_arousal_pad_appears_for_models_trained_with_it(
 
 def test_snapshot_command_applies_the_options_and_writes_a_png(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     out = tmp_path / "shot.png"
     code = cli.main([
         str(assets.face_path), "--checkpoint", str(assets.checkpoint), "--device", "cpu",
@@ -549,7 +550,7 @@ def test_snapshot_command_applies_the_options_and_writes_a_png(
 
 def test_snapshot_fails_with_a_message_when_there_is_no_face(
     qtbot, tmp_path: Path, assets, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     blank = save_png(tmp_path / "wall.png", np.full((96, 96, 3), 90, np.uint8))
     code = cli.main(
         [
@@ -571,7 +572,7 @@ def test_snapshot_fails_with_a_message_when_there_is_no_face(
 
 def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from faceedit.inference import optimize
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
@@ -635,7 +636,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The app must not wait for, nor be broken by, a torch.compile still running at exit."""
     import subprocess
 
