@@ -10,7 +10,6 @@ continues the same experiment.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from faceedit.configs import build, coerce, parse_text, plain
 from faceedit.errors import ConfigError
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
@@ -223,12 +223,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists): what config.yaml and state.pt store."""
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Rebuild from `to_dict` output; unknown keys and bad values raise ConfigError."""
-        return _build(cls, data, "")
+        return build(cls, data)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -304,8 +304,8 @@ def merge(config: TrainConfig, updates: Mapping[str, Any], from_text: bool = Fal
     data = config.to_dict()
     for key, value in _flatten(updates).items():
         hint = field_type(key)
-        parsed = _parse_text(value, hint, key) if from_text else _coerce(value, hint, key)
-        _assign(data, key, _plain(parsed))
+        parsed = parse_text(value, hint, key) if from_text else coerce(value, hint, key)
+        _assign(data, key, plain(parsed))
     return TrainConfig.from_dict(data)
 
 
@@ -383,127 +383,3 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
     for name in parents:
         node = node[name]
     node[leaf] = value
-
-
-def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively: YAML- and torch.load(weights_only)-friendly."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-_TRUE: Final[frozenset[str]] = frozenset({"true", "yes", "on", "1"})
-_FALSE: Final[frozenset[str]] = frozenset({"false", "no", "off", "0"})
-
-
-def _parse_text(text: Any, hint: Any, key: str) -> Any:
-    """Parse a command-line string into a value of type `hint`."""
-    if not isinstance(text, str):
-        return _coerce(text, hint, key)
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        inner = text.strip()
-        if inner.startswith(("[", "(")) and inner.endswith(("]", ")")):
-            inner = inner[1:-1]
-        items = [item.strip() for item in inner.split(",") if item.strip()]
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_parse_text(item, args[0], key) for item in items)
-        if len(items) != len(args):
-            raise ConfigError(f"{key} needs {len(args)} comma-separated values, got {text!r}")
-        return tuple(_parse_text(item, arg, key) for item, arg in zip(items, args, strict=True))
-    if dataclasses.is_dataclass(hint):
-        raise ConfigError(f"{key} is a group of settings; set its fields, e.g. {key}.<field>=...")
-    return _coerce(text, hint, key)
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check/convert a (YAML-typed or string) value to the field type `hint`."""
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(f"{key}={value!r} is not one of {list(choices)}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(hint):
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError("; ".join(errors))
-    if origin is tuple:
-        if isinstance(value, str):
-            return _parse_text(value, hint, key)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} needs a list of values, got {value!r}")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], key) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"{key} needs {len(args)} values, got {list(value)}")
-        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.replace("_", ""))
-            except ValueError:
-                pass
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key} must be a string, got {value!r}")
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key} is a group of settings and needs a mapping, got {value!r}")
-        return value
-    return value
-
-
-def _build(cls: Any, data: Mapping[str, Any], owner: str) -> Any:
-    """Construct dataclass `cls` from a nested mapping, with typed values and clear errors."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{owner or 'config'}: expected a mapping, got {type(data).__name__}")
-    if cls is ModelConfig:
-        try:
-            return ModelConfig.from_dict(_plain(dict(data)))
-        except TypeError as error:
-            raise ConfigError(f"{owner}: {error}") from None
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(hints))
-    if unknown:
-        raise ConfigError(
-            f"{owner or 'config'}: unknown key(s) {unknown}; known: {', '.join(sorted(hints))}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        key = f"{owner}.{name}" if owner else name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, key)
-        else:
-            kwargs[name] = _coerce(value, hint, key)
-    return cls(**kwargs)

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from faceedit.configs import build
 from faceedit.errors import ConfigError
 from faceedit.vocab.expressions import NUM_EXPRESSIONS
 from faceedit.vocab.labels import NUM_CLASSES, REGION_GROUPS
@@ -165,38 +166,11 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Rebuild from `to_dict` output; unknown keys are refused so typos do not pass silently."""
-        return _from_dict(cls, data, "ModelConfig")
+        return build(cls, data, "ModelConfig")
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
         return cls.from_dict(json.loads(text))
-
-
-_NESTED: Final[dict[str, type]] = {
-    "parser": ParserConfig,
-    "global_generator": GeneratorConfig,
-    "local_generator": GeneratorConfig,
-    "discriminator": DiscriminatorConfig,
-}
-
-
-def _from_dict(cls: type, data: dict[str, Any], owner: str) -> Any:
-    if not isinstance(data, dict):
-        _fail(owner, f"expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        _fail(owner, f"unknown field(s) {unknown}; known: {sorted(names)}")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        nested = _NESTED.get(key) if cls is ModelConfig else None
-        if nested is not None:
-            kwargs[key] = _from_dict(nested, value, f"{owner}.{key}")
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
 
 
 def _paper_128() -> ModelConfig:

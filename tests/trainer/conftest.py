@@ -1,6 +1,9 @@
-"""Trained runs shared by the trainer's tests: each comparison is trained once per session.
+"""Fixtures shared by tests/trainer/stages and tests/trainer/commands: trained runs, each made
+once per session.
 
-`faceedit-train compare` trains whole parser -> gan -> joint chains; they are the slowest thing
+`runs`: datasets, a parser run and a gan run that the stage tests start from.
+
+The comparisons: `faceedit-train compare` trains whole parser -> gan -> joint chains; they are the slowest thing
 the suite does. The compare tests check the tables these fixtures wrote, and the stage tests
 check the runs inside them that they would otherwise train again (a BiSeNet parser, a joint
 run with the parser frozen). Variants whose runs equal another comparison's (the masks
@@ -11,30 +14,38 @@ which the comparison resumes instead of retraining, as it would after an interru
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor, nn
 
+from tests.trainer.evaluation_fixtures import StubInception
 from tests.trainer.fixtures import write_celebamask_hq, write_folders
-from trainer.judges.fid import FEATURE_DIM
+from tests.trainer.stage_runs import make_runs
 
 # Every run of every comparison: the tiny preset, two steps of two images, one seed.
 COMPARE_BUDGET = ["--preset", "tiny", "--steps", "2", "--batch-size", "2", "--seed", "3"]
 COMPARE_FAST = ["--num-workers", "0", "--device", "cpu", "--limit", "4"]
 
 
-class StubInception(nn.Module):
-    """(B, 3, H, W) -> (B, 2048) in place of the 24M-parameter FID Inception."""
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and a busy machine is not oversubscribed."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.project = nn.Linear(3 * 4 * 4, FEATURE_DIM)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(self.project(nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)))
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Datasets, a 2-step parser run and a 2-step gan run on AffectNet."""
+    with one_thread():
+        return make_runs(tmp_path_factory.mktemp("stages"))
 
 
 @pytest.fixture(scope="session")
@@ -81,15 +92,15 @@ def joint_vs_frozen(
     compare_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """`compare joint-vs-frozen` from scratch, judged by a classifier and a stand-in FID network."""
-    from trainer.commands import evaluate as evaluate_command
+    from trainer.judges import loading
 
     root = tmp_path_factory.mktemp("joint-vs-frozen")
     weights = root / "pt_inception.pth"
     weights.write_bytes(b"stub")
     out = root / "jf"
     judges = ["--classifier", str(compare_data["classifier"]), "--fid-weights", str(weights)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(evaluate_command, "load_fid_inception", lambda path, device: StubInception())
+    with pytest.MonkeyPatch.context() as patch, one_thread():
+        patch.setattr(loading, "load_fid_inception", lambda path, device: StubInception())
         torch.manual_seed(0)
         assert run_compare("joint-vs-frozen", out, compare_data, *judges) == 0
     return out
@@ -104,8 +115,9 @@ def masks_vs_boxes(
     seed_runs(
         out, joint_vs_frozen, {"parser": "parser", "gan-masks": "gan", "joint-masks": "joint-joint"}
     )
-    torch.manual_seed(0)
-    assert run_compare("masks-vs-boxes", out, compare_data) == 0
+    with one_thread():
+        torch.manual_seed(0)
+        assert run_compare("masks-vs-boxes", out, compare_data) == 0
     return out
 
 
@@ -121,6 +133,7 @@ def bisenet_vs_unet(
         joint_vs_frozen,
         {"parser-unet": "parser", "gan-unet": "gan", "joint-unet": "joint-joint"},
     )
-    torch.manual_seed(0)
-    assert run_compare("bisenet-vs-unet", out, compare_data) == 0
+    with one_thread():
+        torch.manual_seed(0)
+        assert run_compare("bisenet-vs-unet", out, compare_data) == 0
     return out

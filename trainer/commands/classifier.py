@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Final
 
 from faceedit.errors import ConfigError
+from trainer.commands.common import add_expression_arguments, expression_source
 from trainer.data import build_expression_dataset
 from trainer.judges.classifier import (
     ClassifierConfig,
@@ -26,32 +26,9 @@ from trainer.stages.distributed import resolve_device
 
 logger = logging.getLogger("trainer.judges.classifier")
 
-EXPRESSION_FLAGS: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
-
-
-def add_expression_dataset_arguments(
-    parser: argparse._ActionsContainer, required: bool = False
-) -> None:
-    """--affectnet ROOT | --rafd ROOT | --folders ROOT (shared with `eval`)."""
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--affectnet", metavar="ROOT", help="AffectNet root (manually annotated)")
-    group.add_argument("--rafd", metavar="ROOT", help="RaFD image folder")
-    group.add_argument(
-        "--folders", metavar="ROOT", help="your photos in one folder per expression name"
-    )
-
-
-def expression_source(args: argparse.Namespace) -> tuple[str, str] | None:
-    """(kind, root) of the expression dataset named on the command line, or None."""
-    for kind in EXPRESSION_FLAGS:
-        root = getattr(args, kind, None)
-        if root:
-            return kind, root
-    return None
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_expression_dataset_arguments(parser, required=True)
+    add_expression_arguments(parser, required=True)
     parser.add_argument(
         "--out", required=True, type=Path, help="the classifier file to write (.safetensors)"
     )

@@ -1,5 +1,5 @@
-"""What the three training commands share: their flags, config resolution, the run folder,
-and the run itself (process group, seeding, logging, the loop, clean-up).
+"""What the training commands share: their flags (run, expression data, evaluation inputs) and
+config resolution. The run itself lives in trainer/stages/runner.py.
 
 Precedence when resolving a config: stage defaults for the preset (or, with --resume, the
 saved run's config) < --config YAML file < flags like --steps < --set KEY=VALUE.
@@ -8,34 +8,29 @@ saved run's config) < --config YAML file < flags like --steps < --set KEY=VALUE.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from faceedit.errors import ConfigError, DatasetError, TrainingError
-from faceedit.fileio import atomic_write_text
 from faceedit.model.config import PRESETS, ModelConfig
+from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.config import (
     DEFAULT_PRESET,
+    EXPRESSION_SOURCES,
     Stage,
     TrainConfig,
     apply_overrides,
     check_resumable,
     default_config,
-    describe_differences,
     load_yaml,
     merge,
-    save_yaml,
 )
-from trainer.stages.distributed import DistInfo, cleanup, setup
-from trainer.stages.loop import Stage as StageProtocol
-from trainer.stages.loop import seed_everything, set_deterministic, train
-from trainer.stages.run_log import NullLogger, RunLogger
-from trainer.stages.state import STATE_FILE, load_state, remove_stale_temporaries
+from trainer.judges.fid import WEIGHTS_FILE_NAME
+from trainer.stages.state import STATE_FILE, load_state
 
-CONFIG_FILE = "config.yaml"
-TENSORBOARD_DIR = "tensorboard"
+# The training stages' expression flags: needed for a new run, not for --resume.
+EXPRESSION_GROUP: Final[str] = "expression data (give one; not needed with --resume)"
 
 # flag attribute -> config key
 _FLAG_KEYS: dict[str, str] = {
@@ -181,43 +176,107 @@ def resolve_config(
     return config, default_config(stage, config.preset), state
 
 
-def run_stage(
-    args: argparse.Namespace,
-    config: TrainConfig,
-    defaults: TrainConfig,
-    state: Mapping[str, Any] | None,
-    build: Callable[[TrainConfig, DistInfo], StageProtocol],
-) -> int:
-    """Join the process group, build the stage, train it, and always clean up."""
-    info = setup(args.device)
-    logger: NullLogger = NullLogger()
-    try:
-        set_deterministic(config.deterministic, info.device)
-        out = Path(args.out)
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(out)
-            atomic_write_text(out / CONFIG_FILE, save_yaml(config))
-            print(describe_differences(config, defaults), file=sys.stderr)
-            if info.distributed:
-                print(
-                    f"torchrun: {info.world_size} processes on {info.device.type}", file=sys.stderr
-                )
-        # The same seed on every rank builds the same networks; each rank then draws its own.
-        seed_everything(config.seed)
-        stage = build(config, info)
-        seed_everything(config.seed + 1000 * info.rank)
-        start = int(state["step"]) if state is not None else 0
-        if info.is_main:
-            logger = RunLogger(out / TENSORBOARD_DIR, config.steps, start)
-            if start:
-                logger.message(f"resuming {out} at step {start} of {config.steps}")
-        result = train(stage, config, out, info, logger, state)
-        logger.message(
-            f"done: step {result.step}; inference checkpoint {result.checkpoint_path}; "
-            f"training state {result.state_path}; TensorBoard: tensorboard --logdir {out / TENSORBOARD_DIR}"
+def add_expression_arguments(
+    parser: argparse._ActionsContainer, title: str | None = None, required: bool = False
+) -> None:
+    """--affectnet ROOT | --rafd ROOT | --folders ROOT (one of them), for every command that reads
+    expression data; `title` puts them in an argument group of their own."""
+    container = parser.add_argument_group(title) if title else parser
+    choice = container.add_mutually_exclusive_group(required=required)
+    choice.add_argument(
+        "--affectnet",
+        metavar="ROOT",
+        help="AffectNet root (Manually_Annotated_file_lists/, Manually_Annotated_Images/); "
+        "training stages use its valence/arousal labels too",
+    )
+    choice.add_argument(
+        "--rafd", metavar="ROOT", help="RaFD root (its Rafd*.jpg files, any nesting)"
+    )
+    choice.add_argument(
+        "--folders",
+        metavar="ROOT",
+        help="your own photos in one folder per expression: " + ", ".join(EXPRESSIONS),
+    )
+
+
+def expression_roots(args: argparse.Namespace) -> dict[str, str]:
+    """The expression dataset roots given, as absolute folders (DatasetError if one is missing)."""
+    return {
+        name: existing_folder(f"--{name}", getattr(args, name))
+        for name in EXPRESSION_SOURCES
+        if getattr(args, name)
+    }
+
+
+def expression_source(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(kind, root) of the expression dataset named on the command line, or None."""
+    for kind in EXPRESSION_SOURCES:
+        root = getattr(args, kind, None)
+        if root:
+            return kind, root
+    return None
+
+
+def add_evaluation_inputs(parser: argparse.ArgumentParser) -> None:
+    """Datasets, judges and limits shared by `eval` and `compare`."""
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--celebamask-hq", metavar="ROOT", help="score the parser (mIoU, per-class F1)"
+    )
+    add_expression_arguments(data)
+    judges = parser.add_argument_group("judges")
+    judges.add_argument(
+        "--classifier",
+        type=Path,
+        metavar="FILE",
+        help="expression classifier from 'faceedit-train classifier' (expression accuracy)",
+    )
+    judges.add_argument(
+        "--fid-weights",
+        type=Path,
+        metavar="PTH",
+        help=f"pytorch-fid's Inception weights ({WEIGHTS_FILE_NAME}) for FID",
+    )
+    scope = parser.add_argument_group("scope")
+    scope.add_argument("--split", choices=("train", "val", "test"), default="test")
+    scope.add_argument("--limit", type=int, metavar="N", help="score at most N images per dataset")
+    scope.add_argument(
+        "--targets",
+        metavar="NAMES",
+        help="comma-separated target expressions (default: those present in the split)",
+    )
+    scope.add_argument("--batch-size", type=int, default=16)
+    scope.add_argument(
+        "--num-workers",
+        type=int,
+        help="DataLoader worker processes (default: 0 to score; each stage's own to train)",
+    )
+    scope.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
+    )
+
+
+def check_evaluation_inputs(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The expression dataset of `eval`/`compare` flags, once they name something to score."""
+    expression = expression_source(args)
+    if args.celebamask_hq is None and expression is None:
+        raise ConfigError(
+            "nothing to evaluate: give --celebamask-hq ROOT (parser) and/or --affectnet, "
+            "--rafd or --folders ROOT (edits)"
         )
-        return 0
-    finally:
-        logger.close()
-        cleanup()
+    if args.limit is not None and args.limit <= 0:
+        raise ConfigError(f"--limit must be a positive number of images, got {args.limit}")
+    return expression
+
+
+def parse_targets(text: str | None) -> tuple[str, ...] | None:
+    """--targets happy,sad as expression names (None: every expression in the split)."""
+    if not text:
+        return None
+    names = tuple(t.strip().lower() for t in text.split(",") if t.strip())
+    unknown = [t for t in names if t not in EXPRESSIONS]
+    if unknown:
+        raise ConfigError(
+            f"--targets: unknown expression(s) {unknown}; choose from {list(EXPRESSIONS)}"
+        )
+    return names

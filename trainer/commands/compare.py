@@ -8,17 +8,11 @@ writes one table (rows: variants; columns: metrics) as EXPERIMENT.md and EXPERIM
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from faceedit.errors import ConfigError
 from faceedit.model.config import PRESETS
-from trainer.commands.evaluate import (
-    add_evaluation_inputs,
-    check_inputs,
-    load_judges,
-    parse_targets,
-)
+from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
 from trainer.judges.experiments import (
     EXPERIMENTS,
     Budget,
@@ -27,8 +21,8 @@ from trainer.judges.experiments import (
     get_experiment,
     run_comparison,
 )
-
-logger = logging.getLogger("trainer.judges.experiments")
+from trainer.judges.loading import load_judges
+from trainer.stages.distributed import resolve_device
 
 EPILOG = (
     "experiments:\n"
@@ -64,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    expression = check_inputs(args)
+    expression = check_evaluation_inputs(args)
     if args.celebamask_hq is None or expression is None:
         raise ConfigError(
             "compare trains parsers and GANs: give --celebamask-hq ROOT and one of --affectnet, "
@@ -73,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps <= 0:
         raise ConfigError(f"--steps must be a positive number, got {args.steps}")
     experiment = get_experiment(args.experiment)
-    loaded = load_judges(args)
+    loaded = load_judges(args.classifier, args.fid_weights, resolve_device(args.device))
     judges = Judges(
-        classifier=loaded["classifier"],  # type: ignore[arg-type]
-        fid_network=loaded["fid_network"],  # type: ignore[arg-type]
-        reasons=loaded["reasons"],  # type: ignore[arg-type]
+        classifier=loaded.classifier,
+        fid_network=loaded.fid_network,
+        reasons=loaded.reasons,
         split=args.split,
         limit=args.limit,
         targets=parse_targets(args.targets),

@@ -10,21 +10,21 @@ both its supervision and the GAN gradients that flowed through the soft region m
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from faceedit.errors import CheckpointError, ConfigError
+from faceedit.errors import ConfigError
 from faceedit.model.config import PRESETS, ModelConfig, preset
-from faceedit.weights import checkpoint
-from trainer.commands.common import add_common_arguments, existing_folder, resolve_config, run_stage
-from trainer.commands.gan import (
-    CHECKPOINT_NAME,
-    GanStage,
-    InitialWeights,
+from trainer.commands.common import (
+    EXPRESSION_GROUP,
+    add_common_arguments,
     add_expression_arguments,
+    existing_folder,
     expression_roots,
+    resolve_config,
 )
-from trainer.config import TrainConfig
-from trainer.stages.state import STATE_FILE, load_state
+from trainer.stages.gan import CHECKPOINT_NAME, GanStage, InitialWeights
+from trainer.stages.joint import load_init
+from trainer.stages.runner import run_stage
+from trainer.stages.state import STATE_FILE
 
 EPILOG = """examples:
   faceedit-train joint --affectnet ~/data/AffectNet --celebamask-hq ~/data/CelebAMask-HQ --init runs/g1 --out runs/j1
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{CHECKPOINT_NAME} into --out."
     )
     parser.epilog = EPILOG
-    add_expression_arguments(parser)
+    add_expression_arguments(parser, EXPRESSION_GROUP)
     parser.add_argument(
         "--celebamask-hq",
         metavar="ROOT",
@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
             "(or --set model.freeze_parser=true to keep it fixed)"
         )
     weights = init or InitialWeights()
-    return run_stage(args, config, defaults, state, lambda c, i: GanStage.build(c, i, weights))
+    return run_stage(
+        config, defaults, state, lambda c, i: GanStage.build(c, i, weights), args.out, args.device
+    )
 
 
 def matching_preset(model: ModelConfig | None) -> str | None:
@@ -97,48 +99,3 @@ def matching_preset(model: ModelConfig | None) -> str | None:
     exact = [n for n in names if preset(n).replace(parser=plain.parser) == plain]
     same_size = [n for n in names if preset(n).crop_size == model.crop_size]
     return (exact or same_size or [None])[0]
-
-
-def load_init(path: str) -> tuple[InitialWeights, ModelConfig]:
-    """Weights and model config of --init: a run folder's state.pt (raw and EMA generator,
-    discriminators, parser), else its model.safetensors, or a .safetensors file."""
-    source = Path(path).expanduser()
-    if source.is_dir():
-        if (source / STATE_FILE).is_file():
-            state = load_state(source / STATE_FILE)
-            if state.get("stage_name") not in ("gan", "joint"):
-                raise ConfigError(
-                    f"--init {path}: that is a {state.get('stage_name')!r} run; the joint stage "
-                    "starts from a gan (or joint) run"
-                )
-            modules = state["stage"]["modules"]
-            model = TrainConfig.from_dict(state["config"]).model
-            return (
-                InitialWeights(
-                    parser=modules["parser"] if state["stage"].get("has_parser", True) else None,
-                    generator=modules["generator"],
-                    ema=modules["ema"],
-                    discriminator=modules["discriminator"],
-                    source=f"{source / STATE_FILE} (step {state['step']})",
-                ),
-                model,
-            )
-        source = source / CHECKPOINT_NAME
-    loaded = checkpoint.load(source)
-    if loaded.generator is None:
-        raise CheckpointError(
-            f"--init {path}: {source} holds no generator ({list(loaded.contents)}); the joint "
-            "stage starts from a gan run's model.safetensors"
-        )
-    return (
-        InitialWeights(
-            parser=loaded.parser.state_dict() if loaded.parser is not None else None,
-            generator=loaded.generator.state_dict(),
-            ema=loaded.generator.state_dict(),
-            discriminator=(
-                loaded.discriminator.state_dict() if loaded.discriminator is not None else None
-            ),
-            source=str(source),
-        ),
-        loaded.config,
-    )

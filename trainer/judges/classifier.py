@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from faceedit import __version__
+from faceedit.configs import build
 from faceedit.errors import CheckpointError, ConfigError, DatasetError, TrainingError
 from faceedit.model.bisenet import BasicBlock  # torchvision's ResNet block, same key names
 from faceedit.model.config import IMAGENET_MEAN, IMAGENET_STD
@@ -97,13 +98,8 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClassifierConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(
-                f"ClassifierConfig: unknown field(s) {unknown}; known: {sorted(names)}"
-            )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        """Rebuild from `to_dict` output (a classifier file's header); ConfigError if it is bad."""
+        return build(cls, data, "ClassifierConfig")
 
 
 # --- the network ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The training loop every stage shares: endless data, schedules, EMA, logging, checkpoints, resume.
 
-A stage (trainer/commands/parser.py, gan.py) supplies its networks, optimisers and one
+A stage (trainer/stages/parser.py, gan.py) supplies its networks, optimisers and one
 iteration (`Stage.train_step`); `train` counts iterations over endless loaders, logs, writes a
 checkpoint every N steps and at the end, and resumes exactly from `state.pt`. Learning-rate
 schedules are pure functions of the step, so the step alone restores them.

@@ -8,6 +8,8 @@ own loss and the GAN's gradients meet in one parser update.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +50,18 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
     """Toggle a network between being trained (its phase) and being a fixed function."""
     for parameter in module.parameters():
         parameter.requires_grad_(flag)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """`module` in eval mode for a pass that must not train it (its BatchNorms use, and do not
+    update, their running statistics); its previous mode is restored afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -165,7 +179,9 @@ def discriminator_step(
     reach the weights in the same backward pass, which DDP synchronises.
     """
     x = batch.images
-    with torch.no_grad():
+    # The parser only supplies masks here: in eval mode, so a trainable (joint) parser's
+    # BatchNorm statistics are not moved by expression batches it is not trained on in this phase.
+    with torch.no_grad(), evaluating(model.parser):
         masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
         fake = model.generate(x, masks, batch.target).image.detach()
     both = discriminator(torch.cat([x, fake]), torch.cat([masks, masks]))

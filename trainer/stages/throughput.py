@@ -2,8 +2,8 @@
 
 The bench finds `section_training` through the entry point `training` in the group
 `faceedit.bench_sections` (pyproject.toml), so the dependency runs trainer -> faceedit as
-docs/architecture.md §2 draws it: faceedit never imports the trainer, and a faceedit without the trainer
-reports the section as skipped. The rows land in the report's `training` list, which the bench
+docs/architecture.md §2 draws it: faceedit never imports the trainer, and a faceedit without
+the trainer reports the section as skipped. The rows land in the report's `training` list, which the bench
 prints as its "Training throughput" table and writes under the JSON key "training".
 """
 

@@ -1,11 +1,10 @@
-"""`faceedit-train eval` and the evaluation functions, on fixture datasets and tiny models."""
+"""The evaluation functions, on fixture datasets and tiny models (the `eval` command:
+tests/trainer/commands/test_evaluate.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,20 +12,22 @@ from torch import Tensor, nn
 
 from faceedit.inference.engine import EditEngine
 from faceedit.model.parsing import ParserOutput
-from faceedit.vocab.labels import CLASS_INDEX, CLASS_NAMES, palette
-from tests.trainer.fixtures import write_celebamask_hq, write_folders
-from trainer.commands.cli import main as train_main
+from faceedit.vocab.labels import CLASS_INDEX, palette
+from tests.trainer.evaluation_fixtures import StubInception, write_workspace
 from trainer.data import CelebAMaskHQ, build_expression_dataset
 from trainer.judges import evaluation
-from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier, save_classifier
+from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
 from trainer.judges.evaluation import (
-    SUMMARY_METRICS,
     evaluate_editing,
     evaluate_parser,
     markdown_table,
     spread_indices,
 )
-from trainer.judges.fid import FEATURE_DIM
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
+    return write_workspace(tmp_path_factory.mktemp("eval"), tiny_model)
 
 
 class PaletteParser(nn.Module):
@@ -40,40 +41,6 @@ class PaletteParser(nn.Module):
     def forward(self, x: Tensor) -> ParserOutput:
         distance = ((x[:, None] - self.colours[None, :, :, None, None]) ** 2).sum(2)
         return ParserOutput(-distance * 50)  # (B, 19, H, W)
-
-
-class StubInception(nn.Module):
-    """Tiny stand-in for the FID Inception: (B, 3, H, W) in [-1, 1] -> (B, 2048) features."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.project = nn.Linear(3 * 4 * 4, FEATURE_DIM)
-
-    def forward(self, x: Tensor) -> Tensor:
-        pooled = nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        return torch.relu(self.project(pooled))
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
-    """A tiny checkpoint, a tiny classifier, CelebAMask-HQ and expression-folder fixtures."""
-    root = tmp_path_factory.mktemp("eval")
-    torch.manual_seed(0)
-    paths = {
-        "checkpoint": tiny_model,
-        "classifier": save_classifier(
-            root / "judge.safetensors",
-            ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=32)),
-            {"held_out_accuracy": 0.5, "dataset": {"kind": "folders"}},
-        ),
-        "celeba": root / "celeba",
-        "folders": root / "faces",
-    }
-    write_celebamask_hq(paths["celeba"], range(12))
-    write_folders(
-        paths["folders"], {"train": {"happy": 2}, "test": {"happy": 3, "sad": 3}}, size=32
-    )
-    return paths
 
 
 def test_spread_indices_cover_the_whole_list() -> None:
@@ -176,6 +143,7 @@ def test_keypoint_box_models_are_edited_with_the_template_landmarks(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
     from faceedit.weights import checkpoint
+
     masks_model = checkpoint.load(workspace["checkpoint"])
     boxes = checkpoint.save(
         tmp_path / "boxes.safetensors",
@@ -193,98 +161,3 @@ def test_keypoint_box_models_are_edited_with_the_template_landmarks(
         assert result.region_masks.sum() > 0
     scored = evaluate_editing(engine, faces, targets=("happy",))
     assert scored.summary["identity_l1"] is not None
-
-
-def run_eval(args: list[str]) -> int:
-    return train_main(["eval", *args, "--device", "cpu"])
-
-
-def test_eval_command_end_to_end(
-    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "results"
-    code = run_eval(
-        [
-            *("--checkpoint", str(workspace["checkpoint"]), "--out", str(out)),
-            *("--celebamask-hq", str(workspace["celeba"]), "--folders", str(workspace["folders"])),
-            *("--classifier", str(workspace["classifier"]), "--split", "test", "--limit", "4"),
-        ]
-    )
-    assert code == 0
-    printed = capsys.readouterr().out
-    header = printed.splitlines()[0]
-    for title in SUMMARY_METRICS.values():
-        assert title in header
-    assert "FID: not computed: no --fid-weights given" in printed
-    results = json.loads((out / "evaluation.json").read_text())
-    summary = results["summary"]
-    assert set(summary) == set(SUMMARY_METRICS)
-    assert summary["fid"] is None and "fid" in results["not_computed"]
-    assert 0.0 <= summary["miou"] <= 1.0 and 0.0 <= summary["expression_accuracy"] <= 1.0
-    assert results["editing"]["images"] == 4 and results["parser"]["images"] >= 1
-    assert set(results["parser"]["iou"]) == set(CLASS_NAMES)
-    assert results["parser"]["iou"]["hat"] is None  # the fixture has no hats: n/a
-    matrix = np.load(out / "confusion_matrix.npy")
-    assert matrix.shape == (19, 19) and matrix.sum() == results["parser"]["images"] * 32 * 32
-    assert (out / "confusion_matrix.csv").read_text().startswith("truth \\ prediction,background")
-    grid = cv2.imread(str(out / "edits.png"))
-    assert grid is not None and grid.shape[1] == 3 * 32  # input, happy, sad
-    assert "| mIoU" in (out / "evaluation.md").read_text()
-    assert not list(out.glob(".*.tmp"))
-
-
-def test_eval_command_computes_fid_with_the_given_network(
-    workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from trainer.commands import evaluate as command
-
-    weights = tmp_path / "pt_inception.pth"
-    weights.write_bytes(b"stub")
-    seen: list[Path] = []
-
-    def fake_loader(path: Path, device: object) -> nn.Module:
-        seen.append(Path(path))
-        return StubInception()
-
-    monkeypatch.setattr(command, "load_fid_inception", fake_loader)
-    out = tmp_path / "fid"
-    code = run_eval(
-        [
-            *("--checkpoint", str(workspace["checkpoint"]), "--out", str(out)),
-            *("--folders", str(workspace["folders"]), "--fid-weights", str(weights)),
-        ]
-    )
-    assert code == 0 and seen == [weights]
-    results = json.loads((out / "evaluation.json").read_text())
-    assert results["summary"]["fid"] is not None and results["summary"]["fid"] >= 0
-    assert results["summary"]["miou"] is None
-    assert "no --celebamask-hq" in results["not_computed"]["miou"]
-    assert "no --classifier" in results["not_computed"]["expression_accuracy"]
-
-
-def test_eval_command_explains_what_is_missing(
-    workspace: dict[str, Path],
-    tiny_parser: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert run_eval(["--checkpoint", str(workspace["checkpoint"]), "--out", str(tmp_path)]) == 2
-    assert "nothing to evaluate" in capsys.readouterr().err
-    code = run_eval(
-        [
-            *("--checkpoint", str(workspace["checkpoint"]), "--out", str(tmp_path)),
-            *("--folders", str(workspace["folders"]), "--fid-weights", str(tmp_path / "no.pth")),
-        ]
-    )
-    assert code == 2
-    assert "downloads nothing" in capsys.readouterr().err
-    parser_only = tiny_parser
-    code = run_eval(
-        [
-            *("--checkpoint", str(parser_only), "--out", str(tmp_path / "p")),
-            *("--folders", str(workspace["folders"])),
-        ]
-    )
-    assert code == 0
-    results = json.loads((tmp_path / "p" / "evaluation.json").read_text())
-    assert "expression generator" in results["not_computed"]["identity_l1"]

@@ -1,6 +1,7 @@
 """A few real iterations of each `faceedit-train` stage on fixture datasets, the checkpoints they
-write opened by the app's engine, the joint stage's gradient flow into the parser, and the
-command line (help, config resolution, clear errors)."""
+write opened by the app's engine, and the joint stage's gradient flow into the parser. (The
+stage commands' flags and errors: tests/trainer/commands/test_stage_commands.py; the config:
+tests/trainer/test_config.py.)"""
 
 from __future__ import annotations
 
@@ -8,29 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
-from faceedit.errors import ConfigError
 from faceedit.inference.engine import EditEngine
 from faceedit.model.config import ModelConfig
 from faceedit.model.parsing import build_parser
-from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq, write_rafd
-from trainer.commands.cli import main
-from trainer.commands.parser import parsing_train_set
+from tests.trainer.fixtures import write_celebamask_hq
+from tests.trainer.stage_runs import FAST, load_state, random_crop, train
 from trainer.config import (
     TrainConfig,
-    apply_overrides,
-    check_resumable,
     default_config,
-    describe_differences,
     merge,
 )
-
-# Tiny model, 32 px, batches of 4, no worker processes, every step logged.
-FAST = ["--preset", "tiny", "--batch-size", "4", "--num-workers", "0", "--log-every", "1"]
+from trainer.stages.parser import parsing_train_set
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,76 +34,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
-
-
-def write_datasets(root: Path) -> dict[str, Path]:
-    """CelebAMask-HQ (about 32 training faces), RaFD (64 images) and AffectNet (40 rows, some
-    without valence/arousal) in their real layouts."""
-    paths = {"celeb": root / "celebamask", "rafd": root / "rafd", "affectnet": root / "affectnet"}
-    write_celebamask_hq(paths["celeb"], range(40))
-    write_rafd(paths["rafd"], subjects=range(1, 9), emotions=("happy", "angry", "sad", "neutral"))
-    rows = [
-        AffectNetRow(
-            path=f"{i % 3}/face{i}.jpg",
-            expression=i % 8,
-            valence=-2.0 if i % 4 == 0 else 0.3,
-            arousal=-2.0 if i % 4 == 0 else -0.2,
-        )
-        for i in range(40)
-    ]
-    write_affectnet(paths["affectnet"], rows)
-    return paths
-
-
-def train(*argv: str | Path) -> int:
-    return main([str(a) for a in argv])
-
-
-def load_state(run: Path) -> dict[str, Any]:
-    return torch.load(run / "state.pt", weights_only=True)
-
-
-def random_crop(size: int = 32, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Datasets, a 2-step parser run and a 2-step gan run on AffectNet, shared by the module."""
-    root = tmp_path_factory.mktemp("stages")
-    paths = write_datasets(root / "data")
-    paths["parser_run"], paths["gan_run"] = root / "p1", root / "g1"
-    assert (
-        train(
-            "parser",
-            "--celebamask-hq",
-            paths["celeb"],
-            *FAST,
-            "--steps",
-            2,
-            "--out",
-            paths["parser_run"],
-        )
-        == 0
-    )
-    assert (
-        train(
-            "gan",
-            "--affectnet",
-            paths["affectnet"],
-            "--parser",
-            paths["parser_run"] / "parser.safetensors",
-            *FAST,
-            "--steps",
-            2,
-            "--set",
-            "gan_optim.n_critic=1",
-            "--out",
-            paths["gan_run"],
-        )
-        == 0
-    )
-    return paths
 
 
 # ---------------------------------------------------------------------------- stages
@@ -243,97 +166,6 @@ def test_joint_stage_with_the_parser_frozen_leaves_it_bitwise_unchanged(
 # ---------------------------------------------------------------------------- command line
 
 
-@pytest.mark.parametrize("stage", ["parser", "gan", "joint"])
-def test_help_explains_every_flag(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main([stage, "--help"])
-    assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    for flag in (
-        "--out",
-        "--resume",
-        "--preset",
-        "--set",
-        "--config",
-        "--steps",
-        "--batch-size",
-        "--device",
-        "--num-workers",
-        "--seed",
-        "--checkpoint-every",
-        "--log-every",
-    ):
-        assert flag in text
-    expected = {
-        "parser": ["--celebamask-hq"],
-        "gan": ["--affectnet", "--rafd", "--folders", "--parser"],
-        "joint": ["--init", "--celebamask-hq", "--affectnet"],
-    }[stage]
-    assert all(flag in text for flag in expected)
-
-
-def test_a_missing_dataset_root_is_a_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = train(
-        "parser", "--celebamask-hq", tmp_path / "nowhere", *FAST, "--out", tmp_path / "run"
-    )
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "--celebamask-hq" in err and "no such folder" in err and "Traceback" not in err
-
-
-def test_an_empty_dataset_root_names_what_was_expected(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "empty").mkdir()
-    code = train(
-        "gan",
-        "--rafd",
-        tmp_path / "empty",
-        *FAST,
-        "--set",
-        "model.region_source=boxes",
-        "--out",
-        tmp_path / "run",
-    )
-    err = capsys.readouterr().err
-    assert code == 2 and "RaFD" in err and "Traceback" not in err
-
-
-def test_a_bad_crop_alignment_is_a_clear_error(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = train(
-        "gan",
-        "--rafd",
-        runs["rafd"],
-        *FAST,
-        "--set",
-        "model.region_source=boxes",
-        "--set",
-        "data.align=sideways",
-        "--out",
-        tmp_path / "run",
-    )
-    err = capsys.readouterr().err
-    assert code == 2 and "sideways" in err and "Traceback" not in err
-
-
-def test_gan_without_a_parser_says_how_to_get_one(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = train("gan", "--rafd", runs["rafd"], *FAST, "--out", tmp_path / "run")
-    assert code == 2 and "--parser" in capsys.readouterr().err
-
-
-def test_an_existing_run_is_never_overwritten(
-    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = train("parser", "--celebamask-hq", runs["celeb"], *FAST, "--out", runs["parser_run"])
-    assert code == 2 and "--resume" in capsys.readouterr().err
-
-
 def test_parser_and_joint_stages_read_one_celebamask_training_set(tmp_path: Path) -> None:
     write_celebamask_hq(tmp_path, range(12))
     config = merge(
@@ -347,87 +179,3 @@ def test_parser_and_joint_stages_read_one_celebamask_training_set(tmp_path: Path
 
 
 # ---------------------------------------------------------------------------- configuration
-
-
-def test_overrides_are_parsed_by_field_type() -> None:
-    base = default_config("joint", "tiny")
-    config = apply_overrides(
-        base,
-        [
-            "model.region_source=boxes",
-            "model.freeze_parser=yes",
-            "model.regions=brows,mouth",
-            "model.parser.mean=[0.1, 0.2, 0.3]",
-            "loss.cycle=2.5",
-            "gan_optim.n_critic=3",
-            "steps=1_000",
-        ],
-    )
-    assert config.model.region_source == "boxes" and config.model.freeze_parser is True
-    assert config.model.regions == ("brows", "mouth")
-    assert config.model.parser.mean == (0.1, 0.2, 0.3)
-    assert config.loss.cycle == 2.5 and config.gan_optim.n_critic == 3 and config.steps == 1000
-    text = describe_differences(config, base)
-    assert "model.region_source: 'boxes'" in text and "loss.cycle" in text and "seed" not in text
-    assert TrainConfig.from_dict(config.to_dict()) == config
-
-
-@pytest.mark.parametrize(
-    ("assignment", "named"),
-    [
-        ("model.parser.kind=resnet", "'resnet'"),
-        ("loss.cycle=lots", "'lots'"),
-        ("batch_size=0", "batch_size"),
-        ("gan_optim.ema_decay=1.5", "1.5"),
-        ("model.regions=brows,ears", "ears"),
-        ("loss.cylce=1", "cylce"),
-        ("model.freeze_parser=maybe", "maybe"),
-        ("model.parser.kind=bisenet", "at least 2 images"),  # with batch_size=1 below
-    ],
-)
-def test_bad_values_are_refused_by_name(assignment: str, named: str) -> None:
-    base = default_config("joint", "tiny").replace(batch_size=1)
-    with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
-        apply_overrides(base, [assignment])
-
-
-def test_yaml_values_merge_and_resume_refuses_a_different_experiment(tmp_path: Path) -> None:
-    base = default_config("gan", "tiny")
-    config = merge(base, {"loss": {"cycle": 3, "attention_tv": 0}, "model": {"regions": ["eyes"]}})
-    assert config.loss.cycle == 3.0 and config.model.regions == ("eyes",)
-    check_resumable(config, config.replace(steps=10, log_every=5))  # allowed changes
-    with pytest.raises(ConfigError, match=r"loss\.cycle"):
-        check_resumable(config, merge(config, {"loss.cycle": 4}))
-
-
-def test_a_config_file_and_flags_combine_with_set_winning(
-    runs: dict[str, Path], tmp_path: Path
-) -> None:
-    config_file = tmp_path / "cfg.yaml"
-    config_file.write_text("preset: tiny\nsteps: 5\nseed: 7\nloss:\n  parser_loss_weight: 0.5\n")
-    out = tmp_path / "run"
-    code = train(
-        "parser",
-        "--celebamask-hq",
-        runs["celeb"],
-        "--config",
-        config_file,
-        "--batch-size",
-        "4",
-        "--num-workers",
-        "0",
-        "--steps",
-        "1",
-        "--set",
-        "seed=9",
-        "--out",
-        out,
-    )
-    assert code == 0
-    saved = TrainConfig.from_dict(yaml.safe_load((out / "config.yaml").read_text()))
-    assert (saved.preset, saved.steps, saved.seed, saved.loss.parser_loss_weight) == (
-        "tiny",
-        1,
-        9,
-        0.5,
-    )

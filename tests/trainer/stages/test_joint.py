@@ -1,0 +1,112 @@
+"""The joint stage's parser: what trains it, what it sees in eval mode, and what is exported.
+
+GanStage is built directly on small in-memory datasets, so each test runs single iterations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from faceedit.weights import checkpoint
+from trainer.config import TrainConfig, default_config, merge
+from trainer.stages.distributed import DistInfo
+from trainer.stages.gan import GanStage, InitialWeights
+from trainer.stages.steps import discriminator_step
+
+CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def joint_config(**updates: object) -> TrainConfig:
+    base = {
+        "batch_size": 4,
+        "num_workers": 0,
+        "data.class_balanced": False,
+        "data.rafd": "unused",
+        "data.celebamask_hq": "unused",
+    }
+    return merge(default_config("joint", "tiny"), {**base, **updates})
+
+
+def joint_stage(config: TrainConfig) -> GanStage:
+    torch.manual_seed(0)
+    size, parser_size = config.model.crop_size, config.model.parser.resolution
+    expressions = TensorDataset(
+        torch.rand(8, 3, size, size) * 2 - 1,
+        torch.arange(8) % config.model.num_expressions,
+        torch.zeros(8, 2),
+    )
+    parsing = TensorDataset(
+        torch.rand(8, 3, parser_size, parser_size) * 2 - 1,
+        torch.randint(0, 19, (8, parser_size, parser_size)),
+    )
+    return GanStage(config, CPU, expressions, parsing, InitialWeights())
+
+
+def clone_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def batch_norm_statistics(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v for k, v in clone_state(module).items() if "running_" in k}
+
+
+def test_the_discriminator_pass_leaves_a_trained_parsers_batchnorm_statistics() -> None:
+    stage = joint_stage(joint_config())
+    assert stage.train_parser and stage.parser_net.training
+    before = batch_norm_statistics(stage.parser_net)
+    assert before, "the tiny parser has BatchNorm statistics"
+    discriminator_step(stage.model, stage.discriminator, stage._next_batch(), stage.config.loss)
+    after = batch_norm_statistics(stage.parser_net)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert stage.parser_net.training  # the mode is restored for the parser's own phase
+
+
+def parser_weights(stage: GanStage) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in stage.parser_net.named_parameters()}
+
+
+@pytest.mark.parametrize(("weight", "moves"), [(0.0, False), (1.0, True)])
+def test_without_its_loss_the_parser_moves_only_on_generator_steps(
+    weight: float, moves: bool
+) -> None:
+    stage = joint_stage(
+        joint_config(**{"loss.parser_loss_weight": weight, "gan_optim.n_critic": 2})
+    )
+    start = parser_weights(stage)
+    stage.train_step(0)  # generator phase: GAN gradients reach the parser
+    after_generator = parser_weights(stage)
+    assert any(not torch.equal(start[k], after_generator[k]) for k in start)
+    stage.train_step(1)  # discriminator only: no GAN gradient for the parser
+    after_critic = parser_weights(stage)
+    changed = [k for k in start if not torch.equal(after_generator[k], after_critic[k])]
+    assert bool(changed) == moves, changed
+
+
+def test_export_pairs_the_ema_generator_with_the_trained_parser(tmp_path: Path) -> None:
+    stage = joint_stage(joint_config(**{"gan_optim.n_critic": 1}))
+    initial_parser = clone_state(stage.parser_net)
+    for step in range(2):
+        stage.train_step(step)
+    loaded = checkpoint.load(stage.export(tmp_path, 2))
+    assert loaded.parser is not None and loaded.generator is not None
+    exported_parser = loaded.parser.state_dict()
+    trained = clone_state(stage.parser_net)
+    assert all(torch.equal(exported_parser[k], trained[k]) for k in trained)
+    assert any(not torch.equal(exported_parser[k], initial_parser[k]) for k in trained)
+    exported_generator = loaded.generator.state_dict()
+    ema, raw = clone_state(stage.ema), clone_state(stage.generator_net)
+    assert all(torch.equal(exported_generator[k], ema[k]) for k in ema)
+    assert any(not torch.equal(exported_generator[k], raw[k]) for k in raw)

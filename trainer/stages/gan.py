@@ -1,0 +1,392 @@
+"""Stages 2 and 3's training: the hierarchical GAN on expression data (`GanStage`).
+
+Stage 2 keeps the parser frozen; the joint stage (trainer/stages/joint.py starts it) trains it
+too, with CelebAMask-HQ batches in between. One iteration: a discriminator step; every
+`n_critic` iterations a generator step (then the EMA update); in the joint stage a parser step,
+whose update also carries the GAN gradients that reached the parser. Exports
+`model.safetensors`: the EMA generator, the parser and the discriminators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import torch
+from torch import Tensor, nn
+
+from faceedit.errors import CheckpointError, ConfigError
+from faceedit.model.discriminator import HierarchicalDiscriminator
+from faceedit.model.generator import HierarchicalGenerator
+from faceedit.model.parsing import build_parser
+from faceedit.model.unified import UnifiedModel
+from faceedit.weights import checkpoint
+from trainer.config import TrainConfig
+from trainer.stages.distributed import DistInfo, autocast, wrap
+from trainer.stages.loop import (
+    EndlessLoader,
+    ema_decay_at,
+    linear_decay,
+    make_ema,
+    set_lr,
+    update_ema,
+)
+from trainer.stages.parser import CHECKPOINT_NAME as PARSER_CHECKPOINT
+from trainer.stages.parser import parsing_train_set
+from trainer.stages.run_log import colour_regions, grey, grid, to_unit
+from trainer.stages.steps import (
+    condition,
+    discriminator_step,
+    expression_batch,
+    generator_step,
+    parser_step,
+    set_requires_grad,
+    total_loss,
+)
+
+CHECKPOINT_NAME: Final[str] = "model.safetensors"
+NUM_PREVIEW: Final[int] = 4
+
+
+def load_parser(path: str) -> checkpoint.LoadedCheckpoint:
+    """The parser checkpoint named by --parser (a file, or a run folder holding one)."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / PARSER_CHECKPOINT
+    loaded = checkpoint.load(file)
+    if loaded.parser is None:
+        raise CheckpointError(
+            f"--parser {path}: {file} holds no parser (it has {list(loaded.contents)})"
+        )
+    return loaded
+
+
+@dataclass
+class InitialWeights:
+    """State dicts to start from (None: fresh initialisation); `source` names where they came from."""
+
+    parser: Mapping[str, Tensor] | None = None
+    generator: Mapping[str, Tensor] | None = None
+    ema: Mapping[str, Tensor] | None = None
+    discriminator: Mapping[str, Tensor] | None = None
+    source: str = ""
+
+
+def _load_into(
+    module: nn.Module, state: Mapping[str, Tensor] | None, what: str, source: str
+) -> None:
+    if state is None:
+        return
+    try:
+        module.load_state_dict(dict(state), strict=True)
+    except RuntimeError as error:
+        detail = " ".join(line.strip() for line in str(error).splitlines()[1:3])[:400]
+        raise CheckpointError(
+            f"the {what} weights from {source} do not fit the configured model ({detail}); "
+            "do not change the architecture (model.*) of an initialised stage"
+        ) from None
+
+
+def template_landmarks(batch: int, size: int, device: torch.device) -> Tensor:
+    """(B, 5, 2) faceedit's alignment template in crop pixels: the keypoint-box ablation's
+    landmarks for aligned datasets, where every face sits on the template."""
+    from faceedit.faces.align import template_landmarks as template
+
+    points = torch.as_tensor(template(size), dtype=torch.float32, device=device)
+    return points.unsqueeze(0).expand(batch, -1, -1)
+
+
+class GanStage:
+    """Stages 2 and 3 (see trainer.stages.loop.Stage). With `joint`, the parser trains too (unless
+    model.freeze_parser) and CelebAMask-HQ batches keep its own supervision."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        info: DistInfo,
+        expressions: Any,
+        parsing: Any | None,
+        init: InitialWeights,
+    ) -> None:
+        self.config = config
+        self.info = info
+        self.name = config.stage
+        model_config = config.model
+        self.joint = config.stage == "joint"
+        self.train_parser = self.joint and not model_config.freeze_parser
+        device = info.device
+        opt = config.gan_optim
+
+        # ---- networks (raw modules: what is saved, averaged and exported)
+        self.parser_net = build_parser(model_config.parser)
+        _load_into(self.parser_net, init.parser, "parser", init.source)
+        self.has_parser = init.parser is not None or self.train_parser
+        self.generator_net = HierarchicalGenerator(model_config)
+        _load_into(self.generator_net, init.generator, "generator", init.source)
+        self.discriminator_net = HierarchicalDiscriminator(model_config).to(device).train()
+        _load_into(self.discriminator_net, init.discriminator, "discriminator", init.source)
+        # UnifiedModel freezes the parser (eval, no grad) or makes it trainable, per config.
+        self.model = UnifiedModel(model_config, self.parser_net, self.generator_net).to(device)
+        self.ema = make_ema(self.generator_net)
+        _load_into(self.ema, init.ema or init.generator, "EMA generator", init.source)
+        # Shares the parser; the EMA generator stays in eval mode (make_ema).
+        self.ema_model = UnifiedModel(model_config, self.parser_net, self.ema)
+        self.model.train()
+
+        # ---- DDP: each trained network wrapped on its own; the training model uses the wrappers
+        self.generator = wrap(self.generator_net, info)
+        self.discriminator = wrap(self.discriminator_net, info)
+        has_aux = model_config.parser.kind == "bisenet"  # aux heads the GAN losses never reach
+        self.parser = (
+            wrap(self.parser_net, info, find_unused=has_aux)
+            if self.train_parser
+            else self.parser_net
+        )
+        if info.distributed:
+            self.model.generator = self.generator  # type: ignore[assignment]
+            self.model.parser = self.parser
+
+        # ---- optimisers
+        betas = (opt.beta1, opt.beta2)
+        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=opt.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator_net.parameters(), lr=opt.lr_d, betas=betas)
+        self.opt_p = (
+            torch.optim.Adam(self.parser_net.parameters(), lr=opt.lr_parser, betas=betas)
+            if self.train_parser
+            else None
+        )
+
+        # ---- data
+        from trainer.data import class_balanced_weights
+
+        weights = class_balanced_weights(expressions) if config.data.class_balanced else None
+        self.loaders = {
+            "expressions": EndlessLoader(
+                expressions,
+                config.batch_size,
+                seed=config.seed,
+                info=info,
+                num_workers=config.num_workers,
+                weights=weights,
+                name="expression data",
+            )
+        }
+        if self.train_parser:
+            assert parsing is not None
+            self.loaders["celebamask_hq"] = EndlessLoader(
+                parsing,
+                config.batch_size,
+                seed=config.seed + 1,
+                info=info,
+                num_workers=config.num_workers,
+                name="CelebAMask-HQ",
+            )
+        count = min(NUM_PREVIEW, len(expressions))
+        self.preview = torch.stack([expressions[i][0] for i in range(count)]).to(device)
+        self.source = init.source
+
+    @classmethod
+    def build(cls, config: TrainConfig, info: DistInfo, init: InitialWeights) -> GanStage:
+        from trainer.data import build_expression_dataset
+
+        source = config.data.expression_source
+        assert source is not None
+        kind, root = source
+        options: dict[str, Any] = {"seed": config.seed}
+        if config.data.align:
+            options["align"] = config.data.align
+        try:
+            expressions = build_expression_dataset(
+                kind, root, "train", config.model.crop_size, **options
+            )
+        except ValueError as error:
+            raise ConfigError(f"data.align / {kind}: {error}") from None
+        parsing = None
+        if config.stage == "joint" and not config.model.freeze_parser:
+            parsing = parsing_train_set(config)
+        return cls(config, info, expressions, parsing, init)
+
+    # ---- schedules
+
+    def g_updates_before(self, step: int) -> int:
+        """Generator steps in iterations 0 .. step - 1 (one in every n_critic, the first included)."""
+        n = self.config.gan_optim.n_critic
+        return -(-step // n)
+
+    def _set_learning_rates(self, step: int) -> None:
+        opt, total = self.config.gan_optim, self.config.steps
+        set_lr(self.opt_g, linear_decay(step, total, opt.lr_g, opt.decay_start))
+        set_lr(self.opt_d, linear_decay(step, total, opt.lr_d, opt.decay_start))
+        if self.opt_p is not None:
+            set_lr(self.opt_p, linear_decay(step, total, opt.lr_parser, opt.decay_start))
+
+    # ---- one iteration
+
+    def _next_batch(self) -> Any:
+        images, labels, valence_arousal = next(self.loaders["expressions"])
+        device = self.info.device
+        images = images.to(device, non_blocking=True)
+        landmarks = None
+        if self.config.model.region_source == "boxes":
+            landmarks = template_landmarks(images.shape[0], images.shape[-1], device)
+        return expression_batch(
+            images,
+            labels.to(device, non_blocking=True),
+            valence_arousal.to(device, non_blocking=True),
+            self.config.model,
+            landmarks,
+        )
+
+    def train_step(self, step: int) -> dict[str, Tensor]:
+        self._set_learning_rates(step)
+        batch = self._next_batch()
+        weights = self.config.loss
+        named: dict[str, Tensor] = {}
+        if self.opt_p is not None:
+            self.opt_p.zero_grad(set_to_none=True)
+
+        # ---- discriminator phase
+        set_requires_grad(self.discriminator_net, True)
+        with autocast(self.info):
+            d_losses = discriminator_step(self.model, self.discriminator, batch, weights)
+        loss = total_loss(d_losses, step, self.info)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        named.update(d_losses)
+
+        # ---- generator phase (every n_critic iterations); GAN gradients also reach the parser
+        generator_phase = step % self.config.gan_optim.n_critic == 0
+        if generator_phase:
+            set_requires_grad(self.discriminator_net, False)
+            with autocast(self.info):
+                g_losses = generator_step(self.model, self.discriminator_net, batch, weights)
+            loss = total_loss(g_losses, step, self.info)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+            set_requires_grad(self.discriminator_net, True)
+            decay = ema_decay_at(self.g_updates_before(step), self.config.gan_optim.ema_decay)
+            update_ema(self.ema, self.generator_net, decay)
+            named.update(g_losses)
+
+        # ---- parser phase (joint): its own supervision, added to the GAN's gradients
+        if self.opt_p is not None:
+            images, labels = next(self.loaders["celebamask_hq"])
+            images = images.to(self.info.device, non_blocking=True)
+            labels = labels.to(self.info.device, non_blocking=True)
+            with autocast(self.info):
+                p_losses = parser_step(
+                    self.parser,
+                    images,
+                    labels,
+                    self.config.parser_optim,
+                    weights.parser_loss_weight,
+                )
+            loss = total_loss(p_losses, step, self.info)
+            loss.backward()
+            # With its own loss weighted 0, the parser learns only from GAN gradients: without a
+            # generator phase it has none, and Adam would still move it on stale momentum.
+            if weights.parser_loss_weight > 0 or generator_phase:
+                self.opt_p.step()
+            named.update(p_losses)
+        return named
+
+    # ---- bookkeeping
+
+    def learning_rates(self) -> dict[str, float]:
+        rates = {
+            "generator": self.opt_g.param_groups[0]["lr"],
+            "discriminator": self.opt_d.param_groups[0]["lr"],
+        }
+        if self.opt_p is not None:
+            rates["parser"] = self.opt_p.param_groups[0]["lr"]
+        return rates
+
+    def images_per_step(self) -> int:
+        per_batch = self.config.batch_size * self.info.world_size
+        return per_batch * (2 if self.opt_p is not None else 1)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {
+            "parser": self.parser_net,
+            "generator": self.generator_net,
+            "ema": self.ema,
+            "discriminator": self.discriminator_net,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        optimizers = {
+            "generator": self.opt_g.state_dict(),
+            "discriminator": self.opt_d.state_dict(),
+        }
+        if self.opt_p is not None:
+            optimizers["parser"] = self.opt_p.state_dict()
+        return {
+            "modules": {name: net.state_dict() for name, net in self.networks().items()},
+            "optimizers": optimizers,
+            "has_parser": self.has_parser,
+            "source": self.source,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, net in self.networks().items():
+            net.load_state_dict(state["modules"][name])
+        self.opt_g.load_state_dict(state["optimizers"]["generator"])
+        self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
+        if self.opt_p is not None:
+            self.opt_p.load_state_dict(state["optimizers"]["parser"])
+        self.has_parser = bool(state.get("has_parser", True))
+        self.source = str(state.get("source", ""))
+
+    def export(self, folder: Path, step: int) -> Path:
+        """The EMA generator (what the app should use), the parser and the discriminators."""
+        kind_root = self.config.data.expression_source
+        metadata = {
+            "stage": self.name,
+            "step": step,
+            "dataset": kind_root[0] if kind_root else "",
+            "initialised_from": self.source,
+        }
+        return checkpoint.save(
+            folder / CHECKPOINT_NAME,
+            self.config.model,
+            parser=self.parser_net if self.has_parser else None,
+            generator=self.ema,
+            discriminator=self.discriminator_net,
+            metadata=metadata,
+        )
+
+    @torch.no_grad()
+    def images(self) -> dict[str, Tensor]:
+        """Edits of the preview faces towards every expression, with the EMA generator.
+
+        `edits`: input | region masks | one column per expression. `attention`: per expression,
+        the effective keep-map (1 - sum m_k) A_0 + sum m_k A_k (white = pixel kept).
+        """
+        x = self.preview
+        was_training = self.parser_net.training
+        self.parser_net.eval()
+        try:
+            landmarks = None
+            if self.config.model.region_source == "boxes":
+                landmarks = template_landmarks(x.shape[0], x.shape[-1], x.device)
+            masks = self.ema_model.region_masks(x, landmarks).masks
+            edits, keeps = [], []
+            for index in range(self.config.model.num_expressions):
+                labels = torch.full((x.shape[0],), index, dtype=torch.long, device=x.device)
+                va = torch.zeros(x.shape[0], 2, device=x.device)
+                out = self.ema_model.generate(x, masks, condition(labels, va, self.config.model))
+                union = masks.sum(1, keepdim=True).clamp(0, 1)
+                local = (masks.unsqueeze(2) * out.attention[:, 1:]).sum(1)
+                keeps.append(grey((1 - union) * out.attention[:, 0] + local))
+                edits.append(to_unit(out.image))
+        finally:
+            self.parser_net.train(was_training)
+        regions = colour_regions(masks, self.config.model.regions)
+        return {
+            "gan/edits": grid([to_unit(x), regions, *edits]),
+            "gan/attention": grid(keeps),
+        }

@@ -1,0 +1,58 @@
+"""Stage 3's start: the joint stage fine-tunes a gan run's networks end to end with `GanStage`
+(trainer/stages/gan.py), the parser trainable unless model.freeze_parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faceedit.errors import CheckpointError, ConfigError
+from faceedit.model.config import ModelConfig
+from faceedit.weights import checkpoint
+from trainer.config import TrainConfig
+from trainer.stages.gan import CHECKPOINT_NAME, InitialWeights
+from trainer.stages.state import STATE_FILE, load_state
+
+
+def load_init(path: str) -> tuple[InitialWeights, ModelConfig]:
+    """Weights and model config of --init: a run folder's state.pt (raw and EMA generator,
+    discriminators, parser), else its model.safetensors, or a .safetensors file."""
+    source = Path(path).expanduser()
+    if source.is_dir():
+        if (source / STATE_FILE).is_file():
+            state = load_state(source / STATE_FILE)
+            if state.get("stage_name") not in ("gan", "joint"):
+                raise ConfigError(
+                    f"--init {path}: that is a {state.get('stage_name')!r} run; the joint stage "
+                    "starts from a gan (or joint) run"
+                )
+            modules = state["stage"]["modules"]
+            model = TrainConfig.from_dict(state["config"]).model
+            return (
+                InitialWeights(
+                    parser=modules["parser"] if state["stage"].get("has_parser", True) else None,
+                    generator=modules["generator"],
+                    ema=modules["ema"],
+                    discriminator=modules["discriminator"],
+                    source=f"{source / STATE_FILE} (step {state['step']})",
+                ),
+                model,
+            )
+        source = source / CHECKPOINT_NAME
+    loaded = checkpoint.load(source)
+    if loaded.generator is None:
+        raise CheckpointError(
+            f"--init {path}: {source} holds no generator ({list(loaded.contents)}); the joint "
+            "stage starts from a gan run's model.safetensors"
+        )
+    return (
+        InitialWeights(
+            parser=loaded.parser.state_dict() if loaded.parser is not None else None,
+            generator=loaded.generator.state_dict(),
+            ema=loaded.generator.state_dict(),
+            discriminator=(
+                loaded.discriminator.state_dict() if loaded.discriminator is not None else None
+            ),
+            source=str(source),
+        ),
+        loaded.config,
+    )

@@ -1,0 +1,175 @@
+"""Stage 1's training: the face parser on CelebAMask-HQ.
+
+BiSeNet follows face-parsing.PyTorch's recipe: OHEM cross-entropy on the main and both
+auxiliary heads, SGD (momentum 0.9, weight decay 5e-4 on conv weights) with a linear warm-up
+and a poly (0.9) decay. UNet has no auxiliary heads and trains with Adam on the same schedule.
+Exports `parser.safetensors` (what `faceedit-train gan --parser` and the app load).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import torch
+from torch import Tensor, nn
+
+from faceedit.model.parsing import build_parser
+from faceedit.weights import checkpoint
+from trainer.config import ParserOptimConfig, TrainConfig
+from trainer.stages.distributed import DistInfo, autocast, unwrap, wrap
+from trainer.stages.loop import EndlessLoader, poly_lr, set_lr
+from trainer.stages.run_log import colour_labels, colour_probabilities, grid, to_unit
+from trainer.stages.steps import parser_step, total_loss
+
+if TYPE_CHECKING:
+    from trainer.data import CelebAMaskHQ
+
+CHECKPOINT_NAME: Final[str] = "parser.safetensors"
+NUM_PREVIEW: Final[int] = 4
+
+
+def optimiser_kind(settings: ParserOptimConfig, parser_kind: str) -> str:
+    """'auto' -> SGD for BiSeNet (the community recipe), Adam for the small UNet."""
+    if settings.optimiser != "auto":
+        return settings.optimiser
+    return "sgd" if parser_kind == "bisenet" else "adam"
+
+
+def make_parser_optimizer(
+    parser: nn.Module, settings: ParserOptimConfig, kind: str
+) -> torch.optim.Optimizer:
+    """SGD with weight decay on conv/linear weights only (not on norms or biases), or Adam."""
+    if kind == "adam":
+        return torch.optim.Adam(parser.parameters(), lr=settings.adam_lr)
+    decay = [p for p in parser.parameters() if p.dim() > 1]
+    no_decay = [p for p in parser.parameters() if p.dim() <= 1]
+    return torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=settings.lr,
+        momentum=settings.momentum,
+    )
+
+
+def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ:
+    """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
+
+    Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
+    so both read it here: a jointly trained parser sees the data it was first trained on.
+    """
+    from trainer.data import CelebAMaskHQ
+
+    return CelebAMaskHQ(
+        config.data.celebamask_hq,
+        "train",
+        size=config.model.parser.resolution,
+        augment=config.data.augment,
+        seed=config.seed,
+    )
+
+
+class ParserStage:
+    """Stage 1's networks, data and iteration (see trainer.stages.loop.Stage)."""
+
+    name = "parser"
+
+    def __init__(self, config: TrainConfig, info: DistInfo, dataset: Any) -> None:
+        self.config = config
+        self.info = info
+        self.settings = config.parser_optim
+        self.net = build_parser(config.model.parser).to(info.device).train()
+        self.parser = wrap(self.net, info)
+        self.kind = optimiser_kind(self.settings, config.model.parser.kind)
+        self.peak_lr = self.settings.adam_lr if self.kind == "adam" else self.settings.lr
+        self.optimizer = make_parser_optimizer(self.net, self.settings, self.kind)
+        self.loaders = {
+            "celebamask_hq": EndlessLoader(
+                dataset,
+                config.batch_size,
+                seed=config.seed,
+                info=info,
+                num_workers=config.num_workers,
+                name="CelebAMask-HQ",
+            )
+        }
+        count = min(NUM_PREVIEW, len(dataset))
+        samples = [dataset[i] for i in range(count)]
+        self.preview = (
+            torch.stack([s[0] for s in samples]).to(info.device),
+            torch.stack([s[1] for s in samples]),
+        )
+
+    @classmethod
+    def build(cls, config: TrainConfig, info: DistInfo) -> ParserStage:
+        return cls(config, info, parsing_train_set(config))
+
+    def lr_at(self, step: int) -> float:
+        s = self.settings
+        return poly_lr(
+            step, self.config.steps, self.peak_lr, s.poly_power, s.warmup_steps, s.warmup_start_lr
+        )
+
+    # ---- one iteration
+
+    def train_step(self, step: int) -> dict[str, Tensor]:
+        set_lr(self.optimizer, self.lr_at(step))
+        images, labels = next(self.loaders["celebamask_hq"])
+        images = images.to(self.info.device, non_blocking=True)
+        labels = labels.to(self.info.device, non_blocking=True)
+        with autocast(self.info):
+            named = parser_step(self.parser, images, labels, self.settings)
+        loss = total_loss(named, step, self.info)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return named
+
+    # ---- bookkeeping
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"parser": self.optimizer.param_groups[0]["lr"]}
+
+    def images_per_step(self) -> int:
+        return self.config.batch_size * self.info.world_size
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"parser": self.net}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {"parser": self.net.state_dict()},
+            "optimizers": {"parser": self.optimizer.state_dict()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.net.load_state_dict(state["modules"]["parser"])
+        self.optimizer.load_state_dict(state["optimizers"]["parser"])
+
+    def export(self, folder: Path, step: int) -> Path:
+        return checkpoint.save(
+            folder / CHECKPOINT_NAME,
+            self.config.model,
+            parser=self.net,
+            metadata={"stage": "parser", "step": step, "dataset": "CelebAMask-HQ"},
+        )
+
+    @torch.no_grad()
+    def images(self) -> dict[str, Tensor]:
+        """Input | predicted class probabilities | ground truth, one row per preview image."""
+        net = unwrap(self.parser)
+        was_training = net.training
+        net.eval()
+        try:
+            logits = net(self.preview[0]).logits.float()
+        finally:
+            net.train(was_training)
+        columns = [
+            to_unit(self.preview[0]),
+            colour_probabilities(logits.softmax(1)),
+            colour_labels(self.preview[1]),
+        ]
+        return {"parser/input_prediction_truth": grid(columns)}
