@@ -207,7 +207,7 @@ def resolve_precision(choice: PrecisionChoice | str, device: torch.device | str)
     if choice not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {choice!r}")
     if choice != "auto":
-        return choice  # type: ignore[return-value]
+        return choice  # type: ignore[return-value]  # checked against PRECISION_CHOICES above
     return "bfloat16" if bf16_is_fast(device) else "float32"
 
 
@@ -262,7 +262,7 @@ def optimize_checkpoint(
         parser = None if parser is None else ReducedPrecision(parser, dtype)
         generator = None if generator is None else ReducedPrecision(generator, dtype)
     # ReducedPrecision stands in for the generator: same call signature and attributes.
-    return dataclasses.replace(loaded, parser=parser, generator=generator)  # type: ignore[arg-type]
+    return dataclasses.replace(loaded, parser=parser, generator=generator)  # type: ignore[arg-type]  # see above
 
 
 def with_parser_resolution(loaded: LoadedCheckpoint, resolution: int) -> LoadedCheckpoint:

@@ -171,7 +171,7 @@ class EditSession:
         error_text = None
         try:
             engine = (
-                EditEngine.load(path, device, precision)  # type: ignore[arg-type]
+                EditEngine.load(path, device, precision)  # type: ignore[arg-type]  # precision from the menus; the engine checks it
                 if path
                 else EditEngine.empty(device)
             )

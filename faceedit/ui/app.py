@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
@@ -29,6 +29,10 @@ from faceedit.ui.settings import (
     PRECISIONS,
 )
 from faceedit.vocab.labels import REGION_NAMES
+
+if TYPE_CHECKING:  # imported at run time only once the QApplication exists
+    from faceedit.inference.session import FrameUpdate
+    from faceedit.ui.main_window import MainWindow
 
 DEFAULT_SNAPSHOT_TIMEOUT_S: Final[float] = 120.0
 SNAPSHOT_SIZE: Final[tuple[int, int]] = (1440, 900)
@@ -211,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _end_without_waiting_for_compilation(window, code: int) -> None:  # type: ignore[no-untyped-def]
+def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:
     """End the process now if a background torch.compile is still running at exit.
 
     A compile cannot be cancelled, and tearing the interpreter down under it makes it fail
@@ -226,7 +230,7 @@ def _end_without_waiting_for_compilation(window, code: int) -> None:  # type: ig
     os._exit(code)
 
 
-def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
+def _close_on_ctrl_c(window: MainWindow) -> None:
     """Ctrl+C in the terminal closes the window cleanly (worker stopped, layout saved).
 
     Python handles signals only between bytecodes, and Qt's loop runs in C++; a cheap timer
@@ -238,7 +242,7 @@ def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
     timer.start(200)
 
 
-def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
     """Set the window's controls and start loading as the command line says."""
     if args.compare:
         window.set_compare_mode(args.compare)
@@ -276,7 +280,7 @@ def _asks_edit(args: argparse.Namespace) -> bool:
 class _SnapshotWaiter(QObject):
     """Waits for the first result computed with the loaded model and the command-line settings."""
 
-    def __init__(self, window, wants_edit: bool, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, window: MainWindow, wants_edit: bool, timeout_s: float) -> None:
         super().__init__(window)
         self.window = window
         self.wants_edit = wants_edit
@@ -288,7 +292,7 @@ class _SnapshotWaiter(QObject):
         window.messageShown.connect(self._on_message)
         QTimer.singleShot(int(timeout_s * 1000), self.loop.quit)
 
-    def _on_update(self, update) -> None:  # type: ignore[no-untyped-def]
+    def _on_update(self, update: FrameUpdate) -> None:
         window = self.window
         if window.model_info is None or update.request_id < window.settled_request_id:
             return  # computed before the model and the settings were in place
@@ -321,7 +325,7 @@ def _settle(milliseconds: int) -> None:
     loop.exec()
 
 
-def take_snapshot(window, path: Path, timeout_s: float, wants_edit: bool) -> int:  # type: ignore[no-untyped-def]
+def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: bool) -> int:
     """Show the window, wait for the edited result, save `window.grab()` to `path`, close."""
     window.remember_layout = False
     window.resize(*SNAPSHOT_SIZE)

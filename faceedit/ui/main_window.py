@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Final
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
         self.worker.load_model(None if path is None else str(Path(path).expanduser()))
 
     def set_device(self, device: str) -> None:
-        self.prefs.device = device  # type: ignore[assignment]
+        self.prefs.device = device  # type: ignore[assignment]  # a device menu entry; Preferences checks it
         self.actions_.devices[device].setChecked(True)
         self.statusBar().showMessage(f"Switching to {device}…")
         self.worker.set_device(device)
@@ -686,7 +686,7 @@ class MainWindow(QMainWindow):
             )
         super().closeEvent(event)
 
-    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         QTimer.singleShot(0, self._update_scores_wanted)
 

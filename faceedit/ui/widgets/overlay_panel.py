@@ -180,7 +180,7 @@ class OverlayPanel(QWidget):
         s = self._settings
         values = {"visible": s.visible, "opacity": s.opacity, "mode": s.mode, "enabled": s.enabled}
         values.update(changes)
-        return OverlaySettings(**values)  # type: ignore[arg-type]
+        return OverlaySettings(**values)  # type: ignore[arg-type]  # the fields' own values, mixed in one dict
 
     def _on_enabled(self, on: bool) -> None:
         self._emit(self._replace(enabled=on))

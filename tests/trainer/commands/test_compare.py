@@ -45,7 +45,7 @@ def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(joint_vs_frozen: Pat
     out = joint_vs_frozen
     payload = check_outputs(out, "joint-vs-frozen")
     for name in ("joint", "frozen"):
-        summary = payload["variants"][name]["summary"]  # type: ignore[index]
+        summary = payload["variants"][name]["summary"]  # type: ignore[index]  # JSON, typed object
         assert summary["expression_accuracy"] is not None and summary["fid"] is not None
     # one parser and one GAN run serve both variants
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
@@ -61,7 +61,7 @@ def test_masks_vs_boxes_end_to_end(masks_vs_boxes: Path) -> None:
     out = masks_vs_boxes
     payload = check_outputs(out, "masks-vs-boxes")
     assert "n/a" in (out / "masks-vs-boxes.md").read_text()  # no classifier, no FID weights
-    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]  # type: ignore[index]
+    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]  # type: ignore[index]  # JSON, typed object
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ class ColourClasses(Dataset):
 
 def small_config(**changes: object) -> ClassifierConfig:
     base = {"base_channels": 8, "blocks": (1, 1, 1, 1), "image_size": 32}
-    return ClassifierConfig(**{**base, **changes})  # type: ignore[arg-type]
+    return ClassifierConfig(**{**base, **changes})  # type: ignore[arg-type]  # mixed field types in one dict
 
 
 def test_full_width_network_has_torchvision_resnet18_keys() -> None:
