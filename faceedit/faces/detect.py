@@ -22,9 +22,9 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from faceedit.device import DEVICES, DeviceChoice, resolve_device
 from faceedit.errors import ConfigError, FaceEditError
 from faceedit.faces.image import as_rgb_uint8
-from faceedit.inference.device import DEVICES, DeviceChoice, resolve_device
 
 logger = logging.getLogger(__name__)
 

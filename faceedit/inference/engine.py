@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
-from faceedit.inference.device import DeviceChoice, resolve_device
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig

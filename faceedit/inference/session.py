@@ -159,7 +159,7 @@ class EditSession:
         When the checkpoint cannot be loaded the previous model stays; with no previous one
         the empty engine takes its place, so faces are still found and shown.
         """
-        from faceedit.inference.device import resolve_device
+        from faceedit.device import resolve_device
         from faceedit.inference.engine import EditEngine
 
         notice = None

@@ -19,8 +19,8 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
+from faceedit.device import DEVICES
 from faceedit.errors import FaceEditError
-from faceedit.inference.device import DEVICES
 from faceedit.media import bundled
 from faceedit.ui.settings import (
     APPLICATION,

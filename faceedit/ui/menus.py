@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
 
-from faceedit.inference.device import DEVICES
+from faceedit.device import DEVICES
 from faceedit.ui.settings import (
     DETECT_EVERY_CHOICES,
     PRECISIONS,

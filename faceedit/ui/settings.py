@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, TypeVar, get_args
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from faceedit.inference.device import DEVICES, DeviceChoice
+from faceedit.device import DEVICES, DeviceChoice
 from faceedit.ui.overlay import OVERLAY_MODES, OverlayMode
 
 ChoiceT = TypeVar("ChoiceT")
