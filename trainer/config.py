@@ -184,7 +184,7 @@ class DataConfig:
         for name in EXPRESSION_SOURCES:
             root = getattr(self, name)
             if root:
-                return name, root  # type: ignore[return-value]
+                return name, root  # type: ignore[return-value]  # name is one of the dataset kinds
         return None
 
 

@@ -156,7 +156,7 @@ def reparse_argument(text: str) -> ReparsePolicy:
     value = text.strip().lower().replace("-", "_")
     if value not in REPARSE_POLICIES:
         raise argparse.ArgumentTypeError(f"{text!r}: choose every-frame or on-detection")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def min_face_argument(text: str) -> int:

@@ -42,7 +42,7 @@ _TEMPLATE_CENTRE: Final[tuple[float, float]] = (0.5, 0.53)
 def _canonical_landmarks() -> np.ndarray:
     unit = _ARCFACE_112 / 112.0
     centre = unit.mean(axis=0)
-    points = (unit - centre) * _TEMPLATE_SHRINK + np.asarray(_TEMPLATE_CENTRE)
+    points: np.ndarray = (unit - centre) * _TEMPLATE_SHRINK + np.asarray(_TEMPLATE_CENTRE)
     points.setflags(write=False)
     return points
 
@@ -81,7 +81,8 @@ class Alignment:
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    moved: np.ndarray = points @ matrix[:, :2].T + matrix[:, 2]
+    return moved
 
 
 def template_landmarks(size: int) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from faceedit.device import DEVICES, DeviceChoice, resolve_device
 from faceedit.errors import ConfigError, FaceEditError
 from faceedit.faces.image import as_rgb_uint8
-from faceedit.inference.device import DEVICES, DeviceChoice, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class FaceDetector:
 
     def __init__(
         self,
-        device: DeviceChoice = "auto",
+        device: DeviceChoice | str = "auto",  # checked below: a torch.device.type fits too
         min_face_size: int = 20,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
     ) -> None:
@@ -236,7 +236,8 @@ def _import_facenet() -> types.ModuleType:
 def _torchvision_stand_ins() -> dict[str, types.ModuleType]:
     """The few torchvision names facenet-pytorch imports, backed by faceedit code."""
     from faceedit.faces import nms as own_nms
-    modules = {
+    # Any: the stand-ins get their attributes assigned below, which ModuleType does not declare.
+    modules: dict[str, Any] = {
         name: types.ModuleType(name)
         for name in (
             "torchvision",

@@ -74,7 +74,8 @@ def _to_uint8(image: np.ndarray, source: str) -> np.ndarray:
                 f"{source}: float images must lie in [0, 1], this one spans "
                 f"[{low:.3g}, {high:.3g}]; divide by 255 if it holds 0..255 values"
             )
-        return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        scaled: np.ndarray = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        return scaled
     raise InputError(
         f"{source}: unsupported pixel type {image.dtype}; use uint8, uint16 or float in [0, 1] "
         "(for 0..255 integers, convert with .astype(np.uint8))"

@@ -83,10 +83,11 @@ class FaceTracker:
         points = (
             np.concatenate([f.landmarks for f in self._faces]).astype(np.float32).reshape(-1, 1, 2)
         )
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(self._gray, gray, points, None, **_LK_PARAMS)
+        # None for nextPts lets OpenCV allocate it; the stubs want an array there.
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(self._gray, gray, points, None, **_LK_PARAMS)  # type: ignore[call-overload]  # see above
         if moved is None or not status.all():
             return None
-        back, back_status, _ = cv2.calcOpticalFlowPyrLK(gray, self._gray, moved, None, **_LK_PARAMS)
+        back, back_status, _ = cv2.calcOpticalFlowPyrLK(gray, self._gray, moved, None, **_LK_PARAMS)  # type: ignore[call-overload]  # as above
         if back is None or not back_status.all():
             return None
         moved = moved.reshape(-1, 5, 2)

@@ -12,11 +12,11 @@ the background once the first frame is on screen (`start_background_compile`).
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
-from faceedit.inference.device import DeviceChoice, resolve_device
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
@@ -102,9 +102,9 @@ class EditEngine:
                 module.to(self.device).eval()
         # A few recent parses, newest last: the app parses the input crop and, to score it, the
         # edited one, and a slider move must still find the input's parse.
-        self._parse_cache: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor, Parsing]] = (
-            OrderedDict()
-        )
+        self._parse_cache: OrderedDict[
+            bytes, tuple[torch.Tensor, torch.Tensor, Parsing | None]
+        ] = OrderedDict()
         self.capabilities = self._capabilities()
 
     # ---- construction ------------------------------------------------------------------
@@ -112,8 +112,8 @@ class EditEngine:
     @classmethod
     def load(
         cls,
-        path: str | Path,
-        device: DeviceChoice | str = "auto",
+        path: str | os.PathLike[str],
+        device: DeviceChoice | str | torch.device = "auto",
         precision: PrecisionChoice = "float32",
     ) -> EditEngine:
         """Load a checkpoint file; CheckpointError explains what is wrong with a bad one."""
@@ -147,7 +147,7 @@ class EditEngine:
         generator = CompiledWhenReady(
             model.generator, (x, masks, condition, None), compile_fn=compile_fn
         )
-        model.generator = generator
+        model.generator = generator  # type: ignore[assignment]  # a stand-in with the generator's call signature
         self._compiling = (generator,)
         if self.config is not None and self.config.region_source == "masks":
             parser_input = resize(x, self.config.parser.resolution)
@@ -436,7 +436,7 @@ class EditEngine:
             if x.shape[-1] == res
             else F.interpolate(x, size=(res, res), mode="bilinear", align_corners=False)
         )
-        logits = self._parser(inp).logits
+        logits: torch.Tensor = self._parser(inp).logits
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         assert logits.shape[1] == NUM_CLASSES

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,8 @@ from torch import Tensor, nn
 from faceedit.model.parser_blocks import ParserOutput
 from faceedit.model.parsing import PARSERS, fold_batchnorm
 from faceedit.weights.checkpoint import LoadedCheckpoint
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class FastInstanceNorm2d(nn.Module):
         return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
 
 
-def fast_instance_norm(module: nn.Module, inplace: bool = False) -> nn.Module:
+def fast_instance_norm(module: ModuleT, inplace: bool = False) -> ModuleT:
     """`module` (a copy unless inplace) with every eligible InstanceNorm2d made a FastInstanceNorm2d."""
     target = module if inplace else copy.deepcopy(module)
     for parent in list(target.modules()):
@@ -95,7 +97,7 @@ class ChannelsLastParser(nn.Module):
     def __init__(self, parser: nn.Module) -> None:
         super().__init__()
         # Named `module` so checkpoint._unwrap sees through the wrapper.
-        self.module = parser.to(memory_format=torch.channels_last)
+        self.module = parser.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stub omits memory_format
         self.config = getattr(parser, "config", None)
 
     def forward(self, x: Tensor) -> ParserOutput:
@@ -205,7 +207,7 @@ def resolve_precision(choice: PrecisionChoice | str, device: torch.device | str)
     if choice not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {choice!r}")
     if choice != "auto":
-        return choice  # type: ignore[return-value]
+        return choice  # type: ignore[return-value]  # checked against PRECISION_CHOICES above
     return "bfloat16" if bf16_is_fast(device) else "float32"
 
 
@@ -247,8 +249,10 @@ def optimize_checkpoint(
     float32. The discriminator (only used for scores) is left as it is.
     """
     device = torch.device(device)
-    parser = None if loaded.parser is None else optimize_parser(loaded.parser, device)
-    generator = (
+    parser: nn.Module | None = (
+        None if loaded.parser is None else optimize_parser(loaded.parser, device)
+    )
+    generator: nn.Module | None = (
         None
         if loaded.generator is None
         else fast_instance_norm(loaded.generator).to(device).requires_grad_(False)
@@ -257,7 +261,8 @@ def optimize_checkpoint(
         dtype = _DTYPES[precision]
         parser = None if parser is None else ReducedPrecision(parser, dtype)
         generator = None if generator is None else ReducedPrecision(generator, dtype)
-    return dataclasses.replace(loaded, parser=parser, generator=generator)  # type: ignore[arg-type]
+    # ReducedPrecision stands in for the generator: same call signature and attributes.
+    return dataclasses.replace(loaded, parser=parser, generator=generator)  # type: ignore[arg-type]  # see above
 
 
 def with_parser_resolution(loaded: LoadedCheckpoint, resolution: int) -> LoadedCheckpoint:

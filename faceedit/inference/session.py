@@ -159,7 +159,7 @@ class EditSession:
         When the checkpoint cannot be loaded the previous model stays; with no previous one
         the empty engine takes its place, so faces are still found and shown.
         """
-        from faceedit.inference.device import resolve_device
+        from faceedit.device import resolve_device
         from faceedit.inference.engine import EditEngine
 
         notice = None
@@ -171,9 +171,9 @@ class EditSession:
         error_text = None
         try:
             engine = (
-                EditEngine.load(path, device, precision)  # type: ignore[arg-type]
+                EditEngine.load(path, device, precision)  # type: ignore[arg-type]  # precision from the menus; the engine checks it
                 if path
-                else EditEngine.empty(device)  # type: ignore[arg-type]
+                else EditEngine.empty(device)
             )
         except Exception as error:  # a damaged file can raise anything from a library
             if not isinstance(error, FaceEditError):
@@ -184,7 +184,7 @@ class EditSession:
             error_text = str(error)
             if self.engine is not None:
                 return LoadReport(info=None, error=error_text, notice=notice)
-            engine = EditEngine.empty(device)  # type: ignore[arg-type]
+            engine = EditEngine.empty(device)
         try:
             self._ensure_detector(engine.device.type)
         except FaceEditError as error:
@@ -197,7 +197,7 @@ class EditSession:
         from faceedit.faces.detect import FaceDetector
 
         if self._detector is None or self._detector_device != device_type:
-            self._detector = FaceDetector(device_type)  # type: ignore[arg-type]
+            self._detector = FaceDetector(device_type)
             self._detector_device = device_type
 
     def _install(self, engine: EditEngine) -> None:

@@ -46,7 +46,8 @@ def colorize(labels: np.ndarray) -> np.ndarray:
 
 def mask_to_uint8(mask: np.ndarray) -> np.ndarray:
     """Soft mask in [0, 1] -> uint8 grey (255 = fully inside)."""
-    return np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
+    grey: np.ndarray = np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return grey
 
 
 def mask_paths(output: str | os.PathLike[str], regions: Sequence[str]) -> dict[str, Path]:

@@ -473,7 +473,7 @@ class VideoWriter:
         os.close(handle)
         self._temp = Path(temp)
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
-            str(self._temp), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size
+            str(self._temp), cv2.VideoWriter.fourcc(*fourcc), self.fps, self.size
         )
         if not self._writer.isOpened():
             self._discard()

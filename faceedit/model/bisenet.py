@@ -102,7 +102,8 @@ class AttentionRefinementModule(nn.Module):
         feat = self.conv(x)  # (B, C, h, w)
         atten = F.adaptive_avg_pool2d(feat, 1)  # (B, C, 1, 1)
         atten = torch.sigmoid(self.bn_atten(self.conv_atten(atten)))
-        return feat * atten
+        out: Tensor = feat * atten
+        return out
 
 
 class ContextPath(nn.Module):
@@ -147,7 +148,8 @@ class FeatureFusionModule(nn.Module):
         feat = self.convblk(torch.cat([spatial, context], dim=1))  # (B, 256, H/8, W/8)
         atten = F.adaptive_avg_pool2d(feat, 1)  # (B, 256, 1, 1)
         atten = torch.sigmoid(self.conv2(F.relu(self.conv1(atten))))
-        return feat * atten + feat
+        out: Tensor = feat * atten + feat
+        return out
 
 
 class BiSeNetOutput(nn.Module):
@@ -159,7 +161,8 @@ class BiSeNetOutput(nn.Module):
         self.conv_out = nn.Conv2d(mid_channels, num_classes, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv_out(self.conv(x))
+        logits: Tensor = self.conv_out(self.conv(x))
+        return logits
 
 
 def _to_input_size(logits: Tensor, size: tuple[int, int]) -> Tensor:

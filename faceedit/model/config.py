@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -166,7 +167,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Rebuild from `to_dict` output; unknown keys are refused so typos do not pass silently."""
-        return build(cls, data, "ModelConfig")
+        config: ModelConfig = build(cls, data, "ModelConfig")
+        return config
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
@@ -223,7 +225,11 @@ def _world_64() -> ModelConfig:
     )
 
 
-PRESETS: Final[dict[str, Any]] = {"paper-128": _paper_128, "tiny": _tiny, "world-64": _world_64}
+PRESETS: Final[dict[str, Callable[[], ModelConfig]]] = {
+    "paper-128": _paper_128,
+    "tiny": _tiny,
+    "world-64": _world_64,
+}
 
 
 def preset(name: str) -> ModelConfig:

@@ -68,7 +68,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        out: Tensor = x + self.body(x)
+        return out
 
 
 def expand_condition(condition: Tensor, height: int, width: int) -> Tensor:
@@ -176,6 +177,7 @@ class FusionNetwork(nn.Module):
             nn.Conv2d(channels, IMAGE_CHANNELS, 3, 1, 1),
         )
         nn.init.zeros_(self.last.weight)
+        assert self.last.bias is not None
         nn.init.zeros_(self.last.bias)
 
     @property
@@ -187,7 +189,7 @@ class FusionNetwork(nn.Module):
 
     def forward(self, y: Tensor, union: Tensor) -> Tensor:
         """y (B, 3, H, W), union (B, 1, H, W) in [0, 1] -> (B, 3, H, W)."""
-        out = y + self.body(torch.cat([y, union], 1))
+        out: Tensor = y + self.body(torch.cat([y, union], 1))
         return out if self.training else out.clamp(-1.0, 1.0)
 
 

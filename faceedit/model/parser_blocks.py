@@ -40,6 +40,8 @@ class InputNormalization(nn.Module):
         super().__init__()
         mean_t = torch.tensor(tuple(mean), dtype=torch.float32).view(1, -1, 1, 1)
         std_t = torch.tensor(tuple(std), dtype=torch.float32).view(1, -1, 1, 1)
+        self.scale: Tensor
+        self.shift: Tensor
         self.register_buffer("scale", 0.5 / std_t, persistent=False)
         self.register_buffer("shift", (0.5 - mean_t) / std_t, persistent=False)
 

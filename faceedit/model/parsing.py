@@ -55,7 +55,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
         for conv_name, bn_name in _conv_bn_pairs(parent):
             conv, bn = parent._modules[conv_name], parent._modules[bn_name]
             if isinstance(conv, nn.Conv2d) and _foldable(conv, bn):
-                parent._modules[conv_name] = _fold(conv, bn)  # type: ignore[arg-type]
+                parent._modules[conv_name] = _fold(conv, bn)  # type: ignore[arg-type]  # _foldable: a BatchNorm2d
                 parent._modules[bn_name] = nn.Identity()
     return folded.requires_grad_(False)
 
@@ -97,10 +97,10 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     fused = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
-        conv.kernel_size,  # type: ignore[arg-type]
-        conv.stride,  # type: ignore[arg-type]
-        conv.padding,  # type: ignore[arg-type]
-        conv.dilation,  # type: ignore[arg-type]
+        conv.kernel_size,  # type: ignore[arg-type]  # a Conv2d's: 2-tuples, typed tuple[int, ...]
+        conv.stride,  # type: ignore[arg-type]  # as above
+        conv.padding,  # type: ignore[arg-type]  # as above (or a padding mode string)
+        conv.dilation,  # type: ignore[arg-type]  # as above
         conv.groups,
         bias=True,
         padding_mode=conv.padding_mode,
@@ -108,10 +108,12 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         dtype=dtype,
     )
     fused.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(dtype))
+    assert fused.bias is not None  # built with bias=True
     fused.bias.copy_(bias.to(dtype))
     if (
         conv.weight.is_contiguous(memory_format=torch.channels_last)
         and not conv.weight.is_contiguous()
     ):
-        fused.to(memory_format=torch.channels_last)  # keep a channels_last model channels_last
+        # keep a channels_last model channels_last
+        fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stub omits memory_format
     return fused

@@ -129,4 +129,5 @@ class UnifiedModel(nn.Module):
         editable: Tensor | None = None,
     ) -> GeneratorOutput:
         """Run only the generators on cached masks (see HierarchicalGenerator.forward)."""
-        return self.generator(x, region_masks, condition, editable)
+        out: GeneratorOutput = self.generator(x, region_masks, condition, editable)
+        return out

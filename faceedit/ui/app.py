@@ -12,24 +12,28 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
+from faceedit.device import DEVICES
 from faceedit.errors import FaceEditError
 from faceedit.media import bundled
 from faceedit.ui.settings import (
     APPLICATION,
     COMPARE_MODES,
     DETECT_EVERY_CHOICES,
-    DEVICES,
     ORGANIZATION,
     PRECISIONS,
 )
 from faceedit.vocab.labels import REGION_NAMES
+
+if TYPE_CHECKING:  # imported at run time only once the QApplication exists
+    from faceedit.inference.session import FrameUpdate
+    from faceedit.ui.main_window import MainWindow
 
 DEFAULT_SNAPSHOT_TIMEOUT_S: Final[float] = 120.0
 SNAPSHOT_SIZE: Final[tuple[int, int]] = (1440, 900)
@@ -154,36 +158,43 @@ def app_icon() -> QIcon:
         p = QPainter(pixmap)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         s = size / 64
+
+        def px(v: float) -> int:
+            return int(v)  # Qt's integer overloads, which these floats always went to
+
         p.setBrush(QColor(42, 130, 218))
         p.setPen(Qt.PenStyle.NoPen)
-        p.drawRoundedRect(2 * s, 2 * s, 60 * s, 60 * s, 12 * s, 12 * s)
+        p.drawRoundedRect(px(2 * s), px(2 * s), px(60 * s), px(60 * s), 12 * s, 12 * s)
         p.setBrush(QColor(255, 214, 170))
-        p.drawEllipse(14 * s, 10 * s, 36 * s, 44 * s)
+        p.drawEllipse(px(14 * s), px(10 * s), px(36 * s), px(44 * s))
         p.setBrush(QColor(40, 40, 40))
-        p.drawEllipse(23 * s, 25 * s, 5 * s, 5 * s)
-        p.drawEllipse(36 * s, 25 * s, 5 * s, 5 * s)
+        p.drawEllipse(px(23 * s), px(25 * s), px(5 * s), px(5 * s))
+        p.drawEllipse(px(36 * s), px(25 * s), px(5 * s), px(5 * s))
         p.setPen(QPen(QColor(200, 40, 60), max(1.0, 3 * s)))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawArc(22 * s, 30 * s, 20 * s, 14 * s, 200 * 16, 140 * 16)
+        p.drawArc(px(22 * s), px(30 * s), px(20 * s), px(14 * s), 200 * 16, 140 * 16)
         p.setPen(QPen(QColor(255, 255, 255), max(1.0, 2 * s)))
-        p.drawLine(32 * s, 6 * s, 32 * s, 58 * s)
+        p.drawLine(px(32 * s), px(6 * s), px(32 * s), px(58 * s))
         p.end()
         icon.addPixmap(pixmap)
     return icon
 
 
 def _application() -> QApplication:
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         app = QApplication(sys.argv[:1])
         from faceedit.ui.theme import apply_theme
 
         apply_theme(app)
+    else:
+        assert isinstance(existing, QApplication)  # faceedit only ever makes a QApplication
+        app = existing
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("faceedit")
     app.setWindowIcon(app_icon())
-    return app  # type: ignore[return-value]
+    return app
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _end_without_waiting_for_compilation(window, code: int) -> None:  # type: ignore[no-untyped-def]
+def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:
     """End the process now if a background torch.compile is still running at exit.
 
     A compile cannot be cancelled, and tearing the interpreter down under it makes it fail
@@ -229,7 +240,7 @@ def _end_without_waiting_for_compilation(window, code: int) -> None:  # type: ig
     os._exit(code)
 
 
-def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
+def _close_on_ctrl_c(window: MainWindow) -> None:
     """Ctrl+C in the terminal closes the window cleanly (worker stopped, layout saved).
 
     Python handles signals only between bytecodes, and Qt's loop runs in C++; a cheap timer
@@ -241,7 +252,7 @@ def _close_on_ctrl_c(window) -> None:  # type: ignore[no-untyped-def]
     timer.start(200)
 
 
-def apply_options(window, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
     """Set the window's controls and start loading as the command line says."""
     if args.compare:
         window.set_compare_mode(args.compare)
@@ -279,7 +290,7 @@ def _checkpoint_to_load(window, args: argparse.Namespace) -> str | None:  # type
         return None
     last = window.prefs.last_checkpoint
     if last and Path(last).is_file():
-        return last
+        return str(last)
     return bundled.DEMO_WORD if bundled.demo_available() else None
 
 
@@ -293,7 +304,7 @@ def _asks_edit(args: argparse.Namespace) -> bool:
 class _SnapshotWaiter(QObject):
     """Waits for the first result computed with the loaded model and the command-line settings."""
 
-    def __init__(self, window, wants_edit: bool, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, window: MainWindow, wants_edit: bool, timeout_s: float) -> None:
         super().__init__(window)
         self.window = window
         self.wants_edit = wants_edit
@@ -305,7 +316,7 @@ class _SnapshotWaiter(QObject):
         window.messageShown.connect(self._on_message)
         QTimer.singleShot(int(timeout_s * 1000), self.loop.quit)
 
-    def _on_update(self, update) -> None:  # type: ignore[no-untyped-def]
+    def _on_update(self, update: FrameUpdate) -> None:
         window = self.window
         if window.model_info is None or update.request_id < window.settled_request_id:
             return  # computed before the model and the settings were in place
@@ -338,7 +349,7 @@ def _settle(milliseconds: int) -> None:
     loop.exec()
 
 
-def take_snapshot(window, path: Path, timeout_s: float, wants_edit: bool) -> int:  # type: ignore[no-untyped-def]
+def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: bool) -> int:
     """Show the window, wait for the edited result, save `window.grab()` to `path`, close."""
     window.remember_layout = False
     window.resize(*SNAPSHOT_SIZE)

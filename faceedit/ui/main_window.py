@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Final
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
         self.submit()
 
     def set_device(self, device: str) -> None:
-        self.prefs.device = device  # type: ignore[assignment]
+        self.prefs.device = device  # type: ignore[assignment]  # a device menu entry; Preferences checks it
         self.actions_.devices[device].setChecked(True)
         self.statusBar().showMessage(f"Switching to {device}…")
         self.worker.set_device(device)
@@ -495,6 +495,8 @@ class MainWindow(QMainWindow):
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""
+        edit_reason: str | None
+        parse_reason: str | None
         if info is None:
             edit_reason = parse_reason = LOADING
         else:
@@ -768,7 +770,7 @@ class MainWindow(QMainWindow):
             )
         super().closeEvent(event)
 
-    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         QTimer.singleShot(0, self._update_scores_wanted)
 

@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar
 
+from faceedit.device import DEVICES
 from faceedit.ui.settings import (
     DETECT_EVERY_CHOICES,
-    DEVICES,
     PRECISIONS,
     STREAM_MIN_FACE_CHOICES,
     Preferences,
@@ -61,7 +61,7 @@ class Actions:
 def _action(
     window: QMainWindow,
     text: str,
-    shortcut: QKeySequence | str | None = None,
+    shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
     tip: str = "",
     checkable: bool = False,
 ) -> QAction:

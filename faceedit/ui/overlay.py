@@ -105,7 +105,10 @@ def attention_image(attention: np.ndarray) -> np.ndarray:
 def legend_entries() -> list[tuple[int, str, tuple[int, int, int]]]:
     """(class index, name, RGB colour) for every class, in label order."""
     colours = palette()
-    return [(i, name, tuple(int(v) for v in colours[i])) for i, name in enumerate(CLASS_NAMES)]
+    return [
+        (i, name, (int(colours[i][0]), int(colours[i][1]), int(colours[i][2])))
+        for i, name in enumerate(CLASS_NAMES)
+    ]
 
 
 def group_classes() -> dict[str, tuple[int, ...]]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from faceedit.inference.device import DEVICES, DeviceChoice
+from faceedit.device import DEVICES, DeviceChoice
 from faceedit.ui.overlay import OVERLAY_MODES, OverlayMode
+
+ChoiceT = TypeVar("ChoiceT")
 
 ORGANIZATION: Final[str] = "faceedit"
 APPLICATION: Final[str] = "faceedit"
@@ -69,18 +71,19 @@ class Preferences:
 
     # ---- generic helpers -----------------------------------------------------------------
 
-    def _choice(self, key: str, choices: tuple, default):  # type: ignore[no-untyped-def]
+    def _choice(self, key: str, choices: tuple[ChoiceT, ...], default: ChoiceT) -> ChoiceT:
         value = self.store.value(key, default)
-        return value if value in choices else default
+        return next((choice for choice in choices if choice == value), default)
 
     def _int_choice(self, key: str, choices: tuple[int, ...], default: int) -> int:
         try:
-            value = int(self.store.value(key, default))  # type: ignore[arg-type]
+            raw: Any = self.store.value(key, default)  # whatever the file holds
+            value = int(raw)
         except (TypeError, ValueError):
             return default
         return value if value in choices else default
 
-    def _set_choice(self, key: str, choices: tuple, value: object) -> None:
+    def _set_choice(self, key: str, choices: tuple[object, ...], value: object) -> None:
         if value not in choices:
             name = key.rsplit("/", 1)[-1]
             raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -88,13 +91,14 @@ class Preferences:
 
     def _float(self, key: str, default: float, low: float, high: float) -> float:
         try:
-            value = float(self.store.value(key, default))  # type: ignore[arg-type]
+            raw: Any = self.store.value(key, default)  # whatever the file holds
+            value = float(raw)
         except (TypeError, ValueError):
             return default
         return min(max(value, low), high)
 
     def _paths(self, key: str) -> list[str]:
-        value = self.store.value(key, [])
+        value: Any = self.store.value(key, [])
         if isinstance(value, str):  # an INI file stores a one-item list as a plain string
             value = [value]
         return [str(v) for v in (value or []) if v]

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -176,7 +176,7 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Lo
             f"{file}: the tensors do not match the checksum stored when the file was saved; "
             "the file was modified or damaged after saving"
         )
-    builders = {
+    builders: dict[str, Callable[[], nn.Module]] = {
         "parser": lambda: build_parser(config.parser),
         "generator": lambda: HierarchicalGenerator(config),
         "discriminator": lambda: HierarchicalDiscriminator(config),
@@ -194,12 +194,15 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Lo
         raise CheckpointError(
             f"{file}: tensors for {stray} are present but not listed in 'contents'"
         )
+    generator, discriminator = modules["generator"], modules["discriminator"]
+    assert generator is None or isinstance(generator, HierarchicalGenerator)
+    assert discriminator is None or isinstance(discriminator, HierarchicalDiscriminator)
     return LoadedCheckpoint(
         path=file,
         config=config,
         parser=modules["parser"],
-        generator=modules["generator"],  # type: ignore[arg-type]
-        discriminator=modules["discriminator"],  # type: ignore[arg-type]
+        generator=generator,
+        discriminator=discriminator,
         metadata=dict(header.get("metadata") or {}),
         header=header,
     )

@@ -171,7 +171,7 @@ def run_section(function: sections.SectionFunction) -> list[str]:
     """Run a section on a context that has only a report (enough for plug-in stand-ins)."""
     settings = bench.Settings.from_args(bench_args(["--quick", "--device", "cpu"]))
     report = bench.Report(settings, "w")
-    function(SimpleNamespace(report=report))  # type: ignore[arg-type]
+    function(SimpleNamespace(report=report))  # type: ignore[arg-type]  # a stand-in context: only the report is used
     return report.notes
 
 
@@ -256,12 +256,11 @@ def test_optimized_parser_matches_and_returns_contiguous_logits(kind: str) -> No
     assert optimize.is_parser(fast) and fast.config == config
 
 
-def test_optimize_checkpoint_gives_an_engine_the_same_edits(tmp_path: Path) -> None:
+def test_optimize_checkpoint_gives_an_engine_the_same_edits(tiny_model: Path) -> None:
     from faceedit.inference.engine import EditEngine
     from faceedit.weights import checkpoint
-    from tests.factories import make_checkpoint
 
-    loaded = checkpoint.load(make_checkpoint(tmp_path / "m.safetensors", steps=1))
+    loaded = checkpoint.load(tiny_model)
     fast = optimize.optimize_checkpoint(loaded, "cpu")
     assert fast.parser is not loaded.parser and fast.generator is not loaded.generator
     crop = (synthetic_faces(1, 32)[0].permute(1, 2, 0).numpy() * 127.5 + 127.5).astype("uint8")
@@ -323,14 +322,13 @@ def test_reduced_precision_wrapper_returns_float32_close_to_the_original() -> No
 
 
 def test_bfloat16_checkpoint_and_parser_resolution_keep_the_engine_working(
-    tmp_path: Path,
+    tiny_model: Path,
 ) -> None:
     from faceedit.errors import ConfigError
     from faceedit.inference.engine import EditEngine
     from faceedit.weights import checkpoint
-    from tests.factories import make_checkpoint
 
-    loaded = checkpoint.load(make_checkpoint(tmp_path / "m.safetensors", steps=1))
+    loaded = checkpoint.load(tiny_model)
     crop = (synthetic_faces(1, 32)[0].permute(1, 2, 0).numpy() * 127.5 + 127.5).astype("uint8")
     plain = EditEngine(loaded, "cpu").edit(crop, {"happy": 1.0}).crop.astype(int)
     low = optimize.optimize_checkpoint(loaded, "cpu", precision="bfloat16")
@@ -359,17 +357,15 @@ def test_variant_names_map_to_headline_keys() -> None:
 
 @pytest.mark.slow
 def test_a_real_checkpoint_is_measured_and_an_incomplete_one_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, tiny_model: Path, tiny_parser: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.factories import make_checkpoint
-
-    model = make_checkpoint(tmp_path / "m.safetensors", steps=1)
+    model = tiny_model
     out = tmp_path / "b.json"
     args = ["bench", "--quick", "--device", "cpu", "--checkpoint", str(model), "--repeats", "2"]
     args += ["--warmup", "0", "--stages", "slider", "--threads", "1", "--json", str(out)]
     assert main(args) == 0
     data = json.loads(out.read_text())
     assert data["weights"] == f"checkpoint {model}" and data["slider_to_frame_ms"]["crop"] == 32
-    parser_only = make_checkpoint(tmp_path / "p.safetensors", parts=("parser",), steps=1)
+    parser_only = tiny_parser
     assert main(["bench", "--checkpoint", str(parser_only), "--stages", "slider"]) == 2
     assert "needs a parser and a generator" in capsys.readouterr().err

@@ -18,12 +18,11 @@ from faceedit.media.masks import mask_paths, read_labels
 from faceedit.media.sources import VideoWriter, open_source, read_image
 from faceedit.progress import ProgressBar
 from faceedit.vocab.labels import REGION_NAMES, palette
-from tests.factories import make_checkpoint
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+def model(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture
@@ -250,9 +249,9 @@ def test_no_face_in_a_single_image_fails_clearly(
 
 
 def test_checkpoint_without_generator_says_what_is_missing(
-    face_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    face_png: Path, tmp_path: Path, tiny_parser: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
+    parser_only = tiny_parser
     code = edit(face_png, tmp_path / "o.png", "--checkpoint", parser_only, "--expression", "happy")
     assert code == 2
     err = capsys.readouterr().err

@@ -50,7 +50,7 @@ def test_faces_are_immutable(sample_face: Face) -> None:
     with pytest.raises(ValueError):
         sample_face.box[0] = 0
     with pytest.raises(AttributeError):
-        sample_face.score = 0.0  # type: ignore[misc]
+        sample_face.score = 0.0  # type: ignore[misc]  # frozen: assigning must raise
 
 
 @pytest.mark.parametrize("kind", ["gray", "noise"])
@@ -167,7 +167,7 @@ def test_detector_configuration_is_validated() -> None:
     from faceedit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="device"):
-        FaceDetector(device="tpu")  # type: ignore[arg-type]
+        FaceDetector(device="tpu")
     with pytest.raises(ConfigError, match="min_face_size"):
         FaceDetector(device="cpu", min_face_size=5)
     with pytest.raises(ConfigError, match="thresholds"):

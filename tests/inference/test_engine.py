@@ -16,10 +16,8 @@ def crop_of(size: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> EditEngine:
-    return EditEngine.load(
-        make_checkpoint(tmp_path_factory.mktemp("e") / "m.safetensors"), device="cpu"
-    )
+def engine(tiny_model: Path) -> EditEngine:
+    return EditEngine.load(tiny_model, device="cpu")
 
 
 def test_empty_engine_says_what_is_missing() -> None:
@@ -31,10 +29,8 @@ def test_empty_engine_says_what_is_missing() -> None:
         empty.edit(crop_of(32), {"happy": 1})
 
 
-def test_parser_only_checkpoint_parses_but_does_not_edit(tmp_path: Path) -> None:
-    engine = EditEngine.load(
-        make_checkpoint(tmp_path / "p.safetensors", parts=("parser",), steps=1), device="cpu"
-    )
+def test_parser_only_checkpoint_parses_but_does_not_edit(tiny_parser: Path) -> None:
+    engine = EditEngine.load(tiny_parser, device="cpu")
     assert engine.capabilities.can_parse and not engine.capabilities.can_edit
     assert any("gan" in m for m in engine.capabilities.missing)
     parsing = engine.parse(crop_of(32))

@@ -13,13 +13,12 @@ from torch import nn
 from faceedit.errors import InputError
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
-from tests.factories import make_checkpoint
 from tests.inference.test_engine import crop_of
 
 
 @pytest.fixture(scope="module")
-def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("speed") / "m.safetensors")
+def checkpoint_path(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 def grey_level_difference(a: np.ndarray, b: np.ndarray) -> int:
@@ -134,10 +133,8 @@ def test_a_failed_compile_keeps_the_engine_working(checkpoint_path: Path) -> Non
     assert engine.edit(crop_of(32), {"sad": 1}).crop.shape == (32, 32, 3)
 
 
-def test_nothing_to_compile_without_a_generator(tmp_path: Path) -> None:
-    engine = EditEngine.load(
-        make_checkpoint(tmp_path / "p.safetensors", parts=("parser",), steps=1), "cpu"
-    )
+def test_nothing_to_compile_without_a_generator(tiny_parser: Path) -> None:
+    engine = EditEngine.load(tiny_parser, "cpu")
     assert not engine.start_background_compile(compile_fn=RecordingCompile())
     assert engine.compile_status.state == "off"
 

@@ -16,7 +16,6 @@ from faceedit.faces.align import face_region_mask
 from faceedit.inference.request import EditRequest
 from faceedit.inference.session import EditSession, SpeedOptions
 from faceedit.media.bundled import sample_image_path
-from tests.factories import make_checkpoint
 
 HAPPY = EditRequest(condition={"happy": 1.0})
 # Frame i of the test video is filled with grey level GREYS[i]; MJPG keeps flat areas close.
@@ -24,8 +23,8 @@ GREYS = (20, 60, 100, 140, 180, 220)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("session") / "model.safetensors")
+def checkpoint(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ def test_validation_names_the_bad_value() -> None:
     with pytest.raises(ConfigError, match=r"crop_size.*30"):
         ModelConfig(crop_size=30)
     with pytest.raises(ConfigError, match="'resnet'"):
-        ParserConfig(kind="resnet")  # type: ignore[arg-type]
+        ParserConfig(kind="resnet")  # type: ignore[arg-type]  # a kind outside the Literal, on purpose
     with pytest.raises(ConfigError, match="chin"):
         ModelConfig(regions=("eyes", "chin"))
     with pytest.raises(ConfigError, match="unknown field"):

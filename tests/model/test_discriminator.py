@@ -71,7 +71,7 @@ def test_gradient_penalty_can_differentiate_through_every_head() -> None:
     masks = torch.rand(2, config.num_regions, s, s)
     out = disc(image, masks)
     heads = [out.global_, *out.local.values()]
-    total = sum(h.patch.sum() + h.logits.sum() + h.valence_arousal.sum() for h in heads)  # type: ignore[union-attr]
+    total = sum(h.patch.sum() + h.logits.sum() + h.valence_arousal.sum() for h in heads)
     (grad,) = torch.autograd.grad(total, image, create_graph=True)
     assert grad.abs().sum() > 0
     grad.square().sum().backward()  # the double backward WGAN-GP needs

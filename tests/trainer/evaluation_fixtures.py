@@ -1,5 +1,5 @@
 """What the evaluation tests share: a stand-in FID network and a small workspace (a tiny
-checkpoint, a tiny classifier, CelebAMask-HQ and expression-folder fixtures)."""
+checkpoint (the session's shared one), a tiny classifier, CelebAMask-HQ and expression-folder fixtures)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from tests.factories import make_checkpoint
 from tests.trainer.fixtures import write_celebamask_hq, write_folders
 from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier, save_classifier
 from trainer.judges.fid import FEATURE_DIM
@@ -26,11 +25,11 @@ class StubInception(nn.Module):
         return torch.relu(self.project(pooled))
 
 
-def write_workspace(root: Path) -> dict[str, Path]:
-    """A tiny checkpoint, a tiny classifier, CelebAMask-HQ and expression-folder fixtures."""
+def write_workspace(root: Path, checkpoint: Path) -> dict[str, Path]:
+    """The tiny `checkpoint`, a tiny classifier, CelebAMask-HQ and expression-folder fixtures."""
     torch.manual_seed(0)
     paths = {
-        "checkpoint": make_checkpoint(root / "tiny.safetensors"),
+        "checkpoint": checkpoint,
         "classifier": save_classifier(
             root / "judge.safetensors",
             ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=32)),

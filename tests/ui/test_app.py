@@ -7,10 +7,13 @@ or conditions, never on sleeps.
 
 from __future__ import annotations
 
-import time
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -43,12 +46,12 @@ SMALL = 256  # the sample, downscaled: detection on it is ~4x cheaper than at 51
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def assets(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("ui-assets")
     face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
     return SimpleNamespace(
         root=root,
-        checkpoint=make_checkpoint(root / "tiny.safetensors"),
+        checkpoint=tiny_model,
         face=face,
         face_path=save_png(root / "face.png", face),
     )
@@ -61,7 +64,7 @@ def _prefs(folder: Path) -> Preferences:
 
 
 @pytest.fixture(scope="module")
-def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+def window(qapp, assets: SimpleNamespace) -> Iterator[MainWindow]:
     win = MainWindow(_prefs(assets.root), device="cpu")
     win.resize(1280, 800)
     win.show()
@@ -81,7 +84,7 @@ def direct(assets: SimpleNamespace) -> FramePipeline:
 
 def wait_for(
     qtbot, window: MainWindow, done: Callable[[FrameUpdate], bool] = lambda u: True
-) -> FrameUpdate:  # type: ignore[no-untyped-def]
+) -> FrameUpdate:
     """The first shown result that answers the latest request (and satisfies `done`)."""
 
     def ready() -> bool:
@@ -93,7 +96,7 @@ def wait_for(
     return window.latest
 
 
-def open_and_wait(qtbot, window: MainWindow, path: Path) -> FrameUpdate:  # type: ignore[no-untyped-def]
+def open_and_wait(qtbot, window: MainWindow, path: Path) -> FrameUpdate:
     with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
         window.open_path(path)
     return wait_for(qtbot, window)
@@ -104,25 +107,55 @@ def neutral_controls(window: MainWindow) -> None:
     window.reset_expression()
 
 
-class StallMeter:
-    """Records the longest gap between ticks of a 10 ms GUI timer (an event-loop stall)."""
+def niceness() -> int:
+    """The calling thread's scheduling niceness (Linux sets it per thread; 0 elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    def __init__(self) -> None:
+
+class WorkLog:
+    """Where every frame computation ran: on the GUI thread or not, and at what niceness.
+
+    What keeps the GUI responsive is that the heavy work never runs on its thread and runs at
+    a lower priority than it; the benchmark measures how responsive that makes it.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[bool, int]] = []
+        process = FramePipeline.process
+
+        def logged(pipeline: FramePipeline, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append((threading.current_thread() is threading.main_thread(), niceness()))
+            return process(pipeline, *args, **kwargs)
+
+        monkeypatch.setattr(FramePipeline, "process", logged)
+
+    def assert_off_the_gui_thread(self) -> None:
+        assert self.calls, "nothing was computed"
+        assert not any(on_gui for on_gui, _ in self.calls), "a frame was computed on the GUI thread"
+        if sys.platform.startswith("linux"):
+            gui = niceness()
+            assert all(nice > gui or nice == 19 for _, nice in self.calls), (gui, self.calls)
+
+
+class ShownFrames:
+    """The frame indices the window showed, sampled by a GUI timer (only a live event loop
+    samples, and only a live one shows the worker's results as they come)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.indices: list[int] = []
         self.timer = QTimer()
         self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.max_gap_ms = 0.0
-        self.ticks = 0
-        self._last = time.perf_counter()
+        self.timer.timeout.connect(self._sample)
 
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000)
-        self._last = now
-        self.ticks += 1
+    def _sample(self) -> None:
+        latest = self.window.latest
+        if latest is not None and (not self.indices or self.indices[-1] != latest.frame_index):
+            self.indices.append(latest.frame_index)
 
-    def __enter__(self) -> StallMeter:
-        self._last = time.perf_counter()
+    def __enter__(self) -> ShownFrames:
         self.timer.start()
         return self
 
@@ -142,7 +175,7 @@ def test_window_opens_on_the_sample_and_finds_its_face(qtbot, window: MainWindow
     assert window.expressions.isEnabled() and not window.model_banner.message()
 
 
-def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindow, assets) -> None:
     update = open_and_wait(qtbot, window, assets.face_path)
     assert update.input.shape == (SMALL, SMALL, 3)
     assert len(update.boxes) == 1 and update.chosen == (0,)
@@ -156,7 +189,7 @@ def test_loading_an_image_detects_one_face_and_boxes_it(qtbot, window: MainWindo
 
 def test_a_slider_edits_inside_the_face_and_nothing_outside(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     window.expressions.sliders["happy"].setValue(100)
@@ -173,7 +206,7 @@ def test_a_slider_edits_inside_the_face_and_nothing_outside(
     np.testing.assert_array_equal(update.output, update.input)
 
 
-def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_state(  # type: ignore[no-untyped-def]
+def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_state(
     qtbot, window: MainWindow, assets, direct: FramePipeline
 ) -> None:
     open_and_wait(qtbot, window, assets.face_path)
@@ -198,7 +231,7 @@ def test_fifty_quick_slider_moves_compute_far_fewer_times_and_end_on_the_last_st
 
 def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     update = open_and_wait(qtbot, window, assets.face_path)
     assert update.labels is not None
     overlay, crop = window.overlay, window.crop
@@ -223,7 +256,7 @@ def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     assert window.prefs.overlay_opacity == pytest.approx(0.2)
 
 
-def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     window.expressions.set_condition({"happy": 1.0})
@@ -256,7 +289,7 @@ def test_region_targets_and_editable_flags_reach_the_request(qtbot, window: Main
 # ---- things that go wrong ------------------------------------------------------------------------
 
 
-def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(  # type: ignore[no-untyped-def]
+def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(
     qtbot, window: MainWindow, assets
 ) -> None:
     from safetensors.numpy import save_file
@@ -286,7 +319,7 @@ def test_bad_inputs_show_a_message_and_the_next_good_image_still_edits(  # type:
     assert np.any(update.output != update.input)
 
 
-def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> None:
     blank = save_png(assets.root / "wall.png", np.full((128, 160, 3), 200, np.uint8))
     with qtbot.waitSignal(window.messageShown, timeout=WAIT_MS) as shown:
         window.open_path(blank)
@@ -297,9 +330,9 @@ def test_a_picture_without_a_face_says_so(qtbot, window: MainWindow, assets) -> 
 # ---- video, responsiveness -----------------------------------------------------------------------
 
 
-def test_video_plays_seeks_records_and_the_gui_never_stalls(
-    qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
+    qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
+) -> None:
     video = assets.root / "clip.avi"
     with VideoWriter(video, 10.0, (SMALL, SMALL)) as writer:
         for i in range(12):
@@ -314,7 +347,10 @@ def test_video_plays_seeks_records_and_the_gui_never_stalls(
     assert update.edited and len(update.boxes) == 1
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
-    with StallMeter() as meter, qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS):
+    work = WorkLog(monkeypatch)
+    with ShownFrames(window) as shown, qtbot.waitSignal(
+        window.worker.playbackStopped, timeout=WAIT_MS
+    ):
         window.set_playing(True)
         assert window.video.playing
     with qtbot.waitSignal(window.worker.recordingFinished, timeout=WAIT_MS) as finished:
@@ -322,15 +358,17 @@ def test_video_plays_seeks_records_and_the_gui_never_stalls(
     path, frames, error = finished.args
     assert error == "" and frames >= 5 and Path(path).is_file()
     assert window.latest.frame_index == 11 and not window.video.playing
-    print(f"GUI max stall while playing: {meter.max_gap_ms:.1f} ms over {meter.ticks} ticks")
-    assert meter.ticks > 20
-    assert meter.max_gap_ms < 100, f"the event loop stalled {meter.max_gap_ms:.0f} ms"
+    work.assert_off_the_gui_thread()
+    assert len(work.calls) >= 5  # frames 7 to 11, each detected, parsed and edited
+    # The GUI showed the frames while they played, in order, not only the last one at the end.
+    assert shown.indices == sorted(shown.indices) and shown.indices[-1] == 11
+    assert len(set(shown.indices)) >= 3, shown.indices
     window.set_detect_every(5)
 
 
-def test_the_gui_stays_responsive_while_sliders_are_dragged(
-    qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+def test_dragged_sliders_are_computed_off_the_gui_thread_newest_first(
+    qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
+) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
     slider = window.expressions.sliders["angry"]
@@ -338,19 +376,23 @@ def test_the_gui_stays_responsive_while_sliders_are_dragged(
     drag = QTimer()
     drag.setInterval(15)
     drag.timeout.connect(lambda: slider.setValue(next(moves, 100)))
-    with StallMeter() as meter:
-        drag.start()
-        qtbot.waitUntil(lambda: slider.value() == 100, timeout=WAIT_MS)
-        drag.stop()
-        wait_for(qtbot, window, lambda u: u.edited)
-    print(f"GUI max stall while dragging: {meter.max_gap_ms:.1f} ms")
-    assert meter.max_gap_ms < 100
+    work = WorkLog(monkeypatch)
+    submitted = window.worker.submissions
+    drag.start()
+    qtbot.waitUntil(lambda: slider.value() == 100, timeout=WAIT_MS)
+    drag.stop()
+    update = wait_for(qtbot, window, lambda u: u.edited)
+    work.assert_off_the_gui_thread()
+    moves = window.worker.submissions - submitted
+    assert moves >= 25 and len(work.calls) <= moves  # stale requests are dropped, never queued
+    assert update.request_id == window.request_id  # what is shown answers the last move
+    assert window.current_request().condition == {"angry": pytest.approx(1.0)}
 
 
 # ---- the rest of the window ---------------------------------------------------------------------
 
 
-def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets) -> None:  # type: ignore[no-untyped-def]
+def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     window.expressions.set_condition({"happy": 1.0})
     update = wait_for(qtbot, window, lambda u: u.edited)
@@ -376,7 +418,7 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
 
 def test_no_checkpoint_says_what_is_missing_and_disables_editing(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     win = MainWindow(_prefs(tmp_path), device="cpu")
     qtbot.addWidget(win)
     try:
@@ -404,7 +446,7 @@ def test_no_checkpoint_says_what_is_missing_and_disables_editing(
 
 def test_closing_the_window_stops_the_worker_even_mid_computation(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     win = MainWindow(_prefs(tmp_path), device="cpu")
     win.load_checkpoint(assets.checkpoint)
     win.open_sample()  # the worker is now loading and detecting
@@ -416,7 +458,7 @@ def test_closing_the_window_stops_the_worker_even_mid_computation(
 
 def test_drop_a_checkpoint_and_a_picture_and_switch_device(
     qtbot, window: MainWindow, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
 
@@ -447,9 +489,9 @@ def test_drop_a_checkpoint_and_a_picture_and_switch_device(
 
 
 def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
-    qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
-    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
+    qtbot, tmp_path: Path, assets, tiny_parser: Path
+) -> None:
+    parser_only = tiny_parser
     win = MainWindow(_prefs(tmp_path), device="cpu")
     qtbot.addWidget(win)
     try:
@@ -467,7 +509,7 @@ def test_a_parser_only_checkpoint_shows_the_overlay_but_cannot_edit(
 
 def test_valence_arousal_pad_appears_for_models_trained_with_it(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from faceedit.model.config import preset
 
     config = preset("tiny").replace(valence_arousal=True)
@@ -494,7 +536,7 @@ def test_valence_arousal_pad_appears_for_models_trained_with_it(
 
 def test_snapshot_command_applies_the_options_and_writes_a_png(
     qtbot, tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     out = tmp_path / "shot.png"
     code = cli.main([
         str(assets.face_path), "--checkpoint", str(assets.checkpoint), "--device", "cpu",
@@ -508,7 +550,7 @@ def test_snapshot_command_applies_the_options_and_writes_a_png(
 
 def test_snapshot_fails_with_a_message_when_there_is_no_face(
     qtbot, tmp_path: Path, assets, capsys
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     blank = save_png(tmp_path / "wall.png", np.full((96, 96, 3), 90, np.uint8))
     code = cli.main(
         [
@@ -530,7 +572,7 @@ def test_snapshot_fails_with_a_message_when_there_is_no_face(
 
 def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from faceedit.inference import optimize
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
@@ -569,34 +611,55 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     assert not window.actions_.compile_networks.isChecked()
 
 
+# `faceedit` itself, with each background compile's start and end written to a journal (argv[1]).
+JOURNALLED_CLI = """
+import sys
+from faceedit.inference import optimize
+
+journal = open(sys.argv.pop(1), "a", buffering=1)
+start, run = optimize.BackgroundCompiler.__init__, optimize.BackgroundCompiler._run
+
+def journalled_start(self, *args, **kwargs):
+    journal.write("started\\n")
+    start(self, *args, **kwargs)
+
+def journalled_run(self, *args):
+    run(self, *args)
+    journal.write("finished\\n")
+
+optimize.BackgroundCompiler.__init__ = journalled_start
+optimize.BackgroundCompiler._run = journalled_run
+from faceedit.commands.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     tmp_path: Path, assets
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The app must not wait for, nor be broken by, a torch.compile still running at exit."""
-    import os
     import subprocess
-    import sys
 
     env = {
         **os.environ,
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),  # cold: compiling takes 20+ s
         "FACEEDIT_SETTINGS_DIR": str(tmp_path / "settings"),
     }
-    out = tmp_path / "shot.png"
-    started = time.perf_counter()
+    out, journal = tmp_path / "shot.png", tmp_path / "compiles.txt"
     result = subprocess.run(
         [
-            sys.executable, "-m", "faceedit.commands.cli", str(assets.face_path), "--checkpoint",
-            str(assets.checkpoint), "--device", "cpu", "--precision", "float32", "--compile",
-            "--expression", "happy=1", "--snapshot", str(out),
+            sys.executable, "-c", JOURNALLED_CLI, str(journal), str(assets.face_path),
+            "--checkpoint", str(assets.checkpoint), "--device", "cpu", "--precision", "float32",
+            "--compile", "--expression", "happy=1", "--snapshot", str(out),
         ],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     assert out.is_file()
     assert "compilation failed" not in result.stderr and "terminate called" not in result.stderr
-    assert seconds < 20, f"exit waited for the compile ({seconds:.0f} s)"
+    events = journal.read_text().split()
+    assert "started" in events, "the background compile never started: nothing was tested"
+    assert events.count("finished") < events.count("started"), "exit waited for the compile"
     # The choices given on the command line are remembered, as the menus would remember them.
     ini = tmp_path / "settings" / "faceedit.ini"
     prefs = Preferences(QSettings(str(ini), QSettings.Format.IniFormat))

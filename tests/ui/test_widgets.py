@@ -38,7 +38,7 @@ def test_settings_go_to_the_test_folder_and_survive_a_reopen(tmp_path: Path) -> 
     assert Path(again.recent_files[0]).name == "3.png"
     assert len(set(again.recent_files)) == MAX_RECENT
     with pytest.raises(ValueError, match="device"):
-        again.device = "tpu"  # type: ignore[assignment]
+        again.device = "tpu"  # type: ignore[assignment]  # an invalid value, on purpose
 
 
 def test_bad_stored_values_fall_back_to_defaults() -> None:
@@ -77,7 +77,7 @@ def test_speed_preferences_defaults_and_round_trip(tmp_path: Path) -> None:
     )
     assert again.reparse_every_frame
     with pytest.raises(ValueError, match="precision"):
-        again.precision = "bfloat16"  # type: ignore[assignment]
+        again.precision = "bfloat16"  # type: ignore[assignment]  # an invalid value, on purpose
 
 
 def test_qimage_round_trip_keeps_every_pixel() -> None:

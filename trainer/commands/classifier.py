@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         skipped = load_torchvision_weights(model, args.init_weights)
         note = f" ({', '.join(skipped)} left new: other class count)" if skipped else ""
         logger.info("started from %s%s", args.init_weights, note)
-    train_set = build_expression_dataset(kind, root, "train", args.size)  # type: ignore[arg-type]
-    held_out = build_expression_dataset(kind, root, args.held_out, args.size)  # type: ignore[arg-type]
+    train_set = build_expression_dataset(kind, root, "train", args.size)  # type: ignore[arg-type]  # kind: the CLI choices
+    held_out = build_expression_dataset(kind, root, args.held_out, args.size)  # type: ignore[arg-type]  # kind, split: the CLI choices
     logger.info(
         "classifier: %d training and %d held-out (%s) images from %s %s on %s",
         len(train_set),

@@ -98,4 +98,4 @@ def matching_preset(model: ModelConfig | None) -> str | None:
     names = sorted(PRESETS)
     exact = [n for n in names if preset(n).replace(parser=plain.parser) == plain]
     same_size = [n for n in names if preset(n).crop_size == model.crop_size]
-    return (exact or same_size or [None])[0]
+    return exact[0] if exact else same_size[0] if same_size else None

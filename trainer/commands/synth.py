@@ -16,6 +16,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from faceedit.progress import ProgressBar
 from trainer.world.world import MIN_COUNT, MIN_SIZE, WorldConfig, build_world
@@ -61,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     manifest = build_world(config, args.out, progress)
     bar.close()
-    counts = manifest["counts"]
+    counts = cast("dict[str, int]", manifest["counts"])
     logger.info(
         "synth: wrote %s in %.1f s: identities %s, %d pairs",
         args.out,
         time.perf_counter() - started,
         counts["identities"],
-        counts["pairs"],  # type: ignore[index]
+        counts["pairs"],
     )
     return 0

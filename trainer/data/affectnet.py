@@ -147,7 +147,7 @@ def parse_row(fields: list[str], with_landmarks: bool) -> ExpressionRecord:
         if not all(math.isfinite(v) for xy in key.values() for v in xy):
             raise RowError("non-numeric field", "facial_landmarks")
         points = five_points(key)
-    return ExpressionRecord(path, expression, va, box, points)  # type: ignore[arg-type]
+    return ExpressionRecord(path, expression, va, box, points)  # type: ignore[arg-type]  # 2- and 4-tuples built from the row
 
 
 class AffectNet(ExpressionDataset):

@@ -16,7 +16,7 @@ import os
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +32,7 @@ Split = Literal["train", "val", "test"]
 SPLITS: Final[tuple[str, ...]] = ("train", "val", "test")
 # Seeded splits (when a dataset has no official one): 80 % train, 10 % validation, 10 % test.
 SPLIT_RATIOS: Final[tuple[float, float, float]] = (0.8, 0.1, 0.1)
+KeyT = TypeVar("KeyT", bound=Hashable)
 # The suffixes faceedit.media.sources.read_image accepts (lower case, with the dot).
 IMAGE_EXTENSIONS: Final[frozenset[str]] = sources.IMAGE_EXTENSIONS
 MAX_EXAMPLES_PER_REASON: Final[int] = 5
@@ -188,8 +189,8 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 def seeded_split(
-    keys: Iterable[Hashable], seed: int = 0, ratios: Sequence[float] = SPLIT_RATIOS
-) -> dict[Hashable, str]:
+    keys: Iterable[KeyT], seed: int = 0, ratios: Sequence[float] = SPLIT_RATIOS
+) -> dict[KeyT, str]:
     """Assign each distinct key to "train", "val" or "test" by a seeded shuffle.
 
     Keys are sorted first, so the result depends only on the set of keys and the seed, not on
@@ -409,7 +410,7 @@ class ExpressionDataset(FaceDataset):
     def has_valence_arousal(self) -> np.ndarray:
         """(N,) bool: which samples carry valence and arousal labels."""
         va = np.array([r.valence_arousal for r in self._items], dtype=np.float32).reshape(-1, 2)
-        return np.isfinite(va).all(axis=1)
+        return np.asarray(np.isfinite(va).all(axis=1))
 
     def _describe(self, index: int) -> str:
         return str(self._items[index].path)

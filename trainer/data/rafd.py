@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Final, Literal, NamedTuple
 
 import numpy as np
@@ -113,7 +114,7 @@ class RaFD(ExpressionDataset):
         self._index()
 
     def _index(self) -> None:
-        parsed: list[tuple[RafdName, os.PathLike[str]]] = []
+        parsed: list[tuple[RafdName, Path]] = []
         files = list_image_files(self.root) if self.root.is_dir() else []
         for path in files:
             try:
@@ -126,7 +127,7 @@ class RaFD(ExpressionDataset):
                 continue
             if name.angle in self.angles and name.gaze in self.gazes:
                 va = (math.nan, math.nan)
-                self._items.append(ExpressionRecord(path, rafd_to_index(name.emotion), va))  # type: ignore[arg-type]
+                self._items.append(ExpressionRecord(path, rafd_to_index(name.emotion), va))
         self.subjects = sorted(s for s, split in split_of.items() if split == self.split)
         expected = (
             "images named Rafd{angle}_{subject}_{ethnicity}_{gender}_{emotion}_{gaze}.jpg "

@@ -25,7 +25,8 @@ class HasTargets(Protocol):
 def dataset_targets(dataset: HasTargets | Subset) -> np.ndarray:
     """(N,) int64 class of every sample; follows torch Subsets down to the real dataset."""
     if isinstance(dataset, Subset):
-        return dataset_targets(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+        inner: HasTargets | Subset = dataset.dataset  # type: ignore[assignment]  # the stubs say only Dataset
+        return dataset_targets(inner)[np.asarray(dataset.indices, dtype=np.int64)]
     return np.asarray(dataset.targets, dtype=np.int64)
 
 

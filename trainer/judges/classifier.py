@@ -119,6 +119,8 @@ class ExpressionClassifier(nn.Module):
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         # [-1, 1] -> ImageNet-normalised in one multiply-add; not persistent: from the config.
+        self.scale: Tensor
+        self.shift: Tensor
         self.register_buffer("scale", 0.5 / std, persistent=False)
         self.register_buffer("shift", (0.5 - mean) / std, persistent=False)
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
@@ -253,7 +255,7 @@ def train_classifier(
     device = torch.device(device)
     seed_everything(config.seed)
     model.to(device).train()
-    weights = class_balanced_weights(train_set) if config.class_balanced else None  # type: ignore[arg-type]
+    weights = class_balanced_weights(train_set) if config.class_balanced else None  # type: ignore[arg-type]  # expression datasets list their targets
     batches = EndlessLoader(
         train_set,
         config.batch_size,
@@ -300,7 +302,7 @@ def evaluate_classifier(
     num_workers: int = 0,
 ) -> ClassifierScores:
     """Top-1 accuracy of `model` on `dataset` (items: image, class index, ...)."""
-    if len(dataset) == 0:  # type: ignore[arg-type]
+    if len(dataset) == 0:  # type: ignore[arg-type]  # map-style datasets have len()
         raise DatasetError("the held-out split is empty, so the classifier cannot be scored")
     model.to(device).eval()
     names = model.config.class_names

@@ -137,7 +137,7 @@ def evaluate_parser(
     """Confusion matrix and scores of `parser` on (image, labels) pairs at the parser's size."""
     parser = parser.to(device).eval()
     accumulator = ConfusionAccumulator()
-    indices = spread_indices(len(dataset), limit)  # type: ignore[arg-type]
+    indices = spread_indices(len(dataset), limit)  # type: ignore[arg-type]  # map-style datasets have len()
     for images, labels in _batches(dataset, indices, batch_size, num_workers):
         logits = parser(images.to(device)).logits  # (B, 19, H, W)
         if logits.shape[-2:] != labels.shape[-2:]:
@@ -195,7 +195,7 @@ def evaluate_editing(
     """
     device = engine.device
     why = dict(reasons or {})
-    indices = spread_indices(len(dataset), limit)  # type: ignore[arg-type]
+    indices = spread_indices(len(dataset), limit)  # type: ignore[arg-type]  # map-style datasets have len()
     labels_present = _labels_of(dataset, indices)
     chosen = (
         tuple(targets) if targets else tuple(EXPRESSIONS[i] for i in sorted(set(labels_present)))
@@ -432,7 +432,7 @@ class EvaluationReport:
         if self.editing is not None:
             keys = ("expression_accuracy", "target_probability", "identity_l1", "fid")
             rows = [
-                [t, str(v["edits"]), *(format_score(v[k]) for k in keys)]  # type: ignore[arg-type]
+                [t, str(v["edits"]), *(format_score(v[k]) for k in keys)]
                 for t, v in self.editing.per_target.items()
             ]
             parts.append(
@@ -508,7 +508,7 @@ def evaluate_checkpoint(
     elif parser is None:
         why["parser"] = f"{checkpoint} holds no parser"
     else:
-        parsing = CelebAMaskHQ(celebamask_hq, split, size=config.parser.resolution)  # type: ignore[arg-type]
+        parsing = CelebAMaskHQ(celebamask_hq, split, size=config.parser.resolution)  # type: ignore[arg-type]  # split: the CLI choices
         log(f"parser: scoring {len(parsing) if limit is None else min(limit, len(parsing))} images")
         report.parser = evaluate_parser(
             parser, parsing, limit=limit, batch_size=batch_size, num_workers=num_workers,
@@ -520,7 +520,7 @@ def evaluate_checkpoint(
         why["editing"] = " ".join(engine.capabilities.missing) or f"{checkpoint} cannot edit"
     else:
         kind, root = expression
-        faces = build_expression_dataset(kind, root, split, config.crop_size)  # type: ignore[arg-type]
+        faces = build_expression_dataset(kind, root, split, config.crop_size)  # type: ignore[arg-type]  # kind and split: the CLI choices
         log(
             f"editing: {kind} {split}, {len(faces) if limit is None else min(limit, len(faces))} faces"
         )

@@ -18,9 +18,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from faceedit import device as devices
+from faceedit.device import DeviceChoice
 from faceedit.errors import ConfigError, TrainingError
-from faceedit.inference import device as devices
-from faceedit.inference.device import DeviceChoice
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class GanStage:
             else self.parser_net
         )
         if info.distributed:
-            self.model.generator = self.generator  # type: ignore[assignment]
+            self.model.generator = self.generator  # type: ignore[assignment]  # the DDP wrapper stands in for it
             self.model.parser = self.parser
 
         # ---- optimisers

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ from trainer.stages.state import STATE_FILE, rng_state, save_state, set_rng_stat
 WEIGHTS_DIGEST_ENV: Final[str] = "FACEEDIT_TEST_WEIGHTS_DIGEST_DIR"
 # Test hook: seconds to sleep after each step, so a test can SIGKILL a run mid-way.
 STEP_DELAY_ENV: Final[str] = "FACEEDIT_TEST_STEP_DELAY_S"
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 # ---------------------------------------------------------------------------- seeding
@@ -95,7 +97,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 # ---------------------------------------------------------------------------- EMA
 
 
-def make_ema(module: nn.Module) -> nn.Module:
+def make_ema(module: ModuleT) -> ModuleT:
     """A frozen copy of `module` that `update_ema` moves towards the trained weights."""
     return copy.deepcopy(module).eval().requires_grad_(False)
 
@@ -114,8 +116,8 @@ def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
     """ema = decay * ema + (1 - decay) * weights; buffers (norm statistics) are copied."""
     for averaged, current in zip(ema.parameters(), module.parameters(), strict=True):
         averaged.lerp_(current.detach(), 1.0 - decay)
-    for averaged, current in zip(ema.buffers(), module.buffers(), strict=True):
-        averaged.copy_(current)
+    for averaged_buffer, buffer in zip(ema.buffers(), module.buffers(), strict=True):
+        averaged_buffer.copy_(buffer)
 
 
 # ---------------------------------------------------------------------------- endless data
@@ -166,7 +168,7 @@ class EndlessLoader:
         self.epoch = 0
         self.index = 0  # batches handed out in the current epoch
         self._iterator: Iterator[Any] | None = None
-        size = len(dataset)  # type: ignore[arg-type]
+        size = len(dataset)  # type: ignore[arg-type]  # map-style datasets have len()
         if self.batches_per_epoch == 0:
             raise DatasetError(
                 f"{name}: {size} samples cannot fill one batch of {batch_size} per process on "
@@ -175,13 +177,13 @@ class EndlessLoader:
 
     @property
     def batches_per_epoch(self) -> int:
-        size = len(self.dataset)  # type: ignore[arg-type]
+        size = len(self.dataset)  # type: ignore[arg-type]  # as above
         per_rank = -(-size // self.info.world_size)
         return per_rank // self.batch_size
 
     def epoch_order(self, epoch: int) -> list[int]:
         """This rank's sample indices for `epoch`."""
-        size = len(self.dataset)  # type: ignore[arg-type]
+        size = len(self.dataset)  # type: ignore[arg-type]  # as above
         world, rank = self.info.world_size, self.info.rank
         per_rank = -(-size // world)
         if self.weights is not None:
@@ -255,8 +257,12 @@ def _mix(*numbers: int) -> int:
 class Stage(Protocol):
     """What `train` drives: one stage's networks, optimisers, data and iteration."""
 
-    name: str
     loaders: dict[str, EndlessLoader]
+
+    @property
+    def name(self) -> str:
+        """The stage's name ("parser", "gan" or "joint"), as saved in its state."""
+        ...
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         """Run iteration `step` (0-based): returns the losses it computed (for logging)."""

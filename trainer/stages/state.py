@@ -112,7 +112,7 @@ def load_state(
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete temporary files a killed checkpoint write left behind (`.<name>.*.tmp`)."""
-    removed = []
+    removed: list[Path] = []
     base = Path(folder)
     if not base.is_dir():
         return removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from faceedit.errors import TrainingError
 from faceedit.model.config import ModelConfig
-from faceedit.model.discriminator import PatchOutput
+from faceedit.model.discriminator import HierarchicalDiscriminator, PatchOutput
 from faceedit.model.unified import UnifiedModel
 from trainer.config import LossWeights, ParserOptimConfig
 from trainer.stages import losses
@@ -188,7 +189,8 @@ def discriminator_step(
     n = x.shape[0]
 
     def critic_losses(output: PatchOutput) -> tuple[Tensor, Tensor, Tensor | None]:
-        real = PatchOutput(*(None if t is None else t[:n] for t in output))
+        va_real = None if output.valence_arousal is None else output.valence_arousal[:n]
+        real = PatchOutput(output.patch[:n], output.logits[:n], va_real)
         adv = losses.wgan_critic_loss(real.patch, output.patch[n:])
         _, cls, va = _critic_terms(real, batch.labels, batch.valence_arousal)
         return adv, cls, va
@@ -204,7 +206,7 @@ def discriminator_step(
         named["d/va"] = weights.valence_arousal * (va + (_mean(local_va) if local_va else 0.0))
 
     # Gradient penalties on points between real and fake.
-    critic = unwrap(discriminator)
+    critic = cast(HierarchicalDiscriminator, unwrap(discriminator))
     alpha = torch.rand(n, device=x.device)
     interp = losses.interpolate(x, fake, alpha).detach().requires_grad_(True)
     penalties = [losses.gradient_penalty(critic.global_discriminator(interp).patch, interp)]

@@ -65,10 +65,10 @@ def measure_training(
     frozen = UnifiedModel(config.replace(freeze_parser=True)).to(device).train()
     unified = UnifiedModel(config.replace(freeze_parser=False)).to(device).train()
     disc = HierarchicalDiscriminator(config).to(device).train()
-    adam = {"betas": (0.5, 0.999)}
-    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, **adam)
-    opt_g = torch.optim.Adam(frozen.generator.parameters(), lr=1e-4, **adam)
-    opt_joint = torch.optim.Adam(unified.parameters(), lr=1e-5, **adam)
+    betas = (0.5, 0.999)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=betas)
+    opt_g = torch.optim.Adam(frozen.generator.parameters(), lr=1e-4, betas=betas)
+    opt_joint = torch.optim.Adam(unified.parameters(), lr=1e-5, betas=betas)
     opt_parser = torch.optim.Adam(unified.parser.parameters(), lr=1e-3)
 
     rng = torch.Generator().manual_seed(0)

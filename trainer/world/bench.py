@@ -41,7 +41,7 @@ def faces_per_identity(config: WorldConfig) -> int:
 Rates = tuple[float, float]  # faces per wall-clock second, per CPU second
 
 
-def _rates(config: WorldConfig, work: Callable[[], None]) -> Rates:
+def _rates(config: WorldConfig, work: Callable[[], object]) -> Rates:
     wall, cpu = time.perf_counter(), time.process_time()
     work()
     faces = config.count * faces_per_identity(config)

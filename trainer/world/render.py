@@ -142,12 +142,14 @@ class IdentityRenderer:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Overlay, light, blur, noise and 8 bits of `window` of (color, labels)."""
         overlay = self.overlay
-        color = color[window] * (1.0 - overlay.alpha[window])
+        color = np.asarray(color[window] * (1.0 - overlay.alpha[window]), dtype=np.float32)
         color += overlay.premultiplied[window]
         top = overlay.labels[window]
         labels = np.where(top != NO_LABEL, top, labels[window])
         color *= self.light[window]
-        color = cv2.GaussianBlur(color, (0, 0), self.identity.blur_sigma)
+        color = np.asarray(
+            cv2.GaussianBlur(color, (0, 0), self.identity.blur_sigma), dtype=np.float32
+        )
         color *= 255.0
         color += self.noise[window]
         np.minimum(np.maximum(color, 0.0, out=color), 255.0, out=color)

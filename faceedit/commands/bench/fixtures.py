@@ -77,7 +77,7 @@ def variant_checkpoint(
     if base == "eager":
         return loaded
     precision = "float32" if base == "optimized" else base
-    return optimize.optimize_checkpoint(loaded, device, precision=precision)  # type: ignore[arg-type]
+    return optimize.optimize_checkpoint(loaded, device, precision=precision)  # type: ignore[arg-type]  # a Variant's base names a precision
 
 
 def variant_engine(
@@ -89,7 +89,7 @@ def variant_engine(
     if base == "eager":
         engine = EditEngine(loaded, device, optimize_networks=False)
     else:
-        engine = EditEngine(loaded, device, "float32" if base == "optimized" else base)  # type: ignore[arg-type]
+        engine = EditEngine(loaded, device, "float32" if base == "optimized" else base)  # type: ignore[arg-type]  # as above
     if extra == "compile":
         engine.start_background_compile()
         status = engine.wait_for_compile()

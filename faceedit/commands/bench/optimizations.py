@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,8 @@ from faceedit.model.generator import HierarchicalGenerator
 from faceedit.model.unified import resize
 
 LIGHT_LOCALS: Final[GeneratorConfig] = GeneratorConfig(base_channels=8, num_res_blocks=2)
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def record_gain(
@@ -151,7 +154,7 @@ def _secondary_generator_gains(
     device, cfg = ctx.device, ctx.models_by_crop[cfg_crop(ctx)].config
     few = max(3, ctx.reps() // 3)  # for the cases expected to be slow
     # Generators in channels_last (measured to show that it does not pay).
-    cl_gen = copy_module(fast_gen).to(memory_format=torch.channels_last)
+    cl_gen = copy_module(fast_gen).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's Module.to stub omits memory_format
     x_cl = x.contiguous(memory_format=torch.channels_last)
     masks_cl = masks.contiguous(memory_format=torch.channels_last)
     record_gain(
@@ -218,7 +221,7 @@ def _parser_gains(ctx: Context, parser: nn.Module, cfg: ModelConfig, x: Tensor) 
             ctx,
             f"{variant} weights (optimised parser @{res})",
             lambda: fast(p_in),
-            lambda lp=low_precision: lp(p_in),
+            functools.partial(low_precision, p_in),
             "max |diff| is in logits",
         )
     with_aux = copy_with_aux_heads(parser)
@@ -256,7 +259,7 @@ def _compile_gain(
     )
 
 
-def copy_module(module: nn.Module) -> nn.Module:
+def copy_module(module: ModuleT) -> ModuleT:
     return copy.deepcopy(module).eval()
 
 

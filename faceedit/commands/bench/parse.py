@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from faceedit.commands.bench.context import Context
@@ -30,12 +32,12 @@ def section_parse(ctx: Context) -> None:
         x = crops_tensor(ctx.scene, size, 1, device)
         with torch.inference_mode():
             timings = measure_interleaved(
-                {name: (lambda p=p, x=x: p(x)) for name, p in parsers.items()},
+                {name: functools.partial(p, x) for name, p in parsers.items()},
                 device,
                 ctx.reps((size / 256) ** 2),
                 s.warmup,
             )
-            gflop = count_gflop(lambda x=x: eager(x))
+            gflop = count_gflop(functools.partial(eager, x))
         for variant, timing in timings.items():
             note = notes.get(variant, "optimized, then run in " + variant)
             ctx.report.add(

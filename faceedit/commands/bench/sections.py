@@ -77,7 +77,8 @@ def load_plugin(name: str, entry_point: metadata.EntryPoint | None) -> SectionFu
         )
     if not callable(function):
         return _skipped(f"{name}: the plug-in {entry_point.value} is not callable; skipped")
-    return function
+    section: SectionFunction = function
+    return section
 
 
 def _by_name(entry_points: Iterable[metadata.EntryPoint]) -> dict[str, metadata.EntryPoint]:

@@ -10,7 +10,7 @@ from typing import Final
 import torch
 
 from faceedit.commands.argtypes import int_list, name_list, non_negative_int, positive_int
-from faceedit.inference.device import resolve_device
+from faceedit.device import resolve_device
 from faceedit.model.config import preset
 
 # The parts of a run, in the order they run and print. "training" comes from a plug-in

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
 from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.fixtures import Models, conditions, crops_tensor
@@ -76,9 +77,7 @@ def _network_stages(
             "generator: global": lambda: gen.global_generator(x, cond),
         }
         for k, (name, local) in enumerate(gen.local_generators.items()):
-            stages[f"generator: local {name}"] = lambda k=k, local=local: local(
-                x, masks[:, k : k + 1], cond
-            )
+            stages[f"generator: local {name}"] = _local_stage(local, x, masks, k, cond)
         stages["fusion"] = lambda: gen.fusion(x, union)
         stages["hierarchy (all generators + blend + fusion)"] = lambda: gen(x, masks, cond)
         for name, fn in stages.items():
@@ -86,3 +85,10 @@ def _network_stages(
             ctx.report.add(
                 Row("stages", name, ctx.dev, timing, crop, batch, variant, count_gflop(fn))
             )
+
+
+def _local_stage(
+    local: nn.Module, x: torch.Tensor, masks: torch.Tensor, k: int, cond: torch.Tensor
+) -> Callable[[], Any]:
+    """One local generator on region k, as the hierarchy calls it."""
+    return lambda: local(x, masks[:, k : k + 1], cond)

@@ -57,7 +57,8 @@ class CropPanel(QWidget):
 
     @property
     def base_choice(self) -> CropBase:
-        return self.base.currentData()
+        choice: CropBase = self.base.currentData()  # the items' data are CropBase names
+        return choice
 
     def set_base(self, base: CropBase) -> None:
         self.base.setCurrentIndex(list(BASES).index(base))

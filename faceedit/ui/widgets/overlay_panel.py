@@ -130,8 +130,8 @@ class OverlayPanel(QWidget):
         self.enabled_box.toggled.connect(self._on_enabled)
         self.show_all.clicked.connect(lambda: self._set_all(True))
         self.hide_all.clicked.connect(lambda: self._set_all(False))
-        self.filled.toggled.connect(lambda on: on and self._on_mode("filled"))
-        self.outline.toggled.connect(lambda on: on and self._on_mode("outline"))
+        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
+        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.set_settings(self._settings)
 
@@ -180,7 +180,7 @@ class OverlayPanel(QWidget):
         s = self._settings
         values = {"visible": s.visible, "opacity": s.opacity, "mode": s.mode, "enabled": s.enabled}
         values.update(changes)
-        return OverlaySettings(**values)  # type: ignore[arg-type]
+        return OverlaySettings(**values)  # type: ignore[arg-type]  # the fields' own values, mixed in one dict
 
     def _on_enabled(self, on: bool) -> None:
         self._emit(self._replace(enabled=on))

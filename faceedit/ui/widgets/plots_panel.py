@@ -190,7 +190,7 @@ def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least `value` (1 for nothing)."""
     if value <= 1.0:
         return 1.0
-    exponent = 10.0 ** np.floor(np.log10(value))
+    exponent = float(10.0 ** np.floor(np.log10(value)))
     for step in (1.0, 2.0, 5.0, 10.0):
         if value <= step * exponent:
             return step * exponent

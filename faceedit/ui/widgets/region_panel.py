@@ -52,8 +52,9 @@ class RegionPanel(QWidget):
         previous = {r: b.isChecked() for r, b in self.boxes.items()}
         while self._row.count():
             item = self._row.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.boxes = {}
         self._regions = tuple(regions)
         for region in self._regions:

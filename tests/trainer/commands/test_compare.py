@@ -3,57 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import torch
-from torch import Tensor, nn
 
-from faceedit.model.config import preset
-from tests.factories import make_checkpoint
-from tests.trainer.fixtures import write_celebamask_hq, write_folders
 from trainer.commands.cli import main as train_main
-from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier, save_classifier
 from trainer.judges.evaluation import SUMMARY_METRICS
 from trainer.judges.experiments import EXPERIMENTS, Budget, Data, Judges, run_comparison
-from trainer.judges.fid import FEATURE_DIM
-
-TINY_BUDGET = ["--preset", "tiny", "--steps", "2", "--batch-size", "2", "--seed", "3"]
-FAST = ["--num-workers", "0", "--device", "cpu", "--limit", "4"]
 
 
-class StubInception(nn.Module):
-    """(B, 3, H, W) -> (B, 2048) in place of the 24M-parameter FID Inception."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.project = nn.Linear(3 * 4 * 4, FEATURE_DIM)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(self.project(nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("compare-data")
-    write_celebamask_hq(root / "celeba", range(12))
-    write_folders(
-        root / "faces",
-        {"train": {"happy": 3, "sad": 3}, "test": {"happy": 2, "sad": 2}},
-        size=32,
-    )
-    judge = ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=32))
-    save_classifier(root / "judge.safetensors", judge, {"held_out_accuracy": 0.5})
-    return {
-        "celeba": root / "celeba",
-        "faces": root / "faces",
-        "classifier": root / "judge.safetensors",
-    }
-
-
-def data_flags(data: dict[str, Path]) -> list[str]:
-    return ["--celebamask-hq", str(data["celeba"]), "--folders", str(data["faces"])]
+@pytest.fixture
+def data(compare_data: dict[str, Path]) -> dict[str, Path]:
+    return compare_data
 
 
 def check_outputs(out: Path, experiment: str) -> dict[str, object]:
@@ -78,22 +41,11 @@ def check_outputs(out: Path, experiment: str) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(
-    data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from trainer.judges import loading
-
-    monkeypatch.setattr(loading, "load_fid_inception", lambda path, device: StubInception())
-    weights = tmp_path / "pt_inception.pth"
-    weights.write_bytes(b"stub")
-    out = tmp_path / "jf"
-    judges = ["--classifier", str(data["classifier"]), "--fid-weights", str(weights)]
-    command = ["compare", "joint-vs-frozen", "--out", str(out), *data_flags(data), *judges]
-    code = train_main([*command, *TINY_BUDGET, *FAST])
-    assert code == 0
+def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(joint_vs_frozen: Path) -> None:
+    out = joint_vs_frozen
     payload = check_outputs(out, "joint-vs-frozen")
     for name in ("joint", "frozen"):
-        summary = payload["variants"][name]["summary"]  # type: ignore[index]
+        summary = payload["variants"][name]["summary"]  # type: ignore[index]  # JSON, typed object
         assert summary["expression_accuracy"] is not None and summary["fid"] is not None
     # one parser and one GAN run serve both variants
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
@@ -105,24 +57,16 @@ def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(
 
 
 @pytest.mark.slow
-def test_masks_vs_boxes_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "mb"
-    code = train_main(
-        ["compare", "masks-vs-boxes", "--out", str(out), *data_flags(data), *TINY_BUDGET, *FAST]
-    )
-    assert code == 0
+def test_masks_vs_boxes_end_to_end(masks_vs_boxes: Path) -> None:
+    out = masks_vs_boxes
     payload = check_outputs(out, "masks-vs-boxes")
     assert "n/a" in (out / "masks-vs-boxes.md").read_text()  # no classifier, no FID weights
-    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]  # type: ignore[index]
+    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]  # type: ignore[index]  # JSON, typed object
 
 
 @pytest.mark.slow
-def test_bisenet_vs_unet_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "bu"
-    code = train_main(
-        ["compare", "bisenet-vs-unet", "--out", str(out), *data_flags(data), *TINY_BUDGET, *FAST]
-    )
-    assert code == 0
+def test_bisenet_vs_unet_end_to_end(bisenet_vs_unet: Path) -> None:
+    out = bisenet_vs_unet
     check_outputs(out, "bisenet-vs-unet")
     assert "kind: bisenet" in (out / "runs" / "parser-bisenet" / "config.yaml").read_text()
     assert "kind: unet" in (out / "runs" / "parser-unet" / "config.yaml").read_text()
@@ -130,7 +74,7 @@ def test_bisenet_vs_unet_end_to_end(data: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_variants_share_budget_and_runs_and_a_rerun_resumes(
-    data: dict[str, Path], tmp_path: Path
+    data: dict[str, Path], tmp_path: Path, tiny_model: Path, tiny_parser: Path
 ) -> None:
     """With a recording runner (no training): every run gets the same budget flags, shared
     runs are trained once, and a second comparison resumes the runs instead of redoing them."""
@@ -142,9 +86,9 @@ def test_variants_share_budget_and_runs_and_a_rerun_resumes(
         out.mkdir(parents=True, exist_ok=True)
         (out / "state.pt").write_bytes(b"")
         if stage == "parser":
-            make_checkpoint(out / "parser.safetensors", preset("tiny"), parts=("parser",), steps=1)
+            shutil.copyfile(tiny_parser, out / "parser.safetensors")
         else:
-            make_checkpoint(out / "model.safetensors", preset("tiny"), steps=1)
+            shutil.copyfile(tiny_model, out / "model.safetensors")
 
     budget = Budget(preset="tiny", steps=5, batch_size=2, seed=11, device="cpu", num_workers=0)
     judges = Judges(limit=2, num_workers=0)

@@ -11,15 +11,14 @@ import pytest
 from torch import nn
 
 from faceedit.vocab.labels import CLASS_NAMES
-from tests.factories import make_checkpoint
 from tests.trainer.evaluation_fixtures import StubInception, write_workspace
 from trainer.commands.cli import main as train_main
 from trainer.judges.evaluation import SUMMARY_METRICS
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_workspace(tmp_path_factory.mktemp("eval"))
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
+    return write_workspace(tmp_path_factory.mktemp("eval"), tiny_model)
 
 
 def run_eval(args: list[str]) -> int:
@@ -90,7 +89,10 @@ def test_eval_command_computes_fid_with_the_given_network(
 
 
 def test_eval_command_explains_what_is_missing(
-    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    workspace: dict[str, Path],
+    tiny_parser: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run_eval(["--checkpoint", str(workspace["checkpoint"]), "--out", str(tmp_path)]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
@@ -102,7 +104,7 @@ def test_eval_command_explains_what_is_missing(
     )
     assert code == 2
     assert "downloads nothing" in capsys.readouterr().err
-    parser_only = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",))
+    parser_only = tiny_parser
     code = run_eval(
         [
             *("--checkpoint", str(parser_only), "--out", str(tmp_path / "p")),

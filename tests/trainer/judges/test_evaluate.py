@@ -26,8 +26,8 @@ from trainer.judges.evaluation import (
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_workspace(tmp_path_factory.mktemp("eval"))
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
+    return write_workspace(tmp_path_factory.mktemp("eval"), tiny_model)
 
 
 class PaletteParser(nn.Module):
@@ -89,8 +89,8 @@ def test_editing_scores_every_target_with_classifier_and_stub_fid(
     for target in result.targets:
         row = result.per_target[target]
         assert row["edits"] == 6 and row["real_images"] == 3
-        assert 0.0 <= row["expression_accuracy"] <= 1.0  # type: ignore[operator]
-        assert 0.0 < row["target_probability"] < 1.0  # type: ignore[operator]
+        assert 0.0 <= row["expression_accuracy"] <= 1.0  # type: ignore[operator]  # not None here
+        assert 0.0 < row["target_probability"] < 1.0  # type: ignore[operator]  # not None here
         assert row["fid"] is not None and row["fid"] >= 0.0
         assert row["identity_l1"] is not None and 0.0 <= row["identity_l1"] <= 1.0
     summary = result.summary
@@ -135,7 +135,7 @@ def test_identity_l1_only_counts_pixels_outside_the_regions(workspace: dict[str,
             return [type("R", (), {"crop": e, "region_masks": masks})() for e in edited]
 
     faces = build_expression_dataset("folders", workspace["folders"], "test", 32)
-    result = evaluate_editing(ShiftEverything(), faces, targets=("happy",))  # type: ignore[arg-type]
+    result = evaluate_editing(ShiftEverything(), faces, targets=("happy",))  # type: ignore[arg-type]  # a stand-in engine
     assert result.summary["identity_l1"] == pytest.approx(51 / 255, abs=1e-6)
 
 

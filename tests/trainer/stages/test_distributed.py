@@ -13,7 +13,6 @@ import torch
 
 from faceedit.errors import TrainingError
 from faceedit.inference.engine import EditEngine
-from tests.factories import make_checkpoint
 from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq
 from tests.trainer.stages.test_stages import one_thread  # noqa: F401 (an autouse fixture)
 from trainer.stages.distributed import DistInfo, any_rank, mean_over_ranks, resolve_device, setup
@@ -24,11 +23,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
-def test_torchrun_with_two_processes_keeps_the_ranks_identical(tmp_path: Path) -> None:
+def test_torchrun_with_two_processes_keeps_the_ranks_identical(
+    tmp_path: Path, tiny_model: Path
+) -> None:
     rows = [AffectNetRow(path=f"a/f{i}.jpg", expression=i % 8) for i in range(16)]
     write_affectnet(tmp_path / "affectnet", rows)
     write_celebamask_hq(tmp_path / "celeb", range(20))
-    init = make_checkpoint(tmp_path / "init.safetensors", steps=1)
+    init = tiny_model
     out, digests = tmp_path / "run", tmp_path / "digests"
     command = [
         sys.executable,

@@ -19,7 +19,6 @@ import torch
 import trainer.stages.losses
 from faceedit.errors import TrainingError
 from faceedit.weights import checkpoint
-from tests.factories import make_checkpoint
 from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq
 from tests.trainer.stages.test_stages import FAST, one_thread  # noqa: F401 (an autouse fixture)
 from trainer.commands.cli import main
@@ -86,12 +85,11 @@ def assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def gan_inputs(tmp_path: Path) -> dict[str, Path]:
+def gan_inputs(tmp_path: Path, tiny_parser: Path) -> dict[str, Path]:
     """16 AffectNet faces (4 batches an epoch, so 6 steps cross an epoch) and a tiny parser."""
     rows = [AffectNetRow(path=f"a/f{i}.jpg", expression=i % 8) for i in range(16)]
     write_affectnet(tmp_path / "affectnet", rows)
-    parser = make_checkpoint(tmp_path / "parser.safetensors", parts=("parser",), steps=1)
-    return {"affectnet": tmp_path / "affectnet", "parser": parser}
+    return {"affectnet": tmp_path / "affectnet", "parser": tiny_parser}
 
 
 def gan_args(inputs: dict[str, Path], out: Path) -> list[Any]:
