@@ -17,6 +17,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "train the expression classifier that scores edits",
     ),
     "eval": ("trainer.commands.evaluate", "score a checkpoint: mIoU/F1, expression accuracy, FID"),
+    "learning-check": (
+        "trainer.commands.learning_check",
+        "train every stage on a procedural world and check that it learned",
+    ),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
     "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
 }

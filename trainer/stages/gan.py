@@ -45,6 +45,7 @@ from trainer.stages.steps import (
     set_requires_grad,
     total_loss,
 )
+from trainer.stages.warm_start import critic_warmup_losses, start_attention
 
 CHECKPOINT_NAME: Final[str] = "model.safetensors"
 NUM_PREVIEW: Final[int] = 4
@@ -124,6 +125,8 @@ class GanStage:
         _load_into(self.parser_net, init.parser, "parser", init.source)
         self.has_parser = init.parser is not None or self.train_parser
         self.generator_net = HierarchicalGenerator(model_config)
+        if init.generator is None:
+            start_attention(self.generator_net, opt.attention_start)
         _load_into(self.generator_net, init.generator, "generator", init.source)
         self.discriminator_net = HierarchicalDiscriminator(model_config).to(device).train()
         _load_into(self.discriminator_net, init.discriminator, "discriminator", init.source)
@@ -211,9 +214,10 @@ class GanStage:
     # ---- schedules
 
     def g_updates_before(self, step: int) -> int:
-        """Generator steps in iterations 0 .. step - 1 (one in every n_critic, the first included)."""
+        """Generator steps in iterations 0 .. step - 1 (one in every n_critic, the first included;
+        none during the critic warm-up)."""
         n = self.config.gan_optim.n_critic
-        return -(-step // n)
+        return -(-max(0, step - self.config.gan_optim.critic_warmup) // n)
 
     def _set_learning_rates(self, step: int) -> None:
         opt, total = self.config.gan_optim, self.config.steps
@@ -244,6 +248,13 @@ class GanStage:
         batch = self._next_batch()
         weights = self.config.loss
         named: dict[str, Tensor] = {}
+        if step < self.config.gan_optim.critic_warmup:  # the critics learn expressions first
+            with autocast(self.info):
+                named = critic_warmup_losses(self.model, self.discriminator, batch, weights)
+            self.opt_d.zero_grad(set_to_none=True)
+            total_loss(named, step, self.info).backward()
+            self.opt_d.step()
+            return named
         if self.opt_p is not None:
             self.opt_p.zero_grad(set_to_none=True)
 
@@ -258,7 +269,8 @@ class GanStage:
         named.update(d_losses)
 
         # ---- generator phase (every n_critic iterations); GAN gradients also reach the parser
-        generator_phase = step % self.config.gan_optim.n_critic == 0
+        warm = self.config.gan_optim.critic_warmup
+        generator_phase = (step - warm) % self.config.gan_optim.n_critic == 0
         if generator_phase:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):

@@ -1,0 +1,61 @@
+"""`faceedit-train learning-check`: its flags reach the plan, and bad input gets a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trainer.commands import learning_check
+from trainer.commands.cli import main
+from trainer.judges.learning import CheckPlan, LearningReport, Target
+
+
+def test_help_lists_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["learning-check", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--seed" in out and "held-out" in out
+
+
+def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_check(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
+        seen.update(out=out, plan=plan)
+        report = LearningReport(plan=plan, command=command, machine={})
+        report.targets = [Target("t", ">= 1", seen.get("measured", 2.0), seen.get("ok", True))]
+        return report
+
+    monkeypatch.setattr(learning_check, "run_learning_check", fake_check)
+    code = main(
+        ["learning-check", "--out", str(tmp_path / "a"), "--seed", "7", "--quick",
+         "--set", "loss.cycle=5", "--threads", "1"]
+    )
+    assert code == 0
+    assert seen["out"] == tmp_path / "a"
+    quick = CheckPlan.for_mode(7, quick=True)
+    assert seen["plan"].seed == 7
+    assert seen["plan"].gan_steps == quick.gan_steps < CheckPlan().gan_steps
+    assert seen["plan"].extra_settings == (*quick.extra_settings, "loss.cycle=5")
+    seen["ok"] = False
+    assert main(["learning-check", "--out", str(tmp_path / "b"), "--threads", "1"]) == 1
+
+
+def test_refuses_a_folder_that_is_not_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "old.txt").write_text("x")
+    code = main(["learning-check", "--out", str(tmp_path)])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "not empty" in err and "Traceback" not in err
+
+
+def test_refuses_zero_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["learning-check", "--out", str(tmp_path / "x"), "--threads", "0"]) != 0
+    assert "--threads" in capsys.readouterr().err

@@ -1,0 +1,438 @@
+"""The learning check: does faceedit's training actually learn? (`faceedit-train learning-check`)
+
+It makes a procedural world (trainer/world), trains parser, gan and joint through the real
+`faceedit-train` stages at 64 px, trains a judge classifier on the world's real renderings of
+train identities, and scores the final model on held-out identities against the world's ground
+truth: parser mIoU, the judge's verdict on edits, the L1 distance of edits to the true rendering
+of their target, and locality (the region lock is exact; outside the face barely changes).
+Everything is written to one folder: report.md, report.json, an edit grid and loss curves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import torch
+
+from faceedit.fileio import atomic_write_text
+from faceedit.inference.engine import EditEngine
+from faceedit.vocab.expressions import EXPRESSIONS
+from faceedit.weights import checkpoint
+from trainer.judges import plots
+from trainer.judges.classifier import (
+    ClassifierConfig,
+    ClassifierTrainConfig,
+    ExpressionClassifier,
+    save_classifier,
+    train_classifier,
+)
+from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
+from trainer.judges.experiments import run_stage_command
+from trainer.judges.world_scores import (
+    EditScores,
+    RenderingSet,
+    by_identity,
+    engine_editor,
+    load_crop,
+    mean_valence_arousal,
+    read_pairs,
+    score_edits,
+    score_locality,
+)
+from trainer.world.world import WorldConfig, build_world
+
+PRESET: Final[str] = "world-64"
+SIZE: Final[int] = 64
+LOCK_REGIONS: Final[tuple[str, ...]] = ("mouth",)  # the region-lock test edits only these
+GRID_ROWS: Final[int] = 6
+# The judge looks at crops upsampled to this size: at 64 px its ResNet stem (stride 4) would
+# average away the few pixels by which the world's expressions differ.
+JUDGE_SIZE: Final[int] = 128
+# Targets on held-out identities (the brief of the learning check).
+MIOU_TARGET: Final[float] = 0.90
+JUDGE_SELF_TARGET: Final[float] = 0.95
+JUDGE_EDIT_TARGET: Final[float] = 0.80
+L1_RATIO_TARGET: Final[float] = 0.5
+OUTSIDE_FACE_TARGET: Final[float] = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """Sizes and step counts of one check; `quick` is the CI-sized version."""
+
+    seed: int = 0
+    identities: int = 240
+    parser_steps: int = 1500
+    gan_steps: int = 800  # the first 300 only warm the critics up (world-64's critic_warmup)
+    joint_steps: int = 100
+    batch_size: int = 16
+    gan_batch_size: int = 8
+    judge_steps: int = 1000
+    judge_width: int = 16
+    eval_identities: int = 24  # held-out identities scored (all 8 sources each)
+    extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
+
+    @classmethod
+    def for_mode(cls, seed: int, quick: bool) -> CheckPlan:
+        if not quick:
+            return cls(seed=seed)
+        return cls(
+            seed=seed,
+            identities=60,
+            parser_steps=150,
+            gan_steps=200,
+            joint_steps=20,
+            judge_steps=150,
+            eval_identities=4,
+            # world-64 warms the critics up for 300 iterations; a quick run has fewer in all
+            extra_settings=("gan_optim.critic_warmup=100",),
+        )
+
+
+@dataclass
+class Target:
+    """One pass/fail line of the report."""
+
+    name: str
+    goal: str
+    measured: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class LearningReport:
+    plan: CheckPlan
+    command: str
+    machine: dict[str, Any]
+    timings_s: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "seed": self.plan.seed,
+            "command": self.command,
+            "plan": asdict(self.plan),
+            "machine": self.machine,
+            "timings_s": self.timings_s,
+            "targets": [asdict(t) for t in self.targets],
+            "metrics": self.metrics,
+            "files": self.files,
+        }
+
+
+def machine_description() -> dict[str, Any]:
+    """CPU model (lscpu), cores and torch threads: what the wall times were measured on."""
+    model = platform.processor() or platform.machine()
+    try:
+        text = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        for line in text.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpu_model": model,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _train(argv: Sequence[str]) -> None:
+    """Run one `faceedit-train` command in this process: the world, or a real training stage."""
+    if argv[0] == "synth":
+        flags = dict(zip(argv[1::2], argv[2::2], strict=True))
+        config = WorldConfig(
+            count=int(flags["--count"]), size=int(flags["--size"]), seed=int(flags["--seed"])
+        )
+        build_world(config, flags["--out"])
+        return
+    run_stage_command(argv[0], argv[1:])
+
+
+def _stage_flags(plan: CheckPlan, steps: int, batch: int) -> list[str]:
+    every = str(max(1, steps // 30))
+    return [
+        "--preset",
+        PRESET,
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--seed",
+        str(plan.seed),
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--log-every",
+        every,
+        "--checkpoint-every",
+        str(steps),
+        "--image-every",
+        str(steps),
+    ]
+
+
+def train_stages(plan: CheckPlan, out: Path, timings: dict[str, float], log: Callable[[str], None]) -> dict[str, Path]:
+    """World, then parser, gan and joint through `faceedit-train`; returns the run folders."""
+    world, runs = out / "world", out / "runs"
+    paths = {"world": world, "parser": runs / "parser", "gan": runs / "gan", "joint": runs / "joint"}
+    affectnet = ["--affectnet", str(world / "affectnet"), "--set", "data.align=landmarks"]
+    settings = [arg for s in plan.extra_settings for arg in ("--set", s)]
+    steps: list[tuple[str, list[str]]] = [
+        (
+            "world",
+            ["synth", "--out", str(world), "--count", str(plan.identities), "--size", str(SIZE),
+             "--seed", str(plan.seed)],
+        ),
+        (
+            "parser",
+            ["parser", "--celebamask-hq", str(world / "celebamask-hq"), "--out",
+             str(paths["parser"]), *_stage_flags(plan, plan.parser_steps, plan.batch_size)],
+        ),
+        (
+            "gan",
+            ["gan", *affectnet, "--parser", str(paths["parser"]), "--out", str(paths["gan"]),
+             *_stage_flags(plan, plan.gan_steps, plan.gan_batch_size), *settings],
+        ),
+        (
+            "joint",
+            ["joint", *affectnet, "--celebamask-hq", str(world / "celebamask-hq"), "--init",
+             str(paths["gan"]), "--out", str(paths["joint"]),
+             *_stage_flags(plan, plan.joint_steps, plan.gan_batch_size), *settings],
+        ),
+    ]
+    for name, argv in steps:
+        log(f"learning-check: {name}: faceedit-train {shlex.join(argv)}")
+        started = time.perf_counter()
+        _train(argv)
+        timings[name] = time.perf_counter() - started
+    return paths
+
+
+def train_judge(
+    plan: CheckPlan, world: Path, log: Callable[[str], None]
+) -> tuple[ExpressionClassifier, dict[str, Any]]:
+    """The judge: a small ResNet trained on real renderings of train identities only, scored on
+    the held-out (test) identities' real renderings."""
+    rows = read_pairs(world)
+    train = RenderingSet([r for r in rows if r.split == "train"], SIZE, JUDGE_SIZE)
+    held_out = RenderingSet([r for r in rows if r.split == "test"], SIZE, JUDGE_SIZE)
+    model = ExpressionClassifier(
+        ClassifierConfig(base_channels=plan.judge_width, image_size=JUDGE_SIZE)
+    )
+    config = ClassifierTrainConfig(
+        steps=plan.judge_steps, batch_size=32, lr=2e-3, seed=plan.seed, num_workers=0,
+        log_every=max(1, plan.judge_steps // 5),
+    )
+    trained = train_classifier(model, train, held_out, config, log=log)
+    losses = list(enumerate(trained.losses, start=1))
+    return trained.model, {"scores": trained.scores.to_dict(), "losses": losses}
+
+
+def evaluate(
+    plan: CheckPlan,
+    paths: dict[str, Path],
+    judge: ExpressionClassifier,
+    out: Path,
+) -> tuple[dict[str, Any], EditScores, dict[tuple[str, int, int], np.ndarray], Any]:
+    """Parser mIoU (parser stage and final model), edits against the truth, locality."""
+    from trainer.data import CelebAMaskHQ
+
+    world = paths["world"]
+    final = checkpoint.load(paths["joint"] / "model.safetensors")
+    first = checkpoint.load(paths["parser"] / "parser.safetensors")
+    test_parsing = CelebAMaskHQ(world / "celebamask-hq", "test", size=SIZE, augment=False)
+    metrics: dict[str, Any] = {}
+    for name, loaded in (("parser_stage", first), ("final", final)):
+        assert loaded.parser is not None
+        metrics[f"parser_{name}"] = evaluate_parser(loaded.parser, test_parsing).scores.to_dict()
+
+    engine = EditEngine(final, device="cpu", precision="float32", optimize_networks=False)
+    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
+    table = by_identity(read_pairs(world), "test")
+    table = dict(list(table.items())[: plan.eval_identities])
+    scores, edits = score_edits(engine_editor(engine, va), judge, table, SIZE)
+    metrics["edits"] = scores.to_dict()
+
+    images, labels = zip(*(test_parsing[i] for i in range(len(test_parsing))), strict=True)
+    crops = to_uint8_crops(torch.stack(images))
+    locality = score_locality(engine, crops, [lb.numpy() for lb in labels], LOCK_REGIONS, va)
+    metrics["locality"] = locality.to_dict()
+    return metrics, scores, edits, table
+
+
+def judge_targets(report: LearningReport) -> list[Target]:
+    m = report.metrics
+    miou = m["parser_final"]["miou"] or 0.0
+    judge_self = m["judge"]["scores"]["accuracy"]
+    edits = m["edits"]
+    ratio = edits["mean_l1_edit_to_truth"] / max(edits["mean_l1_input_to_truth"], 1e-12)
+    loc = m["locality"]
+    return [
+        Target("parser mIoU (held-out, final model)", f">= {MIOU_TARGET}", miou, miou >= MIOU_TARGET,
+               f"after the parser stage: {m['parser_parser_stage']['miou']:.4f}"),
+        Target("judge accuracy on held-out real renderings", f">= {JUDGE_SELF_TARGET}", judge_self,
+               judge_self >= JUDGE_SELF_TARGET),
+        Target("edits judged as their target", f">= {JUDGE_EDIT_TARGET}", edits["judge_accuracy"],
+               edits["judge_accuracy"] >= JUDGE_EDIT_TARGET,
+               f"{edits['edits']} edits; mean target probability "
+               f"{edits['mean_target_probability']:.3f}"),
+        Target("L1(edit, truth) / L1(input, truth)", f"<= {L1_RATIO_TARGET}", ratio,
+               ratio <= L1_RATIO_TARGET,
+               f"{edits['mean_l1_edit_to_truth']:.5f} / {edits['mean_l1_input_to_truth']:.5f}"),
+        Target(f"region lock ({', '.join(LOCK_REGIONS)}): pixels outside unchanged",
+               "= 1 (bit-exact)", loc["locked_exact_fraction"], loc["locked_changed"] == 0,
+               f"{loc['locked_changed']} of {loc['locked_pixels']} changed; beyond a "
+               f"{loc['band_px']}-px band: {loc['locked_beyond_band_changed']} of "
+               f"{loc['locked_beyond_band_pixels']}"),
+        Target("outside the face: mean change (x255)", "<= 1", loc["outside_face_mean_change_x255"],
+               loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET),
+    ]
+
+
+def write_figures(
+    report: LearningReport,
+    paths: dict[str, Path],
+    table: dict[str, Any],
+    edits: dict[tuple[str, int, int], np.ndarray],
+    out: Path,
+) -> None:
+    """edits.png (rows: held-out inputs; input, 8 edits, 8 truths) and curves_<stage>.png."""
+    rows = []
+    for ident in list(table)[:GRID_ROWS]:
+        source = 0  # neutral inputs
+        renders = table[ident]
+        inp = load_crop(renders[source].image, SIZE)
+        row = [inp]
+        row += [edits.get((ident, source, t), inp) for t in range(len(EXPRESSIONS))]
+        row += [load_crop(renders[t].image, SIZE) for t in range(len(EXPRESSIONS))]
+        rows.append(row)
+    titles = ["input", *[f">{e[:7]}" for e in EXPRESSIONS], *[f"={e[:7]}" for e in EXPRESSIONS]]
+    report.files["edits"] = str(plots.save_png(out / "edits.png", plots.image_grid(rows, titles)))
+    for stage in ("parser", "gan", "joint"):
+        series = read_scalars(paths[stage] / "tensorboard")
+        series = {k: v for k, v in series.items() if not k.startswith(("lr/", "speed/"))}
+        figure = plots.curves_figure(f"{stage} stage (seed {report.plan.seed})", series)
+        report.files[f"curves_{stage}"] = str(plots.save_png(out / f"curves_{stage}.png", figure))
+    judge_losses = report.metrics["judge"].pop("losses")
+    every = max(1, len(judge_losses) // 60)
+    smoothed = [
+        (s, float(np.mean([v for _, v in judge_losses[max(0, i - every) : i + 1]])))
+        for i, (s, _) in enumerate(judge_losses)
+    ][::every]
+    figure = plots.curves_figure("judge classifier", {"judge/cross_entropy": smoothed})
+    report.files["curves_judge"] = str(plots.save_png(out / "curves_judge.png", figure))
+    for stage in ("parser", "gan", "joint"):
+        report.metrics.setdefault("curves", {})[stage] = {
+            k: [v[0], v[-1]] for k, v in read_scalars(paths[stage] / "tensorboard").items() if v
+        }
+
+
+def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """TensorBoard scalars of a run: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {
+        tag: [(int(e.step), float(e.value)) for e in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags().get("scalars", [])
+    }
+
+
+def markdown(report: LearningReport) -> str:
+    lines = [
+        "# faceedit learning check",
+        "",
+        f"Result: **{'all targets met' if report.passed else 'some targets NOT met'}**",
+        "",
+        f"- command: `{report.command}`",
+        f"- seed: {report.plan.seed}",
+        f"- machine: {report.machine['cpu_model']}, {report.machine['cpu_count']} cores, "
+        f"torch {report.machine['torch']} with {report.machine['torch_threads']} threads, "
+        f"load average at the end {report.machine.get('load_average')}",
+        f"- plan: {json.dumps(asdict(report.plan))}",
+        "",
+        "| target (held-out identities) | goal | measured | pass | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for t in report.targets:
+        lines.append(
+            f"| {t.name} | {t.goal} | {t.measured:.4f} | {'PASS' if t.passed else 'FAIL'} | "
+            f"{t.detail} |"
+        )
+    lines += ["", "| stage | wall time (s) |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in report.timings_s.items()]
+    lines += ["", "Per-target judge accuracy of edits:", ""]
+    lines += [
+        f"- {name}: {value:.3f}"
+        for name, value in report.metrics["edits"]["per_target_accuracy"].items()
+    ]
+    parser_iou = report.metrics["parser_final"].get("iou") or {}
+    scored = {k: v for k, v in parser_iou.items() if v is not None}
+    if scored:
+        lines += ["", "Parser IoU per class (final model, held-out):", ""]
+        lines += [f"- {name}: {value:.3f}" for name, value in scored.items()]
+    lines += ["", "Files:", ""]
+    lines += [f"- {k}: `{Path(v).name}`" for k, v in report.files.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_learning_check(
+    out: Path, plan: CheckPlan, command: str, log: Callable[[str], None] = print
+) -> LearningReport:
+    """Make the world, train every stage, judge, score, and write the report into `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = LearningReport(plan=plan, command=command, machine=machine_description())
+    started = time.perf_counter()
+    paths = train_stages(plan, out, report.timings_s, log)
+    t0 = time.perf_counter()
+    judge, judge_metrics = train_judge(plan, paths["world"], log)
+    report.timings_s["judge"] = time.perf_counter() - t0
+    accuracy = judge_metrics["scores"]["accuracy"]
+    save_classifier(out / "judge.safetensors", judge, {"held_out_accuracy": accuracy})
+    report.metrics["judge"] = judge_metrics
+    t0 = time.perf_counter()
+    metrics, _, edits, table = evaluate(plan, paths, judge, out)
+    report.metrics.update(metrics)
+    report.timings_s["evaluation"] = time.perf_counter() - t0
+    write_figures(report, paths, table, edits, out)
+    report.timings_s["total"] = time.perf_counter() - started
+    report.machine["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    report.targets = judge_targets(report)
+    atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic_write_text(out / "report.md", markdown(report))
+    report.files["report"] = str(out / "report.md")
+    log(f"learning-check: report in {out / 'report.md'}")
+    return report
+
+
+def command_line() -> str:
+    return shlex.join(["faceedit-train", *sys.argv[1:]]) if sys.argv else "faceedit-train"
