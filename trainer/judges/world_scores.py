@@ -182,7 +182,7 @@ def engine_editor(engine: EditEngine, valence_arousal: Sequence[tuple[float, flo
             results = engine.edit_batch(
                 crops[start : start + EDIT_BATCH],
                 {EXPRESSIONS[target]: 1.0},
-                valence_arousal=tuple(valence_arousal[target]),
+                valence_arousal=_pair(valence_arousal[target]),
             )
             out += [r.crop for r in results]
         return out
@@ -319,7 +319,7 @@ def score_locality(
         grown = cv2.dilate(inside.astype(np.uint8), kernel).astype(bool)
         masks.append((~inside, ~grown, np.isin(label, outside_classes)))
     for target, name in enumerate(EXPRESSIONS):
-        va = tuple(valence_arousal[target])
+        va = _pair(valence_arousal[target])
         for start in range(0, len(crops), EDIT_BATCH):
             batch = list(crops[start : start + EDIT_BATCH])
             locked = engine.edit_batch(
@@ -344,3 +344,9 @@ def resize_labels_to(labels: Tensor, size: int) -> Tensor:
     if labels.shape[-1] == size:
         return labels
     return F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+
+
+def _pair(values: Sequence[float]) -> tuple[float, float]:
+    """(valence, arousal) as the engine takes it."""
+    valence, arousal = values
+    return float(valence), float(arousal)
