@@ -124,15 +124,27 @@ class GanOptimConfig:
     # The first iterations train only the critics' expression heads on real images, so the
     # generator's classification loss means something from its first update (warm_start.py).
     critic_warmup: int = 0
+    # What the critics see of every image, real or fake (trainer/stages/critic_view.py): a random
+    # shift of up to this many pixels, a Gaussian blur of this sigma (pixels), added Gaussian
+    # noise of this std ([-1, 1] units). 0 = the image as it is (the paper).
+    critic_shift: int = 0
+    critic_blur: float = 0.0
+    critic_noise: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive("gan_optim", lr_g=self.lr_g, lr_d=self.lr_d, lr_parser=self.lr_parser)
+        if not isinstance(self.critic_shift, int) or not 0 <= self.critic_shift <= 16:
+            _fail(
+                "gan_optim.critic_shift",
+                f"must be an integer in [0, 16], got {self.critic_shift!r}",
+            )
+        _check_non_negative(
+            "gan_optim", critic_blur=self.critic_blur, critic_noise=self.critic_noise
+        )
         if not isinstance(self.critic_warmup, int) or self.critic_warmup < 0:
             _fail("gan_optim.critic_warmup", f"must be an integer >= 0, got {self.critic_warmup!r}")
         if not 0.0 <= self.attention_start < 1.0:
-            _fail(
-                "gan_optim.attention_start", f"must be in [0, 1), got {self.attention_start}"
-            )
+            _fail("gan_optim.attention_start", f"must be in [0, 1), got {self.attention_start}")
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             _fail("gan_optim", f"betas must be in [0, 1), got ({self.beta1}, {self.beta2})")
         if not isinstance(self.n_critic, int) or self.n_critic < 1:

@@ -24,6 +24,7 @@ from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
 from faceedit.weights import checkpoint
 from trainer.config import TrainConfig
+from trainer.stages.critic_view import CriticView
 from trainer.stages.distributed import DistInfo, autocast, wrap
 from trainer.stages.loop import (
     EndlessLoader,
@@ -151,6 +152,8 @@ class GanStage:
             self.model.generator = self.generator  # type: ignore[assignment]  # the DDP wrapper stands in for it
             self.model.parser = self.parser
 
+        self.critic_view = CriticView(opt.critic_shift, opt.critic_blur, opt.critic_noise)
+
         # ---- optimisers
         betas = (opt.beta1, opt.beta2)
         self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=opt.lr_g, betas=betas)
@@ -250,7 +253,9 @@ class GanStage:
         named: dict[str, Tensor] = {}
         if step < self.config.gan_optim.critic_warmup:  # the critics learn expressions first
             with autocast(self.info):
-                named = critic_warmup_losses(self.model, self.discriminator, batch, weights)
+                named = critic_warmup_losses(
+                    self.model, self.discriminator, batch, weights, self.critic_view
+                )
             self.opt_d.zero_grad(set_to_none=True)
             total_loss(named, step, self.info).backward()
             self.opt_d.step()
@@ -261,7 +266,9 @@ class GanStage:
         # ---- discriminator phase
         set_requires_grad(self.discriminator_net, True)
         with autocast(self.info):
-            d_losses = discriminator_step(self.model, self.discriminator, batch, weights)
+            d_losses = discriminator_step(
+                self.model, self.discriminator, batch, weights, self.critic_view
+            )
         loss = total_loss(d_losses, step, self.info)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -274,7 +281,9 @@ class GanStage:
         if generator_phase:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):
-                g_losses = generator_step(self.model, self.discriminator_net, batch, weights)
+                g_losses = generator_step(
+                    self.model, self.discriminator_net, batch, weights, self.critic_view
+                )
             loss = total_loss(g_losses, step, self.info)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()

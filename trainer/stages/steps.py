@@ -23,6 +23,7 @@ from faceedit.model.discriminator import HierarchicalDiscriminator, PatchOutput
 from faceedit.model.unified import UnifiedModel
 from trainer.config import LossWeights, ParserOptimConfig
 from trainer.stages import losses
+from trainer.stages.critic_view import AS_IS, CriticView
 from trainer.stages.distributed import DistInfo, any_rank, unwrap
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -169,6 +170,7 @@ def discriminator_step(
     discriminator: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
+    view: CriticView = AS_IS,
 ) -> dict[str, Tensor]:
     """WGAN-GP critic losses, expression classification and valence/arousal on real images.
 
@@ -185,7 +187,12 @@ def discriminator_step(
     with torch.no_grad(), evaluating(model.parser):
         masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
         fake = model.generate(x, masks, batch.target).image.detach()
-    both = discriminator(torch.cat([x, fake]), torch.cat([masks, masks]))
+    # The critics judge what `view` shows them (trainer/stages/critic_view.py); reals and fakes
+    # are each shifted on their own, and every term below, the penalty included, is taken on
+    # those views, the inputs the critics are a function of.
+    x, real_masks = view(x, masks)
+    fake, fake_masks = view(fake, masks)
+    both = discriminator(torch.cat([x, fake]), torch.cat([real_masks, fake_masks]))
     n = x.shape[0]
 
     def critic_losses(output: PatchOutput) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -211,7 +218,7 @@ def discriminator_step(
     interp = losses.interpolate(x, fake, alpha).detach().requires_grad_(True)
     penalties = [losses.gradient_penalty(critic.global_discriminator(interp).patch, interp)]
     for k, region_critic in enumerate(critic.local_discriminators.values()):
-        masked = (interp.detach() * masks[:, k : k + 1]).requires_grad_(True)
+        masked = (interp.detach() * real_masks[:, k : k + 1]).requires_grad_(True)
         penalties.append(losses.gradient_penalty(region_critic(masked).patch, masked))
     named["d/gp"] = weights.gradient_penalty * penalties[0]
     if len(penalties) > 1:
@@ -224,6 +231,7 @@ def generator_step(
     critic: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
+    view: CriticView = AS_IS,
 ) -> dict[str, Tensor]:
     """Fool the critics towards the target expression, cycle back, keep attention sparse and smooth.
 
@@ -237,7 +245,7 @@ def generator_step(
     out = model(x, batch.target, landmarks=batch.landmarks)
     masks = out.region_masks
     # 2. Critics on the edit.
-    judged = critic(out.image, masks)
+    judged = critic(*view(out.image, masks))
     adv = losses.wgan_generator_loss(judged.global_.patch)
     _, cls, va = _critic_terms(judged.global_, batch.target_labels, batch.target_valence_arousal)
     local = [

@@ -26,6 +26,7 @@ from faceedit.model.generator import ATTENTION_CHANNEL, HierarchicalGenerator
 from faceedit.model.unified import UnifiedModel
 from trainer.config import LossWeights
 from trainer.stages import losses
+from trainer.stages.critic_view import AS_IS, CriticView
 from trainer.stages.steps import ExpressionBatch
 
 
@@ -49,7 +50,11 @@ def start_attention(generator: HierarchicalGenerator, keep: float) -> int:
 
 
 def critic_warmup_losses(
-    model: UnifiedModel, discriminator: nn.Module, batch: ExpressionBatch, weights: LossWeights
+    model: UnifiedModel,
+    discriminator: nn.Module,
+    batch: ExpressionBatch,
+    weights: LossWeights,
+    view: CriticView = AS_IS,
 ) -> dict[str, torch.Tensor]:
     """Expression classification (and valence/arousal) of every critic on real images only.
 
@@ -58,10 +63,11 @@ def critic_warmup_losses(
     """
     with torch.no_grad():
         masks = model.region_masks(batch.images, batch.landmarks).masks
-    judged = discriminator(batch.images, masks)
-    named = {"d/cls": weights.classification * losses.classification_loss(
-        judged.global_.logits, batch.labels
-    )}
+    judged = discriminator(*view(batch.images, masks))
+    named = {
+        "d/cls": weights.classification
+        * losses.classification_loss(judged.global_.logits, batch.labels)
+    }
     local = [losses.classification_loss(o.logits, batch.labels) for o in judged.local.values()]
     if local:
         named["d/local_cls"] = weights.classification * torch.stack(local).mean()
