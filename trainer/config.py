@@ -20,6 +20,7 @@ import yaml
 
 from faceedit.configs import build, coerce, parse_text, plain
 from faceedit.errors import ConfigError
+from faceedit.fileio import reason
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
 Stage = Literal["parser", "gan", "joint"]
@@ -320,15 +321,56 @@ def apply_overrides(config: TrainConfig, assignments: Iterable[str]) -> TrainCon
     return merge(config, updates, from_text=True)
 
 
+# A config is a few lines; anything larger is a mistake (or an attack on the parser).
+MAX_CONFIG_BYTES: Final[int] = 1024 * 1024
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses aliases (`*name`): a config never needs them, and a few
+    hundred bytes of nested aliases expand to billions of nodes (a "billion laughs" bomb)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed in a faceedit config; write the values out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML config file as a nested mapping (ConfigError for unreadable or non-mapping files)."""
-    file = Path(path)
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise ConfigError(f"config file {file} is a folder; give a YAML file")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
-        raise ConfigError(f"cannot read config file {file}: {error}") from None
+        raise ConfigError(f"cannot read config file {file}: {reason(error)}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {file} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a "
+            "few lines of YAML"
+        )
+    if b"\0" in raw:
+        raise ConfigError(f"config file {file} is a binary file, not YAML text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {file} is not UTF-8 text (byte {error.start}); save it as UTF-8 YAML"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=NoAliasLoader)
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {file} is not valid YAML: {error}") from None
+        problem = " ".join(str(error).split())[:300]
+        raise ConfigError(f"config file {file} is not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {file} is nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

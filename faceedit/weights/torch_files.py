@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from faceedit.errors import CheckpointError
+from faceedit.fileio import reason as reason_of
 from faceedit.weights.state_match import compare_state, listed
 
 # Containers that training scripts commonly wrap a state dict in.
@@ -32,6 +33,11 @@ WRAPPER_PREFIX: Final[str] = "module."
 CLASSIFIER_PREFIX: Final[str] = "fc."
 # How torch's safe unpickler words a pickle that would import something, i.e. run code.
 CODE_REFUSAL: Final[str] = "Unsupported global"
+# What faceedit says instead: never torch's advice to load the file with weights_only=False.
+CODE_REFUSAL_MESSAGE: Final[str] = (
+    "this file contains code or objects faceedit will not load; only safetensors and plain "
+    "tensor files are accepted (loading the objects could run code)"
+)
 RESNET18_FILE: Final[str] = "torchvision's ResNet-18 state dict (e.g. resnet18-f37072fd.pth)"
 
 
@@ -47,16 +53,18 @@ def load_torch_file(
         reason = "does not exist" if not file.exists() else "is not a file"
         raise CheckpointError(f"{file} {reason}; expected {expected}")
     try:
+        with open(file, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise CheckpointError(
+            f"{file} cannot be read ({reason_of(error)}); expected {expected}"
+        ) from None
+    try:
         return torch.load(file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         reason = _unpickler_reason(error)
         if reason.startswith(CODE_REFUSAL):
-            raise CheckpointError(
-                f"{file} was refused: it holds pickled Python objects besides tensors, which "
-                f"faceedit does not unpickle because they could run code ({reason}); expected "
-                f"{expected}. Re-save only the weights with torch.save(model.state_dict(), path) "
-                "where the file is trusted"
-            ) from None
+            raise CheckpointError(f"{file} was refused: {CODE_REFUSAL_MESSAGE}; expected {expected}") from None
         detail = reason
     except Exception as error:
         # torch reports damaged files as RuntimeError, EOFError, IndexError, ValueError, ...
@@ -77,7 +85,8 @@ def _unpickler_reason(error: Exception) -> str:
         text = text.split(marker, 1)[1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0].split(". ")[0] if lines else ""
-    return first if first and "weights_only" not in first else type(error).__name__
+    unsafe = ("weights_only", "trust", "unsafe", "safe_globals")
+    return first if first and not any(w in first for w in unsafe) else type(error).__name__
 
 
 def read_state_dict(path: str | os.PathLike[str], expected: str) -> dict[str, Tensor]:
