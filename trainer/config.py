@@ -366,6 +366,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         ) from None
     try:
         data = yaml.load(text, Loader=NoAliasLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = " ".join(str(error.problem or error.context or "").split())[:300]
+        raise ConfigError(f"config file {file} is not valid YAML: {problem}{where}") from None
     except yaml.YAMLError as error:
         problem = " ".join(str(error).split())[:300]
         raise ConfigError(f"config file {file} is not valid YAML: {problem}") from None

@@ -178,6 +178,12 @@ class ModelConfig:
             _fail("ModelConfig.crop_size", f"{self.crop_size} is not a multiple of 4")
         if self.region_source not in ("masks", "boxes"):
             _fail("ModelConfig.region_source", f"{self.region_source!r} is not 'masks' or 'boxes'")
+        if len(self.regions) > len(REGION_GROUPS):
+            _fail(
+                "ModelConfig.regions",
+                f"lists {len(self.regions)} regions; there are {len(REGION_GROUPS)} "
+                f"({', '.join(REGION_GROUPS)}), each at most once",
+            )
         unknown = [r for r in self.regions if r not in REGION_GROUPS]
         if unknown or len(set(self.regions)) != len(self.regions):
             _fail(

@@ -50,7 +50,10 @@ def load_torch_file(
     """
     file = Path(path)
     if not file.is_file():
-        reason = "does not exist" if not file.exists() else "is not a file"
+        if file.is_symlink() and not file.exists():
+            reason = "is a symbolic link to a file that does not exist"
+        else:
+            reason = "does not exist" if not file.exists() else "is not a file"
         raise CheckpointError(f"{file} {reason}; expected {expected}")
     try:
         with open(file, "rb") as handle:
