@@ -361,6 +361,17 @@ def check_fits(stage: Stage, state: Mapping[str, Any]) -> None:
                 f"the training state's {name} weights do not fit this run's network "
                 f"({mismatch.summary()}); start a new run in another --out"
             )
+    saved_optimizers = state["stage"]["optimizers"]
+    for name, current in stage.state_dict()["optimizers"].items():
+        saved = saved_optimizers.get(name)
+        groups = saved.get("param_groups") if isinstance(saved, Mapping) else None
+        shape = [len(g.get("params", ())) for g in groups or () if isinstance(g, Mapping)]
+        if shape != [len(g["params"]) for g in current["param_groups"]]:
+            raise TrainingError(
+                f"the training state's {name} optimiser does not fit this run's networks "
+                f"(its parameter groups hold {shape or 'nothing'}); start a new run in another "
+                "--out"
+            )
     missing = sorted(set(stage.loaders) - set(state["loaders"]))
     if missing:
         raise TrainingError(

@@ -114,6 +114,13 @@ def load_state(
 # ---------------------------------------------------------------------------- validation
 
 STAGE_NAMES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
+_KIND_NAMES: Final[dict[type, str]] = {
+    int: "a whole number",
+    str: "text",
+    dict: "a mapping",
+    list: "a list",
+    torch.Tensor: "a tensor",
+}
 _RNG_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "python": ("version", "state", "gauss"),
     "numpy": ("name", "keys", "pos", "has_gauss", "cached"),
@@ -133,9 +140,8 @@ def _entry(file: Path, container: Mapping[str, Any], key: str, kind: type, where
         raise _refuse(file, f"it has no '{where}' entry")
     value = container[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _refuse(
-            file, f"'{where}' is a {type(value).__name__}, expected a {kind.__name__}"
-        )
+        expected = _KIND_NAMES.get(kind, kind.__name__)
+        raise _refuse(file, f"'{where}' is a {type(value).__name__}, expected {expected}")
     return value
 
 
