@@ -205,6 +205,7 @@ CASES: list[Case] = [
     Case("output", "app: snapshot on /proc", fe(lambda w: ["--no-checkpoint", "--snapshot", "/proc/shot.png"]), "pseudo-filesystem (proc)"),
     # ---------------------------------------------------------------- checkpoints
     Case("checkpoint", "65536-channel generator", fe(lambda w: w.edit("--expression", "happy", "--aligned", checkpoint=w.tampered(config_change("global_generator.base_channels", 65536)))), "must be at most 256"),
+    Case("checkpoint", "every bound at its limit: gigabytes of weights", fe(lambda w: w.edit("--expression", "happy", "--aligned", checkpoint=w.tampered(lambda h: h["config"].update(global_generator={"base_channels": 256, "num_res_blocks": 64})))), "GiB (faceedit loads at most 4 GiB)"),
     Case("checkpoint", "parser resolution 2^20", fe(lambda w: w.edit("--expression", "happy", "--aligned", checkpoint=w.tampered(config_change("parser.resolution", 2**20)))), "must be at most 2048"),
     Case("checkpoint", "crop size 2^20", fe(lambda w: w.edit("--expression", "happy", "--aligned", checkpoint=w.tampered(config_change("crop_size", 2**20)))), "must be at most 1024"),
     Case("checkpoint", "10000 regions", fe(lambda w: w.edit("--expression", "happy", "--aligned", checkpoint=w.tampered(config_change("regions", ["mouth"] * 10000)))), "lists 10000 regions"),
