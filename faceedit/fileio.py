@@ -35,7 +35,7 @@ PSEUDO_FILESYSTEMS: Final[frozenset[str]] = frozenset(
 _MOUNTINFO: Final[str] = "/proc/self/mountinfo"
 # How errno values read in a message: the reason, not the C name.
 _REASONS: Final[dict[int, str]] = {
-    errno.EACCES: "permission denied: the folder is not writable by this user",
+    errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
     errno.EROFS: "the file system is read-only",
     errno.ENOSPC: "no space left on the device",

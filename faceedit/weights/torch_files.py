@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -49,12 +50,23 @@ def load_torch_file(
     Every failure is a CheckpointError naming the file and saying it should be `expected`.
     """
     file = Path(path)
-    if not file.is_file():
-        if file.is_symlink() and not file.exists():
-            reason = "is a symbolic link to a file that does not exist"
-        else:
-            reason = "does not exist" if not file.exists() else "is not a file"
-        raise CheckpointError(f"{file} {reason}; expected {expected}")
+    try:
+        # os.stat, not Path.is_file: a folder we may not enter must read as "cannot be read",
+        # not as "does not exist".
+        mode = os.stat(file).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        reason = (
+            "is a symbolic link to a file that does not exist"
+            if file.is_symlink()
+            else "does not exist"
+        )
+        raise CheckpointError(f"{file} {reason}; expected {expected}") from None
+    except OSError as error:
+        raise CheckpointError(
+            f"{file} cannot be read ({reason_of(error)}); expected {expected}"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{file} is not a file; expected {expected}")
     try:
         with open(file, "rb") as handle:
             handle.read(1)
