@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from faceedit.commands.argtypes import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.configs import build, coerce, parse_text, plain
 from faceedit.errors import ConfigError
 from faceedit.fileio import reason
@@ -218,8 +219,18 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, f"must be a positive integer, got {value!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            _fail("num_workers", f"must be an integer >= 0, got {self.num_workers!r}")
+        # The flags' ranges (faceedit/commands/argtypes.py) hold for config files and --set too.
+        for name, limit in (("steps", MAX_STEPS), ("checkpoint_every", MAX_STEPS),
+                            ("log_every", MAX_STEPS), ("image_every", MAX_STEPS),
+                            ("batch_size", MAX_BATCH)):  # fmt: skip
+            if getattr(self, name) > limit:
+                _fail(name, f"must be at most {limit}, got {getattr(self, name)}")
+        if not isinstance(self.num_workers, int) or not 0 <= self.num_workers <= MAX_WORKERS:
+            _fail(
+                "num_workers", f"must be an integer from 0 to {MAX_WORKERS}, got {self.num_workers!r}"
+            )
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         trains_parser = self.stage == "parser" or (
             self.stage == "joint" and not self.model.freeze_parser
         )

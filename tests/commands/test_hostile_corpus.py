@@ -237,6 +237,8 @@ CASES: list[Case] = [
     Case("config", "config nested 100000 deep", tr(lambda w: train_parser(w, "--config", w.file("cfg.yaml", b"a: " + b"[" * 100_000 + b"]" * 100_000))), "config file"),
     Case("config", "--set a NaN loss weight", tr(lambda w: train_parser(w, "--set", "loss.cycle=nan")), "must be a finite number"),
     Case("config", "--set a 65536-channel generator", tr(lambda w: train_parser(w, "--set", "model.global_generator.base_channels=65536")), "must be at most 256"),
+    Case("config", "--set a batch of 10^12", tr(lambda w: train_parser(w, "--set", f"batch_size={10**12}")), "batch_size: must be at most 65536"),
+    Case("config", "a config file with a negative seed", tr(lambda w: train_parser(w, "--config", w.file("cfg.yaml", b"seed: -7\n"))), "seed: must be an integer from 0 to 4294967295"),
     # ---------------------------------------------------------------- flags
     Case("flags", "edit: happy=1e30", fe(lambda w: w.edit("--expression", "happy=1e30")), "must lie in [0, 2]"),
     Case("flags", "edit: happy=nan", fe(lambda w: w.edit("--expression", "happy=nan")), "must lie in [0, 2]"),
