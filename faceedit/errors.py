@@ -29,3 +29,13 @@ class NoFaceError(InputError):
 
 class TrainingError(FaceEditError):
     """A training run that cannot go on (a non-finite loss, a resume that does not match)."""
+
+
+class OutputError(FaceEditError, OSError):
+    """An output path faceedit cannot write (read-only, a folder, a pseudo-filesystem, ...).
+
+    Also an OSError, so code that guarded a write with `except OSError` still catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from faceedit.fileio import atomic_path, atomic_write_bytes, atomic_write_text
+from faceedit import fileio
+from faceedit.errors import OutputError
+from faceedit.fileio import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_file,
+    check_output_folder,
+    make_folder,
+)
 
 
 def test_writes_replace_in_one_step(tmp_path: Path) -> None:
@@ -35,3 +46,97 @@ def test_new_files_get_the_usual_permissions(tmp_path: Path) -> None:
     existing.chmod(0o640)
     atomic_write_text(existing, "new")
     assert stat.S_IMODE(existing.stat().st_mode) == 0o640
+
+
+# ---------------------------------------------------------------- the output path policy
+
+
+def test_write_failures_are_output_errors_naming_path_and_reason(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    with pytest.raises(OutputError, match=r"blocker/x.txt: cannot be written: "):
+        atomic_write_text(blocker / "x.txt", "x")
+    folder = tmp_path / "taken.txt"
+    folder.mkdir()
+    with pytest.raises(OutputError, match=r"taken\.txt: cannot be written: it is an existing folder"):
+        atomic_write_text(folder, "x")
+    assert isinstance(OutputError("x"), OSError), "old `except OSError` guards still catch it"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "taken.txt"]
+
+
+def test_an_os_error_inside_the_write_removes_the_temporary_file(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"a.bin: cannot be written: no space left"), atomic_path(
+        tmp_path / "a.bin"
+    ) as tmp:
+        tmp.write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: root / "blocker" / "deeper" / "x.png", "blocker is a file, not a folder"),
+        (lambda root: root / "folder.png", "is an existing folder, not a file"),
+        (lambda root: Path("/proc/self/faceedit.png"), "pseudo-filesystem (proc)"),
+        (lambda root: Path("/sys/faceedit.png"), "pseudo-filesystem (sysfs)"),
+        (lambda root: root / "..", "is not a file name"),
+    ],
+)
+def test_check_output_file_refuses_with_the_reason(
+    make: Callable[[Path], Path], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file")
+    (tmp_path / "folder.png").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(OutputError) as info:
+        check_output_file(make(tmp_path), "output")
+    assert message in str(info.value) and str(info.value).startswith("output ")
+    assert sorted(tmp_path.rglob("*")) == before, "the probe leaves nothing behind"
+
+
+def test_check_output_file_accepts_new_nested_and_existing_files(tmp_path: Path) -> None:
+    assert check_output_file(tmp_path / "new" / "deep" / "x.png") == tmp_path / "new/deep/x.png"
+    assert not (tmp_path / "new").exists(), "checking creates no folder"
+    (tmp_path / "old.png").write_bytes(b"x")
+    assert check_output_file(tmp_path / "old.png").name == "old.png"
+
+
+def test_check_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="file: is a file, not a folder"):
+        check_output_folder(tmp_path / "file", "--out")
+    with pytest.raises(OutputError, match=r"cannot be created: .*file is a file"):
+        make_folder(tmp_path / "file" / "run", "--out")
+    assert make_folder(tmp_path / "a" / "b").is_dir()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_refused_up_front(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match="permission denied"):
+            check_output_file(locked / "x.png")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_the_probe_is_what_decides_not_the_permission_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root without CAP_DAC_OVERRIDE, a read-only mount, a full disk: all fail the probe."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(fileio, "_probe", refuse)
+    with pytest.raises(OutputError, match=r"cannot be written in .*: the file system is read-only"):
+        check_output_file(tmp_path / "x.png")
+
+
+def test_filesystem_type_reads_the_mount_table() -> None:
+    if not Path("/proc/self/mountinfo").exists():
+        pytest.skip("no Linux mount table")
+    assert fileio.filesystem_type(Path("/proc/self")) == "proc"

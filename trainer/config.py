@@ -18,8 +18,10 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from faceedit.commands.argtypes import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.configs import build, coerce, parse_text, plain
 from faceedit.errors import ConfigError
+from faceedit.fileio import reason
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
 Stage = Literal["parser", "gan", "joint"]
@@ -229,8 +231,18 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, f"must be a positive integer, got {value!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            _fail("num_workers", f"must be an integer >= 0, got {self.num_workers!r}")
+        # The flags' ranges (faceedit/commands/argtypes.py) hold for config files and --set too.
+        for name, limit in (("steps", MAX_STEPS), ("checkpoint_every", MAX_STEPS),
+                            ("log_every", MAX_STEPS), ("image_every", MAX_STEPS),
+                            ("batch_size", MAX_BATCH)):  # fmt: skip
+            if getattr(self, name) > limit:
+                _fail(name, f"must be at most {limit}, got {getattr(self, name)}")
+        if not isinstance(self.num_workers, int) or not 0 <= self.num_workers <= MAX_WORKERS:
+            _fail(
+                "num_workers", f"must be an integer from 0 to {MAX_WORKERS}, got {self.num_workers!r}"
+            )
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         trains_parser = self.stage == "parser" or (
             self.stage == "joint" and not self.model.freeze_parser
         )
@@ -332,15 +344,61 @@ def apply_overrides(config: TrainConfig, assignments: Iterable[str]) -> TrainCon
     return merge(config, updates, from_text=True)
 
 
+# A config is a few lines; anything larger is a mistake (or an attack on the parser).
+MAX_CONFIG_BYTES: Final[int] = 1024 * 1024
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses aliases (`*name`): a config never needs them, and a few
+    hundred bytes of nested aliases expand to billions of nodes (a "billion laughs" bomb)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed in a faceedit config; write the values out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML config file as a nested mapping (ConfigError for unreadable or non-mapping files)."""
-    file = Path(path)
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise ConfigError(f"config file {file} is a folder; give a YAML file")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
-        raise ConfigError(f"cannot read config file {file}: {error}") from None
+        raise ConfigError(f"cannot read config file {file}: {reason(error)}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {file} is larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a "
+            "few lines of YAML"
+        )
+    if b"\0" in raw:
+        raise ConfigError(f"config file {file} is a binary file, not YAML text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {file} is not UTF-8 text (byte {error.start}); save it as UTF-8 YAML"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=NoAliasLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = " ".join(str(error.problem or error.context or "").split())[:300]
+        raise ConfigError(f"config file {file} is not valid YAML: {problem}{where}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {file} is not valid YAML: {error}") from None
+        problem = " ".join(str(error).split())[:300]
+        raise ConfigError(f"config file {file} is not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {file} is nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

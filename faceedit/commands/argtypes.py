@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Final
 
 from faceedit.vocab.expressions import parse_expression_spec
 from faceedit.vocab.labels import REGION_NAMES
+
+# The documented range of an expression weight: 0 (none) to 2 (twice the trained strength).
+# Beyond it the generators extrapolate far outside anything they were trained on (at 1e30
+# every pixel saturates and the face turns black).
+MAX_EXPRESSION_WEIGHT: Final[float] = 2.0
+# Camera indices OpenCV accepts (faceedit.media.sources.MAX_CAMERA_INDEX; torch- and cv2-free here).
+MAX_CAMERA_INDEX: Final[int] = 999
+# Smallest and largest face a detector may be asked to look for, in pixels.
+MIN_FACE_PIXELS: Final[int] = 12
+MAX_FACE_PIXELS: Final[int] = 8192
+# The longest a command waits for something (a day).
+MAX_WAIT_S: Final[float] = 86400.0
 
 
 def non_negative_int(text: str) -> int:
@@ -27,6 +41,99 @@ def positive_int(text: str) -> int:
     value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def bounded_int(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """argparse type for a whole number in [low, high]; `what` says what the bounds mean."""
+
+    def convert(text: str) -> int:
+        value = _whole_number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be from {low} to {high}{f' ({what})' if what else ''}, got {value}"
+            )
+        return value
+
+    convert.__name__ = f"whole number in [{low}, {high}]"
+    return convert
+
+
+def camera_index(text: str) -> int:
+    """argparse type for --camera: 0 (the first camera) .. MAX_CAMERA_INDEX."""
+    return bounded_int(0, MAX_CAMERA_INDEX, "0 is the first camera")(text)
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type for a timeout: a finite number of seconds above 0, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_WAIT_S:g}, got {text!r}"
+        )
+    return value
+
+
+# Seeds: what numpy, torch and python's random all accept.
+MAX_SEED: Final[int] = 2**32 - 1
+# Generous upper bounds of the trainer's counts: beyond them a value is a typo.
+MAX_STEPS: Final[int] = 10**9
+MAX_BATCH: Final[int] = 65536
+MAX_WORKERS: Final[int] = 1024
+MAX_IMAGE_SIZE: Final[int] = 4096
+
+
+def seed_argument(text: str) -> int:
+    """argparse type for --seed: 0 .. 2**32 - 1."""
+    return bounded_int(0, MAX_SEED)(text)
+
+
+def steps_argument(text: str) -> int:
+    """argparse type for a number of steps (or an interval in steps): 1 .. 10**9."""
+    return bounded_int(1, MAX_STEPS)(text)
+
+
+def batch_argument(text: str) -> int:
+    """argparse type for a batch size: 1 .. 65536."""
+    return bounded_int(1, MAX_BATCH)(text)
+
+
+def workers_argument(text: str) -> int:
+    """argparse type for DataLoader worker processes: 0 (load in the main process) .. 1024."""
+    return bounded_int(0, MAX_WORKERS, "0 loads in the main process")(text)
+
+
+def image_size_argument(text: str) -> int:
+    """argparse type for an image side in pixels: 1 .. 4096 (commands check their own minimum)."""
+    return bounded_int(1, MAX_IMAGE_SIZE)(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type for a finite number above 0 (a learning rate)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type for a finite number >= 0 (a weight decay)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
 
 
@@ -95,6 +202,10 @@ def _whole_number(text: str) -> int:
 
 
 def _check_weights(weights: dict[str, float], text: str) -> None:
-    bad = {k: v for k, v in weights.items() if not math.isfinite(v) or v < 0}
+    bad = {
+        k: v for k, v in weights.items() if not math.isfinite(v) or not 0 <= v <= MAX_EXPRESSION_WEIGHT
+    }
     if bad:
-        raise argparse.ArgumentTypeError(f"weights must be finite and >= 0 in {text!r}: {bad}")
+        raise argparse.ArgumentTypeError(
+            f"weights must lie in [0, {MAX_EXPRESSION_WEIGHT:g}] in {text!r}: {bad}"
+        )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -29,6 +31,12 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "bench": ("faceedit.commands.bench", "measure every stage's latency and throughput against its floor"),
 }
 APP_MODULE: Final[str] = "faceedit.ui.app"
+# Set (to anything but "" or "0") to print the traceback of an unexpected error, like --debug.
+DEBUG_ENV: Final[str] = "FACEEDIT_DEBUG"
+DEBUG_FLAG: Final[str] = "--debug"
+EXIT_ERROR: Final[int] = 2  # bad input, a refused file, an unwritable output
+EXIT_UNEXPECTED: Final[int] = 70  # EX_SOFTWARE: a fault of faceedit, not of the input
+EXIT_INTERRUPTED: Final[int] = 130
 
 
 def run_command(
@@ -61,17 +69,60 @@ def run_command(
             print(f"{prog}: unknown command {argv[0]!r}", file=stream)
         print(f"usage: {prog} COMMAND [options]\n\n{description}\n\n{epilog}", file=stream)
         return 0 if wants_help else 2
-    module = importlib.import_module(module_name)
-    module.add_arguments(parser)
-    args = parser.parse_args(argv)
+    debug = debug_requested(argv)
     try:
+        module = importlib.import_module(module_name)
+        module.add_arguments(parser)
+        parser.add_argument(
+            DEBUG_FLAG,
+            action="store_true",
+            help=f"print the traceback of an unexpected error (or set {DEBUG_ENV}=1)",
+        )
+        args = parser.parse_args(argv)
         return int(module.run(args) or 0)
     except FaceEditError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
+        if debug:
+            traceback.print_exc()
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the crash-proof top level: one line, never a bare traceback
+        print(f"{prog}: error: {describe_unexpected(error)}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"{prog}: run again with {DEBUG_FLAG} (or {DEBUG_ENV}=1) for the traceback",
+                file=sys.stderr,
+            )
+        return EXIT_UNEXPECTED
+
+
+def debug_requested(argv: Sequence[str]) -> bool:
+    """--debug anywhere on the command line, or FACEEDIT_DEBUG set: tracebacks are printed."""
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def describe_unexpected(error: BaseException) -> str:
+    """One line for an exception faceedit did not anticipate, naming a file where one is known."""
+    if isinstance(error, MemoryError):
+        return (
+            "out of memory; the input or a setting asks for more than this machine has "
+            "(a smaller --batch-size, image or model)"
+        )
+    if isinstance(error, OSError):
+        from faceedit.fileio import reason
+
+        names = [str(n) for n in (error.filename, error.filename2) if n is not None]
+        return f"{' -> '.join(names) + ': ' if names else ''}{reason(error)}"
+    if isinstance(error, RecursionError):
+        return "the input is nested too deeply to process"
+    text = " ".join(str(error).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"unexpected {type(error).__name__}" + (f": {text}" if text else "")
 
 
 def _epilog(prog: str, commands: Mapping[str, tuple[str, str]]) -> str:

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 
 from faceedit.commands.argtypes import (
+    MAX_FACE_PIXELS,
+    MIN_FACE_PIXELS,
     editable_argument,
     expression_argument,
     positive_int,
@@ -28,6 +30,7 @@ from faceedit.commands.argtypes import (
 )
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.faces.detect import FaceDetector
+from faceedit.fileio import check_output_file, check_output_folder
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
 from faceedit.inference.pipeline import FramePipeline, FrameResult
@@ -162,10 +165,12 @@ def reparse_argument(text: str) -> ReparsePolicy:
 def min_face_argument(text: str) -> int:
     """argparse type for --min-face: MTCNN cannot look for faces under 12 pixels."""
     value = positive_int(text)
-    if value < 12:
+    if value < MIN_FACE_PIXELS:
         raise argparse.ArgumentTypeError(
-            f"must be at least 12 pixels (MTCNN's window), got {value}"
+            f"must be at least {MIN_FACE_PIXELS} pixels (MTCNN's window), got {value}"
         )
+    if value > MAX_FACE_PIXELS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_FACE_PIXELS} pixels, got {value}")
     return value
 
 
@@ -253,6 +258,23 @@ def _checked(job: Job) -> Job:
                     "faceedit never writes onto its input, choose another output"
                 )
     return job
+
+
+def check_outputs(job: Job, save_masks: bool) -> None:
+    """The output path policy (faceedit.fileio) for every file the job will write, up front:
+    a clash (a folder named like an output or a mask file, a parent that is a file, a
+    read-only folder) is refused before the model loads, not after the first image."""
+    if job.kind == "folder":
+        check_output_folder(job.pairs[0][1].parent)
+    for _, out in job.pairs:
+        check_output_file(out, "video" if job.kind == "video" else "output")
+        if not save_masks:
+            continue
+        if job.kind == "video":
+            check_output_folder(mask_folder(out), "mask folder")
+        else:
+            for path in mask_paths(out, REGION_NAMES).values():
+                check_output_file(path, "mask file")
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -357,6 +379,7 @@ def run(args: argparse.Namespace) -> int:
             "with at least one weight above 0"
         )
     job = plan(args.input, args.output)
+    check_outputs(job, args.save_masks)
     pipeline = _pipeline(args)
     _check_regions(request, pipeline.engine.regions)
     show = not args.no_progress
@@ -410,6 +433,13 @@ def _edit_one_image(pipeline: FramePipeline, request: EditRequest, source: Path)
     pipeline.reset()  # never track from one image into another
     result = pipeline.process(frame, request)
     if not result.faces:
+        detector = pipeline.detector
+        if detector is not None and min(frame.shape[:2]) < detector.min_face_size:
+            raise NoFaceError(
+                f"{source}: the image is {frame.shape[1]}x{frame.shape[0]} pixels, smaller "
+                f"than the smallest face looked for (--min-face {detector.min_face_size}); "
+                "lower --min-face"
+            )
         raise NoFaceError(
             f"{source}: no face was found; faceedit needs a face at least about 40 pixels "
             "wide, roughly frontal and not cut off by the image border"

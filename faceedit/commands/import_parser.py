@@ -9,7 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceedit.commands.argtypes import bounded_int
+from faceedit.model.config import MAX_PARSER_RESOLUTION
 from faceedit.weights.community_parser import import_parser
+
+BISENET_STRIDE = 32  # BiSeNet halves its input five times
+MIN_RESOLUTION = 64
+
+
+def resolution_argument(text: str) -> int:
+    """argparse type for --resolution: 64 .. MAX_PARSER_RESOLUTION pixels (the parser's config
+    then refuses one that is not a multiple of 32)."""
+    return bounded_int(MIN_RESOLUTION, MAX_PARSER_RESOLUTION, "pixels")(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resolution",
-        type=int,
+        type=resolution_argument,
         default=512,
         help="size the engine resizes face crops to before parsing; the parser was trained at "
-        "512 (default), 256 is about 4x faster and usually enough for 128-pixel edits",
+        f"512 (default), 256 is about 4x faster and usually enough for 128-pixel edits; a "
+        f"multiple of {BISENET_STRIDE} from {MIN_RESOLUTION} to {MAX_PARSER_RESOLUTION}",
     )
 
 

@@ -129,6 +129,8 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB image, largest box first; [] when there is none."""
         rgb = as_rgb_uint8(image, source="frame")
+        if min(rgb.shape[:2]) < self.min_face_size:
+            return []  # no face that large fits; MTCNN would fail on an empty image pyramid
         with self._torch.inference_mode():
             boxes, scores, points = self._mtcnn.detect(rgb, landmarks=True)
         return _faces_from(boxes, scores, points)
@@ -140,7 +142,9 @@ class FaceDetector:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, rgb in enumerate(rgbs):
             by_shape.setdefault(rgb.shape, []).append(i)
-        for members in by_shape.values():
+        for shape, members in by_shape.items():
+            if min(shape[:2]) < self.min_face_size:
+                continue  # no face that large fits (see detect)
             stack = np.stack([rgbs[i] for i in members])  # (B, H, W, 3) uint8
             with self._torch.inference_mode():
                 boxes, scores, points = self._mtcnn.detect(stack, landmarks=True)

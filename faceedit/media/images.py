@@ -54,18 +54,16 @@ def encode_png(image: np.ndarray) -> bytes:
 def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     """Write `image` to `path` atomically, encoded by the path's extension; returns the path.
 
-    Missing parent folders are created. Errors (an unknown extension, a read-only folder, a full
-    disk) are InputErrors naming the file.
+    Missing parent folders are created. An unknown extension is an InputError, a path that cannot
+    be written (a read-only folder, a full disk, a folder of that name) an OutputError, both
+    naming the file.
     """
     target = Path(path).expanduser()
     try:
         data = encode_image(image, target.suffix or PNG)
     except InputError as error:
         raise InputError(f"{target}: {error}") from None
-    try:
-        return atomic_write_bytes(target, data)
-    except OSError as error:
-        raise InputError(f"{target}: cannot write the file ({error.strerror or error})") from None
+    return atomic_write_bytes(target, data)  # an OutputError names the file and the reason
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:

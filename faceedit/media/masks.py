@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from faceedit.errors import InputError
+from faceedit.fileio import check_output_file
 from faceedit.media.images import IMAGE_SUFFIXES, save_png
 from faceedit.vocab.labels import NUM_CLASSES, palette
 
@@ -91,6 +92,8 @@ def save_masks(
     """Write the label, colour and region PNGs beside `output`, atomically; returns the files."""
     paths = mask_paths(output, regions)
     images = mask_images(labels, region_masks, regions)
+    for path in paths.values():  # all or none: a clash with the third file stops the first
+        check_output_file(path, "mask file")
     return [save_png(paths[key], image) for key, image in images.items()]
 
 

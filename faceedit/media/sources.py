@@ -7,6 +7,7 @@ BGR is converted at the point of reading and writing, nowhere else.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -21,8 +22,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceedit.errors import InputError
 from faceedit.faces.image import as_rgb_uint8
+from faceedit.fileio import check_output_file, final_mode, output_error
 
 logger = logging.getLogger(__name__)
+# Formats whose files may hold several pages; faceedit reads the first and says so.
+_MULTI_PAGE_FORMATS: Final[frozenset[str]] = frozenset({"TIFF", "WEBP"})
 
 IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -38,6 +42,8 @@ _SUPPORTED_IMAGES: Final[str] = "PNG, JPEG, BMP, TIFF or WebP"
 _DEFAULT_FPS: Final[float] = 30.0
 CAMERA_OPEN_TIMEOUT_S: Final[float] = 5.0
 CAMERA_READ_TIMEOUT_S: Final[float] = 2.0
+# Camera indices OpenCV accepts; a negative one makes some backends crash in native code.
+MAX_CAMERA_INDEX: Final[int] = 999
 
 
 # ---------------------------------------------------------------- still images
@@ -57,6 +63,14 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
                 raise InputError(
                     f"{file}: {opened.format} images are not supported; convert it to "
                     f"{_SUPPORTED_IMAGES}"
+                )
+            pages = int(getattr(opened, "n_frames", 1) or 1)
+            if pages > 1 and opened.format in _MULTI_PAGE_FORMATS:
+                logger.warning(
+                    "%s: the file holds %d pages; only the first is read (split the pages "
+                    "into separate files to edit the others)",
+                    file,
+                    pages,
                 )
             opened.load()  # decode everything now: truncated files must fail here
             upright = ImageOps.exif_transpose(opened)
@@ -308,6 +322,16 @@ class CameraSource(FrameSource):
         open_timeout: float = CAMERA_OPEN_TIMEOUT_S,
         read_timeout: float = CAMERA_READ_TIMEOUT_S,
     ) -> None:
+        if isinstance(index, bool) or not isinstance(index, int) or not (
+            0 <= index <= MAX_CAMERA_INDEX
+        ):
+            raise InputError(
+                f"camera {index!r}: a camera index is a whole number from 0 (the first camera) "
+                f"to {MAX_CAMERA_INDEX}"
+            )
+        for name, value in (("open_timeout", open_timeout), ("read_timeout", read_timeout)):
+            if not math.isfinite(value) or value <= 0:
+                raise InputError(f"camera {index}: {name} must be a positive number, got {value}")
         self.camera_index = index
         self.name = f"camera {index}"
         self.is_live = True
@@ -460,16 +484,20 @@ class VideoWriter:
             )
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
+        check_output_file(self.path, "video")
         width, height = (int(v) for v in size)
-        if width <= 0 or height <= 0 or not fps > 0:
+        if width <= 0 or height <= 0 or not math.isfinite(fps) or not fps > 0:
             raise InputError(f"{self.path}: invalid video size {size} or fps {fps}")
         self.size = (width, height)
         self.fps = float(fps)
         self.frames_written = 0
         fourcc = _FOURCC_BY_EXTENSION[suffix]
-        handle, temp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent
-        )
+        try:
+            handle, temp = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent
+            )
+        except OSError as error:
+            raise output_error(self.path, error, "video") from None
         os.close(handle)
         self._temp = Path(temp)
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
@@ -504,7 +532,13 @@ class VideoWriter:
         if self.frames_written == 0:
             self._temp.unlink(missing_ok=True)
             raise InputError(f"{self.path}: no frame was written, so no video was saved")
-        os.replace(self._temp, self.path)
+        try:
+            # mkstemp made the file 0600; a video gets the mode any other output gets.
+            os.chmod(self._temp, final_mode(self.path))
+            os.replace(self._temp, self.path)
+        except OSError as error:
+            self._temp.unlink(missing_ok=True)
+            raise output_error(self.path, error, "video") from None
 
     def abort(self) -> None:
         """Stop and delete the partial file; `path` is left as it was."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -27,6 +28,18 @@ IDENTITY_MEAN: Final[tuple[float, float, float]] = (0.5, 0.5, 0.5)
 IDENTITY_STD: Final[tuple[float, float, float]] = (0.5, 0.5, 0.5)
 
 
+# Upper bounds of what a config may ask for (docs/architecture.md §7): far above every preset,
+# far below what would exhaust a machine. A checkpoint's config is untrusted input; without
+# bounds a valid file could ask for a 65536-channel generator and hundreds of GB.
+MAX_CROP_SIZE: Final[int] = 1024
+MAX_PARSER_RESOLUTION: Final[int] = 2048
+MAX_CHANNELS: Final[int] = 1024
+MAX_RES_BLOCKS: Final[int] = 64
+MAX_UNET_DEPTH: Final[int] = 8
+MAX_DISCRIMINATOR_LAYERS: Final[int] = 10
+MAX_EXPRESSIONS: Final[int] = 64
+
+
 def _fail(owner: str, message: str) -> None:
     raise ConfigError(f"{owner}: {message}")
 
@@ -35,6 +48,12 @@ def _check_positive(owner: str, **values: int) -> None:
     bad = {k: v for k, v in values.items() if not isinstance(v, int) or v <= 0}
     if bad:
         _fail(owner, f"must be positive integers: {bad}")
+
+
+def _check_at_most(owner: str, limit: int, **values: int) -> None:
+    big = {k: v for k, v in values.items() if isinstance(v, int) and v > limit}
+    if big:
+        _fail(owner, f"must be at most {limit}: {big} (far beyond any model faceedit trains)")
 
 
 @dataclass(frozen=True)
@@ -63,8 +82,19 @@ class ParserConfig:
             unet_depth=self.unet_depth,
             unet_base_width=self.unet_base_width,
         )
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            _fail("ParserConfig", f"mean and std need 3 values, std > 0: {self.mean}, {self.std}")
+        _check_at_most("ParserConfig", MAX_PARSER_RESOLUTION, resolution=self.resolution)
+        _check_at_most("ParserConfig", MAX_CHANNELS, unet_base_width=self.unet_base_width)
+        _check_at_most("ParserConfig", MAX_UNET_DEPTH, unet_depth=self.unet_depth)
+        if (
+            len(self.mean) != 3
+            or len(self.std) != 3
+            or not all(math.isfinite(v) for v in (*self.mean, *self.std))
+            or min(self.std) <= 0
+        ):
+            _fail(
+                "ParserConfig",
+                f"mean and std need 3 finite values, std > 0: {self.mean}, {self.std}",
+            )
         divisor = 32 if self.kind == "bisenet" else 2**self.unet_depth
         if self.resolution % divisor:
             _fail("ParserConfig.resolution", f"{self.resolution} is not a multiple of {divisor}")
@@ -79,8 +109,10 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         _check_positive("GeneratorConfig", base_channels=self.base_channels)
+        _check_at_most("GeneratorConfig", MAX_CHANNELS // 4, base_channels=self.base_channels)
         if not isinstance(self.num_res_blocks, int) or self.num_res_blocks < 0:
             _fail("GeneratorConfig.num_res_blocks", f"must be >= 0, got {self.num_res_blocks}")
+        _check_at_most("GeneratorConfig", MAX_RES_BLOCKS, num_res_blocks=self.num_res_blocks)
 
 
 @dataclass(frozen=True)
@@ -98,6 +130,18 @@ class DiscriminatorConfig:
             base_channels=self.base_channels,
             num_layers=self.num_layers,
             local_base_channels=self.local_base_channels,
+            local_num_layers=self.local_num_layers,
+        )
+        _check_at_most(
+            "DiscriminatorConfig",
+            MAX_CHANNELS,
+            base_channels=self.base_channels,
+            local_base_channels=self.local_base_channels,
+        )
+        _check_at_most(
+            "DiscriminatorConfig",
+            MAX_DISCRIMINATOR_LAYERS,
+            num_layers=self.num_layers,
             local_num_layers=self.local_num_layers,
         )
 
@@ -127,10 +171,19 @@ class ModelConfig:
             num_expressions=self.num_expressions,
             fusion_channels=self.fusion_channels,
         )
+        _check_at_most("ModelConfig", MAX_CROP_SIZE, crop_size=self.crop_size)
+        _check_at_most("ModelConfig", MAX_CHANNELS, fusion_channels=self.fusion_channels)
+        _check_at_most("ModelConfig", MAX_EXPRESSIONS, num_expressions=self.num_expressions)
         if self.crop_size % 4:
             _fail("ModelConfig.crop_size", f"{self.crop_size} is not a multiple of 4")
         if self.region_source not in ("masks", "boxes"):
             _fail("ModelConfig.region_source", f"{self.region_source!r} is not 'masks' or 'boxes'")
+        if len(self.regions) > len(REGION_GROUPS):
+            _fail(
+                "ModelConfig.regions",
+                f"lists {len(self.regions)} regions; there are {len(REGION_GROUPS)} "
+                f"({', '.join(REGION_GROUPS)}), each at most once",
+            )
         unknown = [r for r in self.regions if r not in REGION_GROUPS]
         if unknown or len(set(self.regions)) != len(self.regions):
             _fail(

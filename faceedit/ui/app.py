@@ -18,9 +18,16 @@ from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
-from faceedit.commands.argtypes import editable_argument, expression_argument, region_argument
+from faceedit.commands.argtypes import (
+    camera_index,
+    editable_argument,
+    expression_argument,
+    positive_seconds,
+    region_argument,
+)
 from faceedit.device import DEVICES
 from faceedit.errors import FaceEditError
+from faceedit.fileio import check_output_file
 from faceedit.media import bundled
 from faceedit.ui.settings import (
     APPLICATION,
@@ -66,7 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an image or a video file (default: the bundled sample face)",
     )
     parser.add_argument(
-        "--camera", type=int, metavar="INDEX", help="edit a webcam live (0 is the first camera)"
+        "--camera",
+        type=camera_index,
+        metavar="INDEX",
+        help="edit a webcam live (0 is the first camera)",
     )
     parser.add_argument(
         "--checkpoint",
@@ -139,7 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_SNAPSHOT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"how long --snapshot waits (default {DEFAULT_SNAPSHOT_TIMEOUT_S:g})",
@@ -201,11 +211,16 @@ def run(args: argparse.Namespace) -> int:
     """Open the window as the arguments say; with --snapshot, return once the picture is saved."""
     if args.source is not None and args.camera is not None:
         raise FaceEditError("give either IMAGE_OR_VIDEO or --camera, not both")
-    if args.snapshot and not args.snapshot.lower().endswith(".png"):
-        raise FaceEditError(
-            f"--snapshot writes a PNG; give a file name ending in .png, not {args.snapshot!r}"
-        )
+    if args.snapshot is not None:
+        snapshot = Path(args.snapshot)
+        if snapshot.suffix.lower() != ".png" or not snapshot.stem:
+            raise FaceEditError(
+                f"--snapshot writes a PNG; give a file name ending in .png, not {args.snapshot!r}"
+            )
+        check_output_file(snapshot, "--snapshot")
     _slider_range(args)
+    if args.device == "cuda":
+        _check_cuda()
     app = _application()
     from faceedit.ui.main_window import MainWindow  # after QApplication: it builds pixmaps
     from faceedit.ui.settings import Preferences
@@ -223,6 +238,15 @@ def run(args: argparse.Namespace) -> int:
         code = app.exec()
     _end_without_waiting_for_compilation(window, code)
     return code
+
+
+def _check_cuda() -> None:
+    """--device cuda on a machine without a usable GPU is refused, as `faceedit edit` does,
+    instead of the window quietly running on the CPU. (This loads torch on this thread, but
+    only when a GPU was asked for by name.)"""
+    from faceedit.device import resolve_device
+
+    resolve_device("cuda")
 
 
 def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:

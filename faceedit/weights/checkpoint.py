@@ -41,6 +41,8 @@ HEADER_KEY: Final[str] = "faceedit"
 Part = Literal["parser", "generator", "discriminator"]
 PARTS: Final[tuple[Part, ...]] = ("parser", "generator", "discriminator")
 _MAX_HEADER_BYTES: Final[int] = 100 * 1024 * 1024
+# The most memory the weights a checkpoint's config describes may take (docs/architecture.md §7).
+MAX_MODEL_BYTES: Final[int] = 4 * 2**30
 _PICKLE_PROTOCOL_BYTE: Final[int] = 0x80
 _ZIP_MAGIC: Final[bytes] = b"PK\x03\x04"
 
@@ -169,6 +171,12 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Lo
             f"{file}: 'contents' must list some of {list(PARTS)}, got {contents!r}"
         )
 
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "parser": lambda: build_parser(config.parser),
+        "generator": lambda: HierarchicalGenerator(config),
+        "discriminator": lambda: HierarchicalDiscriminator(config),
+    }
+    check_memory(file, config, {part: builders[part] for part in contents})
     tensors = read_tensors(file)
     expected_digest = header.get("tensor_sha256")
     if expected_digest != tensor_digest(tensors):
@@ -176,11 +184,7 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Lo
             f"{file}: the tensors do not match the checksum stored when the file was saved; "
             "the file was modified or damaged after saving"
         )
-    builders: dict[str, Callable[[], nn.Module]] = {
-        "parser": lambda: build_parser(config.parser),
-        "generator": lambda: HierarchicalGenerator(config),
-        "discriminator": lambda: HierarchicalDiscriminator(config),
-    }
+    check_finite(file, tensors)
     modules: dict[str, nn.Module | None] = dict.fromkeys(PARTS)
     for part in contents:
         module = builders[part]()
@@ -206,6 +210,48 @@ def load(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Lo
         metadata=dict(header.get("metadata") or {}),
         header=header,
     )
+
+
+def check_memory(
+    file: Path, config: ModelConfig, builders: Mapping[str, Callable[[], nn.Module]]
+) -> None:
+    """Refuse a config whose networks would not fit in MAX_MODEL_BYTES, before allocating them.
+
+    The networks are built on the meta device (shapes only: no memory, no initialisation),
+    so the estimate is exact for the weights. Activations grow with the parser's resolution
+    and the crop size, which ModelConfig bounds.
+    """
+    total = 0
+    try:
+        with torch.device("meta"):
+            for build in builders.values():
+                module = build()
+                total += sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise CheckpointError(f"{file}: the stored model config cannot be built: {error}") from None
+    if total > MAX_MODEL_BYTES:
+        raise CheckpointError(
+            f"{file}: the stored config asks for networks of {total / 2**30:.1f} GiB "
+            f"(faceedit loads at most {MAX_MODEL_BYTES / 2**30:.0f} GiB); the file is not a "
+            "model faceedit can use"
+        )
+
+
+def check_finite(file: Path, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity: they would turn every edited face black."""
+    bad = [
+        key
+        for key, value in tensors.items()
+        if value.is_floating_point()
+        and value.numel()
+        and not torch.isfinite(value.sum(dtype=torch.float64))
+    ]
+    if bad:
+        shown = ", ".join(sorted(bad)[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(
+            f"{file}: {len(bad)} tensor(s) hold NaN or infinite values ({shown}); the model "
+            "diverged in training or the file is damaged. Use an earlier checkpoint"
+        )
 
 
 def _unwrap(module: nn.Module) -> nn.Module:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from faceedit.errors import CheckpointError
+from faceedit.fileio import check_output_file
 from faceedit.model.bisenet import BiSeNet
 from faceedit.model.config import ModelConfig, ParserConfig
 from faceedit.weights import checkpoint
@@ -66,6 +67,7 @@ def import_parser(
             f"OUT {target} is the source file itself; choose another name, e.g. "
             f"{source.with_suffix('.safetensors')}"
         )
+    check_output_file(target, "OUT")
     config = ModelConfig(parser=ParserConfig(kind="bisenet", resolution=resolution))
     state = read_face_parsing_state_dict(source)
     model = BiSeNet(config.parser)

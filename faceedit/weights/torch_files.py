@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from faceedit.errors import CheckpointError
+from faceedit.fileio import reason as reason_of
 from faceedit.weights.state_match import compare_state, listed
 
 # Containers that training scripts commonly wrap a state dict in.
@@ -32,6 +34,11 @@ WRAPPER_PREFIX: Final[str] = "module."
 CLASSIFIER_PREFIX: Final[str] = "fc."
 # How torch's safe unpickler words a pickle that would import something, i.e. run code.
 CODE_REFUSAL: Final[str] = "Unsupported global"
+# What faceedit says instead: never torch's advice to load the file with weights_only=False.
+CODE_REFUSAL_MESSAGE: Final[str] = (
+    "this file contains code or objects faceedit will not load; only safetensors and plain "
+    "tensor files are accepted (loading the objects could run code)"
+)
 RESNET18_FILE: Final[str] = "torchvision's ResNet-18 state dict (e.g. resnet18-f37072fd.pth)"
 
 
@@ -43,20 +50,36 @@ def load_torch_file(
     Every failure is a CheckpointError naming the file and saying it should be `expected`.
     """
     file = Path(path)
-    if not file.is_file():
-        reason = "does not exist" if not file.exists() else "is not a file"
-        raise CheckpointError(f"{file} {reason}; expected {expected}")
+    try:
+        # os.stat, not Path.is_file: a folder we may not enter must read as "cannot be read",
+        # not as "does not exist".
+        mode = os.stat(file).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        reason = (
+            "is a symbolic link to a file that does not exist"
+            if file.is_symlink()
+            else "does not exist"
+        )
+        raise CheckpointError(f"{file} {reason}; expected {expected}") from None
+    except OSError as error:
+        raise CheckpointError(
+            f"{file} cannot be read ({reason_of(error)}); expected {expected}"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{file} is not a file; expected {expected}")
+    try:
+        with open(file, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise CheckpointError(
+            f"{file} cannot be read ({reason_of(error)}); expected {expected}"
+        ) from None
     try:
         return torch.load(file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         reason = _unpickler_reason(error)
         if reason.startswith(CODE_REFUSAL):
-            raise CheckpointError(
-                f"{file} was refused: it holds pickled Python objects besides tensors, which "
-                f"faceedit does not unpickle because they could run code ({reason}); expected "
-                f"{expected}. Re-save only the weights with torch.save(model.state_dict(), path) "
-                "where the file is trusted"
-            ) from None
+            raise CheckpointError(f"{file} was refused: {CODE_REFUSAL_MESSAGE}; expected {expected}") from None
         detail = reason
     except Exception as error:
         # torch reports damaged files as RuntimeError, EOFError, IndexError, ValueError, ...
@@ -77,7 +100,8 @@ def _unpickler_reason(error: Exception) -> str:
         text = text.split(marker, 1)[1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0].split(". ")[0] if lines else ""
-    return first if first and "weights_only" not in first else type(error).__name__
+    unsafe = ("weights_only", "trust", "unsafe", "safe_globals")
+    return first if first and not any(w in first for w in unsafe) else type(error).__name__
 
 
 def read_state_dict(path: str | os.PathLike[str], expected: str) -> dict[str, Tensor]:

@@ -194,7 +194,7 @@ def test_save_masks_writes_class_indices_colours_and_region_masks(
         ("--region", "mouth=happy", "REGION:EXPRESSIONS"),
         ("--region", "chin:happy=1", "unknown region 'chin'"),
         ("--region", "mouth:gleeful=1", "unknown expression 'gleeful'"),
-        ("--region", "eyes:happy=-1", "finite and >= 0"),
+        ("--region", "eyes:happy=-1", "must lie in [0, 2]"),
         ("--editable", "mouth,ears", "unknown region(s) 'ears'"),
         ("--editable", ",", "at least one region"),
         ("--expression", "happy=lots", "is not a number"),

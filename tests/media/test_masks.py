@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedit.errors import InputError
+from faceedit.errors import InputError, OutputError
 from faceedit.media.images import save_png
 from faceedit.media.masks import mask_images, mask_paths, read_labels, save_masks
 from faceedit.vocab.labels import CLASS_COLORS, NUM_CLASSES, REGION_NAMES
@@ -84,3 +84,12 @@ def test_image_and_mask_files_need_neither_torch_nor_qt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_mask_name_taken_by_a_folder_writes_no_mask_at_all(tmp_path: Path) -> None:
+    (tmp_path / "face_mask_mouth.png").mkdir()
+    labels = np.zeros((8, 8), np.uint8)
+    masks = np.zeros((len(REGION_NAMES), 8, 8), np.float32)
+    with pytest.raises(OutputError, match=r"face_mask_mouth\.png: is an existing folder"):
+        save_masks(tmp_path / "face.png", labels, masks, REGION_NAMES)
+    assert [p.name for p in tmp_path.iterdir()] == ["face_mask_mouth.png"]

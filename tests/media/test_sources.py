@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceedit.errors import InputError
+from faceedit.errors import InputError, OutputError
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
@@ -301,3 +303,29 @@ def test_video_writer_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no frame"):
         writer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_videos_get_the_usual_permissions_like_images(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = tmp_path / "clip.avi"
+    with VideoWriter(path, 10.0, (64, 48)) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_video_outputs_that_cannot_be_written_are_refused_before_any_frame(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "taken.avi").mkdir()
+    with pytest.raises(OutputError, match=r"taken\.avi: is an existing folder"):
+        VideoWriter(tmp_path / "taken.avi", 10.0, (64, 48))
+    with pytest.raises(InputError, match="invalid video size"):
+        VideoWriter(tmp_path / "nan.avi", float("nan"), (64, 48))
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.avi"]
+
+
+@pytest.mark.parametrize("index", [-1, 1000, -(2**40)])
+def test_impossible_camera_indices_are_refused_before_opencv_sees_them(index: int) -> None:
+    with pytest.raises(InputError, match="a camera index is a whole number from 0"):
+        open_source(index)

@@ -57,6 +57,7 @@ def test_pickled_code_is_refused_unrun_and_never_with_advice_to_load_it_unsafely
             load_torch_file(tmp_path / name, "a tiny state dict")
         message = str(info.value)
         assert message.startswith(f"{tmp_path / name} was refused") and "could run code" in message
+        assert "this file contains code or objects faceedit will not load; only safetensors and plain tensor files are accepted" in message
         assert "expected a tiny state dict" in message
         assert "weights_only" not in message and "trust the source" not in message
     with open(tmp_path / "plain.pkl", "wb") as handle:
@@ -131,3 +132,25 @@ def test_a_classifier_keeps_a_matching_fc_and_its_own_for_another_class_count(
     assert load_resnet18(eight, src) == ("fc.weight", "fc.bias")
     assert torch.equal(eight.fc.weight, head)
     assert torch.equal(eight.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+
+
+def test_an_unreadable_file_says_why_not_that_it_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root no permission bit stops a read, so the refusal of the kernel is simulated."""
+    from faceedit.weights import torch_files
+
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "w.pth")
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "w.pth"))
+
+    monkeypatch.setattr(torch_files, "open", denied, raising=False)
+    with pytest.raises(CheckpointError) as info:
+        load_torch_file(tmp_path / "w.pth", "a tiny state dict")
+    assert "w.pth cannot be read (permission denied" in str(info.value)
+    assert "No such file" not in str(info.value)
+    monkeypatch.setattr(torch_files.os, "stat", denied)
+    with pytest.raises(CheckpointError, match=r"w\.pth cannot be read \(permission denied"):
+        load_torch_file(tmp_path / "w.pth", "a tiny state dict")
+    monkeypatch.undo()  # os.stat is everyone's: give it back at once

@@ -11,7 +11,18 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceedit.commands.argtypes import (
+    batch_argument,
+    bounded_int,
+    image_size_argument,
+    non_negative_float,
+    positive_float,
+    seed_argument,
+    steps_argument,
+    workers_argument,
+)
 from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_file
 from trainer.commands.common import add_expression_arguments, expression_source
 from trainer.data import build_expression_dataset
 from trainer.judges.classifier import (
@@ -33,10 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, type=Path, help="the classifier file to write (.safetensors)"
     )
     parser.add_argument(
-        "--size", type=int, default=128, help="image size it sees (default 128, the crop size)"
+        "--size", type=image_size_argument, default=128, help="image size it sees (default 128, the crop size)"
     )
     parser.add_argument(
-        "--width", type=int, default=64, help="base channels (64 = ResNet-18; smaller is faster)"
+        "--width", type=bounded_int(1, 1024), default=64, help="base channels (64 = ResNet-18; smaller is faster)"
     )
     parser.add_argument(
         "--init-weights",
@@ -45,10 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start from a torchvision ResNet-18 state dict file (needs --width 64)",
     )
     defaults = ClassifierTrainConfig()
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--steps", type=steps_argument, default=defaults.steps)
+    parser.add_argument("--batch-size", type=batch_argument, default=defaults.batch_size)
+    parser.add_argument("--lr", type=positive_float, default=defaults.lr)
+    parser.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay)
     parser.add_argument(
         "--held-out",
         choices=("val", "test"),
@@ -58,9 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-balance", action="store_true", help="draw batches uniformly instead of per class"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--num-workers", type=int, default=defaults.num_workers)
-    parser.add_argument("--log-every", type=int, default=defaults.log_every)
+    parser.add_argument("--seed", type=seed_argument, default=defaults.seed)
+    parser.add_argument("--num-workers", type=workers_argument, default=defaults.num_workers)
+    parser.add_argument("--log-every", type=steps_argument, default=defaults.log_every)
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
 
 
@@ -70,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     kind, root = source
     if args.out.suffix != ".safetensors":
         raise ConfigError(f"--out {args.out}: the classifier is written as a .safetensors file")
+    check_output_file(args.out, "--out")
     device = resolve_device(args.device)
     train_config = ClassifierTrainConfig(
         steps=args.steps,

@@ -12,7 +12,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from faceedit.commands.argtypes import (
+    batch_argument,
+    positive_int,
+    seed_argument,
+    steps_argument,
+    workers_argument,
+)
 from faceedit.errors import ConfigError, DatasetError, TrainingError
+from faceedit.fileio import check_output_folder
 from faceedit.model.config import PRESETS, ModelConfig
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.config import (
@@ -82,8 +90,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="override one setting by its dotted key, e.g. --set model.parser.kind=unet "
         "--set loss.cycle=5 --set model.region_source=boxes (repeatable; see docs/training.md)",
     )
-    run.add_argument("--steps", type=int, help="training iterations (default: the stage's)")
-    run.add_argument("--batch-size", type=int, help="images per batch per process (default 16)")
+    run.add_argument("--steps", type=steps_argument, help="training iterations (default: the stage's)")
+    run.add_argument("--batch-size", type=batch_argument, help="images per batch per process (default 16)")
     run.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -92,20 +100,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--num-workers",
-        type=int,
+        type=workers_argument,
         help="DataLoader worker processes (default 4; 0 = load in the main process)",
     )
-    run.add_argument("--seed", type=int, help="seed of initialisation, sampling and augmentation")
+    run.add_argument("--seed", type=seed_argument, help="seed of initialisation, sampling and augmentation")
     run.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=steps_argument,
         metavar="N",
         help="write state.pt and the checkpoint every N steps (and at the end)",
     )
     run.add_argument(
-        "--log-every", type=int, metavar="N", help="log losses to TensorBoard every N steps"
+        "--log-every", type=steps_argument, metavar="N", help="log losses to TensorBoard every N steps"
     )
-    run.add_argument("--image-every", type=int, metavar="N", help="log image grids every N steps")
+    run.add_argument("--image-every", type=steps_argument, metavar="N", help="log image grids every N steps")
     run.add_argument(
         "--deterministic",
         action="store_true",
@@ -138,7 +146,7 @@ def resolve_config(
     the init run's architecture) before the user's overrides, for new runs only;
     `preset_hint` is the preset to use when neither --preset nor the YAML file names one.
     """
-    out = Path(args.out)
+    out = check_output_folder(args.out, "--out")
     yaml_updates = load_yaml(args.config) if args.config else {}
     state: dict[str, Any] | None = None
     if args.resume:
@@ -239,16 +247,16 @@ def add_evaluation_inputs(parser: argparse.ArgumentParser) -> None:
     )
     scope = parser.add_argument_group("scope")
     scope.add_argument("--split", choices=("train", "val", "test"), default="test")
-    scope.add_argument("--limit", type=int, metavar="N", help="score at most N images per dataset")
+    scope.add_argument("--limit", type=positive_int, metavar="N", help="score at most N images per dataset")
     scope.add_argument(
         "--targets",
         metavar="NAMES",
         help="comma-separated target expressions (default: those present in the split)",
     )
-    scope.add_argument("--batch-size", type=int, default=16)
+    scope.add_argument("--batch-size", type=batch_argument, default=16)
     scope.add_argument(
         "--num-workers",
-        type=int,
+        type=workers_argument,
         help="DataLoader worker processes (default: 0 to score; each stage's own to train)",
     )
     scope.add_argument(

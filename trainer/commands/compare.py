@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceedit.commands.argtypes import seed_argument, steps_argument
 from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_folder
 from faceedit.model.config import PRESETS
 from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
 from trainer.judges.experiments import (
@@ -51,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budget = parser.add_argument_group("budget (shared by every variant)")
     budget.add_argument("--preset", choices=sorted(PRESETS), default="paper-128")
     budget.add_argument(
-        "--steps", type=int, help="iterations of every stage (default: each stage's own)"
+        "--steps", type=steps_argument, help="iterations of every stage (default: each stage's own)"
     )
-    budget.add_argument("--seed", type=int, default=0)
+    budget.add_argument("--seed", type=seed_argument, default=0)
     add_evaluation_inputs(parser)
 
 
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps <= 0:
         raise ConfigError(f"--steps must be a positive number, got {args.steps}")
     experiment = get_experiment(args.experiment)
+    check_output_folder(args.out, "--out")
     loaded = load_judges(args.classifier, args.fid_weights, resolve_device(args.device))
     judges = Judges(
         classifier=loaded.classifier,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceedit.fileio import check_output_folder
 from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
 from trainer.judges.evaluation import evaluate_checkpoint, write_report
 from trainer.judges.fid import WEIGHTS_FILE_NAME
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     expression = check_evaluation_inputs(args)
     targets = parse_targets(args.targets)
+    check_output_folder(args.out, "--out")
     device = resolve_device(args.device)
     judges = load_judges(args.classifier, args.fid_weights, device)
     report = evaluate_checkpoint(

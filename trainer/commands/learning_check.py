@@ -15,7 +15,9 @@ from pathlib import Path
 
 import torch
 
+from faceedit.commands.argtypes import bounded_int, seed_argument
 from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_folder
 from trainer.judges.learning import CheckPlan, command_line, run_learning_check
 
 logger = logging.getLogger("trainer.judges.learning")
@@ -28,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "L1 to the true rendering, region-lock locality. Writes report.md/.json and PNGs."
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for everything it makes")
-    parser.add_argument("--seed", type=int, default=0, help="seed of world and training (default 0)")
+    parser.add_argument("--seed", type=seed_argument, default=0, help="seed of world and training (default 0)")
     parser.add_argument(
         "--quick", action="store_true", help="a smaller world and fewer steps (minutes, for CI)"
     )
     parser.add_argument(
-        "--threads", type=int, default=2, help="torch CPU threads (default 2, the target machine)"
+        "--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2, the target machine)"
     )
     parser.add_argument(
         "--set",
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    out = Path(args.out)
+    out = check_output_folder(args.out, "--out")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} is not empty; choose a new folder")
     torch.set_num_threads(args.threads)

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import cast
 
+from faceedit.commands.argtypes import bounded_int, image_size_argument, seed_argument
+from faceedit.fileio import check_output_folder
 from faceedit.progress import ProgressBar
 from trainer.world.world import MIN_COUNT, MIN_SIZE, WorldConfig, build_world
 
@@ -35,20 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--count",
-        type=int,
+        type=bounded_int(1, 10**7),
         default=1000,
         help=f"number of IDENTITIES (default 1000, at least {MIN_COUNT}); each gives 8 AffectNet "
         "images (one per expression) and 2 CelebAMask-HQ images",
     )
     parser.add_argument(
-        "--size", type=int, default=128, help=f"image side in px (default 128, at least {MIN_SIZE})"
+        "--size", type=image_size_argument, default=128, help=f"image side in px (default 128, at least {MIN_SIZE})"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="world seed (default 0); same seed, same bytes"
+        "--seed", type=seed_argument, default=0, help="world seed (default 0); same seed, same bytes"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_folder(args.out, "--out")
     config = WorldConfig(count=args.count, size=args.size, seed=args.seed)
     bar = ProgressBar(config.count, "identities")
     last = [0.0]

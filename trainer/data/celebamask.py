@@ -29,6 +29,7 @@ from faceedit.vocab.labels import CLASS_INDEX, CLASS_NAMES, flip_permutation
 from trainer.data.common import (
     AugmentConfig,
     FaceDataset,
+    MismatchedSample,
     Split,
     color_jitter,
     describe_folder,
@@ -65,6 +66,21 @@ def split_of_original_index(orig_idx: int) -> str:
     if orig_idx < CELEBA_TRAIN_END:
         return "train"
     return "val" if orig_idx < CELEBA_VAL_END else "test"
+
+
+def check_mask_sizes(
+    image: object, image_shape: tuple[int, ...], masks: dict[int, np.ndarray]
+) -> None:
+    """Part masks must share one size with the image's proportions (CelebAMask-HQ's are half
+    the image's side); others would label the wrong pixels, so the sample is skipped."""
+    shapes = {mask.shape[:2] for mask in masks.values()}
+    height, width = image_shape[:2]
+    if len(shapes) > 1 or any(h * width != w * height for h, w in shapes):
+        listed = ", ".join(f"{w}x{h}" for h, w in sorted(shapes))
+        raise MismatchedSample(
+            f"{image}: its part masks are {listed}, which does not fit the {width}x{height} "
+            "image; the labels would land on the wrong pixels"
+        )
 
 
 def build_label_map(masks: dict[int, np.ndarray], size: int) -> np.ndarray:
@@ -237,8 +253,11 @@ class CelebAMaskHQ(FaceDataset):
 
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         record = self._items[index]
-        image = resize_image(read_image(record.image), self.size)  # (S, S, 3) uint8
-        labels = build_label_map({cls: read_binary_mask(p) for cls, p in record.parts}, self.size)
+        original = read_image(record.image)
+        masks = {cls: read_binary_mask(p) for cls, p in record.parts}
+        check_mask_sizes(record.image, original.shape[:2], masks)
+        image = resize_image(original, self.size)  # (S, S, 3) uint8
+        labels = build_label_map(masks, self.size)
         if self.augment is not None:
             image, labels = augment_pair(image, labels, rng, self.augment)
         return to_tensor(image), torch.from_numpy(labels.astype(np.int64))

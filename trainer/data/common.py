@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from faceedit.errors import ConfigError, DatasetError, FaceEditError, NoFaceError
+from faceedit.errors import ConfigError, DatasetError, FaceEditError, InputError, NoFaceError
 from faceedit.media import sources
 
 logger = logging.getLogger("trainer.data")
@@ -40,6 +40,13 @@ MAX_EXAMPLES_PER_REASON: Final[int] = 5
 MAX_LOAD_ATTEMPTS: Final[int] = 32
 # Errors that mean "this one file is bad"; anything else is a bug and propagates.
 LOAD_ERRORS: Final[tuple[type[BaseException], ...]] = (FaceEditError, OSError, ValueError)
+# Past the first few examples, the running total of load-time skips is logged at these counts.
+_TOTALS_WORTH_LOGGING: Final[frozenset[int]] = frozenset({10, 100, 1000})
+
+
+class MismatchedSample(InputError):
+    """A sample whose files do not fit together (part masks of another size than their image):
+    skipped and counted, never trained on."""
 
 
 # ---------------------------------------------------------------------------- image helpers
@@ -362,14 +369,26 @@ class FaceDataset(Dataset):
 
     def _mark_unreadable(self, index: int, error: BaseException) -> None:
         self._unreadable.add(index)
-        reason = "no face detected" if isinstance(error, NoFaceError) else "unreadable file"
+        if isinstance(error, NoFaceError):
+            reason = "no face detected"
+        elif isinstance(error, MismatchedSample):
+            reason = "masks that do not fit their image"
+        else:
+            reason = "unreadable file"
         self._skips.add(reason, self._describe(index), str(error))
+        total = self._skips.total
         if self._skips.counts[reason] <= MAX_EXAMPLES_PER_REASON:
             logger.warning(
-                "%s: skipping %s (%s); using another sample instead",
+                "%s: skipping %s (%s); using another sample instead (%d skipped so far: %s)",
                 self._skips.name,
                 self._describe(index),
                 error,
+                total,
+                self._skips.summary(),
+            )
+        elif total in _TOTALS_WORTH_LOGGING or total % 10000 == 0:
+            logger.warning(
+                "%s: %d samples skipped so far (%s)", self._skips.name, total, self._skips.summary()
             )
 
     def _finish_index(self, expected: str, found: str) -> None:

@@ -26,10 +26,18 @@ def load_init(path: str) -> tuple[InitialWeights, ModelConfig]:
                     "starts from a gan (or joint) run"
                 )
             modules = state["stage"]["modules"]
+            has_parser = state["stage"].get("has_parser", True)
+            needed = ("generator", "ema", "discriminator") + (("parser",) if has_parser else ())
+            missing = [name for name in needed if name not in modules]
+            if missing:
+                raise ConfigError(
+                    f"--init {path}: its {STATE_FILE} holds no weights for {missing}; it is "
+                    "damaged or not a gan run's state"
+                )
             model = TrainConfig.from_dict(state["config"]).model
             return (
                 InitialWeights(
-                    parser=modules["parser"] if state["stage"].get("has_parser", True) else None,
+                    parser=modules["parser"] if has_parser else None,
                     generator=modules["generator"],
                     ema=modules["ema"],
                     discriminator=modules["discriminator"],

@@ -24,7 +24,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from faceedit.errors import DatasetError
+from faceedit.errors import DatasetError, TrainingError
+from faceedit.weights.state_match import compare_state
 from trainer.config import TrainConfig
 from trainer.stages.distributed import DistInfo, broadcast_buffers, mean_over_ranks
 from trainer.stages.run_log import NullLogger
@@ -317,10 +318,21 @@ def _gather_rng(info: DistInfo) -> list[dict[str, Any]]:
 
 
 def restore(stage: Stage, state: Mapping[str, Any], info: DistInfo, logger: NullLogger) -> int:
-    """Load a training state into `stage` and the RNGs; returns the step to continue from."""
-    stage.load_state_dict(state["stage"])
-    for name, loader in stage.loaders.items():
-        loader.load_state_dict(state["loaders"][name])
+    """Load a training state into `stage` and the RNGs; returns the step to continue from.
+
+    `state` passed trainer.stages.state.validate_state; here every network's tensors are
+    compared with the stage's by name and shape before anything is loaded.
+    """
+    check_fits(stage, state)
+    try:
+        stage.load_state_dict(state["stage"])
+        for name, loader in stage.loaders.items():
+            loader.load_state_dict(state["loaders"][name])
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as error:
+        raise TrainingError(
+            f"the training state does not fit this run ({type(error).__name__}: "
+            f"{' '.join(str(error).split())[:300]}); start a new run in another --out"
+        ) from None
     rngs = state.get("rng") or []
     if len(rngs) == info.world_size:
         set_rng_state(rngs[info.rank])
@@ -332,6 +344,40 @@ def restore(stage: Stage, state: Mapping[str, Any], info: DistInfo, logger: Null
             f"{info.world_size}; it continues, but not bitwise as it would have"
         )
     return int(state["step"])
+
+
+def check_fits(stage: Stage, state: Mapping[str, Any]) -> None:
+    """Refuse a state whose networks or loaders differ from the stage's, naming what differs."""
+    modules = state["stage"]["modules"]
+    for name, network in stage.networks().items():
+        if name not in modules:
+            raise TrainingError(
+                f"the training state holds no weights for the {name} network "
+                f"(it has {sorted(modules)}); start a new run in another --out"
+            )
+        mismatch = compare_state(network.state_dict(), modules[name])
+        if mismatch:
+            raise TrainingError(
+                f"the training state's {name} weights do not fit this run's network "
+                f"({mismatch.summary()}); start a new run in another --out"
+            )
+    saved_optimizers = state["stage"]["optimizers"]
+    for name, current in stage.state_dict()["optimizers"].items():
+        saved = saved_optimizers.get(name)
+        groups = saved.get("param_groups") if isinstance(saved, Mapping) else None
+        shape = [len(g.get("params", ())) for g in groups or () if isinstance(g, Mapping)]
+        if shape != [len(g["params"]) for g in current["param_groups"]]:
+            raise TrainingError(
+                f"the training state's {name} optimiser does not fit this run's networks "
+                f"(its parameter groups hold {shape or 'nothing'}); start a new run in another "
+                "--out"
+            )
+    missing = sorted(set(stage.loaders) - set(state["loaders"]))
+    if missing:
+        raise TrainingError(
+            f"the training state has no data position for {missing}; start a new run in "
+            "another --out"
+        )
 
 
 def write_checkpoint(

@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from faceedit.fileio import atomic_write_text
+from faceedit.fileio import atomic_write_text, make_folder
 from trainer.config import TrainConfig, describe_differences, save_yaml
 from trainer.stages.distributed import DistInfo, cleanup, setup
 from trainer.stages.loop import Stage as StageProtocol
-from trainer.stages.loop import seed_everything, set_deterministic, train
+from trainer.stages.loop import check_fits, seed_everything, set_deterministic, train
 from trainer.stages.run_log import NullLogger, RunLogger
 from trainer.stages.state import remove_stale_temporaries
 
@@ -37,17 +37,20 @@ def run_stage(
         set_deterministic(config.deterministic, info.device)
         out = Path(out)
         if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
+            make_folder(out, "--out")
             remove_stale_temporaries(out)
+        # The same seed on every rank builds the same networks; each rank then draws its own.
+        seed_everything(config.seed)
+        stage = build(config, info)
+        if state is not None:
+            check_fits(stage, state)  # before anything in the run folder is written
+        if info.is_main:
             atomic_write_text(out / CONFIG_FILE, save_yaml(config))
             print(describe_differences(config, defaults), file=sys.stderr)
             if info.distributed:
                 print(
                     f"torchrun: {info.world_size} processes on {info.device.type}", file=sys.stderr
                 )
-        # The same seed on every rank builds the same networks; each rank then draws its own.
-        seed_everything(config.seed)
-        stage = build(config, info)
         seed_everything(config.seed + 1000 * info.rank)
         start = int(state["step"]) if state is not None else 0
         if info.is_main:

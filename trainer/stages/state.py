@@ -107,7 +107,93 @@ def load_state(
             f"{file} has training-state format {version!r}; this faceedit reads up to "
             f"{FORMAT_VERSION}: upgrade faceedit to resume it"
         )
+    validate_state(file, state)
     return state
+
+
+# ---------------------------------------------------------------------------- validation
+
+STAGE_NAMES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
+_KIND_NAMES: Final[dict[type, str]] = {
+    int: "a whole number",
+    str: "text",
+    dict: "a mapping",
+    list: "a list",
+    torch.Tensor: "a tensor",
+}
+_RNG_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "python": ("version", "state", "gauss"),
+    "numpy": ("name", "keys", "pos", "has_gauss", "cached"),
+}
+
+
+def _refuse(file: Path, problem: str) -> TrainingError:
+    return TrainingError(
+        f"{file}: {problem}; the training state is damaged or was written by other code. "
+        "Delete it to start over, or point --out at another run"
+    )
+
+
+def _entry(file: Path, container: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    """container[key], refused with a message naming `where` if missing or of another type."""
+    if key not in container:
+        raise _refuse(file, f"it has no '{where}' entry")
+    value = container[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = _KIND_NAMES.get(kind, kind.__name__)
+        raise _refuse(file, f"'{where}' is a {type(value).__name__}, expected {expected}")
+    return value
+
+
+def _count(file: Path, container: Mapping[str, Any], key: str, where: str) -> int:
+    value: int = _entry(file, container, key, int, where)
+    if value < 0:
+        raise _refuse(file, f"'{where}' is {value}, it cannot be negative")
+    return value
+
+
+def validate_state(file: Path, state: Mapping[str, Any]) -> None:
+    """Every key and type `--resume` uses, checked before any is used (shapes: loop.restore)."""
+    stage_name = _entry(file, state, "stage_name", str, "stage_name")
+    if stage_name not in STAGE_NAMES:
+        raise _refuse(file, f"'stage_name' is {stage_name!r}, not one of {list(STAGE_NAMES)}")
+    _count(file, state, "step", "step")
+    _entry(file, state, "config", dict, "config")
+    if _count(file, state, "world_size", "world_size") < 1:
+        raise _refuse(file, "'world_size' is 0")
+    rngs = _entry(file, state, "rng", list, "rng")
+    if not rngs:
+        raise _refuse(file, "it holds no RNG state, so the run cannot continue as it would have")
+    for rank, rng in enumerate(rngs):
+        where = f"rng[{rank}]"
+        if not isinstance(rng, dict):
+            raise _refuse(file, f"'{where}' is not a mapping")
+        for name, keys in _RNG_KEYS.items():
+            part = _entry(file, rng, name, dict, f"{where}.{name}")
+            for key in keys:
+                if key not in part:
+                    raise _refuse(file, f"it has no '{where}.{name}.{key}' entry")
+        generator = _entry(file, rng, "torch", torch.Tensor, f"{where}.torch")
+        if generator.dtype != torch.uint8 or generator.dim() != 1:
+            raise _refuse(file, f"'{where}.torch' is not a torch RNG state (a uint8 vector)")
+        if not isinstance(rng["numpy"]["keys"], torch.Tensor):
+            raise _refuse(file, f"'{where}.numpy.keys' is not a tensor")
+    loaders = _entry(file, state, "loaders", dict, "loaders")
+    for name, position in loaders.items():
+        if not isinstance(position, dict):
+            raise _refuse(file, f"'loaders.{name}' is not a mapping")
+        for key in ("epoch", "index"):
+            _count(file, position, key, f"loaders.{name}.{key}")
+    stage = _entry(file, state, "stage", dict, "stage")
+    modules = _entry(file, stage, "modules", dict, "stage.modules")
+    if not modules:
+        raise _refuse(file, "'stage.modules' holds no network")
+    for name, tensors in modules.items():
+        if not isinstance(tensors, dict) or not all(
+            isinstance(t, torch.Tensor) for t in tensors.values()
+        ):
+            raise _refuse(file, f"'stage.modules.{name}' is not a mapping of tensors")
+    _entry(file, stage, "optimizers", dict, "stage.optimizers")
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:

@@ -57,5 +57,7 @@ def test_refuses_a_folder_that_is_not_empty(
 
 
 def test_refuses_zero_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["learning-check", "--out", str(tmp_path / "x"), "--threads", "0"]) != 0
-    assert "--threads" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse: the flag's range
+        main(["learning-check", "--out", str(tmp_path / "x"), "--threads", "0"])
+    assert refused.value.code == 2
+    assert "--threads" in capsys.readouterr().err and not (tmp_path / "x").exists()

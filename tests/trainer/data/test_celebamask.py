@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from faceedit.errors import DatasetError
 from faceedit.vocab.labels import CLASS_INDEX, flip_permutation, palette
@@ -201,3 +202,21 @@ def test_invalid_augment_config_is_refused() -> None:
         AugmentConfig(flip_prob=1.5)
     with pytest.raises(ValueError, match="scale"):
         AugmentConfig(scale=(1.2, 0.8))
+
+
+def test_part_masks_that_do_not_fit_their_image_are_skipped_with_a_running_total(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trainer.data")
+    write_celebamask_hq(tmp_path, [0, 1, 2], mapping=ALL_TRAIN)
+    folder = tmp_path / "CelebAMask-HQ-mask-anno" / "0"
+    # One mask of image 1 is 32x16: the wrong proportions for its 64x64 image.
+    skin = folder / "00001_skin.png"
+    Image.open(skin).resize((16, 32)).save(skin)
+    ds = CelebAMaskHQ(tmp_path, "train", size=16)
+    replacement = ds[1]
+    assert torch.equal(replacement[1], ds[2][1]), "the next sample replaces it"
+    assert ds.skipped == {"masks that do not fit their image": 1}
+    message = caplog.records[-1].getMessage()
+    assert "1.jpg: its part masks are 16x32, 32x32" in message
+    assert "(1 skipped so far: 1 x masks that do not fit their image)" in message
