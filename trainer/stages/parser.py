@@ -24,7 +24,7 @@ from trainer.stages.run_log import colour_labels, colour_probabilities, grid, to
 from trainer.stages.steps import parser_step, total_loss
 
 if TYPE_CHECKING:
-    from trainer.data import CelebAMaskHQ
+    from trainer.data import CelebAMaskHQ, ShardParsing
 
 CHECKPOINT_NAME: Final[str] = "parser.safetensors"
 NUM_PREVIEW: Final[int] = 4
@@ -55,15 +55,15 @@ def make_parser_optimizer(
     )
 
 
-def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ:
+def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing:
     """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
 
     Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
     so both read it here: a jointly trained parser sees the data it was first trained on.
     """
-    from trainer.data import CelebAMaskHQ
+    from trainer.data import open_parsing_dataset
 
-    return CelebAMaskHQ(
+    return open_parsing_dataset(
         config.data.celebamask_hq,
         "train",
         size=config.model.parser.resolution,
