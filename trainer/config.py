@@ -205,7 +205,8 @@ class TrainConfig:
     log_every: int = 50
     image_every: int = 1000
     seed: int = 0
-    num_workers: int = 4
+    # DataLoader workers per process; -1: from the machine's cores (loop.default_num_workers)
+    num_workers: int = -1
     deterministic: bool = False
 
     def __post_init__(self) -> None:
@@ -217,8 +218,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, f"must be a positive integer, got {value!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            _fail("num_workers", f"must be an integer >= 0, got {self.num_workers!r}")
+        if not isinstance(self.num_workers, int) or self.num_workers < -1:
+            _fail("num_workers", f"must be an integer >= -1 (-1: auto), got {self.num_workers!r}")
         trains_parser = self.stage == "parser" or (
             self.stage == "joint" and not self.model.freeze_parser
         )

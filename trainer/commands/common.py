@@ -93,7 +93,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--num-workers",
         type=int,
-        help="DataLoader worker processes (default 4; 0 = load in the main process)",
+        help="DataLoader worker processes per training process (default -1: this machine's "
+        "cores shared by its training processes, less one, at most 8; 0 = load in the main "
+        "process)",
     )
     run.add_argument("--seed", type=int, help="seed of initialisation, sampling and augmentation")
     run.add_argument(
