@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shard-mb",
-        type=int,
+        type=float,
         default=DEFAULT_SHARD_BYTES // 2**20,
         help=f"about this many MB per shard (default {DEFAULT_SHARD_BYTES // 2**20})",
     )
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         align=args.align,
         seed=args.seed,
         splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()),
-        shard_bytes=args.shard_mb * 2**20,
+        shard_bytes=max(1, round(args.shard_mb * 2**20)),
     )
     bar: list[ProgressBar] = []
 

@@ -145,6 +145,7 @@ class _SplitWriter:
         self.labels: list[np.ndarray] = []
         self.expression: list[int] = []
         self.valence_arousal: list[list[float]] = []
+        self.source_index: list[int] = []
         self.skipped: dict[str, int] = {}
         self.examples: list[str] = []
 
@@ -160,7 +161,14 @@ class _SplitWriter:
             index += 1
         return int(self.records[-1]["source_end"]) if self.records else 0
 
-    def add(self, arrays: Any, expression: int = 0, va: tuple[float, float] = (0.0, 0.0)) -> None:
+    def add(
+        self,
+        arrays: Any,
+        source_index: int,
+        expression: int = 0,
+        va: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        self.source_index.append(source_index)
         if self.parsing:
             image, labels = arrays
             self.images.append(image)
@@ -193,15 +201,19 @@ class _SplitWriter:
             "skipped": self.skipped,
             "expression": self.expression,
             "valence_arousal": self.valence_arousal,
+            "source_index": self.source_index,
         }
         atomic_write_text(self.folder / shard_record_file(index), json.dumps(record))
         self.records.append(record)
         self.images, self.labels, self.expression, self.valence_arousal = [], [], [], []
+        self.source_index = []
         self.skipped = {}
 
     def finish(self, index_skips: dict[str, int]) -> tuple[list[int], dict[str, int]]:
         """Write the split's label arrays; (shard sizes, skips by reason)."""
         skipped = dict(index_skips)
+        source = [i for r in self.records for i in r["source_index"]]
+        _save_npy(self.folder / "source_index.npy", np.asarray(source, dtype=np.int64))
         for record in self.records:
             for reason, count in record["skipped"].items():
                 skipped[reason] = skipped.get(reason, 0) + int(count)
@@ -290,6 +302,7 @@ def prepare(
                     record = dataset._items[int(order[position])]
                     writer.add(
                         arrays,
+                        int(order[position]),
                         getattr(record, "expression", 0),
                         getattr(record, "valence_arousal", (0.0, 0.0)),
                     )
@@ -313,7 +326,8 @@ def prepare(
     manifest = Manifest(
         kind=options.kind,
         size=options.size,
-        options=options.to_dict(),
+        # The crop actually used (the loader's default when --align was not given).
+        options={**options.to_dict(), "align": getattr(dataset, "align", options.align)},
         splits=splits,
         skipped=skipped,
     )

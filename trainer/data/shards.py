@@ -8,6 +8,7 @@ Layout of a prepared folder (docs/training.md, "Prepared shards"):
     <split>/shard-00000.json ...          per shard: count, source position reached, skips
     <split>/expression.npy                (N,) int64 unified expression (expression datasets)
     <split>/valence_arousal.npy           (N, 2) float32, NaN where not annotated
+    <split>/source_index.npy              (N,) int64: each sample's index in the raw loader
 Each shard is a plain .npy file opened with numpy's memory map: reading a sample is a page-cache
 copy, with no JPEG or PNG decoding (measured against JPEG-in-tar and PNG-label shards in
 docs/training.md). Samples are stored in a seeded shuffle of the source order, so a shard is a
@@ -299,7 +300,7 @@ class ShardExpressions(ShardDataset):
     ) -> None:
         super().__init__(root, split, size, seed, EXPRESSION_KINDS)
         prepared_align = str(self.manifest.options.get("align", ""))
-        if align and prepared_align and align != prepared_align:
+        if align and align != prepared_align:
             raise ConfigError(
                 f"{self.root} was prepared with align={prepared_align!r}; align={align!r} needs "
                 "its own prepared folder (the crops are made once, by prepare)"
