@@ -99,6 +99,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--seed", type=int, help="seed of initialisation, sampling and augmentation")
     run.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the parser (parser stage) or the generator (gan, joint): faster "
+        "steps on a GPU after a slow first few; the discriminators stay eager",
+    )
+    run.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="N",
