@@ -18,14 +18,14 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from faceedit.errors import ConfigError, DatasetError, NoFaceError
 from faceedit.fileio import atomic_path, atomic_write_text
-from trainer.data.common import LOAD_ERRORS, SPLITS, FaceDataset
+from trainer.data.common import LOAD_ERRORS, SPLITS, FaceDataset, Split
 from trainer.data.shards import (
     EXPRESSION_KINDS,
     KINDS,
@@ -33,6 +33,7 @@ from trainer.data.shards import (
     OPTIONS_FILE,
     Manifest,
     images_file,
+    is_prepared,
     labels_file,
     shard_record_file,
 )
@@ -75,20 +76,17 @@ class PrepareOptions:
 def open_source(options: PrepareOptions, split: str) -> FaceDataset:
     """The raw loader `prepare` reads one split with (no augmentation: shards store the plain
     aligned samples; training augments them on the fly)."""
-    from trainer.data import build_expression_dataset
+    from trainer.data import EXPRESSION_DATASETS
     from trainer.data.celebamask import CelebAMaskHQ
 
+    if is_prepared(options.source):
+        raise ConfigError(f"{options.source} is a prepared folder already; give the dataset's root")
+    chosen = cast(Split, split)  # one of SPLITS: PrepareOptions checks
     if options.kind == "celebamask-hq":
-        return CelebAMaskHQ(options.source, split, size=options.size)  # type: ignore[arg-type]  # split is one of SPLITS
-    extra = {"align": options.align} if options.align else {}
+        return CelebAMaskHQ(options.source, chosen, size=options.size)
+    extra: dict[str, Any] = {"align": options.align} if options.align else {}
     try:
-        return build_expression_dataset(
-            options.kind,
-            options.source,
-            split,
-            options.size,
-            **extra,  # type: ignore[arg-type]  # kind, split checked above
-        )
+        return EXPRESSION_DATASETS[options.kind](options.source, chosen, size=options.size, **extra)
     except ValueError as error:
         raise ConfigError(f"--align for {options.kind}: {error}") from None
 

@@ -17,6 +17,7 @@ data or compute binds.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import tempfile
 import time
@@ -204,6 +205,14 @@ def _loader_rates(loader: Any, batch: int, batches: int) -> dict[str, float]:
     }
 
 
+def _raw_item(dataset: Any, index: int) -> Any:
+    return dataset[index % len(dataset)]
+
+
+def _shard_item(dataset: Any, index: int) -> Any:
+    return dataset.load_uint8(0, index % len(dataset))
+
+
 def measure_data(quick: bool = False) -> list[dict[str, Any]]:
     """One row per (dataset, source): samples per worker core and through one worker."""
     from trainer.data import AffectNet, CelebAMaskHQ, RaFD, ShardExpressions, ShardParsing
@@ -226,14 +235,14 @@ def measure_data(quick: bool = False) -> list[dict[str, Any]]:
             root = base / kind.split("-")[0]
             options = {"augment": True} if augment else {}
             raw = cls(root, "train", size=size, **options)
-            raw_rate = per_core_rate(lambda i, d=raw: d[i % len(d)], raw_count)
+            raw_rate = per_core_rate(functools.partial(_raw_item, raw), raw_count)
             prepared = base / f"{kind}-shards"
             prepare(PrepareOptions(kind, str(root), size, splits=("train",)), prepared)
             if kind == "celebamask-hq":
                 shards: Any = ShardParsing(prepared, "train", size=size, augment=True)
             else:
                 shards = ShardExpressions(prepared, "train", size=size)
-            rate = per_core_rate(lambda i, d=shards: d.load_uint8(0, i % len(d)), shard_count)
+            rate = per_core_rate(functools.partial(_shard_item, shards), shard_count)
             through_one = loader_rates(shards, min(16, len(shards)), 8 if quick else 64)
             target = TARGETS[batch_kind] if kind != "rafd" else None
             common = {

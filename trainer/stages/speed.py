@@ -14,7 +14,7 @@ which compiled autograd graphs do not support.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ def uses_channels_last(info: DistInfo) -> bool:
 def to_memory_format(module: nn.Module, channels_last: bool) -> nn.Module:
     """The module with its 4-D weights in channels_last (NHWC) layout when asked (in place)."""
     if channels_last:
-        module.to(memory_format=torch.channels_last)
+        module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs omit memory_format
     return module
 
 
@@ -54,11 +54,11 @@ def adam(
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=info.device.type == "cuda" or None)
 
 
-def compile_module(module: nn.Module, enabled: bool, backend: str = "inductor") -> Any:
+def compile_module(module: nn.Module, enabled: bool, backend: str = "inductor") -> nn.Module:
     """torch.compile(module) when `enabled` (the first steps are slow while it compiles)."""
     if not enabled:
         return module
-    return torch.compile(module, backend=backend)
+    return cast(nn.Module, torch.compile(module, backend=backend))  # an OptimizedModule
 
 
 def uncompiled(module: Any) -> nn.Module:
