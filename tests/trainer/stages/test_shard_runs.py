@@ -69,7 +69,7 @@ def test_a_parser_run_resumed_from_shards_continues_at_the_same_sample(
     assert_same_state(expected, resumed)
 
 
-def test_the_gan_stage_trains_from_shards(prepared: dict[str, Path], tmp_path: Path) -> None:
+def test_the_gan_and_joint_stages_train_from_shards(prepared: dict[str, Path], tmp_path: Path) -> None:
     assert run_cli("parser", "--celebamask-hq", prepared["celeb"], *FAST, "--steps", 1,
                    "--out", tmp_path / "p") == 0  # fmt: skip
     args = ["gan", "--affectnet", prepared["affectnet"], "--parser", tmp_path / "p", *FAST]
@@ -77,3 +77,7 @@ def test_the_gan_stage_trains_from_shards(prepared: dict[str, Path], tmp_path: P
         run_cli(*args, "--steps", 2, "--set", "gan_optim.n_critic=1", "--out", tmp_path / "g") == 0
     )
     assert checkpoint.load(tmp_path / "g" / "model.safetensors").generator is not None
+    joint = ["joint", "--affectnet", prepared["affectnet"], "--celebamask-hq", prepared["celeb"]]
+    joint += ["--init", tmp_path / "g", *FAST, "--steps", 2, "--out", tmp_path / "j"]
+    assert run_cli(*joint, "--set", "gan_optim.n_critic=1") == 0
+    assert load_state(tmp_path / "j" / "state.pt")["loaders"]["celebamask_hq"]["index"] == 2
