@@ -219,7 +219,8 @@ class TrainConfig:
     log_every: int = 50
     image_every: int = 1000
     seed: int = 0
-    num_workers: int = 4
+    # DataLoader workers per process; -1: from the machine's cores (loop.default_num_workers)
+    num_workers: int = -1
     deterministic: bool = False
 
     def __post_init__(self) -> None:
@@ -237,9 +238,10 @@ class TrainConfig:
                             ("batch_size", MAX_BATCH)):  # fmt: skip
             if getattr(self, name) > limit:
                 _fail(name, f"must be at most {limit}, got {getattr(self, name)}")
-        if not isinstance(self.num_workers, int) or not 0 <= self.num_workers <= MAX_WORKERS:
+        if not isinstance(self.num_workers, int) or not -1 <= self.num_workers <= MAX_WORKERS:
             _fail(
-                "num_workers", f"must be an integer from 0 to {MAX_WORKERS}, got {self.num_workers!r}"
+                "num_workers",
+                f"must be an integer from -1 (auto) to {MAX_WORKERS}, got {self.num_workers!r}",
             )
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")

@@ -102,8 +102,11 @@ def batch_argument(text: str) -> int:
 
 
 def workers_argument(text: str) -> int:
-    """argparse type for DataLoader worker processes: 0 (load in the main process) .. 1024."""
-    return bounded_int(0, MAX_WORKERS, "0 loads in the main process")(text)
+    """argparse type for DataLoader worker processes: -1 (auto), 0 (load in the main process)
+    .. 1024."""
+    return bounded_int(-1, MAX_WORKERS, "-1 chooses from the cores, 0 loads in the main process")(
+        text
+    )
 
 
 def image_size_argument(text: str) -> int:

@@ -9,6 +9,10 @@ from typing import Final
 from faceedit.commands.cli import run_command
 
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "prepare": (
+        "trainer.commands.prepare",
+        "align, resize and shard a dataset once, so training reads no JPEG or PNG",
+    ),
     "parser": ("trainer.commands.parser", "stage 1: train the face parser on CelebAMask-HQ"),
     "gan": ("trainer.commands.gan", "stage 2: train the hierarchical GAN with the parser frozen"),
     "joint": ("trainer.commands.joint", "stage 3: fine-tune parser and GAN end to end"),

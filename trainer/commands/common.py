@@ -101,9 +101,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--num-workers",
         type=workers_argument,
-        help="DataLoader worker processes (default 4; 0 = load in the main process)",
+        help="DataLoader worker processes per training process (default -1: this machine's "
+        "cores shared by its training processes, less one, at most 8; 0 = load in the main "
+        "process)",
     )
     run.add_argument("--seed", type=seed_argument, help="seed of initialisation, sampling and augmentation")
+    run.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the parser (parser stage) or the generator (gan, joint): faster "
+        "steps on a GPU after a slow first few; the discriminators stay eager",
+    )
     run.add_argument(
         "--checkpoint-every",
         type=steps_argument,

@@ -79,5 +79,11 @@ def run(args: argparse.Namespace) -> int:
             assert loaded.parser is not None
             init = InitialWeights(parser=loaded.parser.state_dict(), source=str(loaded.path))
     return run_stage(
-        config, defaults, state, lambda c, i: GanStage.build(c, i, init), args.out, args.device
+        config,
+        defaults,
+        state,
+        lambda c, i: GanStage.build(c, i, init),
+        args.out,
+        args.device,
+        args.compile,
     )

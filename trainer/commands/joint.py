@@ -86,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
         )
     weights = init or InitialWeights()
     return run_stage(
-        config, defaults, state, lambda c, i: GanStage.build(c, i, weights), args.out, args.device
+        config,
+        defaults,
+        state,
+        lambda c, i: GanStage.build(c, i, weights),
+        args.out,
+        args.device,
+        args.compile,
     )
 
 

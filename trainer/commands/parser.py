@@ -9,6 +9,8 @@ import argparse
 
 from faceedit.errors import ConfigError
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config
+from trainer.config import TrainConfig
+from trainer.stages.distributed import DistInfo
 from trainer.stages.parser import CHECKPOINT_NAME, ParserStage
 from trainer.stages.runner import run_stage
 
@@ -33,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CelebAMask-HQ root (holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/); "
         "not needed with --resume",
     )
+    data.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="torchvision's ImageNet ResNet-18 file (resnet18-f37072fd.pth, downloaded by you) "
+        "to start BiSeNet's backbone from, as the face-parsing reference recipe does; read "
+        "without executing pickled code. New runs only",
+    )
     add_common_arguments(parser)
 
 
@@ -43,4 +52,9 @@ def run(args: argparse.Namespace) -> int:
     config, defaults, state = resolve_config(args, "parser", roots)
     if not config.data.celebamask_hq:
         raise ConfigError("the parser stage needs --celebamask-hq ROOT (the CelebAMask-HQ folder)")
-    return run_stage(config, defaults, state, ParserStage.build, args.out, args.device)
+    backbone = args.backbone_weights if state is None else None
+
+    def build(c: TrainConfig, i: DistInfo) -> ParserStage:
+        return ParserStage.build(c, i, backbone)
+
+    return run_stage(config, defaults, state, build, args.out, args.device, args.compile)

@@ -16,6 +16,7 @@ from trainer.data.common import AugmentConfig, ExpressionDataset, SkippedItem, S
 from trainer.data.folders import ExpressionFolders
 from trainer.data.rafd import RaFD
 from trainer.data.sampling import DistributedWeightedSampler, class_balanced_weights
+from trainer.data.shards import ShardExpressions, ShardParsing, is_prepared
 
 ExpressionKind = Literal["affectnet", "rafd", "folders"]
 EXPRESSION_DATASETS: Final[dict[str, type[ExpressionDataset]]] = {
@@ -27,8 +28,14 @@ EXPRESSION_DATASETS: Final[dict[str, type[ExpressionDataset]]] = {
 
 def build_expression_dataset(
     kind: ExpressionKind, root: str | os.PathLike[str], split: Split, size: int, **kw: Any
-) -> ExpressionDataset:
-    """The expression dataset `kind` at `root`; extra keywords go to its class (align, seed...)."""
+) -> ExpressionDataset | ShardExpressions:
+    """The expression dataset `kind` at `root`; extra keywords go to its class (align, seed...).
+
+    A folder written by `faceedit-train prepare` is read from its shards, whatever `kind` says
+    (its manifest names the dataset); `align` must then be the one it was prepared with.
+    """
+    if is_prepared(root):
+        return ShardExpressions(root, split, size=size, seed=kw.get("seed", 0), align=kw.get("align"))
     try:
         cls = EXPRESSION_DATASETS[kind]
     except KeyError:
@@ -36,6 +43,20 @@ def build_expression_dataset(
             f"unknown expression dataset {kind!r}; expected one of {list(EXPRESSION_DATASETS)}"
         ) from None
     return cls(root, split, size=size, **kw)
+
+
+def open_parsing_dataset(
+    root: str | os.PathLike[str],
+    split: Split,
+    size: int,
+    augment: bool | AugmentConfig = False,
+    seed: int = 0,
+) -> CelebAMaskHQ | ShardParsing:
+    """CelebAMask-HQ at `root`: its prepared shards when `root` is a prepared folder, else the
+    dataset's own files."""
+    if is_prepared(root):
+        return ShardParsing(root, split, size=size, augment=augment, seed=seed)
+    return CelebAMaskHQ(root, split, size=size, augment=augment, seed=seed)
 
 
 __all__ = [
@@ -46,7 +67,11 @@ __all__ = [
     "DistributedWeightedSampler",
     "ExpressionFolders",
     "RaFD",
+    "ShardExpressions",
+    "ShardParsing",
     "SkippedItem",
     "build_expression_dataset",
     "class_balanced_weights",
+    "is_prepared",
+    "open_parsing_dataset",
 ]

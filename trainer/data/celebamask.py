@@ -251,13 +251,19 @@ class CelebAMaskHQ(FaceDataset):
     def _describe(self, index: int) -> str:
         return str(self._items[index].image)
 
-    def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    def prepared_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image (S, S, 3) uint8, labels (S, S) uint8) of item `index`, before augmentation:
+        what `faceedit-train prepare` stores (raises the load errors of a bad file)."""
         record = self._items[index]
         original = read_image(record.image)
         masks = {cls: read_binary_mask(p) for cls, p in record.parts}
         check_mask_sizes(record.image, original.shape[:2], masks)
         image = resize_image(original, self.size)  # (S, S, 3) uint8
         labels = build_label_map(masks, self.size)
+        return image, labels
+
+    def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        image, labels = self.prepared_arrays(index)
         if self.augment is not None:
             image, labels = augment_pair(image, labels, rng, self.augment)
         return to_tensor(image), torch.from_numpy(labels.astype(np.int64))

@@ -135,17 +135,23 @@ def color_jitter(
     contrast: float = 0.2,
     saturation: float = 0.2,
 ) -> np.ndarray:
-    """Scale brightness, contrast and saturation of an (H, W, 3) uint8 image by 1 +- each amount."""
+    """Scale brightness, contrast and saturation of an (H, W, 3) uint8 image by 1 +- each amount.
+
+    Brightness (x b), contrast (around the mean grey) and saturation (around each pixel's grey)
+    are linear in the colour, and the ITU-R 601 grey weights sum to 1, so the three compose to
+    one 3x3 matrix plus an offset: out = c b (s I + (1 - s) 1 w^T) x + (1 - c) m, with m the
+    mean grey after the brightness scale. cv2.transform applies it in one pass (about 0.03 ms at
+    256 px, against 1.9 ms for the three float32 passes it replaces; docs/training.md).
+    """
     if brightness == contrast == saturation == 0:
         return image
-    out = image.astype(np.float32)
-    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float64)
     b, c, s = (rng.uniform(1.0 - a, 1.0 + a) for a in (brightness, contrast, saturation))
-    out *= b
-    out = (out - float((out @ weights).mean())) * c + float((out @ weights).mean())
-    grey = (out @ weights)[..., None]
-    out = (out - grey) * s + grey
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    mean_grey = b * float(np.dot(cv2.mean(image)[:3], weights))
+    matrix = np.empty((3, 4), dtype=np.float64)
+    matrix[:, :3] = c * b * (s * np.eye(3) + (1.0 - s) * np.outer(np.ones(3), weights))
+    matrix[:, 3] = (1.0 - c) * mean_grey
+    return np.asarray(cv2.transform(np.ascontiguousarray(image), matrix))
 
 
 # ----------------------------------------------------------------------- faces (lazy import)
@@ -438,9 +444,15 @@ class ExpressionDataset(FaceDataset):
         """(S, S, 3) uint8 face crop of `image`; each loader chooses how."""
         raise NotImplementedError
 
+    def prepared_arrays(self, index: int) -> np.ndarray:
+        """(S, S, 3) uint8 face crop of item `index`: what `faceedit-train prepare` stores
+        (raises the load errors of a bad file, NoFaceError where detection finds none)."""
+        record = self._items[index]
+        return self._crop(read_image(record.path), record)
+
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         record = self._items[index]
-        crop = self._crop(read_image(record.path), record)
+        crop = self.prepared_arrays(index)
         return (
             to_tensor(crop),  # (3, S, S) in [-1, 1]
             torch.tensor(record.expression, dtype=torch.int64),

@@ -494,7 +494,7 @@ def evaluate_checkpoint(
     when the checkpoint has one and CelebAMask-HQ is given; the edits when it has a generator
     and an expression dataset is given; otherwise the report says why not.
     """
-    from trainer.data import CelebAMaskHQ, build_expression_dataset
+    from trainer.data import build_expression_dataset, open_parsing_dataset
 
     engine = EditEngine.load(checkpoint, device)
     config = engine.config
@@ -508,7 +508,7 @@ def evaluate_checkpoint(
     elif parser is None:
         why["parser"] = f"{checkpoint} holds no parser"
     else:
-        parsing = CelebAMaskHQ(celebamask_hq, split, size=config.parser.resolution)  # type: ignore[arg-type]  # split: the CLI choices
+        parsing = open_parsing_dataset(celebamask_hq, split, size=config.parser.resolution)  # type: ignore[arg-type]  # split: the CLI choices
         log(f"parser: scoring {len(parsing) if limit is None else min(limit, len(parsing))} images")
         report.parser = evaluate_parser(
             parser, parsing, limit=limit, batch_size=batch_size, num_workers=num_workers,

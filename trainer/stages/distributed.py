@@ -31,6 +31,7 @@ class DistInfo:
     world_size: int
     local_rank: int
     device: torch.device
+    compile: bool = False  # --compile: torch.compile the networks the step runs (speed.py)
 
     @property
     def is_main(self) -> bool:
@@ -60,7 +61,7 @@ def resolve_device(choice: DeviceChoice | str, local_rank: int = 0) -> torch.dev
         raise TrainingError(str(error)) from None
 
 
-def setup(device: DeviceChoice | str = "auto") -> DistInfo:
+def setup(device: DeviceChoice | str = "auto", compile: bool = False) -> DistInfo:
     """Read torchrun's environment and join its process group (a no-op for one process)."""
     rank = _env_int("RANK", 0)
     world_size = _env_int("WORLD_SIZE", 1)
@@ -81,7 +82,7 @@ def setup(device: DeviceChoice | str = "auto") -> DistInfo:
             timeout=datetime.timedelta(minutes=30),
             device_id=resolved if resolved.type == "cuda" else None,
         )
-    return DistInfo(rank, world_size, local_rank, resolved)
+    return DistInfo(rank, world_size, local_rank, resolved, compile)
 
 
 def cleanup() -> None:
@@ -119,7 +120,9 @@ def wrap(module: nn.Module, info: DistInfo, find_unused: bool = False) -> nn.Mod
 def unwrap(module: nn.Module) -> nn.Module:
     """The network inside a DDP wrapper (for saving, EMA, and forward passes that must not
     take part in DDP's gradient bookkeeping)."""
-    return module.module if isinstance(module, DistributedDataParallel) else module
+    module = getattr(module, "_orig_mod", module)  # a torch.compile wrapper
+    inner = module.module if isinstance(module, DistributedDataParallel) else module
+    return getattr(inner, "_orig_mod", inner)
 
 
 def mean_over_ranks(values: dict[str, float], info: DistInfo) -> dict[str, float]:

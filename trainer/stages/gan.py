@@ -37,6 +37,13 @@ from trainer.stages.loop import (
 from trainer.stages.parser import CHECKPOINT_NAME as PARSER_CHECKPOINT
 from trainer.stages.parser import parsing_train_set
 from trainer.stages.run_log import colour_regions, grey, grid, to_unit
+from trainer.stages.speed import (
+    adam,
+    compile_module,
+    images_to,
+    to_memory_format,
+    uses_channels_last,
+)
 from trainer.stages.steps import (
     condition,
     discriminator_step,
@@ -139,8 +146,13 @@ class GanStage:
         self.ema_model = UnifiedModel(model_config, self.parser_net, self.ema)
         self.model.train()
 
+        # ---- CUDA speed (trainer/stages/speed.py): NHWC weights, a compiled generator
+        self.channels_last = uses_channels_last(info)
+        for net in (self.parser_net, self.generator_net, self.ema, self.discriminator_net):
+            to_memory_format(net, self.channels_last)
+
         # ---- DDP: each trained network wrapped on its own; the training model uses the wrappers
-        self.generator = wrap(self.generator_net, info)
+        self.generator = compile_module(wrap(self.generator_net, info), info.compile)
         self.discriminator = wrap(self.discriminator_net, info)
         has_aux = model_config.parser.kind == "bisenet"  # aux heads the GAN losses never reach
         self.parser = (
@@ -148,7 +160,7 @@ class GanStage:
             if self.train_parser
             else self.parser_net
         )
-        if info.distributed:
+        if info.distributed or info.compile:
             self.model.generator = self.generator  # type: ignore[assignment]  # the DDP wrapper stands in for it
             self.model.parser = self.parser
 
@@ -156,10 +168,10 @@ class GanStage:
 
         # ---- optimisers
         betas = (opt.beta1, opt.beta2)
-        self.opt_g = torch.optim.Adam(self.generator_net.parameters(), lr=opt.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator_net.parameters(), lr=opt.lr_d, betas=betas)
+        self.opt_g = adam(self.generator_net.parameters(), opt.lr_g, betas, info)
+        self.opt_d = adam(self.discriminator_net.parameters(), opt.lr_d, betas, info)
         self.opt_p = (
-            torch.optim.Adam(self.parser_net.parameters(), lr=opt.lr_parser, betas=betas)
+            adam(self.parser_net.parameters(), opt.lr_parser, betas, info)
             if self.train_parser
             else None
         )
@@ -234,7 +246,7 @@ class GanStage:
     def _next_batch(self) -> Any:
         images, labels, valence_arousal = next(self.loaders["expressions"])
         device = self.info.device
-        images = images.to(device, non_blocking=True)
+        images = images_to(images.to(device, non_blocking=True), self.channels_last)
         landmarks = None
         if self.config.model.region_source == "boxes":
             landmarks = template_landmarks(images.shape[0], images.shape[-1], device)
@@ -296,7 +308,7 @@ class GanStage:
         # ---- parser phase (joint): its own supervision, added to the GAN's gradients
         if self.opt_p is not None:
             images, labels = next(self.loaders["celebamask_hq"])
-            images = images.to(self.info.device, non_blocking=True)
+            images = images_to(images.to(self.info.device, non_blocking=True), self.channels_last)
             labels = labels.to(self.info.device, non_blocking=True)
             with autocast(self.info):
                 p_losses = parser_step(

@@ -124,17 +124,69 @@ def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
 # ---------------------------------------------------------------------------- endless data
 
 
-class _FixedBatches:
-    """A batch sampler over precomputed index lists (the rest of one epoch)."""
+class _EpochIndexed(Dataset):
+    """What DataLoader workers index: (epoch, index) pairs, so a sample's augmentation follows
+    its own epoch even in workers that live across epochs (persistent workers never see a
+    `set_epoch` made in the main process). Datasets with `load_uint8` (prepared shards) deliver
+    uint8 tensors, a quarter of float32's bytes through the workers' pipes."""
 
-    def __init__(self, batches: list[list[int]]) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.uint8 = callable(getattr(dataset, "load_uint8", None))
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.dataset)  # type: ignore[arg-type]  # map-style datasets have len()
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        if self.uint8:
+            return self.dataset.load_uint8(epoch, index)  # type: ignore[attr-defined]  # checked above
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+        return self.dataset[index]
+
+
+class _EndlessBatches:
+    """A batch sampler over every epoch from (epoch, index) on: one DataLoader iterator serves
+    the whole run, so workers start once and prefetch across epoch boundaries."""
+
+    def __init__(self, loader: EndlessLoader, epoch: int, index: int) -> None:
+        self.loader, self.epoch, self.index = loader, epoch, index
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, first = self.epoch, self.index
+        size, count = self.loader.batch_size, self.loader.batches_per_epoch
+        while True:
+            order = self.loader.epoch_order(epoch)
+            for b in range(first, count):
+                yield [(epoch, i) for i in order[b * size : (b + 1) * size]]
+            epoch, first = epoch + 1, 0
+
+
+def default_num_workers(local_processes: int = 1) -> int:
+    """DataLoader workers per training process when the config says -1 ("auto"): the cores
+    this process may use, shared by the processes on this machine, less one for the training
+    process itself; at most 8 (more rarely helps and costs memory)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores // max(1, local_processes) - 1))
+
+
+def finish_batch(batch: Any, device: torch.device) -> Any:
+    """Move a batch to `device`; uint8 images (B, 3, S, S) become float32 in [-1, 1] and uint8
+    label maps (B, S, S) int64 there (on a GPU the conversion costs nothing measurable)."""
+    out = []
+    for tensor in batch:
+        tensor = tensor.to(device, non_blocking=True)
+        if tensor.dtype == torch.uint8 and tensor.dim() == 4:
+            tensor = tensor.float().div_(127.5).sub_(1.0)
+        elif tensor.dtype == torch.uint8 and tensor.dim() == 3:
+            tensor = tensor.long()
+        out.append(tensor)
+    return type(batch)(out) if isinstance(batch, tuple) else out
 
 
 class EndlessLoader:
@@ -143,9 +195,15 @@ class EndlessLoader:
 
     Each epoch's sample order is a function of (seed, epoch) alone: a seeded permutation, or a
     class-balanced draw when `weights` are given; under DDP each rank takes every world_size-th
-    sample of it. Datasets draw augmentations from (seed, epoch, index) (`set_epoch`), so the
-    batches do not depend on worker count or on where the run was interrupted. Incomplete last
-    batches are dropped, so every batch has `batch_size` samples.
+    sample of it. Prepared shards (datasets with `shard_sizes`) are ordered shard by shard
+    instead, so each rank reads its own few shards (`epoch_order`). Datasets draw augmentations
+    from (seed, epoch, index), so the batches do not depend on worker count or on where the run
+    was interrupted. Incomplete last batches are dropped, so every batch has `batch_size`
+    samples. Batches arrive on `info.device` (uint8 images converted there, `finish_batch`).
+
+    One DataLoader iterator serves the run (created again only on `load_state_dict`): workers
+    are started once, keep `prefetch` batches each in flight across epoch boundaries, and pin
+    memory on CUDA. `num_workers=-1` picks `default_num_workers`.
     """
 
     def __init__(
@@ -158,14 +216,17 @@ class EndlessLoader:
         num_workers: int = 0,
         weights: Tensor | None = None,
         name: str = "data",
+        prefetch: int = 4,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
         self.info = info
-        self.num_workers = num_workers
+        local = _local_world_size(info)
+        self.num_workers = default_num_workers(local) if num_workers < 0 else num_workers
         self.weights = weights
         self.name = name
+        self.prefetch = prefetch
         self.epoch = 0
         self.index = 0  # batches handed out in the current epoch
         self._iterator: Iterator[Any] | None = None
@@ -187,6 +248,9 @@ class EndlessLoader:
         size = len(self.dataset)  # type: ignore[arg-type]  # as above
         world, rank = self.info.world_size, self.info.rank
         per_rank = -(-size // world)
+        shard_sizes = getattr(self.dataset, "shard_sizes", None)
+        if shard_sizes is not None:
+            return self._shard_order(epoch, list(shard_sizes), per_rank)
         if self.weights is not None:
             from trainer.data.sampling import DistributedWeightedSampler
 
@@ -200,22 +264,41 @@ class EndlessLoader:
         order += order[: per_rank * world - size]  # pad so every rank gets as many
         return order[rank::world]
 
+    def _shard_order(self, epoch: int, shard_sizes: list[int], per_rank: int) -> list[int]:
+        """Shards in a seeded order, laid end to end and cut into world_size equal blocks: rank r
+        reads block r (about 1/world of the shards, a different set each epoch), shuffled within
+        itself, or drawn from it class-balanced with `weights`. Every rank computes the same
+        cut, so the blocks are disjoint and cover every sample once per epoch."""
+        world, rank = self.info.world_size, self.info.rank
+        starts = np.concatenate([[0], np.cumsum(shard_sizes)]).astype(np.int64)
+        generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
+        shards = torch.randperm(len(shard_sizes), generator=generator).tolist()
+        laid = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in shards])
+        laid = np.concatenate([laid, laid[: per_rank * world - laid.size]])  # pad as above
+        block = torch.from_numpy(laid[rank * per_rank : (rank + 1) * per_rank])
+        mine = torch.Generator().manual_seed(_mix(self.seed, epoch, rank, 0x5AAD))
+        if self.weights is not None:
+            chosen = torch.multinomial(
+                torch.as_tensor(self.weights, dtype=torch.float64)[block],
+                per_rank,
+                replacement=True,
+                generator=mine,
+            )
+            return block[chosen].tolist()
+        return block[torch.randperm(block.numel(), generator=mine)].tolist()
+
     def _start(self) -> None:
-        order = self.epoch_order(self.epoch)
-        b = self.batch_size
-        batches = [order[i * b : (i + 1) * b] for i in range(self.index, self.batches_per_epoch)]
-        set_epoch = getattr(self.dataset, "set_epoch", None)
-        if callable(set_epoch):
-            set_epoch(self.epoch)
+        workers = self.num_workers
         loader = DataLoader(
-            self.dataset,
-            batch_sampler=_FixedBatches(batches),
-            num_workers=self.num_workers,
+            _EpochIndexed(self.dataset),
+            batch_sampler=_EndlessBatches(self, self.epoch, self.index),
+            num_workers=workers,
             pin_memory=self.info.device.type == "cuda",
             # Its own generator: creating an iterator must not draw from the global RNG, or
             # a resumed run (which creates one mid-epoch) would drift from a straight one.
             generator=torch.Generator().manual_seed(_mix(self.seed, self.epoch, self.index)),
-            persistent_workers=False,
+            persistent_workers=workers > 0,
+            prefetch_factor=self.prefetch if workers > 0 else None,
         )
         self._iterator = iter(loader)
 
@@ -223,19 +306,14 @@ class EndlessLoader:
         return self
 
     def __next__(self) -> Any:
-        while True:
-            if self._iterator is None:
-                self._start()
-            assert self._iterator is not None
-            try:
-                batch = next(self._iterator)
-            except StopIteration:
-                self._iterator = None
-                self.epoch += 1
-                self.index = 0
-                continue
-            self.index += 1
-            return batch
+        if self._iterator is None:
+            self._start()
+        assert self._iterator is not None
+        batch = next(self._iterator)
+        self.index += 1
+        if self.index >= self.batches_per_epoch:
+            self.epoch, self.index = self.epoch + 1, 0
+        return finish_batch(batch, self.info.device)
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "index": self.index}
@@ -244,6 +322,14 @@ class EndlessLoader:
         self.epoch = int(state["epoch"])
         self.index = int(state["index"])
         self._iterator = None
+
+
+def _local_world_size(info: DistInfo) -> int:
+    """Training processes on this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return info.world_size
 
 
 def _mix(*numbers: int) -> int:

@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any, Final
 import torch
 from torch import Tensor, nn
 
+from faceedit.model.bisenet import BiSeNet
 from faceedit.model.parsing import build_parser
 from faceedit.weights import checkpoint
 from trainer.config import ParserOptimConfig, TrainConfig
 from trainer.stages.distributed import DistInfo, autocast, unwrap, wrap
 from trainer.stages.loop import EndlessLoader, poly_lr, set_lr
 from trainer.stages.run_log import colour_labels, colour_probabilities, grid, to_unit
+from trainer.stages.speed import compile_module, images_to, to_memory_format, uses_channels_last
 from trainer.stages.steps import parser_step, total_loss
 
 if TYPE_CHECKING:
-    from trainer.data import CelebAMaskHQ
+    from trainer.data import CelebAMaskHQ, ShardParsing
 
 CHECKPOINT_NAME: Final[str] = "parser.safetensors"
 NUM_PREVIEW: Final[int] = 4
@@ -42,7 +44,9 @@ def make_parser_optimizer(
 ) -> torch.optim.Optimizer:
     """SGD with weight decay on conv/linear weights only (not on norms or biases), or Adam."""
     if kind == "adam":
-        return torch.optim.Adam(parser.parameters(), lr=settings.adam_lr)
+        # Fused (one kernel for every parameter) where the parameters live on a GPU.
+        fused = next(parser.parameters()).device.type == "cuda" or None
+        return torch.optim.Adam(parser.parameters(), lr=settings.adam_lr, fused=fused)
     decay = [p for p in parser.parameters() if p.dim() > 1]
     no_decay = [p for p in parser.parameters() if p.dim() <= 1]
     return torch.optim.SGD(
@@ -55,15 +59,33 @@ def make_parser_optimizer(
     )
 
 
-def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ:
+def load_backbone(net: nn.Module, path: str) -> str:
+    """Start BiSeNet's ResNet-18 backbone from torchvision's ImageNet file (the face-parsing
+    reference recipe); returns the file's name for the checkpoint's metadata. The file is read
+    by faceedit.weights.torch_files (weights only: no pickled code runs), every backbone
+    tensor must fit, and its classifier (fc) is left out."""
+    from faceedit.errors import ConfigError
+    from faceedit.weights.torch_files import load_resnet18
+
+    if not isinstance(net, BiSeNet):
+        raise ConfigError(
+            "--backbone-weights starts BiSeNet's ResNet-18 backbone; this parser is "
+            f"{type(net).__name__} (set model.parser.kind=bisenet)"
+        )
+    file = Path(path).expanduser()
+    load_resnet18(net.cp.resnet, file)
+    return file.name
+
+
+def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing:
     """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
 
     Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
     so both read it here: a jointly trained parser sees the data it was first trained on.
     """
-    from trainer.data import CelebAMaskHQ
+    from trainer.data import open_parsing_dataset
 
-    return CelebAMaskHQ(
+    return open_parsing_dataset(
         config.data.celebamask_hq,
         "train",
         size=config.model.parser.resolution,
@@ -77,12 +99,17 @@ class ParserStage:
 
     name = "parser"
 
-    def __init__(self, config: TrainConfig, info: DistInfo, dataset: Any) -> None:
+    def __init__(
+        self, config: TrainConfig, info: DistInfo, dataset: Any, backbone: str | None = None
+    ) -> None:
         self.config = config
         self.info = info
         self.settings = config.parser_optim
-        self.net = build_parser(config.model.parser).to(info.device).train()
-        self.parser = wrap(self.net, info)
+        self.net = build_parser(config.model.parser)
+        self.backbone = load_backbone(self.net, backbone) if backbone else ""
+        self.channels_last = uses_channels_last(info)
+        self.net = to_memory_format(self.net.to(info.device).train(), self.channels_last)
+        self.parser = compile_module(wrap(self.net, info), info.compile)
         self.kind = optimiser_kind(self.settings, config.model.parser.kind)
         self.peak_lr = self.settings.adam_lr if self.kind == "adam" else self.settings.lr
         self.optimizer = make_parser_optimizer(self.net, self.settings, self.kind)
@@ -104,8 +131,10 @@ class ParserStage:
         )
 
     @classmethod
-    def build(cls, config: TrainConfig, info: DistInfo) -> ParserStage:
-        return cls(config, info, parsing_train_set(config))
+    def build(
+        cls, config: TrainConfig, info: DistInfo, backbone: str | None = None
+    ) -> ParserStage:
+        return cls(config, info, parsing_train_set(config), backbone)
 
     def lr_at(self, step: int) -> float:
         s = self.settings
@@ -118,7 +147,7 @@ class ParserStage:
     def train_step(self, step: int) -> dict[str, Tensor]:
         set_lr(self.optimizer, self.lr_at(step))
         images, labels = next(self.loaders["celebamask_hq"])
-        images = images.to(self.info.device, non_blocking=True)
+        images = images_to(images.to(self.info.device, non_blocking=True), self.channels_last)
         labels = labels.to(self.info.device, non_blocking=True)
         with autocast(self.info):
             named = parser_step(self.parser, images, labels, self.settings)
@@ -154,7 +183,12 @@ class ParserStage:
             folder / CHECKPOINT_NAME,
             self.config.model,
             parser=self.net,
-            metadata={"stage": "parser", "step": step, "dataset": "CelebAMask-HQ"},
+            metadata={
+                "stage": "parser",
+                "step": step,
+                "dataset": "CelebAMask-HQ",
+                "backbone_weights": self.backbone,
+            },
         )
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ from trainer.stages.distributed import DistInfo, cleanup, setup
 from trainer.stages.loop import Stage as StageProtocol
 from trainer.stages.loop import check_fits, seed_everything, set_deterministic, train
 from trainer.stages.run_log import NullLogger, RunLogger
+from trainer.stages.speed import configure_backends
 from trainer.stages.state import remove_stale_temporaries
 
 CONFIG_FILE: Final[str] = "config.yaml"
@@ -26,15 +27,17 @@ def run_stage(
     build: Callable[[TrainConfig, DistInfo], StageProtocol],
     out: str | Path,
     device: str,
+    compile: bool = False,
 ) -> int:
     """Join the process group, build the stage, train it into `out`, and always clean up.
 
     `defaults` is what the printed config is compared with; `state` the saved run when resuming.
     """
-    info = setup(device)
+    info = setup(device, compile)
     logger: NullLogger = NullLogger()
     try:
         set_deterministic(config.deterministic, info.device)
+        configure_backends(info, config.deterministic)
         out = Path(out)
         if info.is_main:
             make_folder(out, "--out")

@@ -9,20 +9,31 @@ prints as its "Training throughput" table and writes under the JSON key "trainin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.timing import Timing, measure
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
-from trainer.config import LossWeights, ParserOptimConfig
+from trainer.config import GanOptimConfig, LossWeights, ParserOptimConfig
 from trainer.stages import steps
+from trainer.stages.data_throughput import consumption, load_average, measure_data
+
+# The preset whose sizes the data rows use (parser 256 px, crops 128 px).
+DATA_PRESET = "paper-128"
 
 
 def section_training(ctx: Context) -> None:
-    """Steps per second of each training phase for each preset (random data, random weights)."""
+    """Steps per second of each training phase for each preset (random data, random weights),
+    the data loaders' samples per worker core, and what each model consumes."""
+    section_training_data(ctx)
     s = ctx.settings
     # Training steps take seconds each: few repeats, and --quick leaves out the joint phase.
     repeats = 1 if s.quick else max(2, s.repeats // 4)
@@ -30,6 +41,16 @@ def section_training(ctx: Context) -> None:
         results = measure_training(
             preset(name), ctx.device, s.train_batch, repeats, 1, joint=not s.quick
         )
+        if name == DATA_PRESET:
+            ctx.report.training_consumption += consumption_rows(
+                preset(name), ctx.device, results, s.train_batch
+            )
+            differences = penalty_precision(preset(name), ctx.device, s.train_batch)
+            ctx.report.notes.append(
+                f"{name} on {ctx.dev}: bf16 autocast vs float32 on one fixed batch, relative "
+                "difference of "
+                + ", ".join(f"{k} {v:.2%}" for k, v in differences.items())
+            )
         for step, timing in results.items():
             ctx.report.training.append(
                 {
@@ -43,6 +64,17 @@ def section_training(ctx: Context) -> None:
                     "source": "trainer.stages.steps + Adam update",
                 }
             )
+
+
+def section_training_data(ctx: Context) -> None:
+    """Samples per worker core from raw files and from shards (once per run: CPU work)."""
+    if ctx.report.training_data:
+        return
+    ctx.report.training_data += measure_data(quick=ctx.settings.quick)
+    ctx.report.notes.append(
+        f"training data measured at load average {load_average():.2f} "
+        f"({ctx.report.machine.get('cpu_model', '?')}); rates are per CPU-second of one process"
+    )
 
 
 def measure_training(
@@ -60,6 +92,14 @@ def measure_training(
     Each timed step is zero_grad, the step's losses, backward and an Adam update, on random
     images (speed does not depend on the data).
     """
+    phases = phase_steps(config, device, batch, joint)
+    return {name: measure(fn, device, repeats, warmup) for name, fn in phases.items()}
+
+
+def phase_steps(
+    config: ModelConfig, device: torch.device, batch: int, joint: bool = True
+) -> dict[str, Callable[[], None]]:
+    """One callable per training phase (see measure_training), on random data."""
     torch.manual_seed(0)
     weights, parser_settings = LossWeights(), ParserOptimConfig()
     frozen = UnifiedModel(config.replace(freeze_parser=True)).to(device).train()
@@ -123,4 +163,103 @@ def measure_training(
     }
     if joint:
         phases["joint generator + parser"] = joint_step
-    return {name: measure(fn, device, repeats, warmup) for name, fn in phases.items()}
+    return phases
+
+
+class _FlopCount(TorchDispatchMode):
+    """Counts FLOPs of every ATen op PyTorch's flop counter knows (convolutions, matrix
+    products), double backward included: FlopCounterMode's module hooks refuse the gradient
+    penalty's autograd.grad, a bare dispatch mode does not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.flops += count(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_step_gflop(fn: Callable[[], Any]) -> float:
+    """GFLOPs of one call of a training step (forward, backward, double backward)."""
+    counter = _FlopCount()
+    with counter:
+        fn()
+    return counter.flops / 1e9
+
+
+def penalty_precision(
+    config: ModelConfig, device: torch.device, batch: int = 4
+) -> dict[str, float]:
+    """bf16 autocast against float32 for the gradient penalty on one fixed batch: relative
+    differences of the critic's input-gradient norms, of the penalty, and of the critic's
+    parameter gradient from the penalty's double backward.
+
+    The random-weight critic's input gradients are tiny (the penalty sits near 1 whatever the
+    precision), so the critic is first scaled to gradient norms near 1 by dividing its output,
+    the regime training keeps it in. Autocast runs on `device` (CUDA, or the CPU's bf16).
+    """
+    torch.manual_seed(0)
+    critic = HierarchicalDiscriminator(config).global_discriminator.to(device).train()
+    rng = torch.Generator().manual_seed(1)
+    size = config.crop_size
+    x = (torch.rand(batch, 3, size, size, generator=rng) * 2 - 1).to(device)
+
+    def run(bf16: bool, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+        critic.zero_grad(set_to_none=True)
+        inputs = x.clone().requires_grad_(True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            scores = critic(inputs).patch
+        values = scores.float().reshape(batch, -1).mean(1) / scale  # (B,)
+        (grad,) = torch.autograd.grad(values.sum(), inputs, create_graph=True)
+        norms = grad.float().flatten(1).norm(2, dim=1)
+        penalty = ((norms - 1.0) ** 2).mean()
+        penalty.backward()
+        grads = torch.cat([p.grad.flatten() for p in critic.parameters() if p.grad is not None])
+        return norms.detach(), penalty.detach(), grads
+
+    scale = float(run(False, 1.0)[0].mean()) / 0.7  # gradient norms about 0.7
+    norms, penalty, grads = run(False, scale)
+    norms16, penalty16, grads16 = run(True, scale)
+
+    def relative(a: Tensor, b: Tensor) -> float:
+        return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+    return {
+        "gradient norms": relative(norms16, norms),
+        "penalty": relative(penalty16, penalty),
+        "double-backward critic gradient": relative(grads16, grads),
+    }
+
+
+def consumption_rows(
+    config: ModelConfig, device: torch.device, timings: dict[str, Timing], batch: int
+) -> list[dict[str, Any]]:
+    """What the parser and the GAN consume per second: measured here, estimated for an H100.
+
+    FLOPs (forward and backward, convolutions and matrix products) are counted on one step of
+    each phase; a GAN iteration is a discriminator step plus 1/n_critic of a generator step.
+    """
+    n_critic = GanOptimConfig().n_critic
+    steps_ = phase_steps(config, torch.device("cpu"), 2, joint=False)
+    flops = {name: count_step_gflop(fn) / 2 for name, fn in steps_.items()}
+    gan_flop = flops["discriminator"] + flops["generator (parser frozen)"] / n_critic
+    gan_ms = timings["discriminator"].p50 + timings["generator (parser frozen)"].p50 / n_critic
+    return [
+        consumption(
+            f"parser at {config.parser.resolution} px",
+            flops["parser"],
+            1000 * batch / timings["parser"].p50,
+            str(device),
+        ),
+        consumption(
+            f"GAN iteration at {config.crop_size} px (n_critic {n_critic})",
+            gan_flop,
+            1000 * batch / gan_ms,
+            str(device),
+        ),
+    ]

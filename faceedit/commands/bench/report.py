@@ -110,6 +110,9 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     gains: list[Gain] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
+    # The trainer's data rows (samples per worker core) and model consumption rows.
+    training_data: list[dict[str, Any]] = field(default_factory=list)
+    training_consumption: list[dict[str, Any]] = field(default_factory=list)
     pipeline: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, dict[str, float]] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +192,8 @@ class Report:
         data["optimizations"] = [gain.to_dict() for gain in self.gains]
         data["pipeline"] = self.pipeline
         data["training"] = self.training
+        data["training_data"] = self.training_data
+        data["training_consumption"] = self.training_consumption
         data["notes"] = self.notes
         return data
 
@@ -315,6 +320,45 @@ def format_report(report: Report) -> str:
                     t["source"],
                 ]
                 for t in report.training
+            ],
+        )
+    if report.training_data:
+        lines += [
+            "",
+            "Training data (samples per CPU-second of one worker: read, augment, collate; "
+            "'1 worker' adds the transfer to the trainer)",
+        ]
+        lines += _table(
+            ["data", "source", "px", "augment", "per core", "1 worker", "trainer", "target", "met"],
+            [
+                [
+                    t["data"],
+                    t["source"],
+                    str(t["px"]),
+                    t["augment"],
+                    f"{t['samples_per_core_s']:.0f}",
+                    "-" if not t["one_worker"] else f"{t['one_worker']['worker']:.0f}",
+                    "-" if not t["one_worker"] else f"{t['one_worker']['main']:.0f}",
+                    "-" if t["target"] is None else f">= {t['target']:.0f}",
+                    "-" if t["met"] is None else "yes" if t["met"] else "NO",
+                ]
+                for t in report.training_data
+            ],
+        )
+    if report.training_consumption:
+        lines += ["", "What the models consume (samples/s; H100 from the FLOP count)"]
+        lines += _table(
+            ["model", "device", "GFLOP/sample", "measured", "H100 estimate", "assumption"],
+            [
+                [
+                    c["model"],
+                    c["device"],
+                    f"{c['gflop_per_sample']:.2f}",
+                    "-" if c["measured_samples_per_s"] is None else f"{c['measured_samples_per_s']:.1f}",
+                    f"{c['h100_samples_per_s']:.0f}",
+                    c["h100_assumption"],
+                ]
+                for c in report.training_consumption
             ],
         )
     if report.notes:
