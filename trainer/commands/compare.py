@@ -83,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budget.add_argument(
         "--train-batch-size", type=int, help="batch size of every stage (default: its own)"
     )
+    for stage in ("parser", "gan", "joint"):
+        budget.add_argument(
+            f"--{stage}-batch-size", type=int, metavar="N", help=f"batch size of the {stage} stage"
+        )
     budget.add_argument(
         "--set",
         dest="settings",
@@ -108,14 +112,23 @@ def _budget(args: argparse.Namespace) -> Budget:
         for stage in ("parser", "gan", "joint")
         if getattr(args, f"{stage}_steps") is not None
     }
-    for name, value in [("--steps", args.steps), *stage_steps.items()]:
+    stage_batch = {
+        stage: getattr(args, f"{stage}_batch_size")
+        for stage in ("parser", "gan", "joint")
+        if getattr(args, f"{stage}_batch_size") is not None
+    }
+    numbers = [("--steps", args.steps), ("--train-batch-size", args.train_batch_size)]
+    numbers += [(f"--{k}-steps", v) for k, v in stage_steps.items()]
+    numbers += [(f"--{k}-batch-size", v) for k, v in stage_batch.items()]
+    for name, value in numbers:
         if value is not None and value <= 0:
-            raise ConfigError(f"{name} steps must be a positive number, got {value}")
+            raise ConfigError(f"{name} must be a positive number, got {value}")
     return Budget(
         preset=args.preset,
         steps=args.steps,
         stage_steps=stage_steps,
         batch_size=args.train_batch_size,
+        stage_batch=stage_batch,
         device=args.device,
         num_workers=args.num_workers,
         settings=tuple(args.settings),

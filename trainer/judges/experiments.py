@@ -184,7 +184,7 @@ class Budget:
     """What every run of a comparison shares: model size, steps, batch, device, settings.
 
     `steps` None means each stage's own default; `stage_steps` overrides it per stage
-    ({"gan": 300}). `settings` are `--set KEY=VALUE` for the gan and joint stages of every
+    ({"gan": 300}), `stage_batch` likewise the batch size. `settings` are `--set KEY=VALUE` for the gan and joint stages of every
     variant (a shorter critic warm-up for a short budget, say).
     """
 
@@ -192,6 +192,7 @@ class Budget:
     steps: int | None = None
     stage_steps: Mapping[str, int] = field(default_factory=dict)
     batch_size: int | None = None
+    stage_batch: Mapping[str, int] = field(default_factory=dict)
     device: str = "auto"
     num_workers: int | None = None
     settings: tuple[str, ...] = ()
@@ -204,7 +205,7 @@ class Budget:
         steps = self.stage_steps.get(stage, self.steps)
         for flag, value in (
             ("--steps", steps),
-            ("--batch-size", self.batch_size),
+            ("--batch-size", self.stage_batch.get(stage, self.batch_size)),
             ("--num-workers", self.num_workers),
             ("--log-every", self.log_every),
         ):
@@ -219,6 +220,7 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stage_steps"] = dict(self.stage_steps)
+        data["stage_batch"] = dict(self.stage_batch)
         return data
 
 

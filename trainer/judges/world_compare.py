@@ -188,7 +188,7 @@ class WorldScorer:
                 key = (ident, e)
                 image = row.image.resolve()
                 label = cv2.imread(str(labels[image]), cv2.IMREAD_UNCHANGED)
-                self.crops[key] = load_crop(row.image, self.size)
+                self.crops[key] = np.array(load_crop(row.image, self.size))  # writable
                 self.points[key] = marks[image]
                 zones[key] = edit_zone(label, marks[image])
                 not_face[key] = np.isin(label, outside)
@@ -286,6 +286,8 @@ class WorldScorer:
             identity_face=face_sum / face_px if face_px else None,
             identity_background=bg_sum / bg_px if bg_px else None,
             edits=edits,
+            face_pixels=face_px,  # the same for every variant: the pixels are fixed
+            background_pixels=bg_px,
             per_target_judge_accuracy=per_target,
             keypoint_boxes=loaded.metadata.get("keypoint_boxes"),
         )
