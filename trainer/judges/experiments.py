@@ -495,7 +495,7 @@ def write_comparison(
         paths[experiment.name] = files
     return ComparisonResult(
         list(experiments),
-        {k: dict(v) for k, v in scores.items()},
+        {k: {seed: dict(values) for seed, values in v.items()} for k, v in scores.items()},
         tables,
         paths,
     )

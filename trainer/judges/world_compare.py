@@ -188,6 +188,8 @@ class WorldScorer:
                 key = (ident, e)
                 image = row.image.resolve()
                 label = cv2.imread(str(labels[image]), cv2.IMREAD_UNCHANGED)
+                if label is None:
+                    raise DatasetError(f"{labels[image]}: the label map cannot be read")
                 self.crops[key] = np.array(load_crop(row.image, self.size))  # writable
                 self.points[key] = marks[image]
                 zones[key] = edit_zone(label, marks[image])
