@@ -300,8 +300,13 @@ def train_run(
     runner: Callable[[str, Sequence[str]], None],
     log: Callable[[str], None],
 ) -> None:
-    """Train one run into `folder` unless it is finished; resume it if a state file is there."""
-    key = tuple(argv)
+    """Train one run into `folder` unless it is finished; resume it if a state file is there.
+
+    Its options are recorded with the comparison's folder written `{out}`, so a moved or
+    copied comparison folder still knows its finished runs.
+    """
+    root = str(folder.parent.parent.parent)  # runs/s{seed}/{run} under the comparison folder
+    key = tuple(a.replace(root, "{out}") for a in argv)
     if folder in done:
         if done[folder] != key:
             raise ConfigError(f"run {folder} is shared by variants that configure it differently")
