@@ -458,8 +458,13 @@ class ExpressionDataset(FaceDataset):
     def _crop_points(
         self, image: np.ndarray, record: ExpressionRecord
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(crop, its 5 keypoints in crop pixels or None); loaders that know the face's points
-        override this, the others have none."""
+        """(crop, its 5 keypoints in crop pixels or None): the detector's points when the
+        loader aligns by detection (align="detect"), else none; AffectNet overrides this with
+        its annotated landmarks."""
+        if getattr(self, "align", None) == "detect":
+            found = detect_align_points(image, self.size)
+            if found is not None:
+                return found
         return self._crop(image, record), None
 
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
