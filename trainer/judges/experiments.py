@@ -384,6 +384,11 @@ def run_comparison(
     root = Path(out)
     names = list(dict.fromkeys(v for e in experiments for v in e.variants))
     scores: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in names}
+    for name in names:  # what earlier invocations scored, so every table shows all of it
+        for seed in seeds:
+            path = root / EVAL_DIR / name / f"s{seed}" / SCORES_FILE
+            if path.is_file():
+                scores[name][seed] = json.loads(path.read_text())
     checkpoints: dict[int, dict[str, Path]] = {}
     result = ComparisonResult(list(experiments), scores, {}, {})
     for seed in seeds:
