@@ -270,3 +270,7 @@ def test_a_global_only_model_runs_with_masks_or_boxes() -> None:
         assert out.region_masks.shape == (2, 0, config.crop_size, config.crop_size)
         assert out.image.shape == x.shape
     assert box_region_masks(torch.rand(3, 5, 2), 8, ()).shape == (3, 0, 8, 8)
+    # no regions, no boxes: a global-only model needs no landmarks either
+    model = UnifiedModel(preset("tiny").replace(regions=(), region_source="boxes")).eval()
+    with torch.no_grad():
+        assert model.region_masks(torch.zeros(1, 3, 32, 32)).masks.shape == (1, 0, 32, 32)
