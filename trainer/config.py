@@ -186,11 +186,16 @@ class DataConfig:
     align: str = ""  # expression crops: "" = the loader's default (box / center)
     augment: bool = True  # CelebAMask-HQ flips, scales and colour jitter
     class_balanced: bool = True  # expression batches draw every class equally often
+    # Share of CelebAMask-HQ's training images whose parsing labels the parser and joint stages
+    # may use (a seeded subset); the low-label experiment sets 0.1. Expression data is unaffected.
+    parser_label_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         given = [name for name in EXPRESSION_SOURCES if getattr(self, name)]
         if len(given) > 1:
             _fail("data", f"give one expression dataset, got {given}")
+        if not 0.0 < self.parser_label_fraction <= 1.0:
+            _fail("data.parser_label_fraction", f"{self.parser_label_fraction} is not in (0, 1]")
 
     @property
     def expression_source(self) -> tuple[ExpressionSource, str] | None:

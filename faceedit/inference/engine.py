@@ -294,15 +294,23 @@ class EditEngine:
         region_conditions: Mapping[str, ConditionLike] | None = None,
         editable_regions: Iterable[str] | None = None,
         valence_arousal: tuple[float, float] | None = None,
+        landmarks: Sequence[np.ndarray] | None = None,
     ) -> list[EditResult]:
-        """Edit many crops in one forward pass (headless CLI, benchmark); no parse cache."""
+        """Edit many crops in one forward pass (headless CLI, benchmark); no parse cache.
+
+        `landmarks`, one (5, 2) array in crop pixels per crop, are read only by keypoint-box
+        models; without them such a model gets the alignment template's points.
+        """
         self._require("edit")
         assert self._model is not None
         if not crops:
             return []
         start = time.perf_counter()
         x = torch.cat([self._to_tensor(c) for c in crops])
-        masks, _, _ = self._model.region_masks(x)
+        points = None
+        if self.config is not None and self.config.region_source == "boxes":
+            points = self._batch_landmarks(crops, landmarks)
+        masks, _, _ = self._model.region_masks(x, points)
         parsed = time.perf_counter()
         cond = self._condition_tensor(condition, region_conditions, valence_arousal)
         cond = cond.expand(x.shape[0], *cond.shape[1:])
@@ -369,6 +377,29 @@ class EditEngine:
                 x, size=(size, size), mode="bilinear", align_corners=False, antialias=True
             )
         return x
+
+    def _batch_landmarks(
+        self, crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray] | None
+    ) -> torch.Tensor:
+        """(B, 5, 2) keypoints at the model's crop size: the given ones, scaled from each crop's
+        own size, or the template's."""
+        size = self.crop_size
+        if landmarks is None:
+            points = [template_landmarks(size)] * len(crops)
+        else:
+            if len(landmarks) != len(crops):
+                raise InputError(
+                    f"give one (5, 2) landmark array per crop: {len(crops)} crops, "
+                    f"{len(landmarks)} landmark arrays"
+                )
+            points = []
+            for crop, marks in zip(crops, landmarks, strict=True):
+                array = np.asarray(marks, dtype=np.float64)
+                if array.shape != (5, 2) or not np.isfinite(array).all():
+                    raise InputError(f"landmarks must be finite (5, 2) arrays, got {array.shape}")
+                scale = size / crop.shape[1]  # pixel centres at integers, as align's
+                points.append((array + 0.5) * scale - 0.5)
+        return torch.as_tensor(np.stack(points), dtype=torch.float32, device=self.device)
 
     def _masks_tensor(self, region_masks: np.ndarray) -> torch.Tensor:
         """(K, H, W) soft masks from an earlier Parsing -> (1, K, S, S) on the device."""

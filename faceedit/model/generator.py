@@ -196,6 +196,9 @@ class FusionNetwork(nn.Module):
 class HierarchicalGenerator(nn.Module):
     """Global editor + one local editor per region + fusion, with an optional region lock.
 
+    With no regions (config.regions empty) it is the global-only baseline (StarGAN/GANimation
+    style): no local editors and no fuser, since there are no seams to remove.
+
     Local editors are separate modules (a ModuleDict keyed by region name) run one after the
     other: running them as one grouped-conv network (groups=K) was measured slower on CPU (about
     47 ms against 42 ms for four 16-channel editors at 128 px, 2 threads), and separate modules
@@ -215,7 +218,8 @@ class HierarchicalGenerator(nn.Module):
                 for name in self.regions
             }
         )
-        self.fusion = FusionNetwork(config.fusion_channels)
+        # No regions, no seams: a fuser would only add an unconstrained residual to the edit.
+        self.fusion = FusionNetwork(config.fusion_channels) if self.regions else None
 
     @property
     def num_regions(self) -> int:
@@ -242,12 +246,17 @@ class HierarchicalGenerator(nn.Module):
             generator(x, region_masks[:, k : k + 1], conditions[:, 1 + k])
             for k, generator in enumerate(self.local_generators.values())
         ]
-        local_images = torch.stack([out.image for out in local_outs], 1)  # (B, K, 3, S, S)
-        # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k.
-        weights, union = _blend_weights(region_masks)
-        y = (1 - union) * global_out.image + (weights.unsqueeze(2) * local_images).sum(1)
-        # 4. Remove seams.
-        y = self.fusion(y, union)
+        if local_outs:
+            local_images = torch.stack([out.image for out in local_outs], 1)  # (B, K, 3, S, S)
+            # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k.
+            weights, union = _blend_weights(region_masks)
+            y = (1 - union) * global_out.image + (weights.unsqueeze(2) * local_images).sum(1)
+            # 4. Remove seams.
+            assert self.fusion is not None
+            y = self.fusion(y, union)
+        else:  # global-only: the global edit is the output
+            local_images = x.new_zeros(x.shape[0], 0, *x.shape[1:])  # (B, 0, 3, S, S)
+            y = global_out.image if self.training else global_out.image.clamp(-1.0, 1.0)
         # 5. Region lock: out = x + U * (y - x), so where U = 0 the input passes through exactly,
         #    and in eval mode (y clamped to [-1, 1]) |out - x| <= 2 U everywhere.
         if editable is not None:

@@ -113,6 +113,8 @@ def box_region_masks(landmarks: Tensor, size: int, regions: tuple[str, ...]) -> 
         "nose": lambda: box(nose, NOSE_BOX),
         "mouth": mouth_box,
     }
+    if not regions:  # the global-only baseline: no boxes
+        return landmarks.new_zeros(landmarks.shape[0], 0, size, size, dtype=torch.float32)
     masks = torch.stack([builders[name]() for name in regions], dim=1)  # (B, K, S, S)
     return masks.to(landmarks.dtype if landmarks.is_floating_point() else torch.float32)
 

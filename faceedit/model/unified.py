@@ -103,7 +103,8 @@ class UnifiedModel(nn.Module):
         """
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] != x.shape[-1]:
             raise ValueError(f"x must be a (B, 3, S, S) batch in [-1, 1], got {tuple(x.shape)}")
-        if self.config.region_source == "boxes" and landmarks is None:
+        boxes = self.config.region_source == "boxes" and bool(self.config.regions)
+        if boxes and landmarks is None:
             raise ValueError(
                 "this model takes its regions from keypoint boxes (region_source='boxes'): "
                 "pass landmarks, (B, 5, 2) pixel coordinates in the crop"
@@ -114,7 +115,7 @@ class UnifiedModel(nn.Module):
             parsed = self.parser(resize(x, self.config.parser.resolution))
             logits = resize(parsed.logits, size)  # (B, 19, S, S)
         # 2. Regions: the parser's soft masks, or hard boxes for the keypoint ablation.
-        if self.config.region_source == "boxes":
+        if boxes:
             assert landmarks is not None
             masks = box_region_masks(landmarks, size, self.config.regions).to(x.dtype)
         else:

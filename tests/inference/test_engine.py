@@ -126,3 +126,26 @@ def test_keypoint_box_model_without_parser_edits_but_does_not_pretend_to_parse(
     assert set(np.unique(result.region_masks)) <= {0.0, 1.0}, "box regions are hard masks"
     with pytest.raises(FaceEditError, match="no face parser"):
         engine.parse(crop_of(32))
+
+
+def test_batch_edits_of_a_keypoint_box_model_use_each_crops_landmarks(tmp_path: Path) -> None:
+    """edit_batch used to run region_masks without landmarks, which a box model refuses; now
+    each crop may bring its own points (scaled from the crop's size), else the template's."""
+    from faceedit.faces.align import template_landmarks
+    from faceedit.model.config import preset
+
+    config = preset("tiny").replace(region_source="boxes")
+    path = make_checkpoint(
+        tmp_path / "boxes.safetensors", config=config, parts=("generator",), steps=1
+    )
+    engine = EditEngine.load(path, device="cpu")
+    crops = [crop_of(64), crop_of(64)]
+    template = engine.edit_batch(crops, {"happy": 1.0})
+    single = engine.edit(crops[0], {"happy": 1.0})
+    np.testing.assert_array_equal(template[0].region_masks, single.region_masks)
+    moved = template_landmarks(64) + np.array([8.0, 0.0])  # the face 8 px to the right
+    own = engine.edit_batch(crops, {"happy": 1.0}, landmarks=[template_landmarks(64), moved])
+    np.testing.assert_array_equal(own[0].region_masks, template[0].region_masks)
+    assert not np.array_equal(own[1].region_masks, template[1].region_masks)
+    with pytest.raises(InputError, match="one \\(5, 2\\) landmark array per crop"):
+        engine.edit_batch(crops, {"happy": 1.0}, landmarks=[moved])

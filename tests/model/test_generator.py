@@ -217,3 +217,24 @@ def test_hierarchy_costs_at_most_one_and_a_half_stargan_generators() -> None:
         hierarchy(x, masks, condition)
     assert base_flops > 10e9  # StarGAN's generator at 128 px is about 20 GFLOPs
     assert counter.get_total_flops() <= 1.5 * base_flops
+
+
+def test_global_only_generator_has_no_local_editors_and_no_fuser() -> None:
+    """config.regions empty (the StarGAN/GANimation baseline): the forward pass used to fail
+    on torch.stack of an empty list; now the output is the global editor's, gradients reach
+    it, and no fuser adds an unconstrained residual."""
+    config = preset("tiny").replace(regions=())
+    generator = HierarchicalGenerator(config).train()
+    assert len(generator.local_generators) == 0 and generator.fusion is None
+    x, masks, condition = inputs(config)
+    assert masks.shape[1] == 0
+    out = generator(x, masks, condition)
+    assert out.image.shape == x.shape
+    assert out.attention.shape == (2, 1, 1, config.crop_size, config.crop_size)
+    assert out.local_images.shape == (2, 0, 3, config.crop_size, config.crop_size)
+    assert torch.equal(out.image, out.global_image)
+    out.image.mean().backward()
+    assert all(p.grad is not None for p in generator.global_generator.parameters())
+    generator.eval()
+    with torch.no_grad():
+        assert float(generator(x * 5, masks, condition).image.abs().max()) <= 1.0

@@ -255,3 +255,22 @@ def test_mismatched_parts_and_inputs_are_refused() -> None:
     model = UnifiedModel(config)
     with pytest.raises(ValueError, match=r"\(B, 3, S, S\)"):
         model.region_masks(torch.rand(1, 3, 32, 16))
+
+
+def test_a_global_only_model_runs_with_masks_or_boxes() -> None:
+    """No regions: soft masks and keypoint boxes are both (B, 0, S, S), and the model edits."""
+    for source in ("masks", "boxes"):
+        config = preset("tiny").replace(regions=(), region_source=source)
+        model = UnifiedModel(config).eval()
+        x = torch.rand(2, 3, config.crop_size, config.crop_size) * 2 - 1
+        points = torch.rand(2, 5, 2) * config.crop_size
+        condition = torch.zeros(2, config.condition_dim)
+        with torch.no_grad():
+            out = model(x, condition, landmarks=points)
+        assert out.region_masks.shape == (2, 0, config.crop_size, config.crop_size)
+        assert out.image.shape == x.shape
+    assert box_region_masks(torch.rand(3, 5, 2), 8, ()).shape == (3, 0, 8, 8)
+    # no regions, no boxes: a global-only model needs no landmarks either
+    model = UnifiedModel(preset("tiny").replace(regions=(), region_source="boxes")).eval()
+    with torch.no_grad():
+        assert model.region_masks(torch.zeros(1, 3, 32, 32)).masks.shape == (1, 0, 32, 32)

@@ -7,8 +7,8 @@ The comparisons: `faceedit-train compare` trains whole parser -> gan -> joint ch
 the suite does. The compare tests check the tables these fixtures wrote, and the stage tests
 check the runs inside them that they would otherwise train again (a BiSeNet parser, a joint
 run with the parser frozen). Variants whose runs equal another comparison's (the masks
-variant of masks-vs-boxes is joint-vs-frozen's joint variant) start from copies of those runs,
-which the comparison resumes instead of retraining, as it would after an interruption.
+variant of masks-vs-boxes is joint-vs-frozen's frozen variant) start from copies of those runs,
+which the comparison skips or resumes instead of retraining, as it would after an interruption.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.trainer.fixtures import write_celebamask_hq, write_folders
 from tests.trainer.stage_runs import make_runs
 
 # Every run of every comparison: the tiny preset, two steps of two images, one seed.
-COMPARE_BUDGET = ["--preset", "tiny", "--steps", "2", "--batch-size", "2", "--seed", "3"]
+COMPARE_BUDGET = ["--preset", "tiny", "--steps", "2", "--train-batch-size", "2", "--seeds", "1"]
 COMPARE_FAST = ["--num-workers", "0", "--device", "cpu", "--limit", "4"]
 
 
@@ -82,9 +82,14 @@ def run_compare(experiment: str, out: Path, data: Mapping[str, Path], *extra: st
 
 
 def seed_runs(out: Path, source: Path, names: Mapping[str, str]) -> None:
-    """Copy finished runs (target name -> source name) into a comparison's runs folder."""
+    """Copy finished runs of seed 0 (target name -> source name) into a comparison's runs
+    folder. A copy under another name loses its done.json (its options differ), so the
+    comparison resumes it, as after an interruption."""
     for target, name in names.items():
-        shutil.copytree(source / "runs" / name, out / "runs" / target)
+        copy = out / "runs" / "s0" / target
+        shutil.copytree(source / "runs" / "s0" / name, copy)
+        if target != name:
+            (copy / "done.json").unlink()
 
 
 @pytest.fixture(scope="session")
@@ -110,10 +115,11 @@ def joint_vs_frozen(
 def masks_vs_boxes(
     compare_data: dict[str, Path], joint_vs_frozen: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """`compare masks-vs-boxes` without judges; the masks variant is joint-vs-frozen's joint."""
+    """`compare masks-vs-boxes` without judges; the frozen (soft masks) variant's runs are
+    joint-vs-frozen's, finished, so only the boxes variant trains."""
     out = tmp_path_factory.mktemp("masks-vs-boxes") / "mb"
     seed_runs(
-        out, joint_vs_frozen, {"parser": "parser", "gan-masks": "gan", "joint-masks": "joint-joint"}
+        out, joint_vs_frozen, {"parser": "parser", "gan": "gan", "joint-frozen": "joint-frozen"}
     )
     with one_thread():
         torch.manual_seed(0)
@@ -126,7 +132,7 @@ def bisenet_vs_unet(
     compare_data: dict[str, Path], joint_vs_frozen: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """`compare bisenet-vs-unet`; the tiny preset's parser is a U-Net, so that variant is
-    joint-vs-frozen's joint again."""
+    joint-vs-frozen's joint again (resumed from copies)."""
     out = tmp_path_factory.mktemp("bisenet-vs-unet") / "bu"
     seed_runs(
         out,

@@ -30,8 +30,11 @@ from trainer.data.common import (
     ExpressionRecord,
     Split,
     align_five_points,
+    align_with_points,
     box_crop,
+    box_crop_points,
     describe_folder,
+    detect_align_points,
     detect_and_align,
     logger,
 )
@@ -233,6 +236,25 @@ class AffectNet(ExpressionDataset):
                 return crop
             logger.info("AffectNet: no face detected in %s; cropping its box", record.path)
         return box_crop(image, record.box, self.margin, self.size)
+
+    def _crop_points(
+        self, image: np.ndarray, record: ExpressionRecord
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The crop with the face's own 5 points in it: the annotated 68 landmarks' (aligned
+        with align="landmarks", or moved with the box crop), or the detector's (align="detect")."""
+        assert record.box is not None
+        if self.align == "landmarks" and record.points is not None:
+            return align_with_points(image, record.points, self.size)
+        if self.align == "detect":
+            found = detect_align_points(image, self.size)
+            if found is not None:
+                return found
+        crop = self._crop(image, record) if self.align != "detect" else box_crop(
+            image, record.box, self.margin, self.size
+        )
+        if record.points is None:
+            return crop, None
+        return crop, box_crop_points(record.points, record.box, self.margin, self.size)
 
 
 def _listing(cache: dict[str, frozenset[str]], root: Path, folder: str) -> frozenset[str]:

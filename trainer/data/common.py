@@ -115,6 +115,19 @@ def box_crop(
     return resize_image(crop_square(image, cx - side / 2.0, cy - side / 2.0, side), size)
 
 
+def box_crop_points(
+    points: np.ndarray, box: tuple[float, float, float, float], margin: float, size: int
+) -> np.ndarray:
+    """(N, 2) float32: frame points (pixel centres at integers) moved as `box_crop` moves pixels."""
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    left, top, extent = round(cx - side / 2.0), round(cy - side / 2.0), max(1, round(side))
+    scale = size / extent
+    moved = (np.asarray(points, np.float64).reshape(-1, 2) - (left, top) + 0.5) * scale - 0.5
+    return moved.astype(np.float32)
+
+
 def centre_square_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square of `image`, resized to size x size."""
     height, width = image.shape[:2]
@@ -164,16 +177,34 @@ def align_five_points(image: np.ndarray, points: np.ndarray, size: int) -> np.nd
     image-left and image-right mouth corners (faceedit.faces.detect.LANDMARK_NAMES). The transform and
     the template are faceedit.faces.align's, so training crops match what the app feeds the model.
     """
+    return align_with_points(image, points, size)[0]
+
+
+def align_with_points(
+    image: np.ndarray, points: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(aligned crop, the same 5 points in the crop's pixels): the face's own keypoints after
+    alignment, which the keypoint-box regions are built from (they are near, not on, the
+    template: a similarity cannot move five points of a real face onto it exactly)."""
     from faceedit.faces.align import align
 
-    return align(image, np.asarray(points, dtype=np.float64).reshape(5, 2), size=size).crop
+    five = np.asarray(points, dtype=np.float64).reshape(5, 2)
+    alignment = align(image, five, size=size)
+    return alignment.crop, alignment.to_crop(five).astype(np.float32)
 
 
 _DETECTOR: Any = None
 
 
 def detect_and_align(image: np.ndarray, size: int) -> np.ndarray | None:
-    """The largest detected face of `image`, aligned to size x size; None when there is none.
+    """The largest detected face of `image`, aligned to size x size; None when there is none."""
+    found = detect_align_points(image, size)
+    return None if found is None else found[0]
+
+
+def detect_align_points(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The largest detected face of `image`, aligned to size x size, with its detected 5 points
+    in the crop's pixels; None when there is none.
 
     Runs MTCNN (faceedit.faces.detect.FaceDetector) once per image: slow (about 0.4 s for a 256 px
     image on a 2-core CPU), so meant for small datasets or for building a pre-aligned copy. The detector runs on
@@ -189,7 +220,8 @@ def detect_and_align(image: np.ndarray, size: int) -> np.ndarray | None:
     faces = _DETECTOR.detect(image)  # largest first
     if not faces:
         return None
-    return align(image, faces[0], size=size).crop
+    alignment = align(image, faces[0], size=size)
+    return alignment.crop, alignment.to_crop(faces[0].landmarks).astype(np.float32)
 
 
 # ------------------------------------------------------------------- randomness and splits
@@ -421,10 +453,14 @@ class ExpressionDataset(FaceDataset):
     """Base of the expression loaders: items are ExpressionRecords, output is the same triple.
 
     `dataset[i]` -> (image (3, S, S) float32 in [-1, 1], expression int64 scalar,
-    valence_arousal (2,) float32, NaN when the dataset has none for that image).
+    valence_arousal (2,) float32, NaN when the dataset has none for that image). With
+    `return_points` set, a fourth element: the face's 5 keypoints (5, 2) float32 in crop
+    pixels (annotated or detected, moved by the same crop transform as the pixels), NaN when
+    the sample has none; the keypoint-box regions are built from them.
     """
 
     _items: list[ExpressionRecord]
+    return_points: bool = False
 
     @property
     def targets(self) -> np.ndarray:
@@ -450,14 +486,37 @@ class ExpressionDataset(FaceDataset):
         record = self._items[index]
         return self._crop(read_image(record.path), record)
 
+    def _crop_points(
+        self, image: np.ndarray, record: ExpressionRecord
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(crop, its 5 keypoints in crop pixels or None): the detector's points when the
+        loader aligns by detection (align="detect"), else none; AffectNet overrides this with
+        its annotated landmarks."""
+        if getattr(self, "align", None) == "detect":
+            found = detect_align_points(image, self.size)
+            if found is not None:
+                return found
+        return self._crop(image, record), None
+
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         record = self._items[index]
-        crop = self.prepared_arrays(index)
-        return (
+        image = read_image(record.path)
+        if not self.return_points:
+            crop, points = self._crop(image, record), None
+        else:
+            crop, points = self._crop_points(image, record)
+        out = (
             to_tensor(crop),  # (3, S, S) in [-1, 1]
             torch.tensor(record.expression, dtype=torch.int64),
             torch.tensor(record.valence_arousal, dtype=torch.float32),  # (2,), NaN = missing
         )
+        if not self.return_points:
+            return out
+        if points is None:
+            keypoints = torch.full((5, 2), math.nan)
+        else:
+            keypoints = torch.as_tensor(np.asarray(points, np.float32).reshape(5, 2))
+        return (*out, keypoints)
 
 
 def describe_folder(folder: Path, limit: int = 8) -> str:

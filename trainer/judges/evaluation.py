@@ -5,8 +5,10 @@ Editing (StarGAN / GANimation protocol): every test face is edited towards every
 expression through the app's own engine, and each edit is scored by
   - expression accuracy: the classifier's top class is the target;
   - target probability: the classifier's mean probability of the target;
-  - identity L1: mean |edit - input| (pixel values in [0, 1]) where no region may change,
-    i.e. where the union of the region masks is below 0.5;
+  - identity L1: mean |edit - input| (pixel values in [0, 1]) over pixels that no variant
+    may edit, the same for every model: outside the union of the four keypoint-box regions of
+    the alignment template, grown by SHARED_OUTSIDE_GROW of the crop (measuring each model
+    outside its own regions would score models with different regions over different pixels);
   - FID between the edits towards a class and the real faces of that class, averaged over the
     targets (Inception weights by path; without them FID is "not computed" with the reason).
 A metric that cannot be computed is None in the JSON and "n/a" in the tables, with a reason.
@@ -55,8 +57,10 @@ SUMMARY_METRICS: Final[dict[str, str]] = {
     "identity_l1": "identity L1",
     "fid": "FID",
 }
-# The identity L1 counts pixels whose region-mask union is below this: "outside the edit".
-OUTSIDE_THRESHOLD: Final[float] = 0.5
+# The identity L1 counts pixels outside every region any variant edits: the template's keypoint
+# boxes of all four regions, grown by this share of the crop side (soft masks reach a little
+# beyond the boxes).
+SHARED_OUTSIDE_GROW: Final[float] = 0.06
 RESULTS_FILE: Final[str] = "evaluation.json"
 TABLE_FILE: Final[str] = "evaluation.md"
 GRID_FILE: Final[str] = "edits.png"
@@ -231,8 +235,8 @@ def evaluate_editing(
         for target in chosen:
             results = edit_crops(engine, crops, target)
             edited = from_uint8_crops([r.crop for r in results]).to(device)  # (B, 3, S, S)
-            union = torch.from_numpy(np.stack([r.region_masks for r in results])).sum(1)
-            outside = (union.clamp(0, 1) < OUTSIDE_THRESHOLD).to(device)  # (B, S, S)
+            size = edited.shape[-1]
+            outside = shared_outside(size).to(device).expand(len(results), size, size)
             scores = per_target[target]
             diff = (edited - real).abs().mean(dim=1) / 2  # (B, S, S), [0, 1] pixel units
             scores.l1_sum += float(diff[outside].sum())
@@ -254,16 +258,24 @@ def evaluate_editing(
     return EditingEvaluation(len(indices), chosen, summary, table, why, grid)
 
 
-def edit_crops(engine: EditEngine, crops: list[np.ndarray], target: str) -> list[Any]:
-    """Edit crops towards one expression: one batch for mask models; one by one for keypoint-box
-    models, which need landmarks: the alignment template's, since the crops are aligned to it."""
-    config = engine.config
-    if config is None or config.region_source != "boxes":
-        return engine.edit_batch(crops, {target: 1.0})
+def shared_outside(size: int) -> Tensor:
+    """(S, S) bool: the pixels the identity L1 is measured over, the same for every model
+    (outside the grown template keypoint boxes of brows, eyes, nose and mouth)."""
     from faceedit.faces.align import template_landmarks
+    from faceedit.model.regions import box_region_masks
+    from faceedit.vocab.labels import REGION_NAMES
 
-    points = template_landmarks(config.crop_size)
-    return [engine.edit(crop, {target: 1.0}, landmarks=points) for crop in crops]
+    points = torch.as_tensor(template_landmarks(size), dtype=torch.float32)[None]
+    zone = box_region_masks(points, size, REGION_NAMES)[0].amax(0).numpy().astype(np.uint8)
+    grow = max(1, round(SHARED_OUTSIDE_GROW * size))
+    grown = cv2.dilate(zone, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return torch.from_numpy(grown == 0)
+
+
+def edit_crops(engine: EditEngine, crops: list[np.ndarray], target: str) -> list[Any]:
+    """Edit crops towards one expression in one batch. Keypoint-box models get the alignment
+    template's points here (the crops are aligned to it; these datasets give no points)."""
+    return engine.edit_batch(crops, {target: 1.0})
 
 
 def _labels_of(dataset: Dataset, indices: list[int]) -> list[int]:
@@ -334,7 +346,7 @@ def _summarise(
     scored_any = classifier is not None and total_edits > 0
     pixels = sum(s.l1_pixels for s in per_target.values())
     if not pixels:
-        why["identity_l1"] = "the region masks cover every pixel: nothing lies outside the edit"
+        why["identity_l1"] = "the shared edit regions cover every pixel: nothing lies outside"
     summary: dict[str, float | None] = {
         "expression_accuracy": (
             sum(s.hits for s in per_target.values()) / total_edits if scored_any else None
@@ -442,6 +454,8 @@ class EvaluationReport:
             f"- {SUMMARY_METRICS.get(k, k)}: not computed: {r}"
             for k, r in self.not_computed().items()
         ]
+        if self.info.get("parser_note"):
+            notes.insert(0, f"- {self.info['parser_note']}")
         return "\n\n".join(parts + (["\n".join(notes)] if notes else []))
 
 
@@ -470,6 +484,20 @@ def write_report(report: EvaluationReport, out: str | os.PathLike[str]) -> dict[
     if report.editing is not None and report.editing.grid is not None:
         written["grid"] = save_png(folder / GRID_FILE, report.editing.grid)
     return written
+
+
+COMMUNITY_PARSER_NOTE: Final[str] = (
+    "NOTE: this parser was imported from face-parsing.PyTorch, which was trained on all "
+    "CelebAMask-HQ images: its CelebAMask-HQ test-split scores are not held out (they "
+    "overstate what it does on faces it has not seen)"
+)
+
+
+def community_parser_note(metadata: Mapping[str, Any]) -> str | None:
+    """The caveat for a parser imported from the community project, else None."""
+    from faceedit.weights.community_parser import SOURCE
+
+    return COMMUNITY_PARSER_NOTE if metadata.get("source") == SOURCE else None
 
 
 def evaluate_checkpoint(
@@ -509,6 +537,10 @@ def evaluate_checkpoint(
         why["parser"] = f"{checkpoint} holds no parser"
     else:
         parsing = open_parsing_dataset(celebamask_hq, split, size=config.parser.resolution)  # type: ignore[arg-type]  # split: the CLI choices
+        note = community_parser_note(engine.checkpoint.metadata if engine.checkpoint else {})
+        if note:
+            log(note)
+            report.info["parser_note"] = note
         log(f"parser: scoring {len(parsing) if limit is None else min(limit, len(parsing))} images")
         report.parser = evaluate_parser(
             parser, parsing, limit=limit, batch_size=batch_size, num_workers=num_workers,

@@ -1,4 +1,5 @@
-"""PNG figures for reports: loss curves and image grids, drawn with OpenCV.
+"""PNG figures for reports: loss curves, bar charts with error bars and image grids, drawn
+with OpenCV.
 
 OpenCV is already a dependency (the data loaders and the app use it); matplotlib would add
 about 40 MB and a font cache for a few line plots, so the curves are drawn here directly: one
@@ -99,28 +100,111 @@ def curves_figure(title: str, series: Mapping[str, Series]) -> np.ndarray:
     return figure
 
 
+# Bar colours (RGB), one per variant in table order.
+BAR_COLOURS: Final[tuple[tuple[int, int, int], ...]] = (
+    (40, 90, 200),
+    (220, 120, 30),
+    (40, 150, 70),
+    (190, 50, 50),
+    (130, 80, 170),
+    (120, 120, 120),
+)
+
+Bar = tuple[str, float | None, float | None]  # label, mean (None: not measured), std (or None)
+
+
+def bar_panel(title: str, bars: Sequence[Bar]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB bar chart of one metric: one bar per variant with a +-std error bar;
+    the y axis starts at 0 unless values are negative."""
+    width, height = PANEL_SIZE
+    left, right, top, bottom = MARGIN
+    bottom += 12  # room for the variant names
+    panel = np.full((height, width, 3), WHITE, dtype=np.uint8)
+    cv2.putText(panel, title[:48], (left, 16), FONT, 0.42, TEXT, 1, cv2.LINE_AA)
+    measured = [(m, s or 0.0) for _, m, s in bars if m is not None and math.isfinite(m)]
+    plot_w, plot_h = width - left - right, height - top - bottom
+    if not measured:
+        cv2.putText(panel, "no data", (left, height // 2), FONT, 0.5, AXIS, 1, cv2.LINE_AA)
+        return panel
+    y0 = min(0.0, *(m - s for m, s in measured))
+    y1 = max(0.0, *(m + s for m, s in measured))
+    if y1 == y0:
+        y1 = y0 + 1.0
+    y1 += 0.08 * (y1 - y0)
+
+    def to_y(value: float) -> int:
+        return round(top + (1.0 - (value - y0) / (y1 - y0)) * plot_h)
+
+    for k in range(5):
+        value = y0 + (y1 - y0) * k / 4
+        py = to_y(value)
+        cv2.line(panel, (left, py), (left + plot_w, py), GRID, 1)
+        cv2.putText(panel, _tick(value), (2, py + 4), FONT, 0.33, AXIS, 1, cv2.LINE_AA)
+    cv2.rectangle(panel, (left, top), (left + plot_w, top + plot_h), AXIS, 1)
+    slot = plot_w / max(1, len(bars))
+    for k, (label, mean, std) in enumerate(bars):
+        x0 = round(left + k * slot + 0.18 * slot)
+        x1 = round(left + (k + 1) * slot - 0.18 * slot)
+        cx = (x0 + x1) // 2
+        colour = BAR_COLOURS[k % len(BAR_COLOURS)]
+        name = label[:10]
+        cv2.putText(panel, name, (cx - 3 * len(name), height - 8), FONT, 0.33, TEXT, 1, cv2.LINE_AA)
+        if mean is None or not math.isfinite(mean):
+            cv2.putText(panel, "n/a", (cx - 9, to_y(0.0) - 4), FONT, 0.33, AXIS, 1, cv2.LINE_AA)
+            continue
+        cv2.rectangle(panel, (x0, to_y(max(mean, 0.0))), (x1, to_y(min(mean, 0.0))), colour, -1)
+        if std:
+            lo, hi = to_y(mean - std), to_y(mean + std)
+            cv2.line(panel, (cx, lo), (cx, hi), TEXT, 1, cv2.LINE_AA)
+            cv2.line(panel, (cx - 4, lo), (cx + 4, lo), TEXT, 1, cv2.LINE_AA)
+            cv2.line(panel, (cx - 4, hi), (cx + 4, hi), TEXT, 1, cv2.LINE_AA)
+        top_y = to_y(mean + (std or 0.0)) if mean >= 0 else to_y(0.0)
+        cv2.putText(panel, _tick(mean), (x0, max(top + 9, top_y - 4)), FONT, 0.3, TEXT, 1, cv2.LINE_AA)
+    return panel
+
+
+def bar_figure(title: str, metrics: Mapping[str, Sequence[Bar]]) -> np.ndarray:
+    """One bar panel per metric (in the given order) under a title line, COLUMNS per row."""
+    names = list(metrics)
+    width, height = PANEL_SIZE
+    rows = max(1, -(-len(names) // COLUMNS))
+    figure = np.full((28 + rows * height, COLUMNS * width, 3), WHITE, dtype=np.uint8)
+    cv2.putText(figure, title, (8, 20), FONT, 0.6, TEXT, 1, cv2.LINE_AA)
+    for k, name in enumerate(names):
+        row, col = divmod(k, COLUMNS)
+        y, x = 28 + row * height, col * width
+        figure[y : y + height, x : x + width] = bar_panel(name, metrics[name])
+    return figure
+
+
 def image_grid(
     rows: Sequence[Sequence[np.ndarray]],
     column_titles: Sequence[str] = (),
     scale: int = 2,
     gap: int = 2,
+    row_titles: Sequence[str] = (),
 ) -> np.ndarray:
     """Equal-size (S, S, 3) uint8 RGB images laid out in rows, upscaled by `scale` (nearest),
-    with optional column titles above."""
+    with optional column titles above and row titles on the left."""
     if not rows or not rows[0]:
         raise ValueError("an image grid needs at least one image")
     size = rows[0][0].shape[0] * scale
     columns = max(len(r) for r in rows)
     title_h = 16 if column_titles else 0
+    title_w = 8 + 7 * max((len(t[:12]) for t in row_titles), default=0) if row_titles else 0
     height = title_h + len(rows) * (size + gap)
-    width = columns * (size + gap)
+    width = title_w + columns * (size + gap)
     grid = np.full((height, width, 3), WHITE, dtype=np.uint8)
     for c, title in enumerate(column_titles[:columns]):
-        cv2.putText(grid, title[:9], (c * (size + gap) + 2, 12), FONT, 0.33, TEXT, 1, cv2.LINE_AA)
+        x = title_w + c * (size + gap) + 2
+        cv2.putText(grid, title[:9], (x, 12), FONT, 0.33, TEXT, 1, cv2.LINE_AA)
+    for r, title in enumerate(row_titles[: len(rows)]):
+        y = title_h + r * (size + gap) + size // 2 + 4
+        cv2.putText(grid, title[:12], (3, y), FONT, 0.36, TEXT, 1, cv2.LINE_AA)
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             big = cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
-            y, x = title_h + r * (size + gap), c * (size + gap)
+            y, x = title_h + r * (size + gap), title_w + c * (size + gap)
             grid[y : y + size, x : x + size] = big
     return grid
 

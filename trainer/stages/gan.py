@@ -9,6 +9,7 @@ whose update also carries the GAN gradients that reached the parser. Exports
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ from trainer.stages.steps import (
 )
 from trainer.stages.warm_start import critic_warmup_losses, start_attention
 
+logger = logging.getLogger("trainer.stages.gan")
+
 CHECKPOINT_NAME: Final[str] = "model.safetensors"
 NUM_PREVIEW: Final[int] = 4
 
@@ -99,12 +102,23 @@ def _load_into(
 
 
 def template_landmarks(batch: int, size: int, device: torch.device) -> Tensor:
-    """(B, 5, 2) faceedit's alignment template in crop pixels: the keypoint-box ablation's
-    landmarks for aligned datasets, where every face sits on the template."""
+    """(B, 5, 2) faceedit's alignment template in crop pixels: the keypoint-box fallback for
+    samples without keypoints of their own (aligned crops sit near the template)."""
     from faceedit.faces.align import template_landmarks as template
 
     points = torch.as_tensor(template(size), dtype=torch.float32, device=device)
     return points.unsqueeze(0).expand(batch, -1, -1)
+
+
+def face_landmarks(points: Tensor, size: int) -> tuple[Tensor, int]:
+    """(B, 5, 2) each face's own keypoints, the template where a sample has none (NaN rows);
+    returns them with the number of samples that fell back to the template."""
+    missing = ~torch.isfinite(points).all(dim=2).all(dim=1)  # (B,)
+    if not bool(missing.any()):
+        return points, 0
+    template = template_landmarks(points.shape[0], size, points.device)
+    filled = torch.where(missing[:, None, None], template, points)
+    return filled, int(missing.sum())
 
 
 class GanStage:
@@ -179,6 +193,17 @@ class GanStage:
         # ---- data
         from trainer.data import class_balanced_weights
 
+        # Keypoint boxes come from each face's own points, which the loader then returns.
+        self.boxes = model_config.region_source == "boxes" and bool(model_config.regions)
+        if self.boxes and not hasattr(expressions, "return_points"):
+            raise ConfigError(
+                "model.region_source=boxes needs each face's own keypoints, which a prepared "
+                "folder does not hold: train on the raw dataset, or with region_source=masks"
+            )
+        if self.boxes:
+            expressions.return_points = True
+        self.box_samples = 0  # samples given keypoint boxes, and of those, template fallbacks
+        self.template_fallbacks = 0
         weights = class_balanced_weights(expressions) if config.data.class_balanced else None
         self.loaders = {
             "expressions": EndlessLoader(
@@ -202,7 +227,11 @@ class GanStage:
                 name="CelebAMask-HQ",
             )
         count = min(NUM_PREVIEW, len(expressions))
-        self.preview = torch.stack([expressions[i][0] for i in range(count)]).to(device)
+        samples = [expressions[i] for i in range(count)]
+        self.preview = torch.stack([sample[0] for sample in samples]).to(device)
+        self.preview_points = (
+            torch.stack([sample[3] for sample in samples]).to(device) if self.boxes else None
+        )
         self.source = init.source
 
     @classmethod
@@ -244,12 +273,13 @@ class GanStage:
     # ---- one iteration
 
     def _next_batch(self) -> Any:
-        images, labels, valence_arousal = next(self.loaders["expressions"])
+        images, labels, valence_arousal, *points = next(self.loaders["expressions"])
         device = self.info.device
         images = images_to(images.to(device, non_blocking=True), self.channels_last)
         landmarks = None
-        if self.config.model.region_source == "boxes":
-            landmarks = template_landmarks(images.shape[0], images.shape[-1], device)
+        if self.boxes:
+            landmarks, fallbacks = face_landmarks(points[0].to(device), images.shape[-1])
+            self._count_fallbacks(images.shape[0], fallbacks)
         return expression_batch(
             images,
             labels.to(device, non_blocking=True),
@@ -257,6 +287,16 @@ class GanStage:
             self.config.model,
             landmarks,
         )
+
+    def _count_fallbacks(self, samples: int, fallbacks: int) -> None:
+        """Say (once, then in the run's log) when samples had no keypoints of their own."""
+        if fallbacks and not self.template_fallbacks:
+            logger.warning(
+                "keypoint boxes: some samples have no landmarks of their own (the dataset has "
+                "none for them); they get the alignment template's boxes"
+            )
+        self.box_samples += samples
+        self.template_fallbacks += fallbacks
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         self._set_learning_rates(step)
@@ -377,12 +417,17 @@ class GanStage:
     def export(self, folder: Path, step: int) -> Path:
         """The EMA generator (what the app should use), the parser and the discriminators."""
         kind_root = self.config.data.expression_source
-        metadata = {
+        metadata: dict[str, Any] = {
             "stage": self.name,
             "step": step,
             "dataset": kind_root[0] if kind_root else "",
             "initialised_from": self.source,
         }
+        if self.boxes:  # since this process started (a resumed run counts from the resume)
+            metadata["keypoint_boxes"] = {
+                "samples": self.box_samples,
+                "template_fallbacks": self.template_fallbacks,
+            }
         return checkpoint.save(
             folder / CHECKPOINT_NAME,
             self.config.model,
@@ -404,8 +449,8 @@ class GanStage:
         self.parser_net.eval()
         try:
             landmarks = None
-            if self.config.model.region_source == "boxes":
-                landmarks = template_landmarks(x.shape[0], x.shape[-1], x.device)
+            if self.preview_points is not None:
+                landmarks = face_landmarks(self.preview_points, x.shape[-1])[0]
             masks = self.ema_model.region_masks(x, landmarks).masks
             edits, keeps = [], []
             for index in range(self.config.model.num_expressions):

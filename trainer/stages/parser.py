@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from faceedit.model.bisenet import BiSeNet
 from faceedit.model.parsing import build_parser
@@ -77,7 +78,7 @@ def load_backbone(net: nn.Module, path: str) -> str:
     return file.name
 
 
-def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing:
+def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing | LabelledSubset:
     """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
 
     Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
@@ -85,13 +86,39 @@ def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing:
     """
     from trainer.data import open_parsing_dataset
 
-    return open_parsing_dataset(
+    dataset = open_parsing_dataset(
         config.data.celebamask_hq,
         "train",
         size=config.model.parser.resolution,
         augment=config.data.augment,
         seed=config.seed,
     )
+    fraction = config.data.parser_label_fraction
+    return dataset if fraction >= 1.0 else LabelledSubset(dataset, fraction, config.seed)
+
+
+class LabelledSubset(Dataset):
+    """A seeded share of a parsing dataset: the images whose labels a low-label run may use.
+
+    The same (fraction, seed) picks the same images in the parser and the joint stage; at
+    least one image is kept. `set_epoch` reaches the dataset, so augmentations still vary.
+    """
+
+    def __init__(self, dataset: Any, fraction: float, seed: int) -> None:
+        count = len(dataset)
+        keep = max(1, round(count * fraction))
+        generator = torch.Generator().manual_seed(seed * 7919 + 17)
+        self.dataset = dataset
+        self.indices = sorted(torch.randperm(count, generator=generator)[:keep].tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
 
 
 class ParserStage:

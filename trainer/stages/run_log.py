@@ -56,7 +56,7 @@ def colour_regions(masks: Tensor, regions: Sequence[str]) -> Tensor:
     class (brows in l_brow's, mouth in mouth's), weighted by the mask."""
     table = torch.tensor(
         [CLASS_COLORS[REGION_GROUPS[name][0]] for name in regions], dtype=torch.float32
-    )
+    ).reshape(len(regions), 3)  # (K, 3), also for no regions (the global-only baseline)
     return (torch.einsum("bkhw,kd->bdhw", masks.detach().float().cpu(), table / 255.0)).clamp(0, 1)
 
 

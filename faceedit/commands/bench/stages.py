@@ -78,7 +78,9 @@ def _network_stages(
         }
         for k, (name, local) in enumerate(gen.local_generators.items()):
             stages[f"generator: local {name}"] = _local_stage(local, x, masks, k, cond)
-        stages["fusion"] = lambda: gen.fusion(x, union)
+        fusion = gen.fusion
+        if fusion is not None:  # the global-only baseline has none
+            stages["fusion"] = lambda: fusion(x, union)
         stages["hierarchy (all generators + blend + fusion)"] = lambda: gen(x, masks, cond)
         for name, fn in stages.items():
             timing = measure(fn, device, reps, ctx.settings.warmup)

@@ -1,4 +1,5 @@
-"""`faceedit-train compare`: each named experiment trains its variants and writes one table."""
+"""`faceedit-train compare`: each named experiment trains its variants per seed and writes its
+tables (Markdown, LaTeX, JSON) and figures; finished runs and scores are not redone."""
 
 from __future__ import annotations
 
@@ -6,12 +7,22 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from trainer.commands.cli import main as train_main
 from trainer.judges.evaluation import SUMMARY_METRICS
-from trainer.judges.experiments import EXPERIMENTS, Budget, Data, Judges, run_comparison
+from trainer.judges.experiments import (
+    EXPERIMENTS,
+    VARIANTS,
+    Budget,
+    Data,
+    get_experiments,
+    run_comparison,
+)
+from trainer.judges.tables import Metric
 
 
 @pytest.fixture
@@ -19,9 +30,10 @@ def data(compare_data: dict[str, Path]) -> dict[str, Path]:
     return compare_data
 
 
-def check_outputs(out: Path, experiment: str) -> dict[str, object]:
-    """The Markdown table has one row per variant and one column per metric; JSON agrees."""
-    variants = [v.name for v in EXPERIMENTS[experiment].variants]
+def check_outputs(out: Path, experiment: str) -> dict[str, Any]:
+    """The Markdown table has one row per variant and one column per metric; JSON, LaTeX and
+    the bar plot are written beside it."""
+    variants = list(EXPERIMENTS[experiment].variants)
     lines = (out / f"{experiment}.md").read_text().splitlines()
     header = next(line for line in lines if line.startswith("| variant"))
     for title in SUMMARY_METRICS.values():
@@ -33,10 +45,14 @@ def check_outputs(out: Path, experiment: str) -> dict[str, object]:
     for name in variants:
         summary = payload["variants"][name]["summary"]
         assert set(summary) == set(SUMMARY_METRICS)
-        assert summary["miou"] is not None and summary["identity_l1"] is not None
-        assert (out / "eval" / name / "evaluation.json").is_file()
-        assert (out / "runs" / f"joint-{name}" / "model.safetensors").is_file()
-    assert payload["budget"]["seed"] == 3 and payload["budget"]["steps"] == 2
+        assert summary["miou"]["mean"] is not None and summary["miou"]["n"] == 1
+        assert summary["identity_l1"]["mean"] is not None
+        assert (out / "eval" / name / "s0" / "evaluation.json").is_file()
+        assert (out / "eval" / name / "s0" / "scores.json").is_file()
+        assert (out / "runs" / "s0" / f"joint-{name}" / "model.safetensors").is_file()
+    assert payload["seeds"] == [0] and payload["budget"]["steps"] == 2
+    assert "\\begin{tabular}" in (out / f"{experiment}.tex").read_text()
+    assert (out / f"{experiment}_bars.png").is_file()
     return payload
 
 
@@ -45,10 +61,11 @@ def test_joint_vs_frozen_end_to_end_with_classifier_and_fid(joint_vs_frozen: Pat
     out = joint_vs_frozen
     payload = check_outputs(out, "joint-vs-frozen")
     for name in ("joint", "frozen"):
-        summary = payload["variants"][name]["summary"]  # type: ignore[index]  # JSON, typed object
-        assert summary["expression_accuracy"] is not None and summary["fid"] is not None
+        summary = payload["variants"][name]["summary"]
+        assert summary["expression_accuracy"]["mean"] is not None
+        assert summary["fid"]["mean"] is not None
     # one parser and one GAN run serve both variants
-    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+    assert sorted(p.name for p in (out / "runs" / "s0").iterdir()) == [
         "gan",
         "joint-frozen",
         "joint-joint",
@@ -61,25 +78,45 @@ def test_masks_vs_boxes_end_to_end(masks_vs_boxes: Path) -> None:
     out = masks_vs_boxes
     payload = check_outputs(out, "masks-vs-boxes")
     assert "n/a" in (out / "masks-vs-boxes.md").read_text()  # no classifier, no FID weights
-    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]  # type: ignore[index]  # JSON, typed object
+    assert payload["variants"]["boxes"]["settings"]["gan"] == ["model.region_source=boxes"]
+    # the expression folders have no landmarks: every box sample fell back to the template,
+    # and the checkpoint says so
+    from faceedit.weights import checkpoint
+
+    boxes = checkpoint.load(out / "runs" / "s0" / "gan-boxes" / "model.safetensors")
+    counts = boxes.metadata["keypoint_boxes"]
+    assert counts["samples"] > 0 and counts["template_fallbacks"] == counts["samples"]
 
 
 @pytest.mark.slow
 def test_bisenet_vs_unet_end_to_end(bisenet_vs_unet: Path) -> None:
-    out = bisenet_vs_unet
-    check_outputs(out, "bisenet-vs-unet")
-    assert "kind: bisenet" in (out / "runs" / "parser-bisenet" / "config.yaml").read_text()
-    assert "kind: unet" in (out / "runs" / "parser-unet" / "config.yaml").read_text()
-    assert "kind: bisenet" in (out / "runs" / "joint-bisenet" / "config.yaml").read_text()
+    out = bisenet_vs_unet / "runs" / "s0"
+    check_outputs(bisenet_vs_unet, "bisenet-vs-unet")
+    assert "kind: bisenet" in (out / "parser-bisenet" / "config.yaml").read_text()
+    assert "kind: unet" in (out / "parser-unet" / "config.yaml").read_text()
+    assert "kind: bisenet" in (out / "joint-bisenet" / "config.yaml").read_text()
 
 
-def test_variants_share_budget_and_runs_and_a_rerun_resumes(
-    data: dict[str, Path], tmp_path: Path, tiny_model: Path, tiny_parser: Path
-) -> None:
-    """With a recording runner (no training): every run gets the same budget flags, shared
-    runs are trained once, and a second comparison resumes the runs instead of redoing them."""
-    calls: list[tuple[str, list[str]]] = []
+class FakeScorer:
+    """Scores from the checkpoint's path, so tests can tell variants and seeds apart."""
 
+    def __init__(self) -> None:
+        self.metrics = {"quality": Metric("quality", True)}
+        self.notes: list[str] = ["fake"]
+        self.scored: list[Path] = []
+
+    def score(self, checkpoint: Path, folder: Path) -> dict[str, Any]:
+        self.scored.append(checkpoint)
+        seed = int(checkpoint.parent.parent.name[1:])
+        return {"quality": 0.5 + 0.1 * seed + 0.01 * len(checkpoint.parent.name)}
+
+    def grid(self, checkpoints: dict[str, Path]) -> np.ndarray | None:
+        return np.zeros((8, 8 * len(checkpoints), 3), np.uint8)
+
+
+def recording_runner(
+    calls: list[tuple[str, list[str]]], tiny_model: Path, tiny_parser: Path
+) -> Any:
     def runner(stage: str, argv: Sequence[str]) -> None:
         calls.append((stage, list(argv)))
         out = Path(argv[argv.index("--out") + 1])
@@ -90,34 +127,98 @@ def test_variants_share_budget_and_runs_and_a_rerun_resumes(
         else:
             shutil.copyfile(tiny_model, out / "model.safetensors")
 
-    budget = Budget(preset="tiny", steps=5, batch_size=2, seed=11, device="cpu", num_workers=0)
-    judges = Judges(limit=2, num_workers=0)
-    data_spec = Data(str(data["celeba"]), ("folders", str(data["faces"])))
+    return runner
+
+
+def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
+    tmp_path: Path, tiny_model: Path, tiny_parser: Path
+) -> None:
+    """With a recording runner (no training): every run gets the same budget flags and its
+    seed, shared runs train once per seed, finished runs and scores are not redone, and an
+    interrupted run resumes."""
+    calls: list[tuple[str, list[str]]] = []
+    runner = recording_runner(calls, tiny_model, tiny_parser)
+    budget = Budget(preset="tiny", steps=5, batch_size=2, device="cpu", num_workers=0)
+    data_spec = Data("celeba", ("folders", "faces"))
+    scorer = FakeScorer()
+    experiments = get_experiments("joint-vs-frozen")
     result = run_comparison(
-        EXPERIMENTS["joint-vs-frozen"], tmp_path, data_spec, budget, judges, runner=runner
+        experiments, tmp_path, data_spec, budget, [0, 1], scorer, runner=runner, log=print
     )
-    assert [stage for stage, _ in calls] == ["parser", "gan", "joint", "joint"]
-    for stage, argv in calls:
-        assert argv[argv.index("--seed") + 1] == "11"
+    assert [stage for stage, _ in calls] == ["parser", "gan", "joint", "joint"] * 2
+    for k, (stage, argv) in enumerate(calls):
+        assert argv[argv.index("--seed") + 1] == str(k // 4)
+        assert f"/runs/s{k // 4}/" in argv[argv.index("--out") + 1]
         assert argv[argv.index("--steps") + 1] == "5"
         assert argv[argv.index("--batch-size") + 1] == "2"
         assert ("--preset" in argv) == (stage != "joint")  # joint inherits the gan run's model
         assert "--resume" not in argv
-    frozen = calls[3][1]
+    frozen = calls[2][1] if "--set" in calls[2][1] else calls[3][1]
     assert frozen[frozen.index("--set") + 1] == "model.freeze_parser=true"
-    assert "--set" not in calls[2][1]
-    assert calls[1][1][calls[1][1].index("--parser") + 1].endswith("runs/parser/parser.safetensors")
-    assert set(result.reports) == {"joint", "frozen"}
-    assert result.paths["markdown"].read_text().count("| joint ") == 1
-
-    calls.clear()
-    run_comparison(
-        EXPERIMENTS["joint-vs-frozen"], tmp_path, data_spec, budget, judges, runner=runner
+    assert calls[1][1][calls[1][1].index("--parser") + 1].endswith(
+        "runs/s0/parser/parser.safetensors"
     )
-    assert len(calls) == 4 and all("--resume" in argv for _, argv in calls)
+    assert set(result.scores) == {"frozen", "joint"} and set(result.scores["joint"]) == {0, 1}
+    table = result.paths["joint-vs-frozen"]["markdown"].read_text()
+    assert table.count("| joint ") == 1 and "±" in table
+    assert len(scorer.scored) == 4
+    assert (tmp_path / "joint-vs-frozen_grid.png").is_file()
+
+    # everything finished: nothing is trained or scored again
+    calls.clear()
+    scorer.scored.clear()
+    run_comparison(experiments, tmp_path, data_spec, budget, [0, 1], scorer, runner=runner)
+    assert calls == [] and scorer.scored == []
+
+    # an interrupted joint run (state, no done.json) resumes; its scores are redone only if gone
+    (tmp_path / "runs" / "s1" / "joint-joint" / "done.json").unlink()
+    shutil.rmtree(tmp_path / "eval" / "joint" / "s1")
+    run_comparison(experiments, tmp_path, data_spec, budget, [0, 1], scorer, runner=runner)
+    assert [(stage, "--resume" in argv) for stage, argv in calls] == [("joint", True)]
+    assert len(scorer.scored) == 1
+
+    # other options for a finished run are refused, not silently mixed
+    from faceedit.errors import ConfigError
+
+    other = Budget(preset="tiny", steps=6, batch_size=2, device="cpu", num_workers=0)
+    with pytest.raises(ConfigError, match="another --out"):
+        run_comparison(experiments, tmp_path, data_spec, other, [0], scorer, runner=runner)
 
 
-def test_compare_needs_both_datasets_and_a_known_experiment(
+def test_baseline_and_low_label_variants_are_defined_by_their_settings(
+    tmp_path: Path, tiny_model: Path, tiny_parser: Path
+) -> None:
+    """The global-only baseline has no regions; the boxes variant takes keypoint boxes; the
+    low-label variants limit the parser's labels in the parser and joint stages alike; every
+    variant but the joint ones freezes the parser in the joint stage (same GAN budget)."""
+    calls: list[tuple[str, list[str]]] = []
+    runner = recording_runner(calls, tiny_model, tiny_parser)
+    budget = Budget(preset="tiny", steps=1, settings=("gan_optim.critic_warmup=0",))
+    run_comparison(
+        get_experiments("hierarchy") + get_experiments("low-label"),
+        tmp_path,
+        Data("celeba", ("affectnet", "an"), align="landmarks"),
+        budget,
+        [0],
+        FakeScorer(),
+        runner=runner,
+    )
+    by_out = {Path(argv[argv.index("--out") + 1]).name: argv for _, argv in calls}
+    assert "model.regions=" in by_out["gan-global"]
+    assert "model.region_source=boxes" in by_out["gan-boxes"]
+    assert "data.parser_label_fraction=0.1" in by_out["parser-low"]
+    assert "data.parser_label_fraction=0.1" in by_out["joint-low-joint"]
+    for name in ("global", "boxes", "frozen", "low-frozen"):
+        assert "model.freeze_parser=true" in by_out[f"joint-{name}"]
+    for name in ("joint", "low-joint"):
+        assert "model.freeze_parser=true" not in by_out[f"joint-{name}"]
+    for name, argv in by_out.items():
+        if not name.startswith("parser"):
+            assert "gan_optim.critic_warmup=0" in argv and "data.align=landmarks" in argv
+    assert set(VARIANTS) >= set(EXPERIMENTS["hierarchy"].variants)
+
+
+def test_compare_needs_datasets_and_a_known_experiment(
     data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = train_main(
@@ -125,5 +226,7 @@ def test_compare_needs_both_datasets_and_a_known_experiment(
     )
     assert code == 2
     assert "--celebamask-hq" in capsys.readouterr().err
+    code = train_main(["compare", "hierarchy", "--out", str(tmp_path), "--world", str(tmp_path)])
+    assert code == 2 and "world.json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train_main(["compare", "no-such-experiment", "--out", str(tmp_path)])

@@ -224,3 +224,44 @@ def test_batches_through_a_dataloader_with_balanced_sampling(tmp_path: Path) -> 
     images, expressions, va = next(iter(DataLoader(ds, batch_size=4, sampler=sampler)))
     assert images.shape == (4, 3, 16, 16) and expressions.shape == (4,) and va.shape == (4, 2)
     assert torch.isnan(va[:, 0]).all()
+
+
+def test_each_face_brings_its_own_keypoints_in_crop_pixels(tmp_path: Path) -> None:
+    """With return_points the loader gives each face's 5 points moved by the crop's own
+    transform (align="landmarks"): two faces of different shape get different points, both
+    where the similarity puts them, not the template's."""
+    from faceedit.faces.align import estimate_similarity, template_landmarks
+    from tests.trainer.fixtures import synthetic_landmarks
+    from trainer.data.affectnet import five_points
+
+    wide = synthetic_landmarks((16, 12, 32, 32))
+    wide[48], wide[54] = wide[48] - (4, 0), wide[54] + (4, 0)  # a wider mouth
+    rows = [AffectNetRow("1/a.jpg"), AffectNetRow("1/b.jpg", landmarks=wide)]
+    write_affectnet(tmp_path, rows)
+    ds = AffectNet(tmp_path, "train", size=48, align="landmarks")
+    assert len(ds[0]) == 3  # off by default: the usual triple
+    ds.return_points = True
+    points = [ds[i][3].numpy() for i in range(2)]
+    for record, got in zip(ds._items, points, strict=True):
+        matrix = estimate_similarity(record.points, template_landmarks(48))
+        expected = record.points @ matrix[:, :2].T + matrix[:, 2]
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+    mouth = [np.linalg.norm(p[4] - p[3]) for p in points]
+    assert mouth[1] > mouth[0] + 1.0  # each face's own mouth, not one template for all
+    assert five_points(wide).shape == (5, 2)
+
+
+def test_box_crops_move_points_with_the_pixels_and_say_when_there_are_none(
+    tmp_path: Path,
+) -> None:
+    from trainer.data.common import box_crop_points
+
+    box = (16.0, 12.0, 32.0, 32.0)
+    same = box_crop_points(np.array([[20.0, 15.0]]), box, 0.0, 32)  # scale 1: a shift
+    np.testing.assert_allclose(same, [[4.0, 3.0]])
+    double = box_crop_points(np.array([[20.0, 15.0]]), box, 0.0, 64)  # pixel centres scale
+    np.testing.assert_allclose(double, [[8.5, 6.5]])
+    write_affectnet(tmp_path, [AffectNetRow("1/a.jpg", box=box)])
+    ds = AffectNet(tmp_path, "train", size=32, align="box")  # points are not parsed here
+    ds.return_points = True
+    assert torch.isnan(ds[0][3]).all()

@@ -130,3 +130,11 @@ def test_detect_aligns_faces_like_the_app_and_skips_photos_without_one(tmp_path:
     expected = align(photo, detector.detect(photo)[0], size=64).crop
     assert torch.equal(image, ds[1][0])
     assert np.abs(((image.permute(1, 2, 0).numpy() + 1) * 127.5) - expected).max() < 0.51
+    # keypoint boxes: with return_points the detected face brings its detector's 5 points,
+    # moved into the crop by the same alignment
+    ds.return_points = True
+    face = detector.detect(photo)[0]
+    points = ds[1][3].numpy()
+    np.testing.assert_allclose(
+        points, align(photo, face, size=64).to_crop(face.landmarks), atol=1e-3
+    )

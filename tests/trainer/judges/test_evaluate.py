@@ -116,27 +116,61 @@ def test_accuracy_counts_argmax_hits_of_the_target(workspace: dict[str, Path]) -
     assert result.summary["fid"] is None and "no --fid-weights" in result.reasons["fid"]
 
 
-def test_identity_l1_only_counts_pixels_outside_the_regions(workspace: dict[str, Path]) -> None:
-    class ShiftEverything:
-        """An engine stand-in: every pixel moves by exactly 51/255 outside the left-half mask,
-        and far more inside it (which the identity L1 must not see)."""
+def test_identity_l1_counts_the_same_pixels_for_every_model(workspace: dict[str, Path]) -> None:
+    """Every pixel outside the shared edit zone moves by exactly 51/255, inside it far more.
+    Two stand-in models that report different region masks get the same identity L1: it used
+    to be measured outside each model's own masks, so different models were scored over
+    different pixels."""
+    zone = ~evaluation.shared_outside(32).numpy()
+    assert 0 < zone.mean() < 0.7
 
+    class ShiftEverything:
         device = torch.device("cpu")
-        config = None  # no model config: edited as a mask model, in one batch
+        config = None
+
+        def __init__(self, masks: np.ndarray) -> None:
+            self.masks = masks
 
         def edit_batch(self, crops: list[np.ndarray], condition: object) -> list[object]:
-            masks = np.zeros((4, 32, 32), dtype=np.float32)
-            masks[3, :, :16] = 1.0  # the "mouth" covers the left half
             edited = [np.where(c < 128, c + 51, c - 51).astype(np.uint8) for c in crops]
             edited = [
-                np.where(masks[3, :, :, None] > 0, 255 - c, e)
-                for c, e in zip(crops, edited, strict=True)
+                np.where(zone[:, :, None], 255 - c, e) for c, e in zip(crops, edited, strict=True)
             ]
-            return [type("R", (), {"crop": e, "region_masks": masks})() for e in edited]
+            return [type("R", (), {"crop": e, "region_masks": self.masks})() for e in edited]
 
     faces = build_expression_dataset("folders", workspace["folders"], "test", 32)
-    result = evaluate_editing(ShiftEverything(), faces, targets=("happy",))  # type: ignore[arg-type]  # a stand-in engine
-    assert result.summary["identity_l1"] == pytest.approx(51 / 255, abs=1e-6)
+    left = np.zeros((4, 32, 32), dtype=np.float32)
+    left[3, :, :16] = 1.0  # one model's "mouth" covers the left half
+    nothing = np.zeros((4, 32, 32), dtype=np.float32)  # the other's covers nothing
+    scores = [
+        evaluate_editing(ShiftEverything(m), faces, targets=("happy",)).summary["identity_l1"]  # type: ignore[arg-type]  # a stand-in engine
+        for m in (left, nothing)
+    ]
+    assert scores[0] == pytest.approx(51 / 255, abs=1e-6)
+    assert scores[0] == scores[1]
+
+
+def test_scoring_an_imported_community_parser_says_its_test_split_is_not_held_out(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    from faceedit.weights import checkpoint
+    from faceedit.weights.community_parser import SOURCE
+
+    model = checkpoint.load(workspace["checkpoint"])
+    imported = checkpoint.save(
+        tmp_path / "imported.safetensors", model.config, parser=model.parser,
+        generator=model.generator, metadata={"source": SOURCE},
+    )  # fmt: skip
+    lines: list[str] = []
+    report = evaluation.evaluate_checkpoint(
+        imported, celebamask_hq=workspace["celeba"], device="cpu", log=lines.append
+    )
+    assert any("trained on all CelebAMask-HQ images" in line for line in lines)
+    assert "not held out" in report.tables()
+    own = evaluation.evaluate_checkpoint(
+        workspace["checkpoint"], celebamask_hq=workspace["celeba"], device="cpu", log=lines.append
+    )
+    assert "parser_note" not in own.info
 
 
 def test_keypoint_box_models_are_edited_with_the_template_landmarks(

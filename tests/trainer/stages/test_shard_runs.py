@@ -69,7 +69,9 @@ def test_a_parser_run_resumed_from_shards_continues_at_the_same_sample(
     assert_same_state(expected, resumed)
 
 
-def test_the_gan_and_joint_stages_train_from_shards(prepared: dict[str, Path], tmp_path: Path) -> None:
+def test_the_gan_and_joint_stages_train_from_shards(
+    prepared: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli("parser", "--celebamask-hq", prepared["celeb"], *FAST, "--steps", 1,
                    "--out", tmp_path / "p") == 0  # fmt: skip
     args = ["gan", "--affectnet", prepared["affectnet"], "--parser", tmp_path / "p", *FAST]
@@ -81,3 +83,9 @@ def test_the_gan_and_joint_stages_train_from_shards(prepared: dict[str, Path], t
     joint += ["--init", tmp_path / "g", *FAST, "--steps", 2, "--out", tmp_path / "j"]
     assert run_cli(*joint, "--set", "gan_optim.n_critic=1") == 0
     assert load_state(tmp_path / "j" / "state.pt")["loaders"]["celebamask_hq"]["index"] == 2
+    # Keypoint boxes need each face's own points, which shards do not hold: a clear refusal.
+    boxes = [*args, "--steps", 1, "--set", "model.region_source=boxes", "--out", tmp_path / "b"]
+    capsys.readouterr()
+    assert run_cli(*boxes) != 0
+    assert "prepared folder does not hold" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "model.safetensors").exists()

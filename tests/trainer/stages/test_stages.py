@@ -56,7 +56,7 @@ def test_parser_stage_writes_a_parser_the_engine_uses(runs: dict[str, Path]) -> 
 
 def test_bisenet_parser_trains_with_sgd_and_auxiliary_heads(bisenet_vs_unet: Path) -> None:
     # bisenet-vs-unet trained it: `faceedit-train parser --set model.parser.kind=bisenet`.
-    out = bisenet_vs_unet / "runs" / "parser-bisenet"
+    out = bisenet_vs_unet / "runs" / "s0" / "parser-bisenet"
     assert load_state(out)["config"]["model"]["parser"]["kind"] == "bisenet"
     optimizer = load_state(out)["stage"]["optimizers"]["parser"]
     assert optimizer["param_groups"][0]["momentum"] == 0.9  # SGD, the community recipe
@@ -154,9 +154,9 @@ def test_joint_stage_with_the_parser_frozen_leaves_it_bitwise_unchanged(
     joint_vs_frozen: Path,
 ) -> None:
     # joint-vs-frozen trained it: `faceedit-train joint --init GAN --set model.freeze_parser=true`.
-    out = joint_vs_frozen / "runs" / "joint-frozen"
+    out = joint_vs_frozen / "runs" / "s0" / "joint-frozen"
     assert load_state(out)["config"]["model"]["freeze_parser"] is True
-    before = load_state(joint_vs_frozen / "runs" / "gan")["stage"]["modules"]["parser"]
+    before = load_state(joint_vs_frozen / "runs" / "s0" / "gan")["stage"]["modules"]["parser"]
     after = load_state(out)["stage"]["modules"]["parser"]
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics

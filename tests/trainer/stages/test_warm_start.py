@@ -66,3 +66,27 @@ def test_world_preset_training_defaults_and_validation() -> None:
     assert (paper.n_critic, paper.critic_warmup, paper.attention_start) == (5, 0, 0.0)
     with pytest.raises(ConfigError, match="critic_warmup"):
         default_config("gan").replace(gan_optim=paper.__class__(critic_warmup=-1))
+
+
+def test_gan_steps_of_a_global_only_model_skip_the_local_critics() -> None:
+    """The baseline trains with the same losses minus the region critics, which it has not."""
+    from trainer.stages.steps import discriminator_step, generator_step
+
+    config = preset("tiny").replace(regions=())
+    model = UnifiedModel(config)
+    critic = HierarchicalDiscriminator(config)
+    assert len(critic.local_discriminators) == 0
+    size = config.crop_size
+    batch = expression_batch(
+        torch.rand(4, 3, size, size) * 2 - 1,
+        torch.tensor([0, 1, 2, 3]),
+        torch.full((4, 2), float("nan")),
+        config,
+    )
+    weights = LossWeights()
+    d = discriminator_step(model, critic, batch, weights)
+    g = generator_step(model, critic, batch, weights)
+    assert not any("local" in k for k in [*d, *g])
+    assert {"d/adv", "d/gp", "g/adv", "g/cycle"} <= set(d) | set(g)
+    sum(g.values()).backward()
+    assert model.generator.global_generator.heads.weight.grad is not None
