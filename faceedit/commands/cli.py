@@ -26,7 +26,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "faceedit.commands.import_parser",
         "convert a face-parsing.PyTorch 79999_iter.pth into a faceedit checkpoint",
     ),
-    "bench": ("faceedit.commands.bench", "measure every stage's latency and throughput against its floor"),
+    "bench": (
+        "faceedit.commands.bench",
+        "measure every stage's latency and throughput against its floor",
+    ),
 }
 APP_MODULE: Final[str] = "faceedit.ui.app"
 

@@ -253,6 +253,14 @@ def _frame_roi(
     return slice(y0, y1), slice(x0, x1)
 
 
+def crop_rectangle(
+    alignment: Alignment, frame_shape: tuple[int, ...]
+) -> tuple[slice, slice] | None:
+    """The frame rectangle (rows, cols) the whole crop lands on, cut to the frame."""
+    last = alignment.size - 1
+    return _frame_roi(alignment, frame_shape, (0, last), (0, last), reach=1)
+
+
 def _support_box(support: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """(first, last) row and column of the True pixels of a 2-D mask, or None when it has none."""
     rows, cols = np.flatnonzero(support.any(axis=1)), np.flatnonzero(support.any(axis=0))

@@ -123,6 +123,31 @@ class FrameUpdate:
     edited: bool = False
     input_scores: np.ndarray | None = None  # (8,) softmax, None when the model cannot score
     edited_scores: np.ndarray | None = None
+    # faceedit.inference.engine.Parsing (or None) per processed face, in `alignments` order.
+    parsings: list[Any] = field(default_factory=list)
+    _frame_parse: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def frame_parse(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(H, W) uint8 class indices and (K, H, W) float32 region masks of the processed faces
+        in the photo's own pixels (background and 0 elsewhere): the segmentation overlay drawn
+        on the photo, and Save masks at the image's size. None when no face was parsed.
+
+        Computed on the first call (about 20 ms for labels plus 10-20 ms for masks at
+        1024 px on a 2-core CPU) and kept with this update.
+        """
+        if self._frame_parse is None:
+            parsed = [
+                (alignment, parsing.probabilities, parsing.region_masks)
+                for alignment, parsing in zip(self.alignments, self.parsings, strict=True)
+                if parsing is not None
+            ]
+            if not parsed:
+                return None
+            from faceedit.faces.frame_maps import frame_parse
+
+            regions = len(parsed[0][2])
+            self._frame_parse = frame_parse(parsed, self.input.shape, regions)
+        return self._frame_parse
 
 
 class EditSession:
@@ -389,6 +414,7 @@ class EditSession:
             alignments=[p.alignment for p in result.processed],
             timings=dict(result.timings),
             detected=result.detected,
+            parsings=[p.parsing for p in result.processed],
         )
         if result.processed:
             first = result.processed[0]

@@ -648,20 +648,15 @@ class MainWindow(QMainWindow):
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
-        """Save the parse of the chosen face as faceedit.media.masks names it: classes, colours, regions."""
+        """Save the parse of the processed faces as faceedit.media.masks names it (classes,
+        colours, regions), at the photo's own size."""
         update = self.latest
-        if (
-            update is None
-            or update.labels is None
-            or update.region_masks is None
-            or self.model_info is None
-        ):
+        parsed = None if update is None else update.frame_parse()
+        if parsed is None or self.model_info is None:
             self.show_message("warning", "There are no masks to save: no face was parsed yet.")
             return []
         try:
-            saved = mask_files.save_masks(
-                path, update.labels, update.region_masks, self.model_info.regions
-            )
+            saved = mask_files.save_masks(path, *parsed, self.model_info.regions)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return []

@@ -348,8 +348,9 @@ def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
     work = WorkLog(monkeypatch)
-    with ShownFrames(window) as shown, qtbot.waitSignal(
-        window.worker.playbackStopped, timeout=WAIT_MS
+    with (
+        ShownFrames(window) as shown,
+        qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS),
     ):
         window.set_playing(True)
         assert window.video.playing
@@ -403,9 +404,14 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
     masks = window.save_masks(assets.root / "parse.png")
     regions = window.model_info.regions
     expected = ["parse_labels.png", "parse_labels_color.png"]
-    assert sorted(p.name for p in masks) == sorted(expected + [f"parse_mask_{r}.png" for r in regions])
-    np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), update.labels)
-    assert read_image(assets.root / "parse_labels_color.png").shape == (*update.labels.shape, 3)
+    assert sorted(p.name for p in masks) == sorted(
+        expected + [f"parse_mask_{r}.png" for r in regions]
+    )
+    # At the photo's size, in its coordinates (the crop-size map before), as `edit` saves them.
+    frame_labels, _ = update.frame_parse()
+    assert frame_labels.shape == update.input.shape[:2]
+    np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), frame_labels)
+    assert read_image(assets.root / "parse_labels_color.png").shape == update.input.shape
     window.copy_to_clipboard()
     clipped = qimage_to_array(QGuiApplication.clipboard().image())
     np.testing.assert_array_equal(clipped, update.output)
@@ -575,6 +581,7 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from faceedit.inference import optimize
+
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
     assert window.model_info.precision == expected and expected in window.status_device.text()
