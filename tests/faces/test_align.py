@@ -155,3 +155,28 @@ def test_downscaling_alignment_averages_instead_of_aliasing(
     small = align(sample, sample_face, size=64).crop.astype(np.float32)
     from_big = align(big, landmarks, size=64).crop.astype(np.float32)
     assert np.abs(small - from_big).mean() < 4.0
+
+
+def test_paste_back_computes_on_a_rectangle_what_the_whole_frame_would_give(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    alignment = align(sample, sample_face, size=64)
+    rng = np.random.default_rng(0)
+    edited = alignment.crop.copy()
+    edited[30:40, 20:44] = rng.integers(0, 256, (10, 24, 3), dtype=np.uint8)  # a local edit
+    weights = np.zeros((64, 64), np.float32)
+    weights[28:42, 10:50] = rng.uniform(0, 1, (14, 40))
+    lock = np.zeros((64, 64), np.float32)
+    lock[25:45, 15:40] = 0.9
+    result = paste_back(sample, alignment, edited, crop_mask=weights, region_mask=lock)
+    # The same formula evaluated on every pixel of the frame.
+    height, width = sample.shape[:2]
+    every = (slice(0, height), slice(0, width))
+    change = edited.astype(np.float32) - alignment.crop
+    weight = warp_to_frame(crop_feather(64) * weights, alignment, *every, cv2.INTER_LINEAR)
+    weight *= region_gate(warp_to_frame(lock, alignment, *every, cv2.INTER_LINEAR))
+    moved = warp_to_frame(change, alignment, *every, cv2.INTER_CUBIC) * weight[:, :, None]
+    expected = np.clip(np.rint(sample + moved), 0, 255).astype(np.uint8)
+    assert (result != sample).any()
+    assert np.abs(result.astype(int) - expected).max() <= 1  # OpenCV's and numpy's rounding
+    assert np.array_equal(result[weight == 0], sample[weight == 0])
