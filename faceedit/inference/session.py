@@ -375,18 +375,23 @@ class EditSession:
         request_id: int = 0,
         scores: bool = True,
         busy: bool = False,
+        frame_parse: bool = False,
     ) -> FrameUpdate:
         """The current frame edited as `request` says, with its faces, crops and masks.
 
         scores: also score the input and edited faces (a discriminator pass each). busy: more
         frames are coming right away, so the edited face's score is refreshed at most every
-        SCORE_INTERVAL_S. Any failure is a FaceEditError.
+        SCORE_INTERVAL_S. frame_parse: also compute the parse in the photo's pixels here (the
+        worker's thread), so `update.frame_parse()` costs the GUI nothing (an overlay drawn on
+        the photo). Any failure is a FaceEditError.
         """
         if self.pipeline is None or self.frame is None:
             raise FaceEditError("nothing to edit yet: load a model and open an image or video")
         try:
             result = self.pipeline.process(self.frame, request, frame_key=self.frame_key)
             update = self._update_from(result, request_id)
+            if frame_parse:
+                update.frame_parse()
             if scores:
                 self._score(update, busy)
         except FaceEditError:

@@ -102,9 +102,10 @@ def test_a_request_on_the_sample_edits_only_the_face(session: EditSession) -> No
 
 def test_the_parse_comes_in_the_photos_own_coordinates(session: EditSession) -> None:
     session.open(str(sample_image_path()))
-    update = session.compute(HAPPY)
+    update = session.compute(HAPPY, frame_parse=True)
+    assert update._frame_parse is not None  # computed by compute, in the worker's thread
     parsed = update.frame_parse()
-    assert parsed is not None and update.frame_parse() is parsed  # computed once
+    assert parsed is update._frame_parse and update.frame_parse() is parsed  # computed once
     labels, masks = parsed
     height, width = update.input.shape[:2]
     assert labels.shape == (height, width) and masks.shape == (
