@@ -256,6 +256,27 @@ def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     assert window.prefs.overlay_opacity == pytest.approx(0.2)
 
 
+def test_segmentation_is_drawn_on_the_photo_in_its_own_pixels(
+    qtbot, window: MainWindow, assets
+) -> None:
+    update = open_and_wait(qtbot, window, assets.face_path)
+    window.overlay.show_all.click()
+    window.overlay.filled.setChecked(True)
+    window.overlay.enabled_box.setChecked(True)
+    window.overlay.opacity.setValue(60)
+    shown = window.compare.after_view.image
+    np.testing.assert_array_equal(shown(), update.output)  # off by default
+    window.actions_.overlay_on_photo.setChecked(True)
+    update = wait_for(qtbot, window, lambda u: u._frame_parse is not None)  # the worker's work
+    labels, _ = update.frame_parse()
+    assert labels.shape == update.input.shape[:2]
+    drawn = (shown() != update.output).any(axis=2)
+    # Coloured exactly where the photo's pixels have a visible class: the face, not the crop box.
+    assert drawn.any() and np.array_equal(drawn & (labels == 0), np.zeros_like(drawn))
+    window.actions_.overlay_on_photo.setChecked(False)
+    np.testing.assert_array_equal(shown(), update.output)
+
+
 def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
