@@ -381,7 +381,7 @@ def paste_back(
     weights = _crop_weights(size, crop_mask)
     # Crop pixels near which both the weight and the change can be non-zero once interpolated:
     # bilinear sampling (the weights, the lock) reaches one crop pixel, bicubic (the change) two.
-    support = _near(weights > 0, 1) & _near(change.any(axis=2), 2)
+    support = _near(weights > 0, 1) & _near(np.asarray(change.any(axis=2)), 2)
     if region_mask is not None:
         region_mask = np.asarray(region_mask, dtype=np.float32)
         if region_mask.shape != (size, size):
