@@ -7,11 +7,15 @@ exercise loading, inference and the app end to end.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from faceedit.faces.align import template_landmarks
+from faceedit.faces.detect import Face
+from faceedit.media.bundled import demo_checkpoint_path
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
@@ -75,3 +79,27 @@ def make_checkpoint(
     return checkpoint.save(
         path, config, **{p: modules[p] for p in parts}, metadata={"trained_steps": steps}
     )
+
+
+def world_photo(size: int = 1024, index: int = 3) -> tuple[np.ndarray, Face]:
+    """A procedural face rendered at `size` px (trainer.world; the product never imports it)
+    and its Face, whose five landmarks come from the rendering's 68: a high-resolution photo
+    with known landmarks, so tests at 1024 px need no detector."""
+    from trainer.world.render import IdentityRenderer
+    from trainer.world.world import identity_of
+
+    rendering = IdentityRenderer(identity_of(0, index), size).render({})
+    points = rendering.landmarks
+    five = np.array(
+        [points[36:42].mean(0), points[42:48].mean(0), points[30], points[48], points[54]]
+    )
+    box = np.array([*points.min(axis=0), *points.max(axis=0)])
+    return rendering.image, Face(box=box, score=1.0, landmarks=five)
+
+
+def demo_at_crop(crop_size: int) -> checkpoint.LoadedCheckpoint:
+    """The bundled demo model (world-64) with its crop size changed: every network is
+    convolutional, so it runs at 128 or 256 px, with a trained parser's soft masks and trained
+    attention maps (its edits there are not what it learnt, which paste-back tests need not)."""
+    loaded = checkpoint.load(demo_checkpoint_path(), device="cpu")
+    return dataclasses.replace(loaded, config=loaded.config.replace(crop_size=crop_size))

@@ -69,7 +69,13 @@ def test_faceedit_never_imports_the_trainer() -> None:
 
 
 def test_model_package_does_no_io_or_ui() -> None:
-    banned = ("faceedit.ui", "faceedit.inference.engine", "faceedit.weights.checkpoint", "cv2", "trainer")
+    banned = (
+        "faceedit.ui",
+        "faceedit.inference.engine",
+        "faceedit.weights.checkpoint",
+        "cv2",
+        "trainer",
+    )
     assert offenders(python_files("faceedit", "model"), banned) == []
 
 
@@ -126,7 +132,9 @@ def loaded_after_import(
     skip: tuple[str, ...] = (),
 ) -> tuple[list[str], list[str]]:
     """(modules imported, banned modules loaded) in a fresh interpreter running this worktree."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
     env["QT_QPA_PLATFORM"] = "offscreen"
     argument = json.dumps([list(modules), list(packages), list(skip), list(banned)])
     result = subprocess.run(

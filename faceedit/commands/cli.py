@@ -28,7 +28,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "faceedit.commands.import_parser",
         "convert a face-parsing.PyTorch 79999_iter.pth into a faceedit checkpoint",
     ),
-    "bench": ("faceedit.commands.bench", "measure every stage's latency and throughput against its floor"),
+    "bench": (
+        "faceedit.commands.bench",
+        "measure every stage's latency and throughput against its floor",
+    ),
 }
 APP_MODULE: Final[str] = "faceedit.ui.app"
 # Set (to anything but "" or "0") to print the traceback of an unexpected error, like --debug.

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-import cv2
 import numpy as np
 
 from faceedit.commands.argtypes import (
@@ -30,6 +29,7 @@ from faceedit.commands.argtypes import (
 )
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.faces.detect import FaceDetector
+from faceedit.faces.frame_maps import frame_parse
 from faceedit.fileio import check_output_file, check_output_folder
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
@@ -114,8 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save-masks",
         action="store_true",
-        help="also save beside each output NAME: NAME_labels.png (class indices 0..18), "
-        "NAME_labels_color.png (the classes in colour) and NAME_mask_REGION.png per region",
+        help="also save beside each output NAME, at the output's own size (the face's parse "
+        "warped from the aligned crop onto the image): NAME_labels.png (class indices 0..18, "
+        "0 = background, also everywhere outside the face), NAME_labels_color.png (the classes "
+        "in colour) and NAME_mask_REGION.png per region",
     )
     parser.add_argument(
         "--detect-every",
@@ -311,36 +313,14 @@ def frame_masks(
     result: FrameResult, frame_shape: tuple[int, ...], regions: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The processed faces' class indices (H, W) uint8 and soft region masks (K, H, W) in [0, 1],
-    in frame pixels; outside every face the class is 0 (background) and the masks are 0."""
-    height, width = frame_shape[:2]
-    labels = np.zeros((height, width), np.uint8)
-    masks = np.zeros((len(regions), height, width), np.float32)
-    size = (width, height)
-    for face in result.processed:
-        parsing = face.parsing
-        if parsing is None:
-            continue
-        matrix = face.alignment.matrix  # frame -> crop, used with WARP_INVERSE_MAP
-        nearest = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-        covered = cv2.warpAffine(
-            np.ones(parsing.labels.shape, np.uint8), matrix, size, flags=nearest
-        ).astype(bool)
-        warped = cv2.warpAffine(parsing.labels.astype(np.uint8), matrix, size, flags=nearest)
-        labels[covered] = warped[covered]
-        region_masks = parsing.region_masks
-        if region_masks.shape[-2:] != parsing.labels.shape:
-            region_masks = np.stack(
-                [
-                    cv2.resize(m, parsing.labels.shape[::-1], interpolation=cv2.INTER_LINEAR)
-                    for m in region_masks
-                ]
-            )
-        for k in range(len(regions)):
-            mask = cv2.warpAffine(
-                region_masks[k], matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            )
-            np.maximum(masks[k], mask, out=masks[k])
-    return labels, masks
+    in frame pixels (faceedit.faces.frame_maps); outside every face the class is 0
+    (background) and the masks are 0."""
+    parsed = [
+        (face.alignment, face.parsing.probabilities, face.parsing.region_masks)
+        for face in result.processed
+        if face.parsing is not None
+    ]
+    return frame_parse(parsed, frame_shape, len(regions))
 
 
 def write_masks(

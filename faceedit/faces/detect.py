@@ -207,6 +207,7 @@ def _import_mtcnn() -> type:
                     if sys.modules.get(name) is module:
                         del sys.modules[name]
         from faceedit.faces import nms as own_nms
+
         detect_face = sys.modules["facenet_pytorch.models.utils.detect_face"]
         uses_own = getattr(detect_face, "batched_nms", None) is own_nms.batched_nms
         NMS_BACKEND = "faceedit" if uses_own else "torchvision"
@@ -240,6 +241,7 @@ def _import_facenet() -> types.ModuleType:
 def _torchvision_stand_ins() -> dict[str, types.ModuleType]:
     """The few torchvision names facenet-pytorch imports, backed by faceedit code."""
     from faceedit.faces import nms as own_nms
+
     # Any: the stand-ins get their attributes assigned below, which ModuleType does not declare.
     modules: dict[str, Any] = {
         name: types.ModuleType(name)

@@ -28,6 +28,7 @@ from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import optimize
+from faceedit.inference.edit_weights import edit_weight, lock_union
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
@@ -62,6 +63,11 @@ class EditResult:
     region_masks: np.ndarray  # (K, S, S) float32
     attention: np.ndarray  # (1 + K, S, S) float32; 1 keeps the input pixel
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    # (S, S) float32 paste weights: where the model edits (inference/edit_weights.py); None
+    # pastes the whole change.
+    weight: np.ndarray | None = None
+    # (S, S) float32 soft union of the editable regions under a region lock, else None.
+    lock: np.ndarray | None = None
 
 
 class EditEngine:
@@ -102,9 +108,9 @@ class EditEngine:
                 module.to(self.device).eval()
         # A few recent parses, newest last: the app parses the input crop and, to score it, the
         # edited one, and a slider move must still find the input's parse.
-        self._parse_cache: OrderedDict[
-            bytes, tuple[torch.Tensor, torch.Tensor, Parsing | None]
-        ] = OrderedDict()
+        self._parse_cache: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor, Parsing | None]] = (
+            OrderedDict()
+        )
         self.capabilities = self._capabilities()
 
     # ---- construction ------------------------------------------------------------------
@@ -277,11 +283,14 @@ class EditEngine:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         timings["generate"] = (time.perf_counter() - started) * 1000
+        weights, lock = _paste_maps(out.attention, masks, editable, crop.shape[:2])
         result = EditResult(
             crop=_to_uint8(image[0], crop.shape[:2]),
             region_masks=masks[0].float().cpu().numpy(),
             attention=out.attention[0, :, 0].float().cpu().numpy(),
             timings=timings,
+            weight=weights[0],
+            lock=None if lock is None else lock[0],
         )
         timings["total"] = (time.perf_counter() - start) * 1000
         return result
@@ -314,21 +323,29 @@ class EditEngine:
         parsed = time.perf_counter()
         cond = self._condition_tensor(condition, region_conditions, valence_arousal)
         cond = cond.expand(x.shape[0], *cond.shape[1:])
-        out = self._model.generate(x, masks, cond, self._editable_tensor(editable_regions))
+        editable = self._editable_tensor(editable_regions)
+        out = self._model.generate(x, masks, cond, editable)
         done = time.perf_counter()
         timings = {
             "parse": (parsed - start) * 1000 / len(crops),
             "generate": (done - parsed) * 1000 / len(crops),
         }
-        return [
-            EditResult(
-                crop=_to_uint8(out.image[i], crops[i].shape[:2]),
-                region_masks=masks[i].float().cpu().numpy(),
-                attention=out.attention[i, :, 0].float().cpu().numpy(),
-                timings=dict(timings),
+        results = []
+        for i, crop in enumerate(crops):
+            weights, lock = _paste_maps(
+                out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2]
             )
-            for i in range(len(crops))
-        ]
+            results.append(
+                EditResult(
+                    crop=_to_uint8(out.image[i], crop.shape[:2]),
+                    region_masks=masks[i].float().cpu().numpy(),
+                    attention=out.attention[i, :, 0].float().cpu().numpy(),
+                    timings=dict(timings),
+                    weight=weights[0],
+                    lock=None if lock is None else lock[0],
+                )
+            )
+        return results
 
     @torch.inference_mode()
     def expression_scores(self, crop: np.ndarray) -> np.ndarray | None:
@@ -521,6 +538,26 @@ def _parsing(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -
         labels=probabilities[0].argmax(0).to(torch.uint8).cpu().numpy(),
         region_masks=masks[0].float().cpu().numpy(),
     )
+
+
+def _paste_maps(
+    attention: torch.Tensor,
+    masks: torch.Tensor,
+    editable: torch.Tensor | None,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(B, H, W) paste weights and, under a region lock, the lock's soft union, at the
+    caller's crop size (faceedit.faces.align.paste_back takes them)."""
+    maps = [edit_weight(attention, masks)]
+    if editable is not None:
+        maps.append(lock_union(masks, editable))
+    if tuple(maps[0].shape[-2:]) != tuple(size):
+        maps = [
+            F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+            for m in maps
+        ]
+    arrays = [m.cpu().numpy().astype(np.float32) for m in maps]
+    return arrays[0], arrays[1] if len(arrays) > 1 else None
 
 
 def _to_uint8(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

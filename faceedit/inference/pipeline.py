@@ -132,7 +132,9 @@ class FramePipeline:
                 result.edit = edit
                 timings["generate"] += edit.timings.get("generate", 0.0)
                 t2 = time.perf_counter()
-                output = paste_back(output, alignment, edit.crop)
+                output = paste_back(
+                    output, alignment, edit.crop, crop_mask=edit.weight, region_mask=edit.lock
+                )
                 timings["paste"] += (time.perf_counter() - t2) * 1000
             processed.append(result)
         if output is frame:

@@ -123,6 +123,31 @@ class FrameUpdate:
     edited: bool = False
     input_scores: np.ndarray | None = None  # (8,) softmax, None when the model cannot score
     edited_scores: np.ndarray | None = None
+    # faceedit.inference.engine.Parsing (or None) per processed face, in `alignments` order.
+    parsings: list[Any] = field(default_factory=list)
+    _frame_parse: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def frame_parse(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(H, W) uint8 class indices and (K, H, W) float32 region masks of the processed faces
+        in the photo's own pixels (background and 0 elsewhere): the segmentation overlay drawn
+        on the photo, and Save masks at the image's size. None when no face was parsed.
+
+        Computed on the first call (about 20 ms for labels plus 10-20 ms for masks at
+        1024 px on a 2-core CPU) and kept with this update.
+        """
+        if self._frame_parse is None:
+            parsed = [
+                (alignment, parsing.probabilities, parsing.region_masks)
+                for alignment, parsing in zip(self.alignments, self.parsings, strict=True)
+                if parsing is not None
+            ]
+            if not parsed:
+                return None
+            from faceedit.faces.frame_maps import frame_parse
+
+            regions = len(parsed[0][2])
+            self._frame_parse = frame_parse(parsed, self.input.shape, regions)
+        return self._frame_parse
 
 
 class EditSession:
@@ -350,18 +375,23 @@ class EditSession:
         request_id: int = 0,
         scores: bool = True,
         busy: bool = False,
+        frame_parse: bool = False,
     ) -> FrameUpdate:
         """The current frame edited as `request` says, with its faces, crops and masks.
 
         scores: also score the input and edited faces (a discriminator pass each). busy: more
         frames are coming right away, so the edited face's score is refreshed at most every
-        SCORE_INTERVAL_S. Any failure is a FaceEditError.
+        SCORE_INTERVAL_S. frame_parse: also compute the parse in the photo's pixels here (the
+        worker's thread), so `update.frame_parse()` costs the GUI nothing (an overlay drawn on
+        the photo). Any failure is a FaceEditError.
         """
         if self.pipeline is None or self.frame is None:
             raise FaceEditError("nothing to edit yet: load a model and open an image or video")
         try:
             result = self.pipeline.process(self.frame, request, frame_key=self.frame_key)
             update = self._update_from(result, request_id)
+            if frame_parse:
+                update.frame_parse()
             if scores:
                 self._score(update, busy)
         except FaceEditError:
@@ -389,6 +419,7 @@ class EditSession:
             alignments=[p.alignment for p in result.processed],
             timings=dict(result.timings),
             detected=result.detected,
+            parsings=[p.parsing for p in result.processed],
         )
         if result.processed:
             first = result.processed[0]

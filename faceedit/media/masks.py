@@ -1,6 +1,8 @@
 """Mask files: the one naming and meaning of the parse images faceedit writes.
 
-`faceedit edit --save-masks` and the window's Save masks both write, beside an image NAME.EXT:
+`faceedit edit --save-masks` and the window's Save masks both write, beside an image NAME.EXT
+and at that image's own size (the parse of the aligned crop warped onto the photo,
+faceedit.faces.frame_maps; class 0 and mask 0 outside every processed face):
 
   NAME_labels.png        one channel uint8: the class index 0..18 of every pixel, in
                          faceedit.vocab.labels.CLASS_NAMES order (0 = background). PNG is

@@ -29,7 +29,7 @@ from faceedit.media import masks as mask_files
 from faceedit.media.images import save_png
 from faceedit.ui import dialogs
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
-from faceedit.ui.overlay import OverlaySettings
+from faceedit.ui.overlay import OverlaySettings, render_overlay
 from faceedit.ui.settings import CompareMode, Preferences
 from faceedit.ui.widgets.about_dialog import AboutDialog, about_rows
 from faceedit.ui.widgets.availability import set_available
@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         a.zoom_actual.triggered.connect(self.compare.zoom_actual)
         a.show_overlay.setChecked(self.overlay.settings().enabled)
         a.show_overlay.toggled.connect(self.overlay.enabled_box.setChecked)
+        a.overlay_on_photo.toggled.connect(self._on_overlay_on_photo)
         a.play.triggered.connect(lambda: self.set_playing(not self.video.playing))
         for n, action in a.detect_every.items():
             action.setChecked(n == self.prefs.detect_every)
@@ -537,7 +538,7 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, update: FrameUpdate) -> None:
         self.latest = update
-        self.compare.set_frames(update.input, update.output, update.boxes, update.chosen)
+        self._show_frames(update)
         if self._center_split and update.boxes:
             # A new picture: put the split line through the chosen face, so both halves show it.
             box = update.boxes[update.chosen[0] if update.chosen else 0]
@@ -591,8 +592,24 @@ class MainWindow(QMainWindow):
         if reason:
             self.show_message("error", reason)
 
+    def _show_frames(self, update: FrameUpdate) -> None:
+        """The input and edited frames; the edited one under the parse when that is asked for
+        (computed by the worker with the result, in the photo's own pixels)."""
+        after = update.output
+        parsed = update.frame_parse() if self.actions_.overlay_on_photo.isChecked() else None
+        if parsed is not None:
+            after = render_overlay(after, parsed[0], self.overlay.settings())
+        self.compare.set_frames(update.input, after, update.boxes, update.chosen)
+
+    def _on_overlay_on_photo(self, shown: bool) -> None:
+        self.worker.set_frame_parse_wanted(shown)
+        if self.latest is not None and not shown:
+            self._show_frames(self.latest)
+
     def _on_overlay(self, settings: OverlaySettings) -> None:
         self.crop.set_overlay(settings)
+        if self.latest is not None and self.actions_.overlay_on_photo.isChecked():
+            self._show_frames(self.latest)
         self.actions_.show_overlay.setChecked(settings.enabled)
         self.prefs.overlay_opacity = settings.opacity
         self.prefs.overlay_mode = settings.mode
@@ -648,20 +665,15 @@ class MainWindow(QMainWindow):
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
-        """Save the parse of the chosen face as faceedit.media.masks names it: classes, colours, regions."""
+        """Save the parse of the processed faces as faceedit.media.masks names it (classes,
+        colours, regions), at the photo's own size."""
         update = self.latest
-        if (
-            update is None
-            or update.labels is None
-            or update.region_masks is None
-            or self.model_info is None
-        ):
+        parsed = None if update is None else update.frame_parse()
+        if parsed is None or self.model_info is None:
             self.show_message("warning", "There are no masks to save: no face was parsed yet.")
             return []
         try:
-            saved = mask_files.save_masks(
-                path, update.labels, update.region_masks, self.model_info.regions
-            )
+            saved = mask_files.save_masks(path, *parsed, self.model_info.regions)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return []

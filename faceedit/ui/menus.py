@@ -43,6 +43,7 @@ class Actions:
     zoom_out: QAction
     zoom_actual: QAction
     show_overlay: QAction
+    overlay_on_photo: QAction
     play: QAction
     detect_every: dict[int, QAction]
     reparse_every_frame: QAction
@@ -179,6 +180,14 @@ def build_actions(window: QMainWindow) -> Actions:
         checkable=True,
     )
     view_menu.addAction(show_overlay)
+    overlay_on_photo = _action(
+        window,
+        "Segmentation on the &Photo",
+        "Shift+O",
+        "Also draw the parser's classes over the photo itself, in its own pixels",
+        checkable=True,
+    )
+    view_menu.addAction(overlay_on_photo)
     view_menu.addSeparator()
 
     play_menu = bar.addMenu("&Playback")
@@ -334,6 +343,7 @@ def build_actions(window: QMainWindow) -> Actions:
         zoom_out=zoom_out,
         zoom_actual=zoom_actual,
         show_overlay=show_overlay,
+        overlay_on_photo=overlay_on_photo,
         play=play,
         detect_every=detect_every,
         reparse_every_frame=reparse_every_frame,

@@ -78,6 +78,7 @@ class _Turn:
     record_path: str | None
     record_stop: bool
     scores_wanted: bool
+    frame_parse_wanted: bool = False
 
 
 class InferenceWorker(QThread):
@@ -115,6 +116,7 @@ class InferenceWorker(QThread):
         self._record_path: str | None = None
         self._record_stop = False
         self._scores_wanted = True
+        self._frame_parse_wanted = False
         self._counters = {"submitted": 0, "computed": 0}
         self._device = device
         self._model_path: str | None = None
@@ -192,6 +194,15 @@ class InferenceWorker(QThread):
         with QMutexLocker(self._mutex):
             self._scores_wanted = wanted
 
+    def set_frame_parse_wanted(self, wanted: bool) -> None:
+        """Compute the parse in the photo's pixels with each result (the overlay on the photo);
+        turning it on recomputes the current frame."""
+        with QMutexLocker(self._mutex):
+            if wanted and not self._frame_parse_wanted:
+                self._pending.dirty = True
+                self._wake.wakeAll()
+            self._frame_parse_wanted = wanted
+
     def start_recording(self, path: str | Path) -> None:
         """Write every edited frame from now on to `path` (.mp4 or .avi)."""
         with QMutexLocker(self._mutex):
@@ -249,6 +260,7 @@ class InferenceWorker(QThread):
                     record_path=self._record_path,
                     record_stop=self._record_stop,
                     scores_wanted=self._scores_wanted,
+                    frame_parse_wanted=self._frame_parse_wanted,
                 )
                 self._pending = _Pending()
                 self._record_stop = False
@@ -277,7 +289,9 @@ class InferenceWorker(QThread):
             fresh = self._read_next() or fresh
         changed = pending.dirty or pending.load is not None or pending.open is not None or fresh
         if changed and turn.request is not None and session.frame is not None and session.pipeline:
-            self._compute(turn.request, turn.request_id, turn.scores_wanted)
+            self._compute(
+                turn.request, turn.request_id, turn.scores_wanted, turn.frame_parse_wanted
+            )
             if turn.speed.compile:
                 # After the first frame is out, so compiling never delays what the user sees.
                 session.start_background_compile()
@@ -299,9 +313,7 @@ class InferenceWorker(QThread):
         ):
             return True
         return (
-            self._playing
-            and session.source is not None
-            and time.monotonic() >= self._next_frame_at
+            self._playing and session.source is not None and time.monotonic() >= self._next_frame_at
         )
 
     def _wait_ms_locked(self) -> int:
@@ -363,11 +375,15 @@ class InferenceWorker(QThread):
         )
         return True
 
-    def _compute(self, request: EditRequest, request_id: int, scores_wanted: bool) -> None:
+    def _compute(
+        self, request: EditRequest, request_id: int, scores_wanted: bool, frame_parse: bool
+    ) -> None:
         with QMutexLocker(self._mutex):
             busy = self._pending.dirty or (self._playing and self._session.source is not None)
         try:
-            update = self._session.compute(request, request_id, scores=scores_wanted, busy=busy)
+            update = self._session.compute(
+                request, request_id, scores=scores_wanted, busy=busy, frame_parse=frame_parse
+            )
         except FaceEditError as error:
             self.failed.emit(request_id, str(error))
             return

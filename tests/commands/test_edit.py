@@ -13,11 +13,13 @@ import pytest
 from faceedit.commands import edit as batch_edit
 from faceedit.commands.cli import main
 from faceedit.errors import InputError
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import demo_available, sample_image_path
+from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, read_labels
 from faceedit.media.sources import VideoWriter, open_source, read_image
 from faceedit.progress import ProgressBar
-from faceedit.vocab.labels import REGION_NAMES, palette
+from faceedit.vocab.labels import CLASS_INDEX, REGION_NAMES, palette
+from tests.factories import world_photo
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +332,30 @@ def test_demo_word_names_the_missing_demo_model(
     assert code == 2
     err = capsys.readouterr().err
     assert "demo model is missing" in err and str(tmp_path / "assets" / "demo.safetensors") in err
+
+
+@pytest.mark.skipif(not demo_available(), reason="the bundled demo model is missing")
+def test_mouth_locked_edit_of_a_1024_photo_changes_only_the_saved_mouth_mask(
+    tmp_path: Path,
+) -> None:
+    image, _ = world_photo(1024)  # an aligned face, as the demo model's own samples are
+    source = tmp_path / "in" / "face.png"
+    save_image(source, image)
+    out = tmp_path / "out" / "face.png"
+    code = edit(
+        source, out, "--checkpoint", "demo", "--aligned", "--expression", "happy=1",
+        "--editable", "mouth", "--save-masks",
+    )  # fmt: skip
+    assert code == 0
+    after = read_image(out)
+    paths = mask_paths(out, REGION_NAMES)
+    # The masks are in the image's coordinates, at its size (not the 64 px crop's).
+    labels = read_labels(paths["labels"])
+    mouth = cv2.imread(str(paths["mouth"]), cv2.IMREAD_UNCHANGED)
+    assert labels.shape == mouth.shape == image.shape[:2]
+    lips = {CLASS_INDEX[name] for name in ("mouth", "u_lip", "l_lip")}
+    assert lips & set(np.unique(labels)) and labels[0, 0] == CLASS_INDEX["background"]
+    # Nothing outside the saved mouth mask's footprint (>= 50 %, dilated by 2 px) changes.
+    footprint = cv2.dilate((mouth >= 128).astype(np.uint8), np.ones((5, 5), np.uint8))
+    changed = (after != image).any(axis=2)
+    assert changed.sum() > 100 and not (changed & (footprint == 0)).any()

@@ -9,12 +9,16 @@ import pytest
 from faceedit.errors import InputError
 from faceedit.faces.align import (
     CANONICAL_LANDMARKS,
+    REGION_FULL,
+    REGION_LEVEL,
     align,
     crop_feather,
     estimate_similarity,
     face_region_mask,
     paste_back,
+    region_gate,
     template_landmarks,
+    warp_to_frame,
 )
 from faceedit.faces.detect import Face
 
@@ -63,34 +67,53 @@ def test_align_is_invariant_to_rotating_the_frame(sample: np.ndarray, sample_fac
     assert np.abs(upright - unrelated).mean() > 30
 
 
-def test_paste_back_of_an_unchanged_crop_restores_the_frame(
+def test_paste_back_of_an_unchanged_crop_restores_the_frame_bit_for_bit(
     sample: np.ndarray, sample_face: Face
 ) -> None:
     before = sample.copy()
-    alignment = align(sample, sample_face, size=256)
-    result = paste_back(sample, alignment, alignment.crop)
-    mask = face_region_mask(alignment, sample.shape)
-    assert result is not sample and np.array_equal(sample, before)
-    error = np.abs(result.astype(np.float64) - sample.astype(np.float64)).mean(axis=2)
-    assert error[mask > 0.5].mean() < 2.0  # i.e. < 2/255
-    assert (mask == 0).any() and (mask > 0.99).any()
-    assert np.array_equal(result[mask == 0], sample[mask == 0])
+    for size in (128, 256):
+        alignment = align(sample, sample_face, size=size)
+        result = paste_back(sample, alignment, alignment.crop)
+        assert result is not sample and np.array_equal(sample, before)
+        # The change is 0, so no pixel moves (pasting the crop's picture moved most of them).
+        assert np.array_equal(result, sample)
 
 
-def test_paste_back_blends_an_edit_with_a_seamless_feather(
+def test_paste_back_adds_the_change_and_keeps_the_photos_detail(
     sample: np.ndarray, sample_face: Face
 ) -> None:
     alignment = align(sample, sample_face, size=128)
-    black = np.zeros_like(alignment.crop)
-    result = paste_back(sample, alignment, black)
+    brighter = np.clip(alignment.crop.astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    result = paste_back(sample, alignment, brighter)
     mask = face_region_mask(alignment, sample.shape)
-    assert result[mask > 0.999].max() <= 1
-    # The feather has no step anywhere: neighbouring pixels differ by little.
+    inner = (mask > 0.999) & (sample.max(axis=2) < 200)  # not clipped in the crop either
+    lifted = result[inner].astype(np.int16) - sample[inner]
+    # The crop's +30 lands as +30 on the photo's own pixels, not as the blurrier crop.
+    assert np.mean(lifted == 30) > 0.95 and np.abs(lifted - 30).max() <= 30
+    # Seamless: the feather has no step anywhere, and outside it nothing changes.
     assert np.abs(np.diff(mask, axis=0)).max() < 0.1 and np.abs(np.diff(mask, axis=1)).max() < 0.1
     assert np.array_equal(result[mask == 0], sample[mask == 0])
     feather = crop_feather(128)
     assert feather[0].max() == 0 and feather[:, -1].max() == 0 and feather[64, 64] == 1
     assert crop_feather(128) is feather  # built once per size
+
+
+def test_paste_back_with_a_region_lock_changes_nothing_outside_its_footprint(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    alignment = align(sample, sample_face, size=128)
+    lock = np.zeros((128, 128), dtype=np.float32)
+    lock[80:100, 40:90] = 1.0
+    lock = cv2.GaussianBlur(lock, (0, 0), 3)  # soft, as parser masks are
+    result = paste_back(sample, alignment, np.zeros_like(alignment.crop), region_mask=lock)
+    height, width = sample.shape[:2]
+    footprint = warp_to_frame(lock, alignment, slice(0, height), slice(0, width), cv2.INTER_LINEAR)
+    changed = (result != sample).any(axis=2)
+    assert changed.sum() > 100
+    assert not (changed & (footprint < REGION_LEVEL)).any()
+    assert np.array_equal(
+        region_gate(np.array([0.0, REGION_LEVEL, REGION_FULL, 1.0])), [0, 0, 1, 1]
+    )
 
 
 def test_paste_back_respects_an_extra_crop_mask(sample: np.ndarray, sample_face: Face) -> None:
@@ -132,3 +155,28 @@ def test_downscaling_alignment_averages_instead_of_aliasing(
     small = align(sample, sample_face, size=64).crop.astype(np.float32)
     from_big = align(big, landmarks, size=64).crop.astype(np.float32)
     assert np.abs(small - from_big).mean() < 4.0
+
+
+def test_paste_back_computes_on_a_rectangle_what_the_whole_frame_would_give(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    alignment = align(sample, sample_face, size=64)
+    rng = np.random.default_rng(0)
+    edited = alignment.crop.copy()
+    edited[30:40, 20:44] = rng.integers(0, 256, (10, 24, 3), dtype=np.uint8)  # a local edit
+    weights = np.zeros((64, 64), np.float32)
+    weights[28:42, 10:50] = rng.uniform(0, 1, (14, 40))
+    lock = np.zeros((64, 64), np.float32)
+    lock[25:45, 15:40] = 0.9
+    result = paste_back(sample, alignment, edited, crop_mask=weights, region_mask=lock)
+    # The same formula evaluated on every pixel of the frame.
+    height, width = sample.shape[:2]
+    every = (slice(0, height), slice(0, width))
+    change = edited.astype(np.float32) - alignment.crop
+    weight = warp_to_frame(crop_feather(64) * weights, alignment, *every, cv2.INTER_LINEAR)
+    weight *= region_gate(warp_to_frame(lock, alignment, *every, cv2.INTER_LINEAR))
+    moved = warp_to_frame(change, alignment, *every, cv2.INTER_CUBIC) * weight[:, :, None]
+    expected = np.clip(np.rint(sample + moved), 0, 255).astype(np.uint8)
+    assert (result != sample).any()
+    assert np.abs(result.astype(int) - expected).max() <= 1  # OpenCV's and numpy's rounding
+    assert np.array_equal(result[weight == 0], sample[weight == 0])

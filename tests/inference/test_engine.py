@@ -4,8 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from faceedit.errors import FaceEditError, InputError
+from faceedit.inference.edit_weights import EDIT_FLOOR, edit_share
 from faceedit.inference.engine import EditEngine
 from tests.factories import make_checkpoint, synthetic_faces
 
@@ -77,6 +79,29 @@ def test_region_conditions_and_lock(engine: EditEngine) -> None:
 def test_other_crop_sizes_are_resized(engine: EditEngine) -> None:
     result = engine.edit(crop_of(48), {"sad": 0.5})
     assert result.crop.shape == (48, 48, 3)
+    assert result.weight is not None and result.weight.shape == (48, 48)
+
+
+def test_edit_returns_where_it_edits_for_paste_back(engine: EditEngine) -> None:
+    crop = crop_of(32, seed=5)
+    free = engine.edit(crop, {"happy": 1.0})
+    assert free.lock is None and free.weight is not None
+    assert free.weight.shape == (32, 32) and free.weight.dtype == np.float32
+    assert free.weight.min() >= 0 and free.weight.max() <= 1
+    # The weight follows the attention: composed through the hierarchy, it is the share of each
+    # pixel the editors take from their colour images, gated (edit_weights.edit_weight).
+    share = edit_share(
+        torch.from_numpy(free.attention)[None, :, None], torch.from_numpy(free.region_masks)[None]
+    )[0].numpy()
+    assert np.array_equal(free.weight > 0, share > EDIT_FLOOR)
+    locked = engine.edit(crop, {"happy": 1.0}, editable_regions=["mouth", "eyes"])
+    masks = locked.region_masks
+    union = np.clip(
+        masks[engine.regions.index("mouth")] + masks[engine.regions.index("eyes")], 0, 1
+    )
+    assert locked.lock is not None and np.allclose(locked.lock, union, atol=1e-6)
+    batch = engine.edit_batch([crop], {"happy": 1.0}, editable_regions=["mouth"])[0]
+    assert batch.weight is not None and batch.lock is not None and batch.lock.shape == (32, 32)
 
 
 def test_batch_matches_single(engine: EditEngine) -> None:

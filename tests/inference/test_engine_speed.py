@@ -27,6 +27,7 @@ def grey_level_difference(a: np.ndarray, b: np.ndarray) -> int:
 
 def test_optimised_float32_edits_like_the_network_as_loaded(checkpoint_path: Path) -> None:
     from faceedit.weights import checkpoint
+
     loaded = checkpoint.load(checkpoint_path)
     as_loaded = EditEngine(loaded, "cpu", optimize_networks=False)
     fast = EditEngine(loaded, "cpu")
@@ -68,6 +69,7 @@ def test_auto_precision_follows_the_hardware(
 
 def test_reduced_precision_needs_the_optimised_networks(checkpoint_path: Path) -> None:
     from faceedit.weights import checkpoint
+
     with pytest.raises(ValueError, match="optimize_networks"):
         EditEngine(checkpoint.load(checkpoint_path), "cpu", "bfloat16", optimize_networks=False)
 

@@ -100,6 +100,29 @@ def test_a_request_on_the_sample_edits_only_the_face(session: EditSession) -> No
     assert not same.edited and np.array_equal(same.output, same.input)
 
 
+def test_the_parse_comes_in_the_photos_own_coordinates(session: EditSession) -> None:
+    session.open(str(sample_image_path()))
+    update = session.compute(HAPPY, frame_parse=True)
+    assert update._frame_parse is not None  # computed by compute, in the worker's thread
+    parsed = update.frame_parse()
+    assert parsed is update._frame_parse and update.frame_parse() is parsed  # computed once
+    labels, masks = parsed
+    height, width = update.input.shape[:2]
+    assert labels.shape == (height, width) and masks.shape == (
+        len(session.engine.regions),
+        height,
+        width,
+    )
+    # Inside the crop: the crop's classes, in place; outside it: background and empty masks.
+    alignment = update.alignments[0]
+    assert update.labels is not None
+    centre = np.round(alignment.to_frame(np.array([[alignment.size / 2, alignment.size / 2]])))
+    x, y = int(centre[0, 0]), int(centre[0, 1])
+    crop_label = update.labels[alignment.size // 2, alignment.size // 2]
+    assert labels[y - 2 : y + 3, x - 2 : x + 3].flatten().tolist().count(crop_label) > 0
+    assert labels[0, 0] == 0 and masks[:, 0, 0].max() == 0
+
+
 def test_seeking_a_video_shows_that_frame(session: EditSession, video: Path) -> None:
     info = session.open(str(video))
     assert info.frame_count == len(GREYS) and info.size == (64, 48)

@@ -256,6 +256,27 @@ def test_overlay_toggles_and_opacity_change_the_displayed_crop(
     assert window.prefs.overlay_opacity == pytest.approx(0.2)
 
 
+def test_segmentation_is_drawn_on_the_photo_in_its_own_pixels(
+    qtbot, window: MainWindow, assets
+) -> None:
+    update = open_and_wait(qtbot, window, assets.face_path)
+    window.overlay.show_all.click()
+    window.overlay.filled.setChecked(True)
+    window.overlay.enabled_box.setChecked(True)
+    window.overlay.opacity.setValue(60)
+    shown = window.compare.after_view.image
+    np.testing.assert_array_equal(shown(), update.output)  # off by default
+    window.actions_.overlay_on_photo.setChecked(True)
+    update = wait_for(qtbot, window, lambda u: u._frame_parse is not None)  # the worker's work
+    labels, _ = update.frame_parse()
+    assert labels.shape == update.input.shape[:2]
+    drawn = (shown() != update.output).any(axis=2)
+    # Coloured exactly where the photo's pixels have a visible class: the face, not the crop box.
+    assert drawn.any() and np.array_equal(drawn & (labels == 0), np.zeros_like(drawn))
+    window.actions_.overlay_on_photo.setChecked(False)
+    np.testing.assert_array_equal(shown(), update.output)
+
+
 def test_region_lock_keeps_locked_regions_as_the_input(qtbot, window: MainWindow, assets) -> None:
     open_and_wait(qtbot, window, assets.face_path)
     neutral_controls(window)
@@ -348,8 +369,9 @@ def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
     work = WorkLog(monkeypatch)
-    with ShownFrames(window) as shown, qtbot.waitSignal(
-        window.worker.playbackStopped, timeout=WAIT_MS
+    with (
+        ShownFrames(window) as shown,
+        qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS),
     ):
         window.set_playing(True)
         assert window.video.playing
@@ -403,9 +425,14 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
     masks = window.save_masks(assets.root / "parse.png")
     regions = window.model_info.regions
     expected = ["parse_labels.png", "parse_labels_color.png"]
-    assert sorted(p.name for p in masks) == sorted(expected + [f"parse_mask_{r}.png" for r in regions])
-    np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), update.labels)
-    assert read_image(assets.root / "parse_labels_color.png").shape == (*update.labels.shape, 3)
+    assert sorted(p.name for p in masks) == sorted(
+        expected + [f"parse_mask_{r}.png" for r in regions]
+    )
+    # At the photo's size, in its coordinates (the crop-size map before), as `edit` saves them.
+    frame_labels, _ = update.frame_parse()
+    assert frame_labels.shape == update.input.shape[:2]
+    np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), frame_labels)
+    assert read_image(assets.root / "parse_labels_color.png").shape == update.input.shape
     window.copy_to_clipboard()
     clipped = qimage_to_array(QGuiApplication.clipboard().image())
     np.testing.assert_array_equal(clipped, update.output)
@@ -575,6 +602,7 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from faceedit.inference import optimize
+
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
     assert window.model_info.precision == expected and expected in window.status_device.text()

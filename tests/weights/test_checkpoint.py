@@ -99,7 +99,9 @@ def test_round_trip_outputs_equal_the_networks_before_saving(
     assert loaded.metadata == {"trained_steps": 2}
     assert loaded.parser is not None and loaded.generator is not None
     assert loaded.discriminator is not None
-    assert not (loaded.parser.training or loaded.generator.training or loaded.discriminator.training)
+    assert not (
+        loaded.parser.training or loaded.generator.training or loaded.discriminator.training
+    )
     x = synthetic_faces(2, config.crop_size, seed=9)
     cond = torch.eye(config.condition_dim)[torch.tensor([2, 5])]
     with torch.inference_mode():
@@ -126,7 +128,9 @@ def test_saved_weights_are_the_trained_ones(tmp_path: Path) -> None:
 def test_partial_checkpoints(tmp_path: Path, tiny_model: Path, parts: tuple[str, ...]) -> None:
     full = checkpoint.load(tiny_model)
     modules = {"parser": full.parser, "generator": full.generator}
-    path = checkpoint.save(tmp_path / "p.safetensors", full.config, **{p: modules[p] for p in parts})
+    path = checkpoint.save(
+        tmp_path / "p.safetensors", full.config, **{p: modules[p] for p in parts}
+    )
     loaded = checkpoint.load(path)
     assert loaded.contents == parts
 

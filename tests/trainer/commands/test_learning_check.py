@@ -33,8 +33,18 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
 
     monkeypatch.setattr(learning_check, "run_learning_check", fake_check)
     code = main(
-        ["learning-check", "--out", str(tmp_path / "a"), "--seed", "7", "--quick",
-         "--set", "loss.cycle=5", "--threads", "1"]
+        [
+            "learning-check",
+            "--out",
+            str(tmp_path / "a"),
+            "--seed",
+            "7",
+            "--quick",
+            "--set",
+            "loss.cycle=5",
+            "--threads",
+            "1",
+        ]
     )
     assert code == 0
     assert seen["out"] == tmp_path / "a"

@@ -109,7 +109,9 @@ def test_mean_valence_arousal_per_expression(world: Path) -> None:
 
 
 def test_curve_figure_and_image_grid() -> None:
-    figure = plots.curves_figure("run", {"a": [(1, 2.0), (2, 1.0)], "b": [], "c": [(5, float("nan"))]})
+    figure = plots.curves_figure(
+        "run", {"a": [(1, 2.0), (2, 1.0)], "b": [], "c": [(5, float("nan"))]}
+    )
     assert figure.dtype == np.uint8 and figure.shape[2] == 3
     assert figure.shape[1] == plots.COLUMNS * plots.PANEL_SIZE[0]
     assert (figure < 255).any()  # something was drawn
@@ -178,9 +180,24 @@ def _train(argv: list[str]) -> None:
 
 def _fast(steps: int, batch: int) -> list[str]:
     return [
-        "--preset", "world-64", "--steps", str(steps), "--batch-size", str(batch),
-        "--num-workers", "0", "--device", "cpu", "--log-every", str(steps),
-        "--checkpoint-every", str(steps), "--image-every", str(steps), "--seed", "0",
+        "--preset",
+        "world-64",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--num-workers",
+        "0",
+        "--device",
+        "cpu",
+        "--log-every",
+        str(steps),
+        "--checkpoint-every",
+        str(steps),
+        "--image-every",
+        str(steps),
+        "--seed",
+        "0",
     ]
 
 
@@ -195,11 +212,32 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         world = root / "world"
         build_world(WorldConfig(count=40, size=SIZE, seed=0), world)
         parser_run, gan_run = root / "parser", root / "gan"
-        _train(["parser", "--celebamask-hq", str(world / "celebamask-hq"), "--out",
-                str(parser_run), *_fast(200, 16)])
-        _train(["gan", "--affectnet", str(world / "affectnet"), "--set", "data.align=landmarks",
-                "--parser", str(parser_run), "--out", str(gan_run), *_fast(280, 8),
-                "--set", "gan_optim.critic_warmup=200"])
+        _train(
+            [
+                "parser",
+                "--celebamask-hq",
+                str(world / "celebamask-hq"),
+                "--out",
+                str(parser_run),
+                *_fast(200, 16),
+            ]
+        )
+        _train(
+            [
+                "gan",
+                "--affectnet",
+                str(world / "affectnet"),
+                "--set",
+                "data.align=landmarks",
+                "--parser",
+                str(parser_run),
+                "--out",
+                str(gan_run),
+                *_fast(280, 8),
+                "--set",
+                "gan_optim.critic_warmup=200",
+            ]
+        )
     finally:
         torch.set_num_threads(saved)
     return {"world": world, "parser": parser_run, "gan": gan_run}
@@ -261,7 +299,9 @@ def test_a_short_gan_run_makes_edits_that_depend_on_the_target(trained: dict[str
     critic = model.discriminator
     assert critic is not None and model.parser is not None
     critic.eval()
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
+    va = mean_valence_arousal(
+        world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv"
+    )
     table = by_identity(read_pairs(world), "test")
     inputs = [load_crop(renders[0].image, SIZE) for renders in table.values()]
     probability = {}
@@ -299,7 +339,9 @@ def test_a_short_gan_run_moves_the_judge_towards_the_target(trained: dict[str, P
         ClassifierTrainConfig(steps=200, batch_size=32, lr=2e-3, num_workers=0, log_every=200),
     )
     model, untrained = _edit_models(trained)
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
+    va = mean_valence_arousal(
+        world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv"
+    )
     table = by_identity(rows, "test")
     probability = {}
     for name, loaded in (("trained", model), ("untrained", untrained)):

@@ -37,7 +37,9 @@ def test_ema_follows_the_weights_and_stays_frozen(tiny_model: Path) -> None:
         old, new = start.state_dict()[name], trained.state_dict()[name]
         expected = new if name in buffers else 0.75 * old + 0.25 * new
         torch.testing.assert_close(averaged, expected, rtol=1e-5, atol=1e-6)
-    assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), trained.parameters(), strict=True))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(ema.parameters(), trained.parameters(), strict=True)
+    )
     assert ema_decay_at(0, 0.999) == 0.1 and ema_decay_at(10**6, 0.999) == 0.999
 
 

@@ -41,7 +41,9 @@ def test_critic_warmup_trains_only_on_real_images_and_lowers_the_classification_
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3)
     images = torch.rand(8, 3, 32, 32) * 2 - 1
     labels = torch.arange(8) % 8
-    landmarks = torch.tensor([[[11.0, 12.0], [20.0, 12.0], [15.5, 17.0], [12.0, 22.0], [19.0, 22.0]]])
+    landmarks = torch.tensor(
+        [[[11.0, 12.0], [20.0, 12.0], [15.5, 17.0], [12.0, 22.0], [19.0, 22.0]]]
+    )
     batch = expression_batch(images, labels, torch.zeros(8, 2), config, landmarks.expand(8, -1, -1))
     generator_before = [p.clone() for p in model.generator.parameters()]
     first = None
