@@ -257,7 +257,7 @@ CASES: list[Case] = [
     Case("flags", "train: --steps -1", tr(lambda w: train_parser(w, "--steps", "-1")), "must be from 1 to"),
     Case("flags", "train: --batch-size 0", tr(lambda w: train_parser(w, "--batch-size", "0")), "must be from 1 to 65536"),
     Case("flags", "train: --seed -1", tr(lambda w: train_parser(w, "--seed", "-1")), "must be from 0 to 4294967295"),
-    Case("flags", "train: --num-workers -3", tr(lambda w: train_parser(w, "--num-workers", "-3")), "must be from 0 to 1024"),
+    Case("flags", "train: --num-workers -3", tr(lambda w: train_parser(w, "--num-workers", "-3")), "must be from -1 to 1024"),
     Case("flags", "train: --checkpoint-every 0", tr(lambda w: train_parser(w, "--checkpoint-every", "0")), "must be from 1 to"),
     Case("flags", "classifier: --lr nan", tr(lambda w: ["classifier", "--folders", str(w.folder("faces")), "--out", str(w.root / "j.safetensors"), "--lr", "nan"]), "must be a finite number"),
     Case("flags", "classifier: --weight-decay -1", tr(lambda w: ["classifier", "--folders", str(w.folder("faces")), "--out", str(w.root / "j.safetensors"), "--weight-decay", "-1"]), "must be >= 0"),
