@@ -61,3 +61,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 `text` to `path` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def default_file_mode(target: str | os.PathLike[str]) -> int:
+    """The mode a plain open() would give a new `target` (an existing file keeps its own)."""
+    return _final_mode(Path(target))

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from faceedit.errors import InputError
 from faceedit.faces.image import as_rgb_uint8
+from faceedit.fileio import default_file_mode
 
 logger = logging.getLogger(__name__)
 
@@ -339,10 +340,11 @@ class CameraSource(FrameSource):
         capture = cv2.VideoCapture(self.camera_index)
         try:
             if not capture.isOpened():
+                other = "another index" if self.camera_index == 0 else "index 0"
                 self._fail(
                     f"no camera at index {self.camera_index} (or no permission to use it); "
-                    "try `--camera 0`, and check that the camera is connected and that this "
-                    "program may use it"
+                    f"check that the camera is connected and that this program may use it, "
+                    f"or try {other}"
                 )
                 return
             self._fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -504,6 +506,8 @@ class VideoWriter:
         if self.frames_written == 0:
             self._temp.unlink(missing_ok=True)
             raise InputError(f"{self.path}: no frame was written, so no video was saved")
+        # mkstemp made the temporary file 0600; the video gets a plain file's mode.
+        os.chmod(self._temp, default_file_mode(self.path))
         os.replace(self._temp, self.path)
 
     def abort(self) -> None:
