@@ -282,6 +282,8 @@ def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
         window.expressions.set_condition(weights, region=region)
     if args.editable is not None:
         window.regions.set_editable(args.editable)
+    # The command line's settings are where editing starts: nothing to undo, nothing unsaved.
+    window.undo_stack.clear()
     if args.camera is not None:
         window.open_camera(args.camera)
     elif args.source is not None:
@@ -290,8 +292,6 @@ def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
         window.open_sample()  # with the demo model: a procedural sample, aligned input on
     if args.aligned is not None:
         window.set_aligned_input(args.aligned)
-    # The command line's settings are where editing starts: nothing to undo, nothing unsaved.
-    window.undo_stack.clear()
 
 
 def _checkpoint_to_load(window, args: argparse.Namespace) -> str | None:  # type: ignore[no-untyped-def]

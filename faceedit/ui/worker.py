@@ -299,9 +299,7 @@ class InferenceWorker(QThread):
         ):
             return True
         return (
-            self._playing
-            and session.source is not None
-            and time.monotonic() >= self._next_frame_at
+            self._playing and session.source is not None and time.monotonic() >= self._next_frame_at
         )
 
     def _wait_ms_locked(self) -> int:

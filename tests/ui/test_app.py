@@ -348,8 +348,9 @@ def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
     work = WorkLog(monkeypatch)
-    with ShownFrames(window) as shown, qtbot.waitSignal(
-        window.worker.playbackStopped, timeout=WAIT_MS
+    with (
+        ShownFrames(window) as shown,
+        qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS),
     ):
         window.set_playing(True)
         assert window.video.playing
@@ -403,7 +404,9 @@ def test_save_frame_masks_clipboard_and_about(qtbot, window: MainWindow, assets)
     masks = window.save_masks(assets.root / "parse.png")
     regions = window.model_info.regions
     expected = ["parse_labels.png", "parse_labels_color.png"]
-    assert sorted(p.name for p in masks) == sorted(expected + [f"parse_mask_{r}.png" for r in regions])
+    assert sorted(p.name for p in masks) == sorted(
+        expected + [f"parse_mask_{r}.png" for r in regions]
+    )
     np.testing.assert_array_equal(read_labels(assets.root / "parse_labels.png"), update.labels)
     assert read_image(assets.root / "parse_labels_color.png").shape == (*update.labels.shape, 3)
     window.copy_to_clipboard()
@@ -580,6 +583,7 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from faceedit.inference import optimize
+
     open_and_wait(qtbot, window, assets.face_path)
     expected = optimize.resolve_precision("auto", "cpu")
     assert window.model_info.precision == expected and expected in window.status_device.text()
@@ -666,7 +670,7 @@ def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     events = journal.read_text().split()
     assert "started" in events, "the background compile never started: nothing was tested"
     assert events.count("finished") < events.count("started"), "exit waited for the compile"
-    # The choices given on the command line are remembered, as the menus would remember them.
+    # A snapshot never writes the user's settings, not even the options it was given.
     ini = tmp_path / "settings" / "faceedit.ini"
     prefs = Preferences(QSettings(str(ini), QSettings.Format.IniFormat))
-    assert prefs.precision == "float32" and prefs.compile_networks
+    assert prefs.precision == "auto" and not prefs.compile_networks
