@@ -95,10 +95,13 @@ def main() -> int:
     window.updateShown.connect(on_update)
     stalls = _StallSampler(beats) if options.why else None
     timer.start()
-    QTimer.singleShot(int(options.seconds * 1000), qapp.quit)
-    window.undo_stack.setClean() if hasattr(window, "undo_stack") else None
+    def finish() -> None:
+        if hasattr(window, "undo_stack"):
+            window.undo_stack.setClean()  # the moved slider is no edit worth asking about
+        qapp.quit()
+
+    QTimer.singleShot(int(options.seconds * 1000), finish)
     qapp.exec()
-    window.undo_stack.setClean() if hasattr(window, "undo_stack") else None
     window.close()
     gaps = sorted(((b - a) * 1000, a - started) for a, b in itertools.pairwise(beats))[::-1]
     load = os.getloadavg()

@@ -228,14 +228,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def preload_engine() -> None:
-    """Import torch and the engine on this (GUI) thread before the window shows (§6).
+    """Import torch and the engine on this (GUI) thread before the window shows (docs/architecture.md §3).
 
     Importing torch loads hundreds of megabytes of libraries while holding Python's global
     lock; done by the worker after the window is up, it froze the event loop for 0.5-3 s on
     a busy 2-core machine. Done here, the window appears a second later and never freezes.
     """
-    import faceedit.faces.detect  # noqa: F401  # imported for its side effect: loading torch
-    import faceedit.inference.engine  # noqa: F401
+    import faceedit.faces.detect  # imported for its side effect: loading torch
+    import faceedit.inference.engine
     import faceedit.inference.pipeline  # noqa: F401
 
 

@@ -1,4 +1,4 @@
-"""Undo and redo of the edit settings (docs/architecture.md §5): one QUndoStack of snapshots.
+"""Undo and redo of the edit settings (docs/architecture.md §3, App state): one QUndoStack of snapshots.
 
 Every change of the controls that shape the edit (expression sliders, per-region targets,
 region lock, valence/arousal, face choice) becomes one command holding the settings before and

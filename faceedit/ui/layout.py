@@ -1,4 +1,4 @@
-"""Window layout on any screen (docs/architecture.md §5): the first size, clamping, dock sizes.
+"""Window layout on any screen (docs/architecture.md §3, App state): the first size, clamping, dock sizes.
 
 A first launch takes a size that fits the screen's available area in device-independent
 pixels, so a 1366x768 laptop or a 1600x1000 panel at 150 % scale shows every control. Saved

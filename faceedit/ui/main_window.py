@@ -7,6 +7,7 @@ faceedit.media (images, masks) saves. What lives here is the wiring and the user
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Final
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceedit.device import DeviceChoice
 from faceedit.errors import FaceEditError
 from faceedit.inference.request import EditRequest
 from faceedit.inference.session import (
@@ -113,6 +115,9 @@ class MainWindow(QMainWindow):
         self._opened_at = 0.0  # when the current source was asked for (first-result time)
         self._first_result_pending = False
         self._detect_ms: dict[object, float] = {}  # frame key -> its detection's time
+        self._first_result_s: float | None = None  # open to first result, for the status bar
+        self._previous_label = ""
+        self._device_before: DeviceChoice = self.prefs.device
         self.remember_layout = True  # off for --snapshot, whose fixed size is not the user's
 
         # ---- panels ----
@@ -303,7 +308,7 @@ class MainWindow(QMainWindow):
         self.compare.set_mode(mode)
 
     def _restore_layout(self) -> None:
-        """The saved layout, clamped to the screen; else one that fits the screen (§5)."""
+        """The saved layout, clamped to the screen; else one that fits the screen (docs/architecture.md §3, App state)."""
         geometry, state = self.prefs.layout()
         screen = self.available_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
@@ -447,8 +452,8 @@ class MainWindow(QMainWindow):
         """CUDA was chosen but the model runs on the CPU: tick what runs, and say why not."""
         if self.prefs.device != "cuda" or not info.device.startswith("cpu"):
             return
-        before = getattr(self, "_device_before", "auto")
-        fallback = before if before != "cuda" else "auto"
+        before = self._device_before
+        fallback: DeviceChoice = before if before != "cuda" else "auto"
         self.prefs.device = fallback
         self.actions_.devices[fallback].setChecked(True)
         cuda = self.actions_.devices["cuda"]
@@ -513,9 +518,9 @@ class MainWindow(QMainWindow):
         action.blockSignals(False)
         self.submit()
 
-    def _controls_changed(self, text: str, merge_key: object = None) -> None:
+    def _controls_changed(self, text: str, merge_key: Hashable | None = None) -> None:
         """A control moved: one undo step (a drag merges into one) and a new request."""
-        self.history.record(text, merge_key)  # type: ignore[arg-type]  # keys are tuples of names and numbers
+        self.history.record(text, merge_key)
         self.submit()
 
     def _on_undo_text(self, text: str) -> None:
@@ -715,7 +720,7 @@ class MainWindow(QMainWindow):
         """The new source did not open; the session kept the previous frame: show it again."""
         self._opening = None
         self.busy.end("source")
-        self._source_label = getattr(self, "_previous_label", "")
+        self._source_label = self._previous_label
         if self.source_info is not None:
             self._shown_serial = self.source_info.serial
             self.submit()
@@ -812,7 +817,7 @@ class MainWindow(QMainWindow):
         else:
             detect = "faces tracked" if self.video.isVisible() else "aligned crop"
         stages = [detect] + [f"{s} {t.get(s, 0):.0f} ms" for s in ("parse", "generate", "paste")]
-        first = getattr(self, "_first_result_s", None)
+        first = self._first_result_s
         if first is not None:
             stages.append(f"shown {first:.1f} s after opening")
         return " · ".join(stages)

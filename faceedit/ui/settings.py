@@ -193,7 +193,7 @@ class Preferences:
         self._set_choice("performance/precision", PRECISIONS, value)
 
     # torch.compile the networks in the background after the first frame. Off by default: on
-    # a CPU it gains ~10 % for a 10-50 s compile that competes with the window (§6).
+    # a CPU it gains ~10 % for a 10-50 s compile that competes with the window (docs/architecture.md §3, App state).
     compile_networks = _Flag("performance/compile", default=False)
     # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
     reparse_every_frame = _Flag("video/reparse_every_frame", default=False)

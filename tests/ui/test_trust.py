@@ -281,7 +281,7 @@ def test_camera_errors_do_not_suggest_the_camera_just_chosen(
         def __init__(self, index: int) -> None:
             self.index = index
 
-        def isOpened(self) -> bool:  # noqa: N802  # OpenCV's name
+        def isOpened(self) -> bool:  # OpenCV's name
             return False
 
         def release(self) -> None:
