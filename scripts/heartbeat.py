@@ -109,6 +109,8 @@ def main() -> int:
     print(f"beats: {len(beats)} over {options.seconds:g} s; longest gaps (ms @ s after start):")
     print("  " + ", ".join(f"{g:.0f} @ {t:.1f}" for g, t in gaps[:8]))
     print(f"gaps over 100 ms: {sum(1 for g, _ in gaps if g > 100)}")
+    if beats:
+        print(f"first beat {beats[0] - started:.1f} s after start (the window is up)")
     if "first" in edit:
         print(f"first result {edit['first'] - started:.1f} s after start")
     if "shown" in edit:

@@ -234,9 +234,12 @@ def preload_engine() -> None:
     lock; done by the worker after the window is up, it froze the event loop for 0.5-3 s on
     a busy 2-core machine. Done here, the window appears a second later and never freezes.
     """
-    import faceedit.faces.detect  # imported for its side effect: loading torch
     import faceedit.inference.engine
-    import faceedit.inference.pipeline  # noqa: F401
+    import faceedit.inference.pipeline
+    import faceedit.weights.checkpoint  # noqa: F401  # imported for loading torch and safetensors
+    from faceedit.faces.detect import _import_mtcnn
+
+    _import_mtcnn()  # facenet-pytorch, the detector's package, imported once and kept
 
 
 def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:
