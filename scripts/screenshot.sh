@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
-# Regenerate docs/screenshot.png: the main window on the bundled sample face with moved sliders
-# and the segmentation overlay, taken through the app's own `--snapshot` path.
+# Regenerate docs/screenshot.png: the main window on one of the demo model's procedural sample
+# faces with moved sliders and the segmentation overlay, through the app's own `--snapshot`.
 #
-# The model is a tiny checkpoint trained for a few steps here (tests/factories.py), not a
-# trained one: the picture shows the app, not the quality of an edit. Runs offscreen by default;
-# with xvfb-run installed it renders under a virtual X server instead.
+# Uses the bundled demo model (`--checkpoint demo`); CHECKPOINT=path/to/model.safetensors takes
+# another (with a user's checkpoint, give a photo too: IMAGE=path). Renders under a real X
+# server when xvfb-run is installed (apt-get install xvfb xauth), else offscreen. Never touches
+# the user's settings (a temporary settings folder, and --snapshot writes none anyway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 out=${1:-docs/screenshot.png}
+checkpoint=${CHECKPOINT:-demo}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$python" - "$work/tiny.safetensors" <<'PY'
-import sys
-from pathlib import Path
-
-from tests.factories import make_checkpoint
-
-make_checkpoint(Path(sys.argv[1]), steps=5)
-PY
-
-export FACEEDIT_SETTINGS_DIR="$work/settings"  # never touch the user's own settings
+export FACEEDIT_SETTINGS_DIR="$work/settings"
 runner=()
-if command -v xvfb-run >/dev/null 2>&1; then
+if command -v xvfb-run >/dev/null 2>&1 && bash scripts/check_display.sh "$python" 2>/dev/null; then
     runner=(xvfb-run -a -s "-screen 0 1600x1000x24")
+    export QT_QPA_PLATFORM=xcb
 else
+    echo "xvfb-run or Qt's xcb libraries missing: rendering offscreen" >&2
     export QT_QPA_PLATFORM=offscreen
 fi
-"${runner[@]}" "$python" -m faceedit.commands.cli \
-    --checkpoint "$work/tiny.safetensors" --device cpu \
+source=()
+if [ -n "${IMAGE:-}" ]; then
+    source=("$IMAGE")
+fi
+"${runner[@]}" "$python" -m faceedit.commands.cli "${source[@]}" \
+    --checkpoint "$checkpoint" --device cpu --no-compile \
     --expression happy=0.8,surprised=0.35 --region mouth:happy=1 --editable brows,eyes,mouth \
     --snapshot "$out"

@@ -29,9 +29,16 @@ quiet_pip() {
     return "$status"
 }
 
+# The window's system libraries (Qt's xcb platform): checked on every run, a warning only,
+# since the tests and --snapshot run offscreen without them.
+check_display() {
+    bash scripts/check_display.sh .venv/bin/python 2>&1 | sed 's/^/[setup] warning: /' || true
+}
+
 stamp=".venv/.faceedit-setup"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    check_display
     exit 0
 fi
 
@@ -48,4 +55,5 @@ fi
 echo "[setup] installing faceedit[$extras]"
 quiet_pip install -q -e ".[$extras]"
 echo "$want" > "$stamp"
+check_display
 echo "[setup] done: $(du -sh .venv | cut -f1) in .venv"

@@ -90,6 +90,16 @@ class SourceInfo:
     frame_count: int | None
     fps: float
     size: tuple[int, int]
+    # Which opening this is (the app's source tag): every FrameUpdate of it carries the same
+    # number first in its frame_key, so a result computed on an earlier source is recognised.
+    serial: int = 0
+
+
+def source_serial(frame_key: object) -> int | None:
+    """The source serial a FrameUpdate.frame_key belongs to (None for a key without one)."""
+    if isinstance(frame_key, tuple) and frame_key and isinstance(frame_key[0], int):
+        return frame_key[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,8 @@ class EditSession:
         try:
             resolve_device(device)
         except FaceEditError as error:
-            notice = f"Running on the CPU instead: {error}."
+            # Said in the app's words (its Model > Device menu), not the command line's flags.
+            notice = f"{device!r} cannot be used here ({_first_clause(error)}); the models run on the CPU."
             device = "cpu"
         error_text = None
         try:
@@ -323,6 +334,7 @@ class EditSession:
             frame_count=opened.frame_count,
             fps=opened.fps,
             size=(int(opened.size[0]), int(opened.size[1])),
+            serial=self._source_serial,
         )
 
     def seek(self, index: int) -> bool:
@@ -499,6 +511,11 @@ class EditSession:
         except FaceEditError as error:
             return RecordingEnd(str(writer.path), writer.frames_written, str(error))
         return RecordingEnd(str(writer.path), writer.frames_written)
+
+
+def _first_clause(error: Exception) -> str:
+    """An error's text up to its advice (after ';'), which names command-line flags."""
+    return str(error).split(";", 1)[0].strip()
 
 
 def runtime_versions() -> dict[str, str]:

@@ -363,10 +363,11 @@ class CameraSource(FrameSource):
         capture = cv2.VideoCapture(self.camera_index)
         try:
             if not capture.isOpened():
+                other = "another index" if self.camera_index == 0 else "index 0"
                 self._fail(
                     f"no camera at index {self.camera_index} (or no permission to use it); "
-                    "try `--camera 0`, and check that the camera is connected and that this "
-                    "program may use it"
+                    f"check that the camera is connected and that this program may use it, "
+                    f"or try {other}"
                 )
                 return
             self._fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)

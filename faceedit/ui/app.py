@@ -225,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
     from faceedit.ui.main_window import MainWindow  # after QApplication: it builds pixmaps
     from faceedit.ui.settings import Preferences
 
-    prefs = Preferences()
+    # A snapshot reads the user's settings but never writes them (last checkpoint, recent files).
+    prefs = Preferences.read_only() if args.snapshot else Preferences()
+    preload_engine()
     if args.device:
         prefs.device = args.device
     window = MainWindow(prefs, device=args.device)
@@ -247,6 +249,21 @@ def _check_cuda() -> None:
     from faceedit.device import resolve_device
 
     resolve_device("cuda")
+
+
+def preload_engine() -> None:
+    """Import torch and the engine on this (GUI) thread before the window shows (docs/architecture.md §3).
+
+    Importing torch loads hundreds of megabytes of libraries while holding Python's global
+    lock; done by the worker after the window is up, it froze the event loop for 0.5-3 s on
+    a busy 2-core machine. Done here, the window appears a second later and never freezes.
+    """
+    import faceedit.inference.engine
+    import faceedit.inference.pipeline
+    import faceedit.weights.checkpoint  # noqa: F401  # imported for loading torch and safetensors
+    from faceedit.faces.detect import _import_mtcnn
+
+    _import_mtcnn()  # facenet-pytorch, the detector's package, imported once and kept
 
 
 def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:
@@ -292,6 +309,8 @@ def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
         window.expressions.set_condition(weights, region=region)
     if args.editable is not None:
         window.regions.set_editable(args.editable)
+    # The command line's settings are where editing starts: nothing to undo, nothing unsaved.
+    window.undo_stack.clear()
     if args.camera is not None:
         window.open_camera(args.camera)
     elif args.source is not None:

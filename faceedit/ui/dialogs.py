@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
@@ -41,6 +41,26 @@ def ask_open(parent: QWidget, title: str, folder: str, filters: str) -> str | No
 def ask_save(parent: QWidget, title: str, suggested: Path, filters: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), filters)
     return path or None
+
+
+UnsavedAnswer = Literal["save", "discard", "cancel"]
+
+
+def ask_unsaved(parent: QWidget, action: str) -> UnsavedAnswer:
+    """Before `action` ("quit", "open x.png") drops unsaved edits: save, discard or cancel."""
+    buttons = QMessageBox.StandardButton
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "Unsaved edits",
+        f"The edited picture has not been saved. Save it before you {action}?",
+        buttons.Save | buttons.Discard | buttons.Cancel,
+        parent,
+    )
+    box.setDefaultButton(buttons.Save)
+    answer = box.exec()
+    if answer == buttons.Save:
+        return "save"
+    return "discard" if answer == buttons.Discard else "cancel"
 
 
 def ask_camera_index(parent: QWidget) -> int | None:

@@ -6,11 +6,21 @@ faceedit.media (images, masks) saves. What lives here is the wiring and the user
 
 from __future__ import annotations
 
+import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Final
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QShowEvent
+from PySide6.QtCore import QByteArray, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QResizeEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -21,18 +31,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceedit.device import DeviceChoice
 from faceedit.errors import FaceEditError
 from faceedit.inference.request import EditRequest
-from faceedit.inference.session import FrameUpdate, ModelInfo, SourceInfo, SpeedOptions
+from faceedit.inference.session import (
+    FrameUpdate,
+    ModelInfo,
+    SourceInfo,
+    SpeedOptions,
+    source_serial,
+)
 from faceedit.media import bundled
 from faceedit.media import masks as mask_files
 from faceedit.media.images import save_png
-from faceedit.ui import dialogs
+from faceedit.ui import dialogs, layout
+from faceedit.ui.edit_history import EditHistory, EditState
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings, render_overlay
 from faceedit.ui.settings import CompareMode, Preferences
 from faceedit.ui.widgets.about_dialog import AboutDialog, about_rows
 from faceedit.ui.widgets.availability import set_available
+from faceedit.ui.widgets.busy_indicator import BusyIndicator
 from faceedit.ui.widgets.compare_view import CompareView
 from faceedit.ui.widgets.crop_panel import CropPanel
 from faceedit.ui.widgets.expression_panel import ExpressionPanel
@@ -47,6 +66,10 @@ from faceedit.ui.worker import InferenceWorker, speed_from_preferences
 
 CHECKPOINT_SUFFIX: Final[str] = ".safetensors"
 LOADING: Final[str] = "the model is still loading"
+NO_VALENCE_AROUSAL: Final[str] = (
+    "the loaded model was not trained with valence and arousal labels, so it cannot steer them"
+)
+NOT_YET: Final[str] = "the picture is still being computed; try again once it is shown"
 SPEED_PREFERENCES: Final[tuple[str, ...]] = (
     "precision",
     "compile_networks",
@@ -85,6 +108,16 @@ class MainWindow(QMainWindow):
         self._center_split = True
         self._requested_model: str | None = None  # the checkpoint last asked for, resolved
         self._next_sample = 0  # the procedural sample Open Sample Face shows next
+        # The source whose results may be shown: None while one is being opened, so neither a
+        # late result of the previous source nor Ctrl+S can show or save the wrong picture.
+        self._shown_serial: int | None = 0
+        self._opening: str | None = None  # what is being opened, for the busy sign
+        self._opened_at = 0.0  # when the current source was asked for (first-result time)
+        self._first_result_pending = False
+        self._detect_ms: dict[object, float] = {}  # frame key -> its detection's time
+        self._first_result_s: float | None = None  # open to first result, for the status bar
+        self._previous_label = ""
+        self._device_before: DeviceChoice = self.prefs.device
         self.remember_layout = True  # off for --snapshot, whose fixed size is not the user's
 
         # ---- panels ----
@@ -141,6 +174,8 @@ class MainWindow(QMainWindow):
         self.status_demo = QLabel(bundled.DEMO_NOTE[0].upper() + bundled.DEMO_NOTE[1:])
         self.status_demo.setWordWrap(False)
         self.status_demo.hide()
+        self.busy = BusyIndicator()
+        self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(self.status_demo)
         self.statusBar().addPermanentWidget(self.status_fps)
         self.statusBar().addPermanentWidget(self.status_device)
@@ -148,8 +183,12 @@ class MainWindow(QMainWindow):
         self.actions_ = build_actions(self)
         for dock in self.docks.values():
             self.actions_.view_menu.addAction(dock.toggleViewAction())
+        self.history = EditHistory(self.edit_state, self._restore_edit_state, self)
+        self.undo_stack = self.history.stack
         self._connect(self.actions_)
         self._set_model_controls(None)
+        self._set_title()
+        layout.set_minimum_sizes(self)
         self._restore_layout()
         self.worker.start()
 
@@ -173,17 +212,32 @@ class MainWindow(QMainWindow):
         w.modelFailed.connect(self._on_model_failed)
         w.notice.connect(lambda text: self.show_message("warning", text))
         w.resultReady.connect(self._on_result)
-        w.failed.connect(lambda _id, text: self.show_message("error", text))
+        w.failed.connect(self._on_failed)
         w.sourceOpened.connect(self._on_source_opened)
-        w.sourceFailed.connect(lambda text: self.show_message("error", text))
+        w.sourceFailed.connect(self._on_source_failed)
         w.playbackStopped.connect(self._on_playback_stopped)
         w.recordingFinished.connect(self._on_recording_finished)
         w.compileStatus.connect(self._on_compile_status)
 
         self.compare.faceClicked.connect(self.choose_face)
-        self.expressions.changed.connect(self.submit)
-        self.regions.changed.connect(self.submit)
-        self.va.changed.connect(self.submit)
+        self.expressions.changed.connect(
+            lambda: self._controls_changed(
+                self.expressions.change_text, ("expr", *self.expressions.change_key)
+            )
+        )
+        self.regions.changed.connect(lambda: self._controls_changed("Change region lock"))
+        self.va.changed.connect(
+            lambda: self._controls_changed("Steer valence and arousal", ("va", self.va.pad.strokes))
+        )
+        self.undo_stack.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
+        a.undo.triggered.connect(self.undo_stack.undo)
+        a.redo.triggered.connect(self.undo_stack.redo)
+        self.undo_stack.canUndoChanged.connect(a.undo.setEnabled)
+        self.undo_stack.canRedoChanged.connect(a.redo.setEnabled)
+        self.undo_stack.undoTextChanged.connect(self._on_undo_text)
+        self.undo_stack.redoTextChanged.connect(self._on_redo_text)
+        a.previous_frame.triggered.connect(lambda: self.step_frame(-1))
+        a.next_frame.triggered.connect(lambda: self.step_frame(1))
         self.overlay.changed.connect(self._on_overlay)
         self.video.playToggled.connect(self.set_playing)
         self.video.seekRequested.connect(w.seek)
@@ -195,7 +249,10 @@ class MainWindow(QMainWindow):
         a.open_sample.triggered.connect(self.open_sample)
         a.recent_files.aboutToShow.connect(
             lambda: dialogs.fill_recent_menu(
-                a.recent_files, self.prefs.recent_files, self.open_path, self.prefs.clear_recent
+                a.recent_files,
+                self.prefs.existing_recent_files(),
+                self.open_path,
+                self.prefs.clear_recent,
             )
         )
         a.load_checkpoint.triggered.connect(self._ask_checkpoint)
@@ -219,7 +276,9 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
         a.reset.triggered.connect(self.reset_expression)
         a.next_face.triggered.connect(self._next_face)
-        a.all_faces.toggled.connect(lambda _on: self.submit())
+        a.all_faces.toggled.connect(
+            lambda on: self._controls_changed("Edit all faces" if on else "Edit one face")
+        )
         a.split_view.triggered.connect(lambda: self.set_compare_mode("split"))
         a.side_by_side.triggered.connect(lambda: self.set_compare_mode("side_by_side"))
         a.zoom_fit.triggered.connect(self.compare.zoom_to_fit)
@@ -250,13 +309,27 @@ class MainWindow(QMainWindow):
         self.compare.set_mode(mode)
 
     def _restore_layout(self) -> None:
+        """The saved layout, clamped to the screen; else one that fits the screen (docs/architecture.md §3, App state)."""
         geometry, state = self.prefs.layout()
+        screen = self.available_geometry()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1440, 900)
+            self.setGeometry(layout.first_geometry(screen))
+            if screen.height() < layout.PLOTS_MIN_SCREEN_HEIGHT:
+                self.docks["plots"].hide()  # the picture gets the height of a small screen
+        else:
+            self.setGeometry(layout.clamp(self.geometry(), screen))
         if state is None or not self.restoreState(state):
-            d = self.docks
-            self.resizeDocks([d["crop"], d["expression"]], [380, 360], Qt.Orientation.Horizontal)
-            self.resizeDocks([d["plots"]], [230], Qt.Orientation.Vertical)
+            layout.default_dock_sizes(self)
+        layout.widen_narrowed_docks(self)
+
+    def available_geometry(self) -> QRect:
+        """The screen area a window may use (device-independent pixels, any scale factor)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else QRect(0, 0, 1366, 768)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        layout.give_the_picture_room(self)
 
     # ---- opening things ------------------------------------------------------------------------------
 
@@ -270,18 +343,34 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() == CHECKPOINT_SUFFIX:
             self.load_checkpoint(path)
             return
+        if not self.confirm_discard(f"open {path.name}"):
+            return
         if self.demo_in_use and not _is_procedural_sample(path):
             self.set_aligned_input(False, remember=False)
-        self._source_label = path.name
-        self.statusBar().showMessage(f"Opening {path.name}…")
+        self._begin_opening(path.name)
         self.worker.open_stream(path)
 
     def open_camera(self, index: int) -> None:
+        if not self.confirm_discard(f"open camera {index}"):
+            return
         if self.demo_in_use:
             self.set_aligned_input(False, remember=False)
-        self._source_label = f"camera {index}"
-        self.statusBar().showMessage(f"Opening camera {index}…")
+        self._begin_opening(f"camera {index}")
         self.worker.open_stream(int(index))
+
+    def _begin_opening(self, label: str) -> None:
+        """A new source is asked for: the views empty at once and wait, busy, for its picture."""
+        self._previous_label = self._source_label
+        self._source_label = label
+        self._opening = label
+        self._shown_serial = None
+        self.latest = None
+        self.compare.set_frames(None, None)
+        self.crop.set_data(None, None, None, None)
+        self.statusBar().showMessage(f"Opening {label}…")
+        self._opened_at = time.monotonic()
+        self._first_result_pending = True
+        self.busy.begin("source", f"Opening {label}")
 
     def open_sample(self) -> None:
         """The sample face: with the demo model, the next procedural one (as an aligned crop),
@@ -316,6 +405,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Loading {resolved.name}…" if resolved else "Unloading the model…"
         )
+        self.busy.begin("model", f"Loading {resolved.name}" if resolved else "Unloading the model")
         was_demo = self.demo_in_use
         self._requested_model = None if resolved is None else str(resolved)
         if was_demo and not self.demo_in_use:
@@ -352,10 +442,25 @@ class MainWindow(QMainWindow):
         self.submit()
 
     def set_device(self, device: str) -> None:
+        self._device_before = self.prefs.device
         self.prefs.device = device  # type: ignore[assignment]  # a device menu entry; Preferences checks it
         self.actions_.devices[device].setChecked(True)
         self.statusBar().showMessage(f"Switching to {device}…")
+        self.busy.begin("model", f"Moving the model to {device}")
         self.worker.set_device(device)
+
+    def _check_device(self, info: ModelInfo) -> None:
+        """CUDA was chosen but the model runs on the CPU: tick what runs, and say why not."""
+        if self.prefs.device != "cuda" or not info.device.startswith("cpu"):
+            return
+        before = self._device_before
+        fallback: DeviceChoice = before if before != "cuda" else "auto"
+        self.prefs.device = fallback
+        self.actions_.devices[fallback].setChecked(True)
+        cuda = self.actions_.devices["cuda"]
+        cuda.setEnabled(False)
+        cuda.setToolTip("Unavailable: no usable CUDA GPU was found on this machine")
+        cuda.setStatusTip(cuda.toolTip())
 
     def set_detect_every(self, frames: int) -> None:
         self.prefs.detect_every = frames
@@ -389,6 +494,53 @@ class MainWindow(QMainWindow):
 
     # ---- the request ---------------------------------------------------------------------------------
 
+    def edit_state(self) -> EditState:
+        """Every edit setting as the controls hold it (what undo and redo restore)."""
+        own = self.expressions.region_conditions()
+        return EditState(
+            whole=tuple(sorted(self.expressions.condition().items())),
+            own=tuple(sorted((r, tuple(sorted(w.items()))) for r, w in own.items())),
+            editable=self.regions.editable_regions(),
+            valence_arousal=self.va.value(),
+            face_index=self._face_index,
+            all_faces=self.actions_.all_faces.isChecked(),
+        )
+
+    def _restore_edit_state(self, state: EditState) -> None:
+        self.expressions.set_state(dict(state.whole), {r: dict(w) for r, w in state.own})
+        known = set(self.regions.boxes)
+        editable = None if state.editable is None else [r for r in state.editable if r in known]
+        self.regions.set_editable(editable, emit=False)
+        self.va.set_value(state.valence_arousal, emit=False)
+        self._face_index = state.face_index
+        action = self.actions_.all_faces
+        action.blockSignals(True)
+        action.setChecked(state.all_faces)
+        action.blockSignals(False)
+        self.submit()
+
+    def _controls_changed(self, text: str, merge_key: Hashable | None = None) -> None:
+        """A control moved: one undo step (a drag merges into one) and a new request."""
+        self.history.record(text, merge_key)
+        self.submit()
+
+    def _on_undo_text(self, text: str) -> None:
+        if not self.undo_stack.signalsBlocked():
+            self.actions_.undo.setText(f"&Undo {text}".rstrip())
+
+    def _on_redo_text(self, text: str) -> None:
+        if not self.undo_stack.signalsBlocked():
+            self.actions_.redo.setText(f"&Redo {text}".rstrip())
+
+    def confirm_discard(self, action: str) -> bool:
+        """Before `action` drops unsaved edits: ask to save them, drop them, or stay."""
+        if self.undo_stack.isClean():
+            return True
+        answer = dialogs.ask_unsaved(self, action)
+        if answer == "save":
+            return self._ask_save_frame() is not None
+        return answer == "discard"
+
     def current_request(self) -> EditRequest:
         """The edit the controls describe right now."""
         info = self.model_info
@@ -406,17 +558,33 @@ class MainWindow(QMainWindow):
     def submit(self) -> int:
         """Hand the current request to the worker (it replaces any request not yet started)."""
         self.request_id = self.worker.submit(self.current_request())
+        if self.source_info is not None and self.model_info is not None:
+            self.busy.begin("compute", "Computing")
         return self.request_id
 
     def reset_expression(self) -> None:
-        """Back to the input's own look: every slider 0 (the identity request)."""
-        self.va.set_value(None)
-        self.expressions.reset()
+        """Back to the input's own look: every slider 0, no region targets, no valence/arousal.
+        One undo step."""
+        with self.history.batch("Reset to input"):
+            self.va.set_value(None)
+            self.expressions.reset()
+        self.submit()
 
     def choose_face(self, index: int) -> None:
-        self._face_index = index
-        self.actions_.all_faces.setChecked(False)
+        with self.history.batch(f"Choose face {index + 1}"):
+            self._face_index = index
+            self.actions_.all_faces.setChecked(False)
         self.submit()
+
+    def step_frame(self, step: int) -> None:
+        """Show the previous (-1) or next (+1) frame of a paused video (the arrow keys)."""
+        info = self.source_info
+        if info is None or info.is_live or (info.frame_count or 0) <= 1:
+            return
+        if self.video.playing:
+            self.set_playing(False)
+        current = self.video.seek.value()
+        self.video.seek.setValue(min(max(current + step, 0), (info.frame_count or 1) - 1))
 
     def _next_face(self) -> None:
         count = len(self.latest.boxes) if self.latest else 0
@@ -444,6 +612,8 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_info = info
         self.compile_state = "off"
+        self.busy.end("model")
+        self._check_device(info)
         caps = info.capabilities
         name = Path(info.path).name if info.path else "no model"
         demo = bundled.is_demo_checkpoint(info.path)
@@ -464,6 +634,7 @@ class MainWindow(QMainWindow):
             self.model_banner.clear()
         self.expressions.set_regions(info.regions)
         self.regions.set_regions(info.regions)
+        self.history.rebase()  # overrides of regions this model lacks went with the old one
         self._set_model_controls(info)
         self.settled_request_id = self.submit()
         self.modelReady.emit(info)
@@ -471,6 +642,7 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, text: str) -> None:
         """The worker kept the model it had (if any): give its controls back and explain."""
         self._requested_model = self.model_info.path if self.model_info else None
+        self.busy.end("model")
         if self.model_info is not None:
             self._set_model_controls(self.model_info)
             self.status_device.setText(self._model_label(self.model_info))
@@ -508,7 +680,10 @@ class MainWindow(QMainWindow):
         set_available(self.expressions, edit_reason)
         set_available(self.regions, edit_reason)
         set_available(self.overlay, parse_reason)
-        set_available(self.va, edit_reason)
+        va_reason = edit_reason
+        if va_reason is None and info is not None and not info.capabilities.valence_arousal:
+            va_reason = NO_VALENCE_AROUSAL
+        set_available(self.va, va_reason)
         self.actions_.reset.setEnabled(edit_reason is None)
         self.actions_.save_masks.setEnabled(parse_reason is None)
         self.docks["va"].setVisible(bool(info and info.capabilities.valence_arousal))
@@ -516,6 +691,11 @@ class MainWindow(QMainWindow):
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.source_info = info
+        self._shown_serial = info.serial
+        self._opening = None
+        self._detect_ms.clear()
+        self.busy.end("source")
+        self.busy.begin("compute", f"Finding and editing faces in {info.name}")
         self._center_split = True
         self._face_index = None
         self._warned_no_face = None
@@ -526,7 +706,8 @@ class MainWindow(QMainWindow):
         self.video.set_playing(False)
         self.actions_.record.setEnabled(is_video)
         self.actions_.play.setEnabled(is_video)
-        self.setWindowTitle(f"{info.name} - faceedit")
+        self.undo_stack.setClean()  # nothing is edited on this picture yet
+        self._set_title()
         if not info.is_live and Path(info.path).exists():
             self.prefs.add_recent_file(info.path)
         self.plots.clear()
@@ -536,7 +717,47 @@ class MainWindow(QMainWindow):
         if info.is_live:
             self.set_playing(True)
 
+    def _on_source_failed(self, text: str) -> None:
+        """The new source did not open; the session kept the previous frame: show it again."""
+        self._opening = None
+        self.busy.end("source")
+        self._source_label = self._previous_label
+        if self.source_info is not None:
+            self._shown_serial = self.source_info.serial
+            self.submit()
+        else:
+            self._shown_serial = 0
+            self.busy.end("compute")
+        self.show_message("error", text)
+
+    def _on_failed(self, request_id: int, text: str) -> None:
+        if request_id >= self.request_id:
+            self.busy.end("compute")
+        self.show_message("error", text)
+
+    def _set_title(self) -> None:
+        """The source's name, and `*` while its edits are unsaved (Qt's [*] placeholder)."""
+        name = self.source_info.name if self.source_info is not None else ""
+        self.setWindowTitle(f"{name}[*] - faceedit" if name else "faceedit[*]")
+        self.setWindowModified(not self.undo_stack.isClean())
+
+    def shows_current_source(self, update: FrameUpdate) -> bool:
+        """Whether `update` was computed on the source now open (never one opened before)."""
+        return self._shown_serial is not None and source_serial(update.frame_key) in (
+            None,
+            self._shown_serial,
+        )
+
     def _on_result(self, update: FrameUpdate) -> None:
+        if not self.shows_current_source(update):
+            return  # computed on an earlier source, or while a new one is being opened
+        if update.request_id >= self.request_id:
+            self.busy.end("compute")
+        if self._first_result_pending:
+            self._first_result_pending = False
+            self._first_result_s = time.monotonic() - self._opened_at
+        else:
+            self._first_result_s = None
         self.latest = update
         self._show_frames(update)
         if self._center_split and update.boxes:
@@ -555,13 +776,14 @@ class MainWindow(QMainWindow):
             )
         elif self.model_info is not None and not self.model_info.capabilities.can_score:
             self.plots.set_scores(None, None)
+        elif not update.boxes:
+            self.plots.set_scores(None, None, "No expression scores: no face was found.")
         if update.frame_index is not None:
             self.video.set_position(update.frame_index)
         self._report(update)
         self.updateShown.emit(update)
 
     def _report(self, update: FrameUpdate) -> None:
-        t = update.timings
         fps = self.plots.frames_per_second()
         self.status_fps.setText(f"{fps:.0f} fps" if self.video.isVisible() else "")
         if not update.boxes:
@@ -581,10 +803,25 @@ class MainWindow(QMainWindow):
             self.messages.clear()
             self._warned_no_face = None
         faces = len(update.boxes)
-        stages = " · ".join(
-            f"{s} {t.get(s, 0):.0f} ms" for s in ("detect", "parse", "generate", "paste")
+        self.statusBar().showMessage(
+            f"{faces} face{'s' if faces > 1 else ''} · {self._stage_times(update)}"
         )
-        self.statusBar().showMessage(f"{faces} face{'s' if faces > 1 else ''} · {stages}")
+
+    def _stage_times(self, update: FrameUpdate) -> str:
+        """Each stage's time as it was spent: a reused detection is named with its own time."""
+        t = update.timings
+        if update.detected:
+            self._detect_ms[update.frame_key] = t.get("detect", 0.0)
+            detect = f"detect {t.get('detect', 0):.0f} ms"
+        elif update.frame_key in self._detect_ms:
+            detect = f"faces from the detection ({self._detect_ms[update.frame_key]:.0f} ms)"
+        else:
+            detect = "faces tracked" if self.video.isVisible() else "aligned crop"
+        stages = [detect] + [f"{s} {t.get(s, 0):.0f} ms" for s in ("parse", "generate", "paste")]
+        first = self._first_result_s
+        if first is not None:
+            stages.append(f"shown {first:.1f} s after opening")
+        return " · ".join(stages)
 
     def _on_playback_stopped(self, reason: str) -> None:
         self.video.set_playing(False)
@@ -626,9 +863,7 @@ class MainWindow(QMainWindow):
             self.worker.stop_recording()
             self._show_recording(False)
             return
-        suggested = (
-            Path(self._last_folder()) / f"{Path(self._source_label or 'camera').stem}-edited.mp4"
-        )
+        suggested = self._save_folder() / f"{Path(self._source_label or 'camera').stem}-edited.mp4"
         path = dialogs.ask_save(self, "Record edited stream", suggested, dialogs.VIDEO_FILTER)
         if not path:
             self._show_recording(False)
@@ -654,7 +889,12 @@ class MainWindow(QMainWindow):
     def save_frame(self, path: str | Path) -> Path | None:
         """Save the edited frame as PNG; None (with a message) when there is nothing to save."""
         if self.latest is None:
-            self.show_message("warning", "There is no frame to save yet.")
+            self.show_message(
+                "warning",
+                f"There is no frame to save yet: {NOT_YET}."
+                if self._opening or self.busy.busy("compute")
+                else "There is no frame to save yet.",
+            )
             return None
         try:
             saved = save_png(path, self.latest.output)
@@ -662,6 +902,8 @@ class MainWindow(QMainWindow):
             self.show_message("error", str(error))
             return None
         self.statusBar().showMessage(f"Saved {saved}", 5000)
+        self.prefs.last_save_folder = str(saved.parent)
+        self.undo_stack.setClean()
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
@@ -682,6 +924,7 @@ class MainWindow(QMainWindow):
 
     def copy_to_clipboard(self) -> None:
         if self.latest is None:
+            self.show_message("warning", f"There is no frame to copy yet: {NOT_YET}.")
             return
         QGuiApplication.clipboard().setImage(to_qimage(self.latest.output))
         self.statusBar().showMessage("Copied the edited frame to the clipboard", 3000)
@@ -707,27 +950,44 @@ class MainWindow(QMainWindow):
         if path:
             self.load_checkpoint(path)
 
-    def _ask_save_frame(self) -> None:
-        name = f"{Path(self._source_label or 'frame').stem}-edited.png"
+    def _ask_save_frame(self) -> Path | None:
+        if self.latest is None:
+            return self.save_frame("")  # says why there is nothing to save
         path = dialogs.ask_save(
-            self, "Save edited frame", Path(self._last_folder()) / name, dialogs.PNG_FILTER
+            self, "Save edited frame", self.suggested_save_path("edited"), dialogs.PNG_FILTER
         )
-        if path:
-            self.save_frame(path)
+        return self.save_frame(path) if path else None
 
     def _ask_save_masks(self) -> None:
-        name = f"{Path(self._source_label or 'frame').stem}.png"
         path = dialogs.ask_save(
             self,
             "Save masks (several PNG files)",
-            Path(self._last_folder()) / name,
+            self.suggested_save_path("masks"),
             dialogs.PNG_FILTER,
         )
         if path:
             self.save_masks(path)
 
+    def suggested_save_path(self, what: str) -> Path:
+        """`<input name>-<what>.png` in the save folder: never the input's own name."""
+        stem = Path(self._source_label or "frame").stem
+        return self._save_folder() / f"{stem}-{what}.png"
+
+    def _save_folder(self) -> Path:
+        """Where the last save went; else the input's folder unless it is inside the package
+        (the bundled samples); else the home folder."""
+        last = self.prefs.last_save_folder
+        if last and Path(last).is_dir():
+            return Path(last)
+        info = self.source_info
+        if info is not None and not info.is_live:
+            folder = Path(info.path).expanduser().resolve().parent
+            if folder.is_dir() and not _inside_package(folder):
+                return folder
+        return Path.home()
+
     def _last_folder(self) -> str:
-        recent = self.prefs.recent_files
+        recent = self.prefs.existing_recent_files()
         return str(Path(recent[0]).parent) if recent else str(Path.home())
 
     def about_rows(self) -> list[tuple[str, str]]:
@@ -772,7 +1032,20 @@ class MainWindow(QMainWindow):
             self.open_path(path)
         event.acceptProposedAction()
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Left and Right step a paused video when no control (a slider) took the keys."""
+        steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+        if event.key() in steps and self.video.isVisible():
+            self.step_frame(steps[Qt.Key(event.key())])
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.confirm_discard("quit"):
+            event.ignore()
+            return
+        self.undo_stack.blockSignals(True)  # its teardown must not touch deleted actions
         if self.remember_layout:
             self.prefs.save_layout(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
         self.prefs.sync()
@@ -785,6 +1058,11 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         QTimer.singleShot(0, self._update_scores_wanted)
+
+
+def _inside_package(folder: Path) -> bool:
+    package = Path(__file__).resolve().parents[1]
+    return folder == package or package in folder.parents
 
 
 def _is_procedural_sample(path: Path) -> bool:

@@ -33,6 +33,8 @@ class Actions:
     copy: QAction
     record: QAction
     quit: QAction
+    undo: QAction
+    redo: QAction
     reset: QAction
     next_face: QAction
     all_faces: QAction
@@ -45,6 +47,8 @@ class Actions:
     show_overlay: QAction
     overlay_on_photo: QAction
     play: QAction
+    previous_frame: QAction
+    next_frame: QAction
     detect_every: dict[int, QAction]
     reparse_every_frame: QAction
     min_face: dict[int, QAction]
@@ -136,7 +140,19 @@ def build_actions(window: QMainWindow) -> Actions:
     file_menu.addAction(quit_)
 
     edit_menu = bar.addMenu("&Edit")
-    reset = _action(window, "&Reset to Input", "R", "All sliders to 0: show the input's own look")
+    undo = _action(window, "&Undo", std.Undo, "Undo the last change of the edit settings")
+    redo = _action(window, "&Redo", std.Redo, "Redo the change just undone")
+    for item in (undo, redo):
+        item.setEnabled(False)
+        edit_menu.addAction(item)
+    edit_menu.addSeparator()
+    reset = _action(
+        window,
+        "&Reset to Input",
+        "R",
+        "All sliders to 0, no region targets, no valence/arousal: the input's own look "
+        "(one step, undone with Ctrl+Z)",
+    )
     reset.setIcon(icon(sp.SP_BrowserReload))
     next_face = _action(window, "&Next Face", "N", "Edit the next detected face (or click a face)")
     all_faces = _action(
@@ -194,6 +210,10 @@ def build_actions(window: QMainWindow) -> Actions:
     play = _action(window, "&Play / Pause", "Space", "Play or pause the video", checkable=True)
     play.setIcon(icon(sp.SP_MediaPlay))
     play_menu.addAction(play)
+    previous_frame = _action(window, "Pre&vious Frame", None, "Step back one frame (Left)")
+    next_frame = _action(window, "Ne&xt Frame", None, "Step forward one frame (Right)")
+    play_menu.addAction(previous_frame)
+    play_menu.addAction(next_frame)
     detect_menu = play_menu.addMenu("&Face Detection")
     detect_group = QActionGroup(window)
     detect_every: dict[int, QAction] = {}
@@ -265,8 +285,9 @@ def build_actions(window: QMainWindow) -> Actions:
         window,
         "&Compile Networks in the Background",
         None,
-        "After the first frame, compile the networks with torch.compile in a background thread "
-        "and switch to them when ready (about 10 % faster; the compile takes 10-50 s)",
+        "After the first frame, compile the networks with torch.compile in a background "
+        "process and switch to them when ready (worth it on a GPU; on a CPU about 10 % faster "
+        "for a 10-50 s compile, so off by default)",
         checkable=True,
     )
     model_menu.addAction(compile_networks)
@@ -333,6 +354,8 @@ def build_actions(window: QMainWindow) -> Actions:
         copy=copy,
         record=record,
         quit=quit_,
+        undo=undo,
+        redo=redo,
         reset=reset,
         next_face=next_face,
         all_faces=all_faces,
@@ -345,6 +368,8 @@ def build_actions(window: QMainWindow) -> Actions:
         show_overlay=show_overlay,
         overlay_on_photo=overlay_on_photo,
         play=play,
+        previous_frame=previous_frame,
+        next_frame=next_frame,
         detect_every=detect_every,
         reparse_every_frame=reparse_every_frame,
         min_face=min_face,
@@ -380,6 +405,7 @@ def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:
             key = value.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
             rows.append((key, value.text().replace("&", "")))
     rows += [
+        ("Left / Right", "Previous / next frame of a paused video"),
         ("Wheel / drag", "Zoom / pan the frame"),
         ("Double-click", "Zoom to fit"),
         ("Click a face", "Choose the face to edit"),

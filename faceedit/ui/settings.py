@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, Literal, Protocol, TypeVar, get_args
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -42,6 +42,48 @@ def open_settings() -> QSettings:
     return QSettings(ORGANIZATION, APPLICATION)
 
 
+class SettingsStore(Protocol):
+    """What Preferences needs of QSettings (ReadOnlySettings has the same)."""
+
+    def value(self, key: str, defaultValue: Any = None) -> Any: ...  # Qt's name
+
+    def setValue(self, key: str, value: Any) -> None: ...  # Qt's name
+
+    def remove(self, key: str) -> None: ...
+
+    def sync(self) -> None: ...
+
+
+_REMOVED: Final = object()
+
+
+class ReadOnlySettings:
+    """The user's settings read as they are; changes live in memory only and are never written.
+
+    `--snapshot` runs with this, so taking a picture of the window never changes the user's
+    last checkpoint, recent files, layout or anything else.
+    """
+
+    def __init__(self, base: QSettings) -> None:
+        self._base = base
+        self._changes: dict[str, Any] = {}
+
+    def value(self, key: str, defaultValue: Any = None) -> Any:  # Qt's name
+        if key in self._changes:
+            changed = self._changes[key]
+            return defaultValue if changed is _REMOVED else changed
+        return self._base.value(key, defaultValue)
+
+    def setValue(self, key: str, value: Any) -> None:  # Qt's name
+        self._changes[key] = value
+
+    def remove(self, key: str) -> None:
+        self._changes[key] = _REMOVED
+
+    def sync(self) -> None:
+        """Nothing to write: that is the point."""
+
+
 class _Flag:
     """A boolean preference stored under `key`; anything unreadable reads as the default.
 
@@ -66,8 +108,13 @@ class _Flag:
 class Preferences:
     """Typed access to the settings store; bad stored values fall back to the defaults."""
 
-    def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store if store is not None else open_settings()
+    def __init__(self, store: QSettings | SettingsStore | None = None) -> None:
+        self.store: QSettings | SettingsStore = store if store is not None else open_settings()
+
+    @classmethod
+    def read_only(cls) -> Preferences:
+        """The user's preferences, changeable for this run only (nothing is written back)."""
+        return cls(ReadOnlySettings(open_settings()))
 
     # ---- generic helpers -----------------------------------------------------------------
 
@@ -145,8 +192,9 @@ class Preferences:
     def precision(self, value: PrecisionChoice) -> None:
         self._set_choice("performance/precision", PRECISIONS, value)
 
-    # torch.compile the networks in the background after the first frame.
-    compile_networks = _Flag("performance/compile", default=True)
+    # torch.compile the networks in the background after the first frame. Off by default: on
+    # a CPU it gains ~10 % for a 10-50 s compile that competes with the window (docs/architecture.md §3, App state).
+    compile_networks = _Flag("performance/compile", default=False)
     # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
     reparse_every_frame = _Flag("video/reparse_every_frame", default=False)
     # Every picture already is an aligned face crop: no detection, the whole image is edited.
@@ -187,6 +235,24 @@ class Preferences:
     @property
     def recent_files(self) -> list[str]:
         return self._paths("recent/files")
+
+    def existing_recent_files(self) -> list[str]:
+        """The recent files that still exist; deleted or moved ones leave the list."""
+        paths = self.recent_files
+        existing = [p for p in paths if Path(p).is_file()]
+        if existing != paths:
+            self.store.setValue("recent/files", existing)
+        return existing
+
+    @property
+    def last_save_folder(self) -> str | None:
+        """The folder the last save went to: save dialogs start there."""
+        value = self.store.value("recent/save_folder", "")
+        return str(value) if value else None
+
+    @last_save_folder.setter
+    def last_save_folder(self, value: str | None) -> None:
+        self.store.setValue("recent/save_folder", value or "")
 
     def add_recent_file(self, path: str | os.PathLike[str]) -> list[str]:
         return self._push_path("recent/files", path)

@@ -229,7 +229,7 @@ def test_absent_camera_fails_fast_with_advice() -> None:
     # The reader thread's refusal, not the open timeout's "opened but sent no frame": it
     # wakes the caller at once instead of letting it wait out the timeout.
     assert "no camera at index 99" in message and "sent no frame" not in message
-    assert "--camera 0" in message and "permission" in message
+    assert "try index 0" in message and "permission" in message
     with pytest.raises(InputError, match="99"):
         open_source("99")  # digits that are not a file mean a camera index
 

@@ -505,13 +505,18 @@ def test_drop_a_checkpoint_and_a_picture_and_switch_device(
         window.dropEvent(drop)
     assert window.source_info.name == "face.png"
     assert window.prefs.recent_checkpoints[0] == str(assets.checkpoint)
-    # CUDA on a machine without a GPU: a warning, the model runs on the CPU, the choice is kept.
+    # CUDA on a machine without a GPU: a warning in the app's words, the model runs on the CPU,
+    # and the menu ticks what runs (CUDA is greyed out with the reason).
     if window.model_info.device.startswith("cuda"):
         pytest.skip("this machine has a GPU")
     with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS) as ready:
         window.actions_.devices["cuda"].trigger()
-    assert ready.args[0].device == "cpu" and window.prefs.device == "cuda"
+    assert ready.args[0].device == "cpu" and window.prefs.device != "cuda"
     assert window.messages.kind == "warning" and "CPU" in window.messages.message()
+    assert "--device" not in window.messages.message()
+    cuda = window.actions_.devices["cuda"]
+    assert not cuda.isChecked() and not cuda.isEnabled() and "CUDA" in cuda.toolTip()
+    assert window.actions_.devices[window.prefs.device].isChecked()
     window.set_device("cpu")
     qtbot.waitUntil(lambda: window.expressions.isEnabled(), timeout=WAIT_MS)
 
@@ -689,7 +694,7 @@ def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     events = journal.read_text().split()
     assert "started" in events, "the background compile never started: nothing was tested"
     assert events.count("finished") < events.count("started"), "exit waited for the compile"
-    # The choices given on the command line are remembered, as the menus would remember them.
+    # A snapshot never writes the user's settings, not even the options it was given.
     ini = tmp_path / "settings" / "faceedit.ini"
     prefs = Preferences(QSettings(str(ini), QSettings.Format.IniFormat))
-    assert prefs.precision == "float32" and prefs.compile_networks
+    assert prefs.precision == "auto" and not prefs.compile_networks

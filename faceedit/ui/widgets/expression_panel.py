@@ -44,6 +44,10 @@ class ExpressionPanel(QWidget):
         self._whole: dict[str, float] = dict.fromkeys(EXPRESSIONS, 0.0)
         self._own: dict[str, dict[str, float]] = {}
         self._target = WHOLE_FACE
+        self._gesture = 0  # counts slider presses and releases: one drag is one undo step
+        # What the last `changed` was, so the undo history can merge a drag into one step.
+        self.change_key: tuple[object, ...] = ()
+        self.change_text = ""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -76,6 +80,8 @@ class ExpressionPanel(QWidget):
             value.setMinimumWidth(40)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             slider.valueChanged.connect(lambda v, n=name: self._on_slider(n, v))
+            slider.sliderPressed.connect(self._next_gesture)
+            slider.sliderReleased.connect(self._next_gesture)
             grid.addWidget(label, row, 0)
             grid.addWidget(slider, row, 1)
             grid.addWidget(value, row, 2)
@@ -125,6 +131,16 @@ class ExpressionPanel(QWidget):
         """Regions with their own target -> their non-zero weights (may be empty: 'neutral look')."""
         return {r: {n: w for n, w in weights.items() if w > 0} for r, weights in self._own.items()}
 
+    def set_state(self, whole: Mapping[str, float], own: Mapping[str, Mapping[str, float]]) -> None:
+        """Set every weight at once (undo and redo), without emitting `changed`."""
+        self._whole = dict.fromkeys(EXPRESSIONS, 0.0) | {n: float(w) for n, w in whole.items()}
+        self._own = {
+            region: dict.fromkeys(EXPRESSIONS, 0.0) | {n: float(w) for n, w in weights.items()}
+            for region, weights in own.items()
+            if self.target.findData(region) >= 0
+        }
+        self._show_target()
+
     def set_condition(self, weights: Mapping[str, float], region: str = WHOLE_FACE) -> None:
         """Set weights (0..1) for the whole face or give `region` its own; emits one change."""
         values = dict.fromkeys(EXPRESSIONS, 0.0)
@@ -134,14 +150,14 @@ class ExpressionPanel(QWidget):
         else:
             self._own[region] = values
         self._show_target()
-        self.changed.emit()
+        self._announce(("set", region), f"Set {region or 'face'} expression")
 
     def reset(self) -> None:
         """Back to the input's own look: every weight 0, no region targets."""
         self._whole = dict.fromkeys(EXPRESSIONS, 0.0)
         self._own = {}
         self._show_target()
-        self.changed.emit()
+        self._announce(("reset",), "Reset to input")
 
     def select_target(self, region: str) -> None:
         self.target.setCurrentIndex(max(self.target.findData(region), 0))
@@ -153,6 +169,13 @@ class ExpressionPanel(QWidget):
             return self._own[self._target]
         return self._whole
 
+    def _announce(self, key: tuple[object, ...], text: str) -> None:
+        self.change_key, self.change_text = key, text
+        self.changed.emit()
+
+    def _next_gesture(self) -> None:
+        self._gesture += 1
+
     def _on_slider(self, name: str, value: int) -> None:
         self.value_labels[name].setText(f"{value} %")
         weights = self._current_weights()
@@ -160,7 +183,8 @@ class ExpressionPanel(QWidget):
             return  # a region that follows the whole face: sliders are disabled
         weights[name] = value / SLIDER_STEPS
         self._update_summary()
-        self.changed.emit()
+        where = f" ({self._target})" if self._target else ""
+        self._announce(("slider", self._target, name, self._gesture), f"Change {name}{where}")
 
     def _on_target(self) -> None:
         self._target = self.target.currentData()
@@ -174,7 +198,8 @@ class ExpressionPanel(QWidget):
         else:
             self._own.pop(self._target, None)
         self._show_target()
-        self.changed.emit()
+        verb = "Own" if own else "Shared"
+        self._announce(("own", self._target), f"{verb} expression for the {self._target}")
 
     def _show_target(self) -> None:
         region = self._target

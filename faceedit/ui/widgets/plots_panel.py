@@ -27,6 +27,11 @@ INPUT_BRUSH: Final[tuple[int, int, int]] = (150, 150, 150)
 EDITED_BRUSH: Final[tuple[int, int, int]] = (64, 160, 255)
 
 
+NO_CLASSIFIER = (
+    "Expression scores need a checkpoint with a discriminator (its classification head)."
+)
+
+
 class PlotsPanel(QWidget):
     """Latency, FPS and expression-score plots; cheap to feed, redrawn on a timer."""
 
@@ -137,14 +142,18 @@ class PlotsPanel(QWidget):
         now = time.monotonic() if now is None else now
         return float(sum(1 for t in self._times if now - t <= 1.0))
 
-    def set_scores(self, input_scores: np.ndarray | None, edited_scores: np.ndarray | None) -> None:
-        """Bar heights; the chart hides itself when the model has no expression classifier."""
+    def set_scores(
+        self,
+        input_scores: np.ndarray | None,
+        edited_scores: np.ndarray | None,
+        why_none: str = NO_CLASSIFIER,
+    ) -> None:
+        """Bar heights; without scores the chart hides and `why_none` says why (no classifier
+        in the model, or no face to score)."""
         has_scores = input_scores is not None
         self.scores.setVisible(has_scores)
         if not has_scores:
-            self.scores_note.setText(
-                "Expression scores need a checkpoint with a discriminator (its classification head)."
-            )
+            self.scores_note.setText(why_none)
             return
         self.scores_note.setText("")
         self.input_bars.setOpts(height=np.asarray(input_scores, dtype=float))

@@ -72,8 +72,8 @@ class RegionPanel(QWidget):
         chosen = tuple(r for r, box in self.boxes.items() if box.isChecked())
         return None if len(chosen) == len(self._regions) else chosen
 
-    def set_editable(self, regions: Iterable[str] | None) -> None:
-        """Check exactly `regions` (None: all); emits one change."""
+    def set_editable(self, regions: Iterable[str] | None, emit: bool = True) -> None:
+        """Check exactly `regions` (None: all); emits one change unless `emit` is False."""
         wanted = set(self._regions if regions is None else regions)
         unknown = wanted - set(self._regions)
         if unknown:
@@ -83,4 +83,5 @@ class RegionPanel(QWidget):
         for region, box in self.boxes.items():
             with QSignalBlocker(box):
                 box.setChecked(region in wanted)
-        self.changed.emit()
+        if emit:
+            self.changed.emit()

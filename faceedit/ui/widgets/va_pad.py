@@ -25,6 +25,7 @@ class ValenceArousalPad(QWidget):
         self.setMinimumSize(140, 140)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self._value = (0.0, 0.0)
+        self.strokes = 0  # mouse presses so far: one drag of the point is one undo step
         self.setToolTip(
             "Drag the point: valence left to right (unpleasant to pleasant), arousal bottom to top (calm to excited)."
         )
@@ -85,6 +86,7 @@ class ValenceArousalPad(QWidget):
         )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.strokes += 1
         self._set_from(event.position())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -126,12 +128,17 @@ class ValenceArousalPanel(QWidget):
     def value(self) -> tuple[float, float] | None:
         return self.pad.value() if self.use_box.isChecked() else None
 
-    def set_value(self, value: tuple[float, float] | None) -> None:
-        if value is None:
-            self.use_box.setChecked(False)
-        else:
-            self.use_box.setChecked(True)
-            self.pad.set_value(*value)
+    def set_value(self, value: tuple[float, float] | None, emit: bool = True) -> None:
+        """Steer to `value` (None: off); `changed` follows unless `emit` is False (undo)."""
+        self.blockSignals(not emit)
+        try:
+            if value is None:
+                self.use_box.setChecked(False)
+            else:
+                self.use_box.setChecked(True)
+                self.pad.set_value(*value)
+        finally:
+            self.blockSignals(False)
 
     def _on_use(self, on: bool) -> None:
         self.pad.setEnabled(on)

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
+    QToolButton,
+    QWidget,
+)
 
 
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(max(0, int(seconds)), 60)
     return f"{minutes}:{secs:02d}"
+
+
+class TimelineSlider(QSlider):
+    """A seek bar where a click jumps to the frame under the pointer (not one page along)."""
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        option = QStyleOptionSlider()
+        self.initStyleOption(option)
+        handle = self.style().subControlRect(
+            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle, self
+        )
+        if event.button() == Qt.MouseButton.LeftButton and not handle.contains(
+            event.position().toPoint()
+        ):
+            span = max(1, self.width() - handle.width())
+            x = int(event.position().x() - handle.width() / 2)
+            self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, span))
+        super().mousePressEvent(event)  # then the handle, now under the pointer, can be dragged
 
 
 class VideoControls(QWidget):
@@ -27,8 +54,10 @@ class VideoControls(QWidget):
         self.play_button.setIcon(self._play_icon)
         self.play_button.setCheckable(True)
         self.play_button.setToolTip("Play / pause (Space)")
-        self.seek = QSlider(Qt.Orientation.Horizontal)
-        self.seek.setToolTip("Seek")
+        self.seek = TimelineSlider(Qt.Orientation.Horizontal)
+        self.seek.setToolTip(
+            "Seek: click a point of the timeline to jump there (Left/Right: one frame)"
+        )
         self.position_label = QLabel("0:00 / 0:00")
         self.live_badge = QLabel(" LIVE ")
         self.live_badge.setStyleSheet(

@@ -1,0 +1,159 @@
+"""Measure how long the app's GUI thread stalls, as a user would feel it: a QTimer heartbeat.
+
+Opens the real window (the app's own start-up path: `faceedit.ui.app.run`'s options), beats a
+10 ms QTimer from the moment the event loop runs, moves a slider once the first result is on
+screen, and prints the longest gaps between beats and how long the edit took to show. Run it
+under a real display (xvfb-run) and, to see the worst case, next to other work:
+
+    xvfb-run -a -s "-screen 0 1366x768x24" python scripts/heartbeat.py --checkpoint demo \
+        --seconds 25 [--compile]
+
+Settings go to a temporary folder, never the user's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BEAT_MS = 10
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="demo")
+    parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--why", action="store_true", help="sample the GUI thread's stack in stalls"
+    )
+    options = parser.parse_args()
+    os.environ["FACEEDIT_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="faceedit-heartbeat-")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+    started = time.perf_counter()
+    from PySide6.QtCore import QTimer
+
+    from faceedit.ui import app as app_module
+
+    args = argparse.Namespace(
+        source=None,
+        camera=None,
+        checkpoint=options.checkpoint,
+        no_checkpoint=False,
+        device=options.device,
+        expression=None,
+        region=[],
+        editable=None,
+        aligned=None,
+        compare=None,
+        detect_every=None,
+        precision=None,
+        compile=options.compile,
+        snapshot=None,
+        timeout=0.0,
+    )
+    qapp = app_module._application()
+    from faceedit.ui.main_window import MainWindow
+    from faceedit.ui.settings import Preferences
+
+    if hasattr(app_module, "preload_engine"):
+        app_module.preload_engine()
+    window = MainWindow(Preferences(), device=options.device)
+    app_module.apply_options(window, args)
+    window.show()
+    beats: list[float] = []
+    timer = QTimer()
+    timer.setInterval(BEAT_MS)
+    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+    edit: dict[str, float] = {}
+
+    def on_update(update: object) -> None:
+        now = time.perf_counter()
+        if "first" not in edit:
+            edit["first"] = now
+            QTimer.singleShot(500, move_slider)
+        elif (
+            "asked" in edit
+            and "shown" not in edit
+            and getattr(update, "edited", False)
+            and update.request_id >= edit["id"]  # type: ignore[attr-defined]
+        ):
+            edit["shown"] = now
+
+    def move_slider() -> None:
+        edit["asked"] = time.perf_counter()
+        window.expressions.sliders["happy"].setValue(80)
+        edit["id"] = window.request_id
+
+    window.updateShown.connect(on_update)
+    stalls = _StallSampler(beats) if options.why else None
+    timer.start()
+    def finish() -> None:
+        if hasattr(window, "undo_stack"):
+            window.undo_stack.setClean()  # the moved slider is no edit worth asking about
+        qapp.quit()
+
+    QTimer.singleShot(int(options.seconds * 1000), finish)
+    qapp.exec()
+    window.close()
+    gaps = sorted(((b - a) * 1000, a - started) for a, b in itertools.pairwise(beats))[::-1]
+    load = os.getloadavg()
+    print(f"compile={options.compile} device={options.device} load average {load[0]:.2f}")
+    print(f"beats: {len(beats)} over {options.seconds:g} s; longest gaps (ms @ s after start):")
+    print("  " + ", ".join(f"{g:.0f} @ {t:.1f}" for g, t in gaps[:8]))
+    print(f"gaps over 100 ms: {sum(1 for g, _ in gaps if g > 100)}")
+    if beats:
+        print(f"first beat {beats[0] - started:.1f} s after start (the window is up)")
+    if "first" in edit:
+        print(f"first result {edit['first'] - started:.1f} s after start")
+    if "shown" in edit:
+        print(f"slider edit shown {edit['shown'] - edit['asked']:.2f} s after the move")
+    else:
+        print("the slider edit was not shown in time")
+    if stalls is not None:
+        stalls.report()
+    os._exit(0)  # a background compile may still run; nothing is left to save
+
+
+class _StallSampler:
+    """A thread that, while no beat came for 80 ms, notes where the GUI thread's Python code is."""
+
+    def __init__(self, beats: list[float]) -> None:
+        import collections
+        import threading
+
+        self.beats = beats
+        self.samples: collections.Counter[str] = collections.Counter()
+        self.main = threading.main_thread().ident
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        import traceback
+
+        while True:
+            time.sleep(0.01)
+            if not self.beats or time.perf_counter() - self.beats[-1] < 0.08:
+                continue
+            frame = sys._current_frames().get(self.main)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)[-4:]
+            self.samples[
+                " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1])
+            ] += 1
+
+    def report(self) -> None:
+        print("GUI thread during stalls (10 ms samples):")
+        for where, count in self.samples.most_common(12):
+            print(f"  {count:4d}  {where}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
