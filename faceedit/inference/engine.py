@@ -379,8 +379,10 @@ class EditEngine:
             raise InputError(
                 f"a face crop must be an (H, W, 3) uint8 RGB array, got {shape} {getattr(crop, 'dtype', '')}"
             )
+        # A caller's read-only array (a memory map, a frozen frame) is copied: torch shares the
+        # buffer and warns that it cannot guard it.
         x = (
-            torch.from_numpy(np.ascontiguousarray(crop))
+            torch.from_numpy(np.require(crop, requirements=["C_CONTIGUOUS", "WRITEABLE"]))
             .to(self.device)
             .permute(2, 0, 1)[None]
             .float()
