@@ -88,15 +88,19 @@ def curve_panel(title: str, points: Series) -> np.ndarray:
 
 def curves_figure(title: str, series: Mapping[str, Series]) -> np.ndarray:
     """Panels for every series (sorted by name) under a title line, COLUMNS per row."""
-    names = sorted(series)
+    return panels_figure(title, [curve_panel(name, series[name]) for name in sorted(series)])
+
+
+def panels_figure(title: str, panels: Sequence[np.ndarray]) -> np.ndarray:
+    """Panels of PANEL_SIZE laid out COLUMNS per row under a title line."""
     width, height = PANEL_SIZE
-    rows = max(1, -(-len(names) // COLUMNS))
+    rows = max(1, -(-len(panels) // COLUMNS))
     figure = np.full((28 + rows * height, COLUMNS * width, 3), WHITE, dtype=np.uint8)
     cv2.putText(figure, title, (8, 20), FONT, 0.6, TEXT, 1, cv2.LINE_AA)
-    for k, name in enumerate(names):
+    for k, panel in enumerate(panels):
         row, col = divmod(k, COLUMNS)
         y, x = 28 + row * height, col * width
-        figure[y : y + height, x : x + width] = curve_panel(name, series[name])
+        figure[y : y + height, x : x + width] = panel
     return figure
 
 
@@ -165,16 +169,7 @@ def bar_panel(title: str, bars: Sequence[Bar]) -> np.ndarray:
 
 def bar_figure(title: str, metrics: Mapping[str, Sequence[Bar]]) -> np.ndarray:
     """One bar panel per metric (in the given order) under a title line, COLUMNS per row."""
-    names = list(metrics)
-    width, height = PANEL_SIZE
-    rows = max(1, -(-len(names) // COLUMNS))
-    figure = np.full((28 + rows * height, COLUMNS * width, 3), WHITE, dtype=np.uint8)
-    cv2.putText(figure, title, (8, 20), FONT, 0.6, TEXT, 1, cv2.LINE_AA)
-    for k, name in enumerate(names):
-        row, col = divmod(k, COLUMNS)
-        y, x = 28 + row * height, col * width
-        figure[y : y + height, x : x + width] = bar_panel(name, metrics[name])
-    return figure
+    return panels_figure(title, [bar_panel(name, bars) for name, bars in metrics.items()])
 
 
 def image_grid(

@@ -32,6 +32,7 @@ from torch.utils.data import default_collate
 
 from faceedit.vocab.expressions import AFFECTNET_CODES
 from faceedit.vocab.labels import CLASS_NAMES
+from trainer.data.affectnet import COLUMNS as AFFECTNET_COLUMNS
 
 # Dense bf16 tensor-core peak of an H100 SXM, and the fraction convolutional networks with
 # BatchNorm reach in training (bandwidth-bound layers, small channel counts): an assumption,
@@ -98,19 +99,7 @@ def write_affectnet_like(root: Path, count: int, seed: int = 0) -> None:
     codes = sorted(AFFECTNET_CODES)
     with open(lists / "training.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(
-            [
-                "subDirectory_filePath",
-                "face_x",
-                "face_y",
-                "face_width",
-                "face_height",
-                "facial_landmarks",
-                "expression",
-                "valence",
-                "arousal",
-            ]
-        )
+        writer.writerow(AFFECTNET_COLUMNS)
         for row in range(count):
             name = f"{row % 7}/{row:06d}.jpg"
             _write_jpeg(root / "Manually_Annotated_Images" / name, _texture(rng, 512, 512))
