@@ -32,10 +32,10 @@ from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
 from faceedit.ui.widgets.availability import unavailable_reason
 from faceedit.ui.widgets.video_controls import VideoControls
+from tests.ui.test_app import WAIT_MS, open_and_wait, wait_for
 
 pytestmark = pytest.mark.gui
 
-WAIT_MS = 60_000
 SMALL = 256
 
 
@@ -67,22 +67,6 @@ def window(qapp, files: SimpleNamespace) -> Iterator[MainWindow]:
     win.close()
 
 
-def _shown(qtbot, window: MainWindow) -> FrameUpdate:
-    def ready() -> bool:
-        u = window.latest
-        return u is not None and u.request_id >= window.request_id
-
-    qtbot.waitUntil(ready, timeout=WAIT_MS)
-    assert window.latest is not None
-    return window.latest
-
-
-def _open(qtbot, window: MainWindow, path: Path) -> FrameUpdate:
-    with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
-        window.open_path(path)
-    return _shown(qtbot, window)
-
-
 class Gate:
     """Holds every frame computation until released (a slow detection, made deterministic)."""
 
@@ -105,7 +89,7 @@ def test_a_new_picture_clears_the_views_shows_busy_and_save_never_takes_the_old_
 ) -> None:
     window.reset_expression()
     window.expressions.set_condition({"happy": 1.0})
-    first = _open(qtbot, window, files.face)
+    first = open_and_wait(qtbot, window, files.face)
     assert first.edited
     gate = Gate(monkeypatch)
     with qtbot.waitSignal(window.worker.sourceOpened, timeout=WAIT_MS):
@@ -122,7 +106,7 @@ def test_a_new_picture_clears_the_views_shows_busy_and_save_never_takes_the_old_
     window._on_result(first)
     assert window.latest is None
     gate.open.set()
-    update = _shown(qtbot, window)
+    update = wait_for(qtbot, window)
     assert np.array_equal(update.input, read_image(files.other))
     saved = window.save_frame(tmp_path / "saved.png")
     assert saved is not None
@@ -137,7 +121,7 @@ def test_a_new_picture_clears_the_views_shows_busy_and_save_never_takes_the_old_
 def test_undo_redo_of_every_setting_reset_is_one_step_and_unsaved_edits_are_guarded(
     qtbot, window: MainWindow, files, tmp_path: Path, unsaved
 ) -> None:
-    _open(qtbot, window, files.face)
+    open_and_wait(qtbot, window, files.face)
     window.reset_expression()
     window.regions.set_editable(None)
     window.undo_stack.clear()
@@ -173,10 +157,10 @@ def test_undo_redo_of_every_setting_reset_is_one_step_and_unsaved_edits_are_guar
     assert unsaved.asked == ["quit", "open other.png"]
     assert window.source_info.name == "face.png" and window.latest is not None
     # Saving marks the edits saved: no more questions.
-    _shown(qtbot, window)
+    wait_for(qtbot, window)
     assert window.save_frame(tmp_path / "kept.png") is not None
     assert not window.isWindowModified()
-    _open(qtbot, window, files.other)
+    open_and_wait(qtbot, window, files.other)
     assert unsaved.asked == ["quit", "open other.png"]
 
 
@@ -312,7 +296,7 @@ def _fake_update(window: MainWindow, image: np.ndarray, **fields: Any) -> FrameU
 def test_status_bar_names_a_reused_detections_time_and_scores_say_when_there_is_no_face(
     qtbot, window: MainWindow, files
 ) -> None:
-    _open(qtbot, window, files.face)
+    open_and_wait(qtbot, window, files.face)
     image = read_image(files.face)
     window._on_result(_fake_update(window, image, timings={"detect": 12345.0}, detected=True))
     window._on_result(_fake_update(window, image, timings={"detect": 0.0}, detected=False))
@@ -323,7 +307,7 @@ def test_status_bar_names_a_reused_detections_time_and_scores_say_when_there_is_
     note = window.plots.scores_note.text()
     assert "no face" in note and "discriminator" not in note
     window.submit()
-    _shown(qtbot, window)
+    wait_for(qtbot, window)
 
 
 # ---- 7. the smaller things --------------------------------------------------------------------------
@@ -333,7 +317,7 @@ def test_save_dialogs_start_outside_the_package_and_never_propose_the_inputs_nam
     qtbot, window: MainWindow
 ) -> None:
     sample = sample_image_path()
-    _open(qtbot, window, sample)
+    open_and_wait(qtbot, window, sample)
     package = Path(sources.__file__).resolve().parents[1]
     for what in ("edited", "masks"):
         suggested = window.suggested_save_path(what)
@@ -364,7 +348,7 @@ def test_arrow_keys_step_the_frames_of_a_paused_video(qtbot, window: MainWindow,
     with VideoWriter(video, 10.0, (SMALL, SMALL)) as writer:
         for i in range(6):
             writer.write(np.roll(face, 2 * i, axis=1))
-    _open(qtbot, window, video)
+    open_and_wait(qtbot, window, video)
     window.activateWindow()
     window.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Right)
