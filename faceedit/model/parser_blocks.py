@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -38,12 +39,17 @@ class InputNormalization(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        mean_t = torch.tensor(tuple(mean), dtype=torch.float32).view(1, -1, 1, 1)
-        std_t = torch.tensor(tuple(std), dtype=torch.float32).view(1, -1, 1, 1)
+        # float32 arithmetic in numpy, not torch: a tensor division inside the meta-device
+        # context of checkpoint.check_memory makes torch import its compiler (1.3 s, holding
+        # the GIL, in the app's worker thread: a visible freeze of the window).
+        mean_a = np.asarray(tuple(mean), dtype=np.float32).reshape(1, -1, 1, 1)
+        std_a = np.asarray(tuple(std), dtype=np.float32).reshape(1, -1, 1, 1)
         self.scale: Tensor
         self.shift: Tensor
-        self.register_buffer("scale", 0.5 / std_t, persistent=False)
-        self.register_buffer("shift", (0.5 - mean_t) / std_t, persistent=False)
+        self.register_buffer("scale", torch.from_numpy(np.float32(0.5) / std_a), persistent=False)
+        self.register_buffer(
+            "shift", torch.from_numpy((np.float32(0.5) - mean_a) / std_a), persistent=False
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         # (B, 3, H, W) in [-1, 1] -> (B, 3, H, W) normalised

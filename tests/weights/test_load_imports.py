@@ -1,0 +1,27 @@
+"""Loading a model must not import torch's compiler: 1.3 s of imports under Python's global lock,
+which froze the window whenever its worker thread loaded a checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from faceedit.media.bundled import demo_checkpoint_path
+
+LOAD_THEN_LIST = """
+import sys
+from faceedit.inference.engine import EditEngine
+EditEngine.load(sys.argv[1], "cpu", precision="auto")
+print("torch._dynamo" in sys.modules, "sympy" in sys.modules)
+"""
+
+
+def test_loading_a_model_imports_no_compiler() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_THEN_LIST, str(demo_checkpoint_path())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "False"], done.stderr
