@@ -100,14 +100,26 @@ class ParserConfig:
             _fail("ParserConfig.resolution", f"{self.resolution} is not a multiple of {divisor}")
 
 
+UPSAMPLING_MODES: Final[tuple[str, ...]] = ("transposed", "resize")
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """One GANimation-style generator: conv 7x7, 2 downsamplings, residual blocks, 2 upsamplings."""
 
     base_channels: int = 64
     num_res_blocks: int = 6
+    # "transposed": 4x4 stride-2 transposed convolutions (StarGAN, the paper); "resize": nearest
+    # 2x upsampling then a 3x3 convolution, which has no checkerboard pattern for the critics
+    # to reward (Odena et al. 2016; docs/learning.md measures it on the world).
+    upsample: str = "transposed"
 
     def __post_init__(self) -> None:
+        if self.upsample not in UPSAMPLING_MODES:
+            _fail(
+                "GeneratorConfig.upsample",
+                f"must be one of {list(UPSAMPLING_MODES)}, got {self.upsample!r}",
+            )
         _check_positive("GeneratorConfig", base_channels=self.base_channels)
         _check_at_most("GeneratorConfig", MAX_CHANNELS // 4, base_channels=self.base_channels)
         if not isinstance(self.num_res_blocks, int) or self.num_res_blocks < 0:
