@@ -204,12 +204,7 @@ def _fast(steps: int, batch: int) -> list[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 40-identity world, a parser run (200 steps) and a gan run on it (200 critic warm-up
-    iterations, cheap, then 80 GAN iterations), through the real `faceedit-train` stages.
-
-    The critics see the images as they are (critic_shift 0): on world-64's shifted views their
-    expression heads need about 1000 warm-up iterations to learn anything (docs/learning.md),
-    and with 1500 of them on this world of 40 identities the critic's head still gave the
-    target the untrained model's probability (0.124 both) and the judge 0.113 against 0.108."""
+    iterations, cheap, then 80 GAN iterations), through the real `faceedit-train` stages."""
     root = tmp_path_factory.mktemp("learning")
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -241,8 +236,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 *_fast(280, 8),
                 "--set",
                 "gan_optim.critic_warmup=200",
-                "--set",
-                "gan_optim.critic_shift=0",
             ]
         )
     finally:
