@@ -66,6 +66,8 @@ def main() -> int:
     if hasattr(app_module, "preload_engine"):
         app_module.preload_engine()
     window = MainWindow(Preferences(), device=options.device)
+    if hasattr(app_module, "_load_start_model_ahead"):
+        app_module._load_start_model_ahead(window, args)  # as app.run does
     app_module.apply_options(window, args)
     window.show()
     beats: list[float] = []

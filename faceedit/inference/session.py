@@ -31,6 +31,32 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Engines loaded ahead of time by `load_ahead`, keyed by (path, device, precision) and taken by
+# the next EditSession.load of exactly that key.
+_loaded_ahead: dict[tuple[str, str, str], EditEngine] = {}
+
+
+def load_ahead(path: str, device: str, precision: str) -> bool:
+    """Load `path` now, on the calling thread, for the next `EditSession.load` of the same
+    (path, device, precision); True when it loaded.
+
+    Why: the app's worker thread shares Python's global lock with the GUI thread, and building
+    a model is Python-heavy (module construction, copies, checks). Done in the worker while the
+    window is up, it froze the window for 0.3-0.45 s at start-up on a 2-core machine with both
+    cores busy; done before the window shows, it only delays the window. A file that does not
+    load is left to that later load, which reports the error in the window.
+    """
+    from faceedit.inference.engine import EditEngine
+
+    try:
+        engine = EditEngine.load(path, device, precision)  # type: ignore[arg-type]  # checked by the engine
+    except Exception as error:  # reported by the worker's own load of the same file
+        logger.info("loading %s ahead failed (%s); the worker will report it", path, error)
+        return False
+    _loaded_ahead.clear()
+    _loaded_ahead[(path, device, precision)] = engine
+    return True
+
 # While frames keep coming (video, a dragged slider), edited-face scores are refreshed at most
 # this often; scoring costs a parse of the edited crop and a discriminator pass per face.
 SCORE_INTERVAL_S: Final[float] = 0.5
@@ -205,8 +231,10 @@ class EditSession:
             notice = f"{device!r} cannot be used here ({_first_clause(error)}); the models run on the CPU."
             device = "cpu"
         error_text = None
+        ahead = _loaded_ahead.pop((path, device, precision), None) if path else None
+        _loaded_ahead.clear()  # a different model was asked for: free the one loaded ahead
         try:
-            engine = (
+            engine = ahead or (
                 EditEngine.load(path, device, precision)  # type: ignore[arg-type]  # precision from the menus; the engine checks it
                 if path
                 else EditEngine.empty(device)

@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         prefs.device = args.device
     window = MainWindow(prefs, device=args.device)
+    _load_start_model_ahead(window, args)
     apply_options(window, args)
     if args.snapshot:
         code = take_snapshot(window, Path(args.snapshot), args.timeout, wants_edit=_asks_edit(args))
@@ -240,6 +241,22 @@ def run(args: argparse.Namespace) -> int:
         code = app.exec()
     _end_without_waiting_for_compilation(window, code)
     return code
+
+
+def _load_start_model_ahead(window: MainWindow, args: argparse.Namespace) -> None:
+    """Build the start-up model on this thread before the window shows, for the worker to take
+    (faceedit/inference/session.py:load_ahead says why); a file that fails is reported by the
+    worker's own load, in the window."""
+    from faceedit.inference.session import load_ahead
+
+    path = _checkpoint_to_load(window, args)
+    if path is None:
+        return
+    try:
+        resolved = bundled.resolve_checkpoint(path)
+    except FaceEditError:
+        return
+    load_ahead(str(resolved), window.worker.device, args.precision or window.prefs.precision)
 
 
 def _check_cuda() -> None:

@@ -135,6 +135,12 @@ class InferenceWorker(QThread):
             self._pending.load = (self._model_path, self._device)
             self._wake.wakeAll()
 
+    @property
+    def device(self) -> str:
+        """The device the next model load uses (as given: "auto", "cpu" or "cuda")."""
+        with QMutexLocker(self._mutex):
+            return self._device
+
     def set_device(self, device: str) -> None:
         """Move to another device: reloads the current checkpoint there."""
         with QMutexLocker(self._mutex):

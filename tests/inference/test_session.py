@@ -13,8 +13,9 @@ import pytest
 
 from faceedit.errors import FaceEditError
 from faceedit.faces.align import face_region_mask
+from faceedit.inference import session as session_module
 from faceedit.inference.request import EditRequest
-from faceedit.inference.session import EditSession, SpeedOptions
+from faceedit.inference.session import EditSession, SpeedOptions, load_ahead
 from faceedit.media.bundled import sample_image_path
 
 HAPPY = EditRequest(condition={"happy": 1.0})
@@ -64,6 +65,25 @@ def test_a_failing_load_keeps_the_model_in_use(checkpoint: Path, tmp_path: Path)
     report = session.load(str(broken), "cpu")
     assert report.info is None and report.error and "broken.safetensors" in report.error
     assert session.engine is engine and session.model_path == str(checkpoint)
+
+
+def test_a_model_loaded_ahead_is_taken_by_the_next_load_of_the_same_key(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    assert load_ahead(str(checkpoint), "cpu", "float32")
+    ahead = session_module._loaded_ahead[(str(checkpoint), "cpu", "float32")]
+    other = EditSession()
+    assert other.load(str(checkpoint), "cpu", "float32").info is not None
+    assert other.engine is ahead  # taken, not loaded again
+    assert not session_module._loaded_ahead
+    # Another key does not take it (another precision needs other networks), and frees it.
+    assert load_ahead(str(checkpoint), "cpu", "float32")
+    unused = session_module._loaded_ahead[(str(checkpoint), "cpu", "float32")]
+    assert other.load(str(checkpoint), "cpu", "auto").info is not None
+    assert other.engine is not unused and not session_module._loaded_ahead
+    # A file that does not load is left to the session's load, which reports it.
+    assert not load_ahead(str(tmp_path / "missing.safetensors"), "cpu", "float32")
+    assert EditSession().load(str(tmp_path / "missing.safetensors"), "cpu").error is not None
 
 
 def test_a_failing_first_load_leaves_detection_working(tmp_path: Path) -> None:
