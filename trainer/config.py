@@ -296,8 +296,9 @@ PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
             "gan_optim.lr_d": 5e-4,
             "gan_optim.attention_start": 0.9,
             # Critics on shifted views (gan_optim.critic_shift 2, critic_warmup 1500) raised the
-            # judged-as-target share (0.19/0.23 against 0.17/0.16) but tripled the change outside
-            # the face (3.4/255 against 1.1-1.6): not the default (docs/learning.md).
+            # judged-as-target share (0.19/0.23 against 0.12/0.14, learning check seeds 0/1) but
+            # doubled the change outside the face (3.4/255 against 1.7/1.4): not the default
+            # (docs/learning.md).
             "gan_optim.critic_warmup": 300,
         },
         "joint": {
