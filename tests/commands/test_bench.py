@@ -157,13 +157,15 @@ def entry_point(value: str, name: str = "training") -> metadata.EntryPoint:
 
 @pytest.fixture
 def installed(monkeypatch: pytest.MonkeyPatch) -> list[metadata.EntryPoint]:
-    """The installed entry points the bench sees (fill the list)."""
+    """The installed entry points the bench sees (fill the list), as from a wheel: no source
+    checkout's pyproject.toml beside the package."""
     found: list[metadata.EntryPoint] = []
 
     def entry_points(*, group: str) -> list[metadata.EntryPoint]:
         return [e for e in found if e.group == group]
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setattr(sections, "checkout_entry_points", lambda group, checkout=None: {})
     return found
 
 
@@ -204,6 +206,25 @@ def test_a_plugin_that_does_not_load_is_skipped_with_the_error(
     installed[0] = entry_point(f"{__name__}:no_such_function")
     (note,) = run_section(bench.section_functions(["training"])["training"])
     assert "AttributeError" in note and note.endswith("skipped")
+
+
+def test_a_checkout_run_without_install_finds_its_own_plugins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PYTHONPATH=checkout with no `pip install -e .` (no metadata): the bench reads the
+    checkout's pyproject.toml, and installed metadata, where present, wins."""
+    monkeypatch.setattr(metadata, "entry_points", lambda *, group: [])
+    found = sections.plugin_entry_points()
+    assert found["training"].value == "trainer.stages.throughput:section_training"
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda *, group: [entry_point(f"{__name__}:plugged_section")]
+    )
+    assert sections.plugin_entry_points()["training"].value.endswith(":plugged_section")
+    other = tmp_path / "pyproject.toml"
+    other.write_text('[project]\nname = "other"\n[project.entry-points."faceedit.bench_sections"]\ntraining = "x:y"\n')
+    assert sections.checkout_entry_points(checkout=tmp_path) == {}
+    other.write_text("not toml [")
+    assert sections.checkout_entry_points(checkout=tmp_path) == {}
 
 
 def test_the_sections_option_still_accepts_the_plugin_section() -> None:
