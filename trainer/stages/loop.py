@@ -118,13 +118,14 @@ def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
 
     Multi-tensor (foreach) ops: on a GPU a handful of kernel launches instead of one per tensor
     (a generator has over a hundred), the same arithmetic."""
-    averaged = list(ema.parameters())
+    averaged: list[Tensor] = list(ema.parameters())
     current = [p.detach() for p in module.parameters()]
     if len(averaged) != len(current):
         raise ValueError(f"EMA copy has {len(averaged)} parameters, the network {len(current)}")
     if averaged:
         torch._foreach_lerp_(averaged, current, 1.0 - decay)
-    buffers, sources = list(ema.buffers()), list(module.buffers())
+    buffers: list[Tensor] = list(ema.buffers())
+    sources = list(module.buffers())
     if len(buffers) != len(sources):
         raise ValueError(f"EMA copy has {len(buffers)} buffers, the network {len(sources)}")
     if buffers:

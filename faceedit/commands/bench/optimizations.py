@@ -66,7 +66,7 @@ def record_gain(
     return out
 
 
-def torch_instance_norm(module: nn.Module) -> nn.Module:
+def torch_instance_norm(module: ModuleT) -> ModuleT:
     """A copy of `module` with each group-norm-kernel InstanceNorm made torch's InstanceNorm2d
     (same parameters): the "before" of the instance-norm rows."""
     target = copy_module(module)
