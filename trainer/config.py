@@ -165,6 +165,11 @@ class LossWeights:
     local_adversarial: float = 1.0  # each region discriminator
     gradient_penalty: float = 10.0
     classification: float = 1.0
+    # The critics also learn to find the input's own (source) expression in each fake. StarGAN
+    # (0) trains their classifiers on real images only, so an edit that paints patterns the
+    # classifier misreads scores as well as a real change of expression; with this term the
+    # source's features left in such an edit give it away (trainer/stages/steps.py).
+    fake_source_classification: float = 0.0
     valence_arousal: float = 1.0
     cycle: float = 10.0
     attention_mean: float = 0.1

@@ -5,9 +5,9 @@ so a checkpoint is always saved from the original. All but `ReducedPrecision` an
 `with_parser_resolution` are exact up to float32 rounding: they change how the arithmetic is
 scheduled, never what is computed. Measured gains are in docs/performance.md; in short, on a
 2-core Zen 4 CPU at 128 px:
-- `fast_instance_norm`: InstanceNorm2d through the group-norm kernel (groups = channels). Eager
-  instance norm reshapes to a (1, B*C, H, W) batch norm with repeated affine parameters and
-  extra copies. About -8 % on the hierarchical generator at batch 1, more on large batches.
+- (Instance norm through the group-norm kernel, -8 % on the hierarchical generator here, is no
+  longer a load-time transform: the generators are built with it, so training gains it too;
+  `faceedit.model.generator.InstanceNorm`.)
 - `optimize_parser`: BatchNorm folded into the convolutions, plus channels_last memory, which
   oneDNN runs a little faster for the ResNet-style parsers: about -4 % on BiSeNet at 256, -8 %
   at 512. (The generators showed no reliable gain from channels_last, so the parser hands
@@ -31,59 +31,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from faceedit.model.parser_blocks import ParserOutput
 from faceedit.model.parsing import PARSERS, fold_batchnorm
 from faceedit.weights.checkpoint import LoadedCheckpoint
 
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
-
 logger = logging.getLogger(__name__)
 
 PARSER_TYPES: Final[tuple[type[nn.Module], ...]] = tuple(PARSERS.values())
-
-
-# --- instance norm -----------------------------------------------------------------------------
-
-
-class FastInstanceNorm2d(nn.Module):
-    """An eval-time InstanceNorm2d computed by the group-norm kernel with one group per channel.
-
-    Identical maths (per-sample, per-channel mean and biased variance over H x W, then the
-    affine map), 5-6.5x faster on CPU for the sizes the generators use (measured at batch 1,
-    16 to 256 channels, 32 to 128 px).
-    """
-
-    def __init__(self, norm: nn.InstanceNorm2d) -> None:
-        super().__init__()
-        if norm.track_running_stats:
-            raise ValueError(
-                "FastInstanceNorm2d replaces instance norms that use per-image statistics; "
-                "this one tracks running statistics, which eval mode would use instead"
-            )
-        self.num_features = norm.num_features
-        self.eps = norm.eps
-        self.weight = norm.weight
-        self.bias = norm.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        # (B, C, H, W) -> (B, C, H, W), each (b, c) plane normalised over its own pixels
-        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
-
-
-def fast_instance_norm(module: ModuleT, inplace: bool = False) -> ModuleT:
-    """`module` (a copy unless inplace) with every eligible InstanceNorm2d made a FastInstanceNorm2d."""
-    target = module if inplace else copy.deepcopy(module)
-    for parent in list(target.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-                setattr(parent, name, FastInstanceNorm2d(child))
-    return target.eval()
 
 
 # --- parsers -----------------------------------------------------------------------------------
@@ -224,8 +183,8 @@ def optimize_for_inference(
 ) -> nn.Module:
     """An eval-only copy of `model` (a parser, a generator or the unified model) made fast.
 
-    Parsers found anywhere inside get `optimize_parser`; every other InstanceNorm2d becomes a
-    FastInstanceNorm2d. Generators keep the default memory layout (see ChannelsLastParser).
+    Parsers found anywhere inside get `optimize_parser`. Generators keep the default memory
+    layout (see ChannelsLastParser) and are already built with the fast instance norm.
     """
     device = torch.device(device)
     if is_parser(model):
@@ -235,7 +194,6 @@ def optimize_for_inference(
         for name, child in list(parent.named_children()):
             if isinstance(child, PARSER_TYPES):
                 setattr(parent, name, optimize_parser(child, device, parser_channels_last))
-    fast_instance_norm(target, inplace=True)
     return target.requires_grad_(False)
 
 
@@ -258,7 +216,7 @@ def optimize_checkpoint(
     generator: nn.Module | None = (
         None
         if loaded.generator is None
-        else fast_instance_norm(loaded.generator).to(device).requires_grad_(False)
+        else copy.deepcopy(loaded.generator).eval().to(device).requires_grad_(False)
     )
     if precision != "float32":
         dtype = _DTYPES[precision]

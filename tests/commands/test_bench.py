@@ -157,13 +157,15 @@ def entry_point(value: str, name: str = "training") -> metadata.EntryPoint:
 
 @pytest.fixture
 def installed(monkeypatch: pytest.MonkeyPatch) -> list[metadata.EntryPoint]:
-    """The installed entry points the bench sees (fill the list)."""
+    """The installed entry points the bench sees (fill the list), as from a wheel: no source
+    checkout's pyproject.toml beside the package."""
     found: list[metadata.EntryPoint] = []
 
     def entry_points(*, group: str) -> list[metadata.EntryPoint]:
         return [e for e in found if e.group == group]
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setattr(sections, "checkout_entry_points", lambda group, checkout=None: {})
     return found
 
 
@@ -206,6 +208,25 @@ def test_a_plugin_that_does_not_load_is_skipped_with_the_error(
     assert "AttributeError" in note and note.endswith("skipped")
 
 
+def test_a_checkout_run_without_install_finds_its_own_plugins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PYTHONPATH=checkout with no `pip install -e .` (no metadata): the bench reads the
+    checkout's pyproject.toml, and installed metadata, where present, wins."""
+    monkeypatch.setattr(metadata, "entry_points", lambda *, group: [])
+    found = sections.plugin_entry_points()
+    assert found["training"].value == "trainer.stages.throughput:section_training"
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda *, group: [entry_point(f"{__name__}:plugged_section")]
+    )
+    assert sections.plugin_entry_points()["training"].value.endswith(":plugged_section")
+    other = tmp_path / "pyproject.toml"
+    other.write_text('[project]\nname = "other"\n[project.entry-points."faceedit.bench_sections"]\ntraining = "x:y"\n')
+    assert sections.checkout_entry_points(checkout=tmp_path) == {}
+    other.write_text("not toml [")
+    assert sections.checkout_entry_points(checkout=tmp_path) == {}
+
+
 def test_the_sections_option_still_accepts_the_plugin_section() -> None:
     assert bench_args(["--sections", "baseline,training"]).sections == ("baseline", "training")
     assert sections.PLUGIN_SECTIONS == ("training",)
@@ -215,26 +236,24 @@ def test_the_sections_option_still_accepts_the_plugin_section() -> None:
 # ---------------------------------------------------------------- optimisations
 
 
-def test_fast_instance_norm_matches_and_leaves_the_original() -> None:
+def test_the_instance_norm_row_compares_with_torchs_own_instance_norm() -> None:
+    from faceedit.commands.bench.optimizations import torch_instance_norm
+    from faceedit.model.generator import InstanceNorm
+
     config = preset("tiny")
     generator = HierarchicalGenerator(config).eval()
     for module in generator.modules():  # non-trivial affine parameters
-        if isinstance(module, nn.InstanceNorm2d):
+        if isinstance(module, InstanceNorm):
             nn.init.uniform_(module.weight, 0.5, 1.5)
             nn.init.uniform_(module.bias, -0.2, 0.2)
-    fast = optimize.fast_instance_norm(generator)
-    assert not any(isinstance(m, nn.InstanceNorm2d) for m in fast.modules())
-    assert any(isinstance(m, nn.InstanceNorm2d) for m in generator.modules())
+    plain = torch_instance_norm(generator)
+    assert not any(isinstance(m, InstanceNorm) for m in plain.modules())
+    assert any(type(m) is nn.InstanceNorm2d for m in plain.modules())
+    assert any(isinstance(m, InstanceNorm) for m in generator.modules()), "the original stays"
     x = synthetic_faces(2, config.crop_size)
     masks = torch.rand(2, config.num_regions, config.crop_size, config.crop_size) / 4
     cond = torch.eye(config.condition_dim)[:2]
-    diff = optimize.max_abs_difference(generator, fast, (x, masks, cond))
-    assert diff < 1e-5
-
-
-def test_fast_instance_norm_refuses_running_statistics() -> None:
-    with pytest.raises(ValueError, match="running statistics"):
-        optimize.FastInstanceNorm2d(nn.InstanceNorm2d(4, track_running_stats=True))
+    assert optimize.max_abs_difference(generator, plain, (x, masks, cond)) < 1e-5
 
 
 @pytest.mark.parametrize("kind", ["tiny", "paper-128"])
@@ -306,7 +325,7 @@ def test_background_compiler_swaps_in_when_ready_and_survives_failure() -> None:
 
 def test_reduced_precision_wrapper_returns_float32_close_to_the_original() -> None:
     config = preset("tiny")
-    generator = optimize.fast_instance_norm(HierarchicalGenerator(config))
+    generator = HierarchicalGenerator(config)
     low = optimize.ReducedPrecision(generator, torch.bfloat16)
     assert low.regions == generator.regions and low.condition_dim == generator.condition_dim
     assert next(generator.parameters()).dtype == torch.float32, "the original is untouched"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -38,6 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2, the target machine)"
     )
     parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the stages and the judge train (default cpu, the target machine); the "
+        "evaluation runs on the CPU either way",
+    )
+    parser.add_argument(
+        "--scale",
+        type=bounded_int(1, 1000),
+        default=1,
+        help="multiply every step budget (parser, gan, joint, judge): the longer runs a GPU "
+        "affords; warm-up settings are not scaled (default 1)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -54,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} is not empty; choose a new folder")
     torch.set_num_threads(args.threads)
     base = CheckPlan.for_mode(args.seed, args.quick)
-    plan = CheckPlan(**{**base.__dict__, "extra_settings": (*base.extra_settings, *args.set)})
+    plan = replace(
+        base.scaled(args.scale),
+        extra_settings=(*base.extra_settings, *args.set),
+        device=args.device,
+    )
     report = run_learning_check(out, plan, command_line(), log=logger.info)
     for target in report.targets:
         verdict = "PASS" if target.passed else "FAIL"

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -82,6 +82,18 @@ class CheckPlan:
     judge_width: int = 16
     eval_identities: int = 24  # held-out identities scored (all 8 sources each)
     extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
+    device: str = "cpu"  # where the stages and the judge train; the evaluation always runs on the CPU
+
+    def scaled(self, factor: int) -> CheckPlan:
+        """Every step budget (parser, gan, joint, judge) times `factor`: the same check with the
+        longer training a GPU affords. Warm-up settings (critic_warmup) are not scaled."""
+        return replace(
+            self,
+            parser_steps=self.parser_steps * factor,
+            gan_steps=self.gan_steps * factor,
+            joint_steps=self.joint_steps * factor,
+            judge_steps=self.judge_steps * factor,
+        )
 
     @classmethod
     def for_mode(cls, seed: int, quick: bool) -> CheckPlan:
@@ -159,6 +171,7 @@ def machine_description() -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
 
 
@@ -186,9 +199,10 @@ def _stage_flags(plan: CheckPlan, steps: int, batch: int) -> list[str]:
         "--seed",
         str(plan.seed),
         "--num-workers",
-        "0",
+        # loader processes only where the GPU would otherwise wait; the CPU check loads in-process
+        "0" if plan.device == "cpu" else "-1",
         "--device",
-        "cpu",
+        plan.device,
         "--log-every",
         every,
         "--checkpoint-every",
@@ -250,9 +264,10 @@ def train_judge(
         steps=plan.judge_steps, batch_size=32, lr=2e-3, seed=plan.seed, num_workers=0,
         log_every=max(1, plan.judge_steps // 5),
     )
-    trained = train_classifier(model, train, held_out, config, log=log)
+    trained = train_classifier(model, train, held_out, config, device=plan.device, log=log)
     losses = list(enumerate(trained.losses, start=1))
-    return trained.model, {"scores": trained.scores.to_dict(), "losses": losses}
+    # scored and saved on the CPU, where the evaluation runs
+    return trained.model.cpu(), {"scores": trained.scores.to_dict(), "losses": losses}
 
 
 def evaluate(
@@ -377,6 +392,8 @@ def markdown(report: LearningReport) -> str:
         f"- machine: {report.machine['cpu_model']}, {report.machine['cpu_count']} cores, "
         f"torch {report.machine['torch']} with {report.machine['torch_threads']} threads, "
         f"load average at the end {report.machine.get('load_average')}",
+        f"- trained on: {report.plan.device}"
+        + (f" ({report.machine['gpu']}, bf16 autocast)" if report.machine.get("gpu") and report.plan.device == "cuda" else ""),
         f"- plan: {json.dumps(asdict(report.plan))}",
         "",
         "| target (held-out identities) | goal | measured | pass | detail |",

@@ -195,19 +195,28 @@ def discriminator_step(
     both = discriminator(torch.cat([x, fake]), torch.cat([real_masks, fake_masks]))
     n = x.shape[0]
 
-    def critic_losses(output: PatchOutput) -> tuple[Tensor, Tensor, Tensor | None]:
+    fake_source = weights.fake_source_classification > 0
+
+    def critic_losses(output: PatchOutput) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         va_real = None if output.valence_arousal is None else output.valence_arousal[:n]
         real = PatchOutput(output.patch[:n], output.logits[:n], va_real)
         adv = losses.wgan_critic_loss(real.patch, output.patch[n:])
         _, cls, va = _critic_terms(real, batch.labels, batch.valence_arousal)
-        return adv, cls, va
+        # each fake still showing its input's expression (LossWeights.fake_source_classification)
+        fake_cls = losses.classification_loss(output.logits[n:], batch.labels) if fake_source else None
+        return adv, cls, va, fake_cls
 
-    adv, cls, va = critic_losses(both.global_)
+    adv, cls, va, fake_cls = critic_losses(both.global_)
     local = [critic_losses(out) for out in both.local.values()]
     named = {"d/adv": weights.adversarial * adv, "d/cls": weights.classification * cls}
     if local:
         named["d/local_adv"] = weights.local_adversarial * _mean([t[0] for t in local])
         named["d/local_cls"] = weights.classification * _mean([t[1] for t in local])
+    if fake_cls is not None:
+        named["d/fake_cls"] = weights.fake_source_classification * fake_cls
+        local_fake = [t[3] for t in local if t[3] is not None]
+        if local_fake:
+            named["d/local_fake_cls"] = weights.fake_source_classification * _mean(local_fake)
     if va is not None:
         local_va = [t[2] for t in local if t[2] is not None]
         named["d/va"] = weights.valence_arousal * (va + (_mean(local_va) if local_va else 0.0))

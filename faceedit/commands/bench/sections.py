@@ -7,13 +7,17 @@ trainer -> faceedit, never the reverse), and a faceedit without the trainer stil
 other section and says in one note why `training` was skipped.
 
 Entry points are read from the installed package metadata, which an editable install writes
-when it is (re)installed: scripts/setup.sh reinstalls whenever pyproject.toml changes.
+when it is (re)installed (scripts/setup.sh reinstalls whenever pyproject.toml changes), and, for a
+name the metadata lacks, from the source checkout's own pyproject.toml: a checkout run with
+PYTHONPATH and no install (a GPU server's own PyTorch, say) still finds the trainer's sections.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Final
 
 from faceedit.commands.bench.baseline import section_baseline
@@ -55,9 +59,33 @@ def section_functions(names: Sequence[str]) -> dict[str, SectionFunction]:
     return out
 
 
-def plugin_entry_points(group: str = PLUGIN_GROUP) -> dict[str, metadata.EntryPoint]:
-    """Installed entry points of `group`, by name."""
-    return _by_name(metadata.entry_points(group=group))
+def plugin_entry_points(
+    group: str = PLUGIN_GROUP, checkout: Path | None = None
+) -> dict[str, metadata.EntryPoint]:
+    """Entry points of `group` by name: the installed ones, then the source checkout's own."""
+    installed = _by_name(metadata.entry_points(group=group))
+    return {**checkout_entry_points(group, checkout), **installed}
+
+
+def checkout_entry_points(
+    group: str = PLUGIN_GROUP, checkout: Path | None = None
+) -> dict[str, metadata.EntryPoint]:
+    """The entry points of `group` declared in the pyproject.toml beside the faceedit package,
+    when faceedit runs from a source checkout; none for an installed wheel (no such file)."""
+    root = checkout or Path(__file__).resolve().parents[3]
+    try:
+        with (root / "pyproject.toml").open("rb") as file:
+            project = tomllib.load(file).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    if project.get("name") != "faceedit":
+        return {}  # some other project's file above an installed faceedit
+    table = project.get("entry-points", {}).get(group, {})
+    return {
+        name: metadata.EntryPoint(name=name, value=value, group=group)
+        for name, value in table.items()
+        if isinstance(name, str) and isinstance(value, str)
+    }
 
 
 def load_plugin(name: str, entry_point: metadata.EntryPoint | None) -> SectionFunction:

@@ -5,6 +5,7 @@ short GAN run moves the judge towards the target expression."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,26 @@ def test_targets_pass_and_fail_on_the_measured_values() -> None:
     assert [t.passed for t in failing.targets].count(False) == 1
     text = markdown(failing)
     assert "FAIL" in text and "NOT met" in text
+
+
+def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
+    from trainer.judges.learning import _stage_flags
+
+    base = CheckPlan()
+    longer = replace(base.scaled(4), device="cuda")
+    assert (longer.parser_steps, longer.gan_steps, longer.joint_steps, longer.judge_steps) == (
+        4 * base.parser_steps, 4 * base.gan_steps, 4 * base.joint_steps, 4 * base.judge_steps
+    )
+    assert longer.identities == base.identities and longer.seed == base.seed
+
+    def flag(flags: list[str], name: str) -> str:
+        return flags[flags.index(name) + 1]
+
+    on_gpu = _stage_flags(longer, longer.gan_steps, longer.gan_batch_size)
+    assert flag(on_gpu, "--device") == "cuda" and flag(on_gpu, "--num-workers") == "-1"
+    assert flag(on_gpu, "--steps") == str(4 * base.gan_steps)
+    on_cpu = _stage_flags(base, base.gan_steps, base.gan_batch_size)
+    assert flag(on_cpu, "--device") == "cpu" and flag(on_cpu, "--num-workers") == "0"
 
 
 def test_target_lines_are_dataclasses() -> None:

@@ -63,3 +63,24 @@ def test_saved_ema_generator_computes_what_it_did_before_saving(
         before, after = ema(x, masks, cond), reloaded.generator(x, masks, cond)
     for a, b in zip(before, after, strict=True):
         assert torch.equal(a, b)
+
+
+def test_the_multi_tensor_update_is_the_per_tensor_average(tiny_model: Path) -> None:
+    """update_ema's foreach form (few kernel launches on a GPU) gives bit for bit what a lerp of
+    each tensor in turn gives; networks that do not match are refused."""
+    import pytest
+
+    start = checkpoint.load(tiny_model).generator
+    assert start is not None
+    trained = moved(start, seed=3)
+    ema, by_hand = make_ema(start), make_ema(start)
+    update_ema(ema, trained, decay=0.9)
+    with torch.no_grad():
+        for averaged, current in zip(by_hand.parameters(), trained.parameters(), strict=True):
+            averaged.lerp_(current, 0.1)
+        for averaged, current in zip(by_hand.buffers(), trained.buffers(), strict=True):
+            averaged.copy_(current)
+    for (name, a), b in zip(ema.state_dict().items(), by_hand.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="parameters"):
+        update_ema(ema, nn.Linear(2, 2), decay=0.9)

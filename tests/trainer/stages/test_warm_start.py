@@ -92,3 +92,33 @@ def test_gan_steps_of_a_global_only_model_skip_the_local_critics() -> None:
     assert {"d/adv", "d/gp", "g/adv", "g/cycle"} <= set(d) | set(g)
     sum(g.values()).backward()
     assert model.generator.global_generator.heads.weight.grad is not None
+
+
+def test_the_critics_can_learn_the_source_expression_of_fakes() -> None:
+    """loss.fake_source_classification: each critic's head is also trained to name the input's
+    own expression in the edit made from it (off by default, as in StarGAN)."""
+    import torch.nn.functional as F
+
+    from trainer.stages.steps import discriminator_step
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    model, critic = UnifiedModel(config).eval(), HierarchicalDiscriminator(config)
+    size = config.crop_size
+    labels = torch.tensor([0, 1, 2, 3])
+    batch = expression_batch(
+        torch.rand(4, 3, size, size) * 2 - 1, labels, torch.full((4, 2), float("nan")), config
+    )
+    assert "d/fake_cls" not in discriminator_step(model, critic, batch, LossWeights())
+    torch.manual_seed(1)
+    named = discriminator_step(
+        model, critic, batch, LossWeights(fake_source_classification=0.5)
+    )
+    with torch.no_grad():
+        masks = model.region_masks(batch.images).masks
+        fake = model.generate(batch.images, masks, batch.target).image
+        expected = F.cross_entropy(critic(fake, masks).global_.logits, labels)
+    torch.testing.assert_close(named["d/fake_cls"].detach(), 0.5 * expected)
+    assert "d/local_fake_cls" in named
+    named["d/fake_cls"].backward()
+    assert critic.global_discriminator.class_head.weight.grad is not None
