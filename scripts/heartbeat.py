@@ -6,7 +6,7 @@ screen, and prints the longest gaps between beats and how long the edit took to 
 under a real display (xvfb-run) and, to see the worst case, next to other work:
 
     xvfb-run -a -s "-screen 0 1366x768x24" python scripts/heartbeat.py --checkpoint demo \
-        --seconds 25 [--compile]
+        --seconds 25 [--compile] [--switch-to other.safetensors] [--why]
 
 Settings go to a temporary folder, never the user's own.
 """
@@ -30,6 +30,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--switch-to",
+        metavar="CHECKPOINT",
+        help="load this model as the Model menu does, --switch-at seconds after the start",
+    )
+    parser.add_argument("--switch-at", type=float, default=10.0)
     parser.add_argument(
         "--why", action="store_true", help="sample the GUI thread's stack in stalls"
     )
@@ -95,13 +101,22 @@ def main() -> int:
         edit["id"] = window.request_id
 
     window.updateShown.connect(on_update)
-    stalls = _StallSampler(beats) if options.why else None
+    compiles: list[tuple[float, str, str]] = []
+    window.worker.compileStatus.connect(
+        lambda state, message: compiles.append((time.perf_counter() - started, state, message))
+    )
+    stalls = _StallSampler(beats, started) if options.why else None
     timer.start()
+
     def finish() -> None:
         if hasattr(window, "undo_stack"):
             window.undo_stack.setClean()  # the moved slider is no edit worth asking about
         qapp.quit()
 
+    if options.switch_to:
+        QTimer.singleShot(
+            int(options.switch_at * 1000), lambda: window.load_checkpoint(options.switch_to)
+        )
     QTimer.singleShot(int(options.seconds * 1000), finish)
     qapp.exec()
     window.close()
@@ -119,6 +134,8 @@ def main() -> int:
         print(f"slider edit shown {edit['shown'] - edit['asked']:.2f} s after the move")
     else:
         print("the slider edit was not shown in time")
+    for at, state, message in compiles:
+        print(f"compile {state} {at:.1f} s after start: {message}")
     if stalls is not None:
         stalls.report()
     os._exit(0)  # a background compile may still run; nothing is left to save
@@ -127,34 +144,84 @@ def main() -> int:
 class _StallSampler:
     """A thread that, while no beat came for 80 ms, notes where the GUI thread's Python code is."""
 
-    def __init__(self, beats: list[float]) -> None:
+    def __init__(self, beats: list[float], started: float) -> None:
         import collections
+        import gc
         import threading
 
         self.beats = beats
+        self.started = started
         self.samples: collections.Counter[str] = collections.Counter()
         self.main = threading.main_thread().ident
+        # Cyclic garbage collections hold the interpreter lock throughout: note the long ones.
+        self.collections: list[tuple[float, float, int, str]] = []
+        self.holders: list[tuple[float, float, str]] = []
+        self._gc_began = 0.0
+        gc.callbacks.append(self._on_gc)
         threading.Thread(target=self._run, daemon=True).start()
 
-    def _run(self) -> None:
-        import traceback
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        import threading
 
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_began = now
+        elif now - self._gc_began > 0.02:
+            self.collections.append(
+                (
+                    self._gc_began - self.started,
+                    (now - self._gc_began) * 1000,
+                    info["generation"],
+                    threading.current_thread().name,
+                )
+            )
+
+    def _run(self) -> None:
+        import threading
+
+        names = {}
+        woke = time.perf_counter()
         while True:
             time.sleep(0.01)
-            if not self.beats or time.perf_counter() - self.beats[-1] < 0.08:
+            now = time.perf_counter()
+            late, woke = now - woke, now
+            if late > 0.08:
+                # This thread could not run either: whoever held the interpreter lock has just
+                # let go of it, so the other threads' stacks show what held it.
+                names = {t.ident: t.name for t in threading.enumerate()}
+                for ident, frame in sys._current_frames().items():
+                    if ident not in (threading.get_ident(), self.main):
+                        self.holders.append(
+                            (
+                                woke - late - self.started,
+                                late * 1000,
+                                f"{names.get(ident, ident)}: {_where(frame)}",
+                            )
+                        )
+            if not self.beats or now - self.beats[-1] < 0.08:
                 continue
             frame = sys._current_frames().get(self.main)
-            if frame is None:
-                continue
-            stack = traceback.extract_stack(frame)[-4:]
-            self.samples[
-                " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1])
-            ] += 1
+            if frame is not None:
+                self.samples[_where(frame)] += 1
 
     def report(self) -> None:
         print("GUI thread during stalls (10 ms samples):")
         for where, count in self.samples.most_common(12):
             print(f"  {count:4d}  {where}")
+        print(f"garbage collections over 20 ms: {len(self.collections)}")
+        for at, ms, generation, thread in sorted(self.collections, key=lambda c: -c[1])[:8]:
+            print(f"  {ms:.0f} ms @ {at:.1f} s, generation {generation}, in thread {thread}")
+        print("other threads when the sampler itself waited over 80 ms for the lock:")
+        for at, ms, where in sorted(self.holders, key=lambda h: -h[1])[:16]:
+            print(f"  {ms:.0f} ms @ {at:.1f} s  {where}")
+
+
+def _where(frame: object) -> str:
+    """The innermost frames of a stack, innermost first, on one line."""
+    import traceback
+
+    stack = traceback.extract_stack(frame)[-5:]  # type: ignore[arg-type]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1])
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ the background once the first frame is on screen (`start_background_compile`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -27,7 +30,7 @@ from torch import nn
 from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
-from faceedit.inference import optimize
+from faceedit.inference import compile_process, optimize
 from faceedit.inference.edit_weights import edit_weight, lock_union
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.inference.request import Capabilities, CompileStatus
@@ -103,6 +106,7 @@ class EditEngine:
             except FaceEditError:
                 self._model = None
         self._compiling: tuple[CompiledWhenReady, ...] = ()
+        self._child: compile_process.ChildCompile | None = None
         for module in (self._model, self._parser, self._discriminator):
             if module is not None:
                 module.to(self.device).eval()
@@ -132,37 +136,93 @@ class EditEngine:
 
     # ---- background compilation ----------------------------------------------------------
 
-    def start_background_compile(
-        self, compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None
-    ) -> bool:
-        """Compile the generator, then the parser, in a background thread (torch.compile).
+    def compile_examples(self) -> list[tuple[str, nn.Module, tuple[Any, ...]]]:
+        """What background compilation compiles: the generator for a plain slider edit of one
+        face, then (mask-region models) the parser, each with the call it is compiled for.
 
-        Edits keep running eagerly meanwhile and switch to the compiled networks, one by one,
-        when each is ready; only calls shaped like a plain slider edit of one face (no
-        per-region targets, no region lock) use them, so nothing ever waits for a recompile.
-        False when there is nothing to compile or it was started already.
+        The compiling child (compile_process) builds the same list from the same file.
         """
         model = self._model
-        if model is None or not self.capabilities.can_edit or self._compiling:
-            return False
+        if model is None or not self.capabilities.can_edit:
+            return []
         size = self.crop_size
         with torch.inference_mode():
             x = self._to_tensor(np.zeros((size, size, 3), np.uint8))
             masks = self._parsed(np.zeros((size, size, 3), np.uint8))[1]
             condition = self._condition_tensor({}, None, None)
-        generator = CompiledWhenReady(
-            model.generator, (x, masks, condition, None), compile_fn=compile_fn
-        )
-        model.generator = generator  # type: ignore[assignment]  # a stand-in with the generator's call signature
-        self._compiling = (generator,)
-        if self.config is not None and self.config.region_source == "masks":
-            parser_input = resize(x, self.config.parser.resolution)
-            parser = CompiledWhenReady(
-                model.parser, (parser_input,), compile_fn=compile_fn, after=generator.compiler
+            examples: list[tuple[str, nn.Module, tuple[Any, ...]]] = [
+                ("generator", model.generator, (x, masks, condition, None))
+            ]
+            if self.config is not None and self.config.region_source == "masks":
+                examples.append(
+                    ("parser", model.parser, (resize(x, self.config.parser.resolution),))
+                )
+        return examples
+
+    def start_background_compile(
+        self, compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None
+    ) -> bool:
+        """Compile the generator, then the parser, in the background (docs/architecture.md §3).
+
+        By default a child process compiles them ahead of time (compile_process), so the
+        compiler never holds this process's interpreter lock; compile_fn instead compiles in a
+        thread of this process (tests, tools). Edits keep running eagerly meanwhile and switch
+        to the compiled networks, one by one, when each is ready; only calls shaped like a
+        plain slider edit of one face (no per-region targets, no region lock) use them, so
+        nothing ever waits for a recompile. False when there is nothing to compile or it was
+        started already.
+        """
+        model = self._model
+        if model is None or self._compiling:
+            return False
+        examples = self.compile_examples()
+        if not examples:
+            return False
+        if compile_fn is None and os.name != "posix":
+            compile_fn = optimize.compile_frozen  # the child needs POSIX process groups
+        child = None
+        if compile_fn is None:
+            loaded = self.checkpoint
+            assert loaded is not None
+            job = compile_process.new_job(
+                loaded.path, loaded.header.get("tensor_sha256"), str(self.device), self.precision
             )
-            model.parser = parser
-            self._compiling += (parser,)
+            if not _file_holds(loaded):
+                # Networks made in memory, or a config changed after loading (the benchmark's
+                # random weights, its other parser resolutions): the child reads a copy
+                # written in the job's private folder.
+                copy = checkpoint_io.save(
+                    Path(job.folder) / "model.safetensors",
+                    loaded.config,
+                    parser=loaded.parser,
+                    generator=loaded.generator,
+                )
+                job = dataclasses.replace(job, checkpoint=str(copy), tensor_sha256=None)
+            child = compile_process.ChildCompile(job, [name for name, _, _ in examples])
+            self._child = child
+        # Reduced precision's own rounding differs between the eager and compiled schedules.
+        tolerance = 1e-3 if self.precision == "float32" else 0.1
+        wrappers: list[CompiledWhenReady] = []
+        for name, module, args in examples:
+            build = None
+            if child is not None:
+                last = name == examples[-1][0]
+                build = functools.partial(
+                    _load_compiled, child, name, str(self.device), module, args, tolerance, last
+                )
+            after = wrappers[-1].compiler if wrappers else None
+            wrapper = CompiledWhenReady(
+                module, args, compile_fn=compile_fn, after=after, build=build
+            )
+            setattr(model, name, wrapper)  # a stand-in with the network's call signature
+            wrappers.append(wrapper)
+        self._compiling = tuple(wrappers)
         return True
+
+    def stop_background_compile(self) -> None:
+        """End a compiling child process now (this engine is being replaced)."""
+        if self._child is not None:
+            self._child.cancel()
 
     @property
     def compile_status(self) -> CompileStatus:
@@ -526,6 +586,33 @@ class EditEngine:
                 f"unknown region(s) {unknown}; this model edits {list(self.regions)}"
             )
         return torch.tensor([float(r in chosen) for r in self.regions], device=self.device)
+
+
+def _file_holds(loaded: checkpoint_io.LoadedCheckpoint) -> bool:
+    """Whether the checkpoint's file, as loaded, holds exactly these networks and config."""
+    if loaded.header.get("tensor_sha256") is None or not loaded.path.is_file():
+        return False
+    try:
+        return ModelConfig.from_dict(loaded.header["config"]) == loaded.config
+    except Exception:  # a header that no longer parses: write a copy instead
+        return False
+
+
+def _load_compiled(
+    child: compile_process.ChildCompile,
+    name: str,
+    device: str,
+    module: nn.Module,
+    args: Sequence[Any],
+    tolerance: float,
+    last: bool,
+) -> compile_process.CompiledNetwork:
+    """The child's library for `name`, checked; the last network's turn ends the child."""
+    try:
+        return compile_process.load_compiled(child, name, device, module, args, tolerance)
+    finally:
+        if last:
+            child.finish()
 
 
 def _parsing(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> Parsing:

@@ -17,7 +17,9 @@ scheduled, never what is computed. Measured gains are in docs/performance.md; in
   grey levels. Not exact, so a caller chooses it (previews, not exports).
 - `compile_frozen`: torch.compile with inductor freezing, -7 % (float32) to -12 % (bfloat16)
   after a first call of 6-50 s: an app should compile in the background
-  (`BackgroundCompiler`) and swap the compiled module in when it is ready.
+  (`BackgroundCompiler`) and swap the compiled module in when it is ready. The app compiles
+  in a child process instead (`compile_process`: the same inductor freezing, ahead of time),
+  because the compiler held Python's lock in its thread for up to 0.37 s at a time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from typing import Any, Final, Literal
 
 import torch
@@ -261,9 +264,13 @@ class BackgroundCompiler:
         warmup: Callable[[Callable[..., Any]], Any],
         compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None,
         after: BackgroundCompiler | None = None,
+        build: Callable[[], Callable[..., Any]] | None = None,
     ) -> None:
-        """`after`: another compiler to wait for first, so two compiles never share the cores."""
+        """`after`: another compiler to wait for first, so two compiles never share the cores.
+        `build`: makes the compiled callable some other way (compile_process: in a child
+        process); called in the thread instead of compile_fn and warmup."""
         compile_fn = compile_fn or compile_frozen
+        self._build = build
         self.eager = module
         self._compiled: Callable[..., Any] | None = None
         self.error: BaseException | None = None
@@ -284,12 +291,18 @@ class BackgroundCompiler:
             after.wait()
         started = time.perf_counter()
         try:
-            # A private copy: the caller keeps running the eager module meanwhile.
-            compiled = compile_fn(copy.deepcopy(self.eager))
-            with torch.inference_mode():
-                warmup(compiled)
+            if self._build is not None:
+                compiled = self._build()
+            else:
+                # A private copy: the caller keeps running the eager module meanwhile.
+                compiled = compile_fn(copy.deepcopy(self.eager))
+                with torch.inference_mode():
+                    warmup(compiled)
             self._compiled = compiled
             self.compile_seconds = time.perf_counter() - started
+        except CancelledError as error:  # the engine was replaced: nothing to tell the user
+            logger.debug("background compilation cancelled")
+            self.error = error
         except Exception as error:  # a failed compile leaves the eager module in use
             logger.warning("background compilation failed; staying eager: %s", error)
             self.error = error
@@ -341,13 +354,14 @@ class CompiledWhenReady(nn.Module):
         example_args: Sequence[Any],
         compile_fn: Callable[[nn.Module], Callable[..., Any]] | None = None,
         after: BackgroundCompiler | None = None,
+        build: Callable[[], Callable[..., Any]] | None = None,
     ) -> None:
         super().__init__()
         self.module = module  # named `module` like the other wrappers here
         self.signature = call_signature(example_args)
         example = tuple(example_args)
         self.compiler = BackgroundCompiler(
-            module, warmup=lambda fn: fn(*example), compile_fn=compile_fn, after=after
+            module, warmup=lambda fn: fn(*example), compile_fn=compile_fn, after=after, build=build
         )
         self.compiled_calls = 0
 

@@ -267,6 +267,8 @@ class EditSession:
     def _install(self, engine: EditEngine) -> None:
         from faceedit.inference.pipeline import FramePipeline
 
+        if self.engine is not None and self.engine is not engine:
+            self.engine.stop_background_compile()  # its compiler would only take CPU time now
         self.engine = engine
         self._compile_reported = "off"
         self.pipeline = FramePipeline(engine, self._detector, detect_every=self.detect_every)

@@ -139,8 +139,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="compile the networks with torch.compile in the background after the first frame "
-        "(remembered; default on)",
+        help="compile the networks in a background process after the first frame "
+        "(remembered; default off)",
     )
     parser.add_argument(
         "--snapshot",
@@ -284,11 +284,12 @@ def preload_engine() -> None:
 
 
 def _end_without_waiting_for_compilation(window: MainWindow, code: int) -> None:
-    """End the process now if a background torch.compile is still running at exit.
+    """End the process now if a background compile is still running at exit.
 
-    A compile cannot be cancelled, and tearing the interpreter down under it makes it fail
-    noisily (or abort in C++). By now the window is closed, the worker has stopped, recordings
-    are finished and the settings are written, so nothing is lost by not waiting.
+    The compiling child ends itself when this process ends (its stdin closes); the threads
+    waiting for it need not be torn down with the interpreter. By now the window is closed, the
+    worker has stopped, recordings are finished and the settings are written, so nothing is
+    lost by not waiting.
     """
     if not window.worker.compiling_in_background():
         return

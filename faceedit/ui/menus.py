@@ -285,9 +285,9 @@ def build_actions(window: QMainWindow) -> Actions:
         window,
         "&Compile Networks in the Background",
         None,
-        "After the first frame, compile the networks with torch.compile in a background "
+        "After the first frame, compile the networks with TorchInductor in a background "
         "process and switch to them when ready (worth it on a GPU; on a CPU about 10 % faster "
-        "for a 10-50 s compile, so off by default)",
+        "for a 30-50 s compile, so off by default)",
         checkable=True,
     )
     model_menu.addAction(compile_networks)

@@ -192,8 +192,8 @@ class Preferences:
     def precision(self, value: PrecisionChoice) -> None:
         self._set_choice("performance/precision", PRECISIONS, value)
 
-    # torch.compile the networks in the background after the first frame. Off by default: on
-    # a CPU it gains ~10 % for a 10-50 s compile that competes with the window (docs/architecture.md §3, App state).
+    # Compile the networks in a background process after the first frame. Off by default: on
+    # a CPU it gains ~10 % for a 30-50 s compile that takes both cores (docs/architecture.md §3).
     compile_networks = _Flag("performance/compile", default=False)
     # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
     reparse_every_frame = _Flag("video/reparse_every_frame", default=False)

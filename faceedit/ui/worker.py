@@ -11,9 +11,9 @@ scoring, recording) is faceedit.inference.session's, which is Qt-free; each of t
 block (a camera takes a second to open; a 4K frame takes ~10 ms to decode), which is why it runs
 here. This module adds the thread, the mailbox, playback pacing and the signals.
 
-Speed: once the first frame of a model is shown, the networks are compiled in a background
-thread (torch.compile) and swapped in when ready, so the window opens at once and gets faster a
-little later. The session imports torch only when it loads a model, inside this thread, so
+Speed: with compile on, once the first frame of a model is shown, the networks are compiled in
+a background process (inference/compile_process.py) and swapped in when ready, so the window
+opens at once and gets faster a little later. The session imports torch only when it loads a model, inside this thread, so
 importing this module never loads torch.
 """
 

@@ -139,21 +139,3 @@ def test_nothing_to_compile_without_a_generator(tiny_parser: Path) -> None:
     engine = EditEngine.load(tiny_parser, "cpu")
     assert not engine.start_background_compile(compile_fn=RecordingCompile())
     assert engine.compile_status.state == "off"
-
-
-@pytest.mark.slow
-def test_real_torch_compile_in_the_background_matches_eager(checkpoint_path: Path) -> None:
-    """The real inductor path, in a thread, on the tiny model (20-50 s on two cores)."""
-    engine = EditEngine.load(checkpoint_path, "cpu")
-    crop = crop_of(32, seed=11)
-    eager = engine.edit(crop, {"angry": 1})
-    assert engine.start_background_compile()
-    for wrapper in engine._compiling:
-        assert wrapper.compiler.wait(300), f"compile failed: {wrapper.compiler.error}"
-    engine.clear_cache()
-    compiled = engine.edit(crop, {"angry": 1})
-    generator, parser = engine._compiling
-    assert generator.compiled_calls == 1 and parser.compiled_calls == 1
-    assert grey_level_difference(compiled.crop, eager.crop) <= 1
-    np.testing.assert_allclose(compiled.attention, eager.attention, atol=1e-4)
-    assert engine.compile_status.state == "ready"

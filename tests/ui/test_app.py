@@ -615,9 +615,17 @@ def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
         window.actions_.precisions["float32"].trigger()
     assert ready.args[0].precision == "float32" and window.prefs.precision == "float32"
     wait_for(qtbot, window)
-    # Background compilation, with a stand-in for torch.compile (the real one: test_engine_speed).
+    # Background compilation, with a stand-in compiler in this process (the real one, in a
+    # child process: tests/inference/test_compile_process.py).
+    from faceedit.inference.engine import EditEngine
+
     compiled: list[object] = []
-    monkeypatch.setattr(optimize, "compile_frozen", lambda m: compiled.append(m) or m)
+    start = EditEngine.start_background_compile
+    monkeypatch.setattr(
+        EditEngine,
+        "start_background_compile",
+        lambda self: start(self, compile_fn=lambda m: compiled.append(m) or m),
+    )
     with qtbot.waitSignal(
         window.worker.compileStatus,
         timeout=WAIT_MS,
