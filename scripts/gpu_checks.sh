@@ -2,7 +2,8 @@
 # The checks that need an NVIDIA GPU, as one script for a machine that has one (and PyTorch with
 # CUDA, but perhaps not faceedit's Qt): the machine and its peaks, the bench's CUDA figures on a
 # quiet GPU, then the CUDA tests (engine and session in float32/bf16, a training step under bf16
-# autocast, torchrun with NCCL) beside learning checks trained on the GPU at longer budgets.
+# autocast, torchrun on CUDA: NCCL where there are several GPUs) beside learning checks trained
+# on the GPU at longer budgets.
 # Usage: scripts/gpu_checks.sh OUT_DIR [SECONDS]   (SECONDS: the whole run's budget, default 540)
 # Writes OUT_DIR/log.txt, bench_cuda.json, learning.tar.gz (reports, curves, grids, event files)
 # and models.tar.gz (each check's final checkpoint).
