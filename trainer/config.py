@@ -174,6 +174,10 @@ class LossWeights:
     cycle: float = 10.0
     attention_mean: float = 0.1
     attention_tv: float = 1.0  # on the mean absolute neighbour difference
+    # The same smoothness on the change itself (edit - input): speckle that a critic's head
+    # misreads as an expression costs far more than the edges of a reshaped mouth or brow.
+    # 0 in the paper's setting (trainer/stages/steps.py).
+    edit_tv: float = 0.0
     parser_loss_weight: float = 1.0  # joint stage: the parser's own OHEM cross-entropy
 
     def __post_init__(self) -> None:

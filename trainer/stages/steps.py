@@ -277,4 +277,6 @@ def generator_step(
     named["g/cycle"] = weights.cycle * losses.cycle_loss(back.image, x)
     named["g/attention_mean"] = weights.attention_mean * losses.attention_mean_loss(attention)
     named["g/attention_tv"] = weights.attention_tv * losses.total_variation(attention)
+    if weights.edit_tv > 0:
+        named["g/edit_tv"] = weights.edit_tv * losses.total_variation(out.image - x)
     return named

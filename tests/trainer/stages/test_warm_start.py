@@ -122,3 +122,25 @@ def test_the_critics_can_learn_the_source_expression_of_fakes() -> None:
     assert "d/local_fake_cls" in named
     named["d/fake_cls"].backward()
     assert critic.global_discriminator.class_head.weight.grad is not None
+
+
+def test_the_edit_can_be_kept_smooth() -> None:
+    """loss.edit_tv: total variation of the change the edit makes (off by default)."""
+    from trainer.stages import losses
+    from trainer.stages.steps import generator_step
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    model, critic = UnifiedModel(config), HierarchicalDiscriminator(config).requires_grad_(False)
+    size = config.crop_size
+    batch = expression_batch(
+        torch.rand(2, 3, size, size) * 2 - 1, torch.tensor([0, 1]), torch.full((2, 2), float("nan")), config
+    )
+    assert "g/edit_tv" not in generator_step(model, critic, batch, LossWeights())
+    model.eval()  # the same edit twice
+    named = generator_step(model, critic, batch, LossWeights(edit_tv=2.0))
+    with torch.no_grad():
+        change = model(batch.images, batch.target).image - batch.images
+    torch.testing.assert_close(named["g/edit_tv"].detach(), 2.0 * losses.total_variation(change))
+    named["g/edit_tv"].backward()
+    assert model.generator.global_generator.heads.weight.grad is not None
