@@ -81,32 +81,15 @@ def test_bf16_autocast_is_what_training_runs_under_on_cuda() -> None:
     assert out.dtype == torch.bfloat16
 
 
-def _stage_command(tmp_path: Path, init: Path, processes: int) -> list[str]:
-    from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq
-
-    rows = [AffectNetRow(path=f"a/f{i}.jpg", expression=i % 8) for i in range(16)]
-    write_affectnet(tmp_path / "affectnet", rows)
-    write_celebamask_hq(tmp_path / "celeb", range(20))
-    return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        "--nproc_per_node", str(processes),
-        "-m", "trainer.commands.cli", "joint",
-        "--affectnet", str(tmp_path / "affectnet"),
-        "--celebamask-hq", str(tmp_path / "celeb"),
-        "--init", str(init), "--preset", "tiny", "--device", "cuda",
-        "--batch-size", "2", "--num-workers", "0", "--steps", "4", "--log-every", "1",
-        "--out", str(tmp_path / "run"),
-    ]  # fmt: skip
-
-
 def test_a_joint_training_run_on_cuda_under_torchrun(tmp_path: Path, tiny_model: Path) -> None:
     """Every GPU of the machine as one rank (NCCL needs one GPU per process, and joins a process
     group only with two or more): the run trains under bf16 autocast, writes a checkpoint the
     CPU can load, and resumes."""
+    from tests.trainer.fixtures import torchrun_joint_command
     from trainer.stages.state import load_state
 
     processes = torch.cuda.device_count()
-    command = _stage_command(tmp_path, tiny_model, processes)
+    command = torchrun_joint_command(tmp_path, tiny_model, processes, "cuda", 4)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,3 +297,30 @@ __all__ = [
     "write_folders",
     "write_rafd",
 ]
+
+
+def torchrun_joint_command(
+    folder: Path,
+    init: Path,
+    processes: int,
+    device: str,
+    steps: int,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """A tiny `joint` run under `torchrun --standalone` on data written into `folder` (16
+    AffectNet rows, 20 CelebAMask-HQ images), its run folder `folder / "run"` last on the line:
+    the multi-process tests on the CPU (gloo) and on GPUs share it."""
+    rows = [AffectNetRow(path=f"a/f{i}.jpg", expression=i % 8) for i in range(16)]
+    write_affectnet(folder / "affectnet", rows)
+    write_celebamask_hq(folder / "celeb", range(20))
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(processes),
+        "-m", "trainer.commands.cli", "joint",
+        "--affectnet", str(folder / "affectnet"),
+        "--celebamask-hq", str(folder / "celeb"),
+        "--init", str(init), "--preset", "tiny", "--device", device,
+        "--batch-size", "2", "--num-workers", "0", "--steps", str(steps), "--log-every", "1",
+        *extra,
+        "--out", str(folder / "run"),
+    ]  # fmt: skip

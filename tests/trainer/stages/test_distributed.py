@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import torch
 
 from faceedit.errors import TrainingError
 from faceedit.inference.engine import EditEngine
-from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq
+from tests.trainer.fixtures import torchrun_joint_command
 from tests.trainer.stages.test_stages import one_thread  # noqa: F401 (an autouse fixture)
 from trainer.stages.distributed import DistInfo, any_rank, mean_over_ranks, resolve_device, setup
 from trainer.stages.loop import WEIGHTS_DIGEST_ENV, EndlessLoader
@@ -26,44 +25,10 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_torchrun_with_two_processes_keeps_the_ranks_identical(
     tmp_path: Path, tiny_model: Path
 ) -> None:
-    rows = [AffectNetRow(path=f"a/f{i}.jpg", expression=i % 8) for i in range(16)]
-    write_affectnet(tmp_path / "affectnet", rows)
-    write_celebamask_hq(tmp_path / "celeb", range(20))
-    init = tiny_model
     out, digests = tmp_path / "run", tmp_path / "digests"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "trainer.commands.cli",
-        "joint",
-        "--affectnet",
-        str(tmp_path / "affectnet"),
-        "--celebamask-hq",
-        str(tmp_path / "celeb"),
-        "--init",
-        str(init),
-        "--preset",
-        "tiny",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "2",
-        "--num-workers",
-        "0",
-        "--steps",
-        "3",
-        "--log-every",
-        "1",
-        "--set",
-        "gan_optim.n_critic=2",
-        "--out",
-        str(out),
-    ]
+    command = torchrun_joint_command(
+        tmp_path, tiny_model, 2, "cpu", 3, extra=("--set", "gan_optim.n_critic=2")
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", WEIGHTS_DIGEST_ENV: str(digests)}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
