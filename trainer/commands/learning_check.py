@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from faceedit.commands.argtypes import bounded_int, seed_argument
+from faceedit.device import resolve_device
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
 from trainer.judges.learning import CheckPlan, command_line, run_learning_check
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_folder(args.out, "--out")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} is not empty; choose a new folder")
+    resolve_device(args.device)  # a missing GPU is refused before the world is made
     torch.set_num_threads(args.threads)
     base = CheckPlan.for_mode(args.seed, args.quick)
     plan = replace(

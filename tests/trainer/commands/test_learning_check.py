@@ -54,6 +54,22 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
     assert seen["plan"].extra_settings == (*quick.extra_settings, "loss.cycle=5")
     seen["ok"] = False
     assert main(["learning-check", "--out", str(tmp_path / "b"), "--threads", "1"]) == 1
+    scaled = ["--out", str(tmp_path / "c"), "--threads", "1", "--scale", "3", "--device", "cpu"]
+    main(["learning-check", *scaled])
+    assert seen["plan"].parser_steps == 3 * CheckPlan().parser_steps
+    assert seen["plan"].device == "cpu"
+
+
+def test_a_missing_gpu_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["learning-check", "--out", str(tmp_path / "g"), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no usable GPU" in err and "Traceback" not in err
+    assert not (tmp_path / "g").exists() or not any((tmp_path / "g").iterdir())
 
 
 def test_refuses_a_folder_that_is_not_empty(
