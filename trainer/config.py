@@ -107,6 +107,9 @@ class ParserOptimConfig:
             )
 
 
+CRITIC_MASKS: Final[tuple[str, ...]] = ("input", "own")
+
+
 @dataclass(frozen=True)
 class GanOptimConfig:
     """Stage-2/3 optimisation: Adam for generator, discriminators and (joint) the parser."""
@@ -132,9 +135,19 @@ class GanOptimConfig:
     critic_shift: int = 0
     critic_blur: float = 0.0
     critic_noise: float = 0.0
+    # Which masks the region critics see a fake through: "input" (the input's, as the editors
+    # use them) or "own" (the parser's masks of the fake itself). Through the input's masks a
+    # region critic reads the input's outline of a part (a closed mouth's, a lowered brow's) in
+    # every fake, so no faithful edit can satisfy it (docs/learning.md).
+    critic_masks: str = "input"
 
     def __post_init__(self) -> None:
         _check_positive("gan_optim", lr_g=self.lr_g, lr_d=self.lr_d, lr_parser=self.lr_parser)
+        if self.critic_masks not in CRITIC_MASKS:
+            _fail(
+                "gan_optim.critic_masks",
+                f"must be one of {list(CRITIC_MASKS)}, got {self.critic_masks!r}",
+            )
         if not isinstance(self.critic_shift, int) or not 0 <= self.critic_shift <= 16:
             _fail(
                 "gan_optim.critic_shift",

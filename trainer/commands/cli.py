@@ -25,6 +25,14 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "trainer.commands.learning_check",
         "train every stage on a procedural world and check that it learned",
     ),
+    "paired-ceiling": (
+        "trainer.commands.paired_ceiling",
+        "diagnostic: the world generator trained with the ground truth, scored like the check",
+    ),
+    "critic-probe": (
+        "trainer.commands.critic_probe",
+        "diagnostic: do a model's critics reward the true edit more than its own edit?",
+    ),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
     "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
 }

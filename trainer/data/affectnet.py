@@ -37,9 +37,10 @@ from trainer.data.common import (
     detect_align_points,
     detect_and_align,
     logger,
+    whole_square,
 )
 
-AffectNetAlign = Literal["box", "landmarks", "detect"]
+AffectNetAlign = Literal["box", "landmarks", "detect", "aligned"]
 LIST_DIR: Final[str] = "Manually_Annotated_file_lists"
 IMAGE_DIR: Final[str] = "Manually_Annotated_Images"
 CSV_FILES: Final[dict[str, str]] = {
@@ -161,7 +162,9 @@ class AffectNet(ExpressionDataset):
     black beyond the image); "landmarks" warps the 5 points derived from the 68 annotated
     landmarks onto faceedit.faces.align's template (the app's crops); "detect" runs the MTCNN detector
     on every image (slow: about as slow as the app's detection, per sample; falls back to the
-    box when no face is found).
+    box when no face is found); "aligned" takes every image as an already aligned crop (the
+    procedural world's renderings, a pre-aligned copy) and resizes it whole, as the app edits
+    such crops (`faceedit edit --aligned`).
     """
 
     kind = "AffectNet"
@@ -176,8 +179,10 @@ class AffectNet(ExpressionDataset):
         seed: int = 0,
     ) -> None:
         super().__init__(root, split, size, seed)
-        if align not in ("box", "landmarks", "detect"):
-            raise ConfigError(f"align must be 'box', 'landmarks' or 'detect', got {align!r}")
+        if align not in ("box", "landmarks", "detect", "aligned"):
+            raise ConfigError(
+                f"align must be 'box', 'landmarks', 'detect' or 'aligned', got {align!r}"
+            )
         if margin < 0:
             raise ConfigError(f"margin must be >= 0, got {margin}")
         self.align = align
@@ -228,6 +233,8 @@ class AffectNet(ExpressionDataset):
 
     def _crop(self, image: np.ndarray, record: ExpressionRecord) -> np.ndarray:
         assert record.box is not None
+        if self.align == "aligned":
+            return box_crop(image, whole_square(image), 0.0, self.size)
         if self.align == "landmarks" and record.points is not None:
             return align_five_points(image, record.points, self.size)
         if self.align == "detect":

@@ -128,6 +128,14 @@ def box_crop_points(
     return moved.astype(np.float32)
 
 
+def whole_square(image: np.ndarray) -> tuple[float, float, float, float]:
+    """The (x, y, w, h) box of the largest centred square of `image`: for box_crop and
+    box_crop_points, so an already aligned crop and its points are resized the same way."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    return ((width - side) / 2, (height - side) / 2, side, side)
+
+
 def centre_square_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square of `image`, resized to size x size."""
     height, width = image.shape[:2]

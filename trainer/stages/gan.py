@@ -179,6 +179,7 @@ class GanStage:
             self.model.parser = self.parser
 
         self.critic_view = CriticView(opt.critic_shift, opt.critic_blur, opt.critic_noise)
+        self.own_masks = opt.critic_masks == "own"
 
         # ---- optimisers
         betas = (opt.beta1, opt.beta2)
@@ -319,7 +320,7 @@ class GanStage:
         set_requires_grad(self.discriminator_net, True)
         with autocast(self.info):
             d_losses = discriminator_step(
-                self.model, self.discriminator, batch, weights, self.critic_view
+                self.model, self.discriminator, batch, weights, self.critic_view, self.own_masks
             )
         loss = total_loss(d_losses, step, self.info)
         self.opt_d.zero_grad(set_to_none=True)
@@ -334,7 +335,12 @@ class GanStage:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):
                 g_losses = generator_step(
-                    self.model, self.discriminator_net, batch, weights, self.critic_view
+                    self.model,
+                    self.discriminator_net,
+                    batch,
+                    weights,
+                    self.critic_view,
+                    self.own_masks,
                 )
             loss = total_loss(g_losses, step, self.info)
             self.opt_g.zero_grad(set_to_none=True)

@@ -165,18 +165,32 @@ def _mean(values: list[Tensor]) -> Tensor:
     return torch.stack(values).mean()
 
 
+def fake_region_masks(model: UnifiedModel, fake: Tensor, landmarks: Tensor | None) -> Tensor:
+    """The region masks of an edit, as the region critics see it with critic_masks="own".
+
+    The parser runs in eval mode, so a trainable (joint) parser's BatchNorm statistics are not
+    moved by fakes; gradients still flow through it into the edit (and, in joint training,
+    into the parser's weights). Keypoint boxes come from the input's landmarks, as before.
+    """
+    with evaluating(model.parser):
+        return model.region_masks(fake, landmarks).masks
+
+
 def discriminator_step(
     model: UnifiedModel,
     discriminator: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
     view: CriticView = AS_IS,
+    own_masks: bool = False,
 ) -> dict[str, Tensor]:
     """WGAN-GP critic losses, expression classification and valence/arousal on real images.
 
     `model` makes the fakes (without gradients: this phase trains only the critics), using
     the region masks of the real images for both, so a region critic compares x * m_k with
-    G(x) * m_k. Reals and fakes go through `discriminator` (DDP-wrapped in multi-process
+    G(x) * m_k; with `own_masks` each fake is seen through its own parse instead, m_k(G(x)),
+    so an edit that reshapes a part (an opened mouth, a raised brow) is judged by the shape it
+    has, not cut to the input's outline (GanOptimConfig.critic_masks). Reals and fakes go through `discriminator` (DDP-wrapped in multi-process
     runs) in one concatenated pass; the gradient penalties run on the unwrapped critics, each
     at its own input (x for the global critic, x * m_k for region k's), and their gradients
     reach the weights in the same backward pass, which DDP synchronises.
@@ -187,11 +201,12 @@ def discriminator_step(
     with torch.no_grad(), evaluating(model.parser):
         masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
         fake = model.generate(x, masks, batch.target).image.detach()
+        fake_masks = fake_region_masks(model, fake, batch.landmarks) if own_masks else masks
     # The critics judge what `view` shows them (trainer/stages/critic_view.py); reals and fakes
     # are each shifted on their own, and every term below, the penalty included, is taken on
     # those views, the inputs the critics are a function of.
     x, real_masks = view(x, masks)
-    fake, fake_masks = view(fake, masks)
+    fake, fake_masks = view(fake, fake_masks)
     both = discriminator(torch.cat([x, fake]), torch.cat([real_masks, fake_masks]))
     n = x.shape[0]
 
@@ -227,7 +242,10 @@ def discriminator_step(
     interp = losses.interpolate(x, fake, alpha).detach().requires_grad_(True)
     penalties = [losses.gradient_penalty(critic.global_discriminator(interp).patch, interp)]
     for k, region_critic in enumerate(critic.local_discriminators.values()):
-        masked = (interp.detach() * real_masks[:, k : k + 1]).requires_grad_(True)
+        # between the two masked inputs: (x * m) and (fake * m') mixed by alpha, which is
+        # interp * m when both are seen through the same masks m = m'
+        real_in, fake_in = x * real_masks[:, k : k + 1], fake * fake_masks[:, k : k + 1]
+        masked = losses.interpolate(real_in, fake_in, alpha).detach().requires_grad_(True)
         penalties.append(losses.gradient_penalty(region_critic(masked).patch, masked))
     named["d/gp"] = weights.gradient_penalty * penalties[0]
     if len(penalties) > 1:
@@ -241,20 +259,22 @@ def generator_step(
     batch: ExpressionBatch,
     weights: LossWeights,
     view: CriticView = AS_IS,
+    own_masks: bool = False,
 ) -> dict[str, Tensor]:
     """Fool the critics towards the target expression, cycle back, keep attention sparse and smooth.
 
     `critic` is the unwrapped discriminator with requires_grad off: it is a fixed function in
     this phase, and calling it outside DDP keeps its gradient bookkeeping out of the G phase.
-    The same region masks serve the edit, the critics and the cycle back; they carry the
-    parser's gradient in joint training, so every term here also trains the parser.
+    The same region masks serve the edit, the critics (unless `own_masks`) and the cycle back;
+    they carry the parser's gradient in joint training, so every term here also trains the parser.
     """
     x = batch.images
     # 1. Edit towards the target.
     out = model(x, batch.target, landmarks=batch.landmarks)
     masks = out.region_masks
-    # 2. Critics on the edit.
-    judged = critic(*view(out.image, masks))
+    # 2. Critics on the edit: through the input's masks, or (own_masks) through the edit's own.
+    seen_through = fake_region_masks(model, out.image, batch.landmarks) if own_masks else masks
+    judged = critic(*view(out.image, seen_through))
     adv = losses.wgan_generator_loss(judged.global_.patch)
     _, cls, va = _critic_terms(judged.global_, batch.target_labels, batch.target_valence_arousal)
     local = [

@@ -110,6 +110,23 @@ def test_landmark_alignment_gives_the_requested_size(tmp_path: Path) -> None:
     assert np.abs(colour(image, 24, 24) - BOX_COLOUR).max() < 6  # the face stays centred
 
 
+def test_already_aligned_images_are_resized_whole(tmp_path: Path) -> None:
+    """align="aligned" (the world's renderings) ignores the face box and the landmarks: the
+    image's centred square is the crop, with no expression-dependent warp (landmark alignment
+    fits the mouth corners, which an expression moves)."""
+    box = (16.0, 12.0, 32.0, 32.0)
+    write_affectnet(tmp_path, [AffectNetRow("1/a.jpg", box=box)], image_size=(64, 56))
+    ds = AffectNet(tmp_path, "train", size=28, align="aligned")
+    image, _, _ = ds[0]
+    assert image.shape == (3, 28, 28)
+    # the 56 x 56 centred square (x from 4) at half size: the box's 16 px edge lands at 6
+    assert np.abs(colour(image, 14, 14) - BOX_COLOUR).max() < 6
+    assert np.abs(colour(image, 14, 3) - BACKGROUND).max() < 6
+    assert np.abs(colour(image, 14, 7) - BOX_COLOUR).max() < 6
+    ds.return_points = True  # as with align="box", the points are not parsed
+    assert torch.isnan(ds[0][3]).all()
+
+
 def test_non_numeric_landmarks_are_caught_when_aligning(tmp_path: Path) -> None:
     good = AffectNetRow("1/a.jpg").fields()
     marks = good[5].split(";")

@@ -144,3 +144,45 @@ def test_the_edit_can_be_kept_smooth() -> None:
     torch.testing.assert_close(named["g/edit_tv"].detach(), 2.0 * losses.total_variation(change))
     named["g/edit_tv"].backward()
     assert model.generator.global_generator.heads.weight.grad is not None
+
+
+def test_region_critics_can_see_each_fake_through_its_own_parse() -> None:
+    """gan_optim.critic_masks="own": the region critics judge an edit through the parser's
+    masks of the edit (a reshaped part keeps its new outline), not through the input's; the
+    gradient reaches the generator through the parser; the default stays the input's masks."""
+    from trainer.config import GanOptimConfig
+    from trainer.stages.steps import discriminator_step, generator_step
+
+    config = preset("tiny")
+    torch.manual_seed(0)
+    model = UnifiedModel(config).eval()
+    critic = HierarchicalDiscriminator(config).requires_grad_(False)
+    size = config.crop_size
+    batch = expression_batch(
+        torch.rand(4, 3, size, size) * 2 - 1,
+        torch.tensor([0, 1, 2, 3]),
+        torch.full((4, 2), float("nan")),
+        config,
+    )
+    seen: list[torch.Tensor] = []
+    critic.register_forward_pre_hook(lambda _, args: seen.append(args[1].detach().clone()))
+    with torch.no_grad():
+        model.generator.global_generator.heads.bias.fill_(-3.0)  # a visible edit
+        input_masks = model.region_masks(batch.images).masks
+        fake = model(batch.images, batch.target).image
+        fake_masks = model.region_masks(fake).masks
+    assert (fake_masks - input_masks).abs().max() > 1e-3  # the edit parses differently
+
+    generator_step(model, critic, batch, LossWeights())
+    torch.testing.assert_close(seen[-1], input_masks)  # default: the input's masks
+    named = generator_step(model, critic, batch, LossWeights(), own_masks=True)
+    torch.testing.assert_close(seen[-1], fake_masks)
+    named["g/local_cls"].backward()
+    assert model.generator.global_generator.heads.weight.grad is not None
+
+    discriminator_step(model, critic, batch, LossWeights(), own_masks=True)
+    reals_and_fakes = seen[-1]
+    torch.testing.assert_close(reals_and_fakes[:4], input_masks)
+    torch.testing.assert_close(reals_and_fakes[4:], fake_masks)
+    with pytest.raises(ConfigError, match="critic_masks"):
+        GanOptimConfig(critic_masks="target")

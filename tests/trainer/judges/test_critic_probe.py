@@ -1,0 +1,81 @@
+"""The critic probe: the critics' reading of the true edit against the model's own edit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from faceedit.model.config import preset
+from faceedit.model.discriminator import HierarchicalDiscriminator
+from faceedit.model.unified import UnifiedModel
+from faceedit.weights import checkpoint
+from trainer.commands.cli import main
+from trainer.judges.critic_probe import held_out_pairs, probe_critics
+from trainer.stages.warm_start import start_attention
+
+
+def gan_checkpoint(folder: Path, keep: float) -> Path:
+    """A world-64 model (valence/arousal on, as a gan run on AffectNet) whose editors keep
+    `keep` of every pixel, with fresh critics."""
+    config = preset("world-64").replace(valence_arousal=True)
+    torch.manual_seed(1)
+    model = UnifiedModel(config)
+    start_attention(model.generator, keep)
+    return checkpoint.save(
+        folder / "model.safetensors",
+        config,
+        parser=model.parser,
+        generator=model.generator,
+        discriminator=HierarchicalDiscriminator(config),
+    )
+
+
+def test_pairs_hold_every_source_and_target_of_an_identity(check_folder: Path) -> None:
+    inputs, truths, labels = held_out_pairs(check_folder / "world", 1, 64, "rendered")
+    assert inputs.shape == truths.shape == (56, 3, 64, 64) and labels.shape == (56, 2)
+    assert bool((labels[:, 0] != labels[:, 1]).all())
+    # the truth of (s, t) is the input of any pair whose source is t
+    first = {int(t): truths[i] for i, (_, t) in enumerate(labels)}
+    for i, (s, _) in enumerate(labels):
+        assert torch.equal(inputs[i], first[int(s)])
+    aligned, truths_aligned, _ = held_out_pairs(check_folder / "world", 1, 64, "landmarks")
+    assert not torch.equal(aligned, inputs)  # warped by each input's own points
+    assert not torch.equal(truths_aligned, truths)  # and each truth by its input's
+
+
+def test_an_edit_that_keeps_its_input_reads_like_the_input(check_folder: Path, tmp_path: Path) -> None:
+    """Editors that keep every pixel: the critics read the edit as they read the input."""
+    loaded = checkpoint.load(gan_checkpoint(tmp_path, 0.999999))
+    probe = probe_critics(loaded, check_folder / "world", identities=1)
+    assert probe.pairs == 56
+    assert set(probe.truth) == {"global", *loaded.config.regions}
+    inputs, _, labels = held_out_pairs(check_folder / "world", 1, 64, "rendered")
+    model = UnifiedModel(loaded.config, loaded.parser, loaded.generator).eval()
+    with torch.no_grad():
+        logits = loaded.discriminator.eval()(inputs, model.region_masks(inputs).masks).global_.logits
+    expected = F.cross_entropy(logits, labels[:, 1]).item()
+    assert probe.edit["global"].cross_entropy == pytest.approx(expected, abs=1e-3)
+    source_p = logits.softmax(1)[torch.arange(56), labels[:, 0]].mean().item()
+    assert probe.edit["global"].source_probability == pytest.approx(source_p, abs=1e-4)
+    assert probe.real_accuracy["global"] == pytest.approx(
+        (logits.argmax(1) == labels[:, 0]).float().mean().item()
+    )
+
+
+def test_command_writes_the_report_and_refuses_a_model_without_critics(
+    check_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = gan_checkpoint(tmp_path, 0.9)
+    out = tmp_path / "probe.json"
+    args = ["critic-probe", "--world", str(check_folder / "world"), "--identities", "1", "--threads", "1"]
+    assert main([*args, "--checkpoint", str(model), "--out", str(out), "--frame", "landmarks"]) == 0
+    report = json.loads(out.read_text())
+    assert report["frame"] == "landmarks" and report["pairs"] == 56
+    assert set(report["edit"]["mouth"]) == {"cross_entropy", "target_probability", "source_probability", "accuracy"}
+    parser_only = check_folder / "runs" / "parser" / "parser.safetensors"
+    assert main([*args, "--checkpoint", str(parser_only), "--out", str(tmp_path / "x.json")]) == 2
+    assert "no critics" in capsys.readouterr().err
