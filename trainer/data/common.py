@@ -138,9 +138,7 @@ def whole_square(image: np.ndarray) -> tuple[float, float, float, float]:
 
 def centre_square_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square of `image`, resized to size x size."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    return resize_image(crop_square(image, (width - side) / 2, (height - side) / 2, side), size)
+    return box_crop(image, whole_square(image), 0.0, size)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -29,11 +29,11 @@ from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights.checkpoint import LoadedCheckpoint
 from trainer.data.common import read_image, resize_image
-from trainer.judges.paired import target_conditions
 from trainer.judges.world_compare import world_landmarks
 from trainer.judges.world_scores import (
     by_identity,
     crops_to_tensor,
+    mean_conditions,
     mean_valence_arousal,
     read_pairs,
 )
@@ -126,7 +126,7 @@ def probe_critics(
     for start in range(0, len(labels), BATCH):
         part = slice(start, start + BATCH)
         masks = model.region_masks(inputs[part]).masks
-        edit = model.generate(inputs[part], masks, target_conditions(target[part], config, va))
+        edit = model.generate(inputs[part], masks, mean_conditions(target[part], config, va))
         seen = {
             "real": critics(inputs[part], masks),
             "truth": critics(truths[part], masks),

@@ -37,6 +37,7 @@ from trainer.judges.classifier import (
     save_classifier,
     train_classifier,
 )
+from trainer.judges.critic_probe import probe_critics
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
 from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
@@ -299,6 +300,10 @@ def evaluate(
     crops = to_uint8_crops(torch.stack(images))
     locality = score_locality(engine, crops, [lb.numpy() for lb in labels], LOCK_REGIONS, va)
     metrics["locality"] = locality.to_dict()
+    # Whether the trained objective rewards the true edit (docs/learning.md), in the frame the
+    # gan stage trains in (landmark-aligned crops).
+    probe = probe_critics(final, world, plan.eval_identities, frame="landmarks")
+    metrics["critic_probe"] = probe.to_dict()
     return metrics, scores, edits, table
 
 
@@ -411,6 +416,22 @@ def markdown(report: LearningReport) -> str:
         f"- {name}: {value:.3f}"
         for name, value in report.metrics["edits"]["per_target_accuracy"].items()
     ]
+    probe = report.metrics.get("critic_probe")
+    if probe:
+        lines += [
+            "",
+            "The critics' cross-entropy towards the target (the generator's classification loss) "
+            "on the true rendering of the target and on the model's edit, both seen through the "
+            f"input's masks ({probe['frame']} frame; docs/learning.md, `critic-probe`):",
+            "",
+            "| critic | accuracy on real faces | truth | the edit |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {probe['real_accuracy'][name]:.3f} | {truth['cross_entropy']:.3f} | "
+            f"{probe['edit'][name]['cross_entropy']:.3f} |"
+            for name, truth in probe["truth"].items()
+        ]
     parser_iou = report.metrics["parser_final"].get("iou") or {}
     scored = {k: v for k, v in parser_iou.items() if v is not None}
     if scored:

@@ -23,7 +23,6 @@ from torch import Tensor
 
 from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
-from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
@@ -34,6 +33,7 @@ from trainer.judges.world_scores import (
     crops_to_tensor,
     engine_editor,
     load_crop,
+    mean_conditions,
     mean_valence_arousal,
     read_pairs,
     score_edits,
@@ -75,17 +75,6 @@ def identity_stacks(world: Path, split: str, size: int) -> Tensor:
     )
 
 
-def target_conditions(
-    targets: Tensor, config: ModelConfig, valence_arousal: list[tuple[float, float]]
-) -> Tensor:
-    """(B, C): one-hot targets, plus each expression's mean valence/arousal if the model has them."""
-    one_hot = torch.nn.functional.one_hot(targets, config.num_expressions).float()
-    if not config.valence_arousal:
-        return one_hot
-    va = torch.tensor([valence_arousal[int(t)] for t in targets], dtype=torch.float32)
-    return torch.cat([one_hot, va], dim=1)
-
-
 def train_paired(
     world: Path,
     parser_file: Path,
@@ -121,8 +110,8 @@ def train_paired(
         who = torch.randint(count, (plan.batch_size,))
         source = torch.randint(expressions, (plan.batch_size,))
         target = (source + torch.randint(1, expressions, (plan.batch_size,))) % expressions
-        condition = target_conditions(target, config, va)
-        edit = model.generate(faces[who, source], masks[who, source], condition).image
+        wanted = mean_conditions(target, config, va)
+        edit = model.generate(faces[who, source], masks[who, source], wanted).image
         loss = (edit - faces[who, target]).abs().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

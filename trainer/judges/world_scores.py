@@ -22,10 +22,12 @@ from torch.utils.data import Dataset
 
 from faceedit.errors import DatasetError
 from faceedit.inference.engine import EditEngine
+from faceedit.model.config import ModelConfig
 from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, region_classes
 from trainer.data.common import read_image, resize_image, to_tensor
 from trainer.judges.classifier import ExpressionClassifier
+from trainer.stages.steps import condition
 
 PAIRS_FILE: Final[str] = "pairs.csv"
 PAIRS_COLUMNS: Final[tuple[str, ...]] = ("identity", "split", "expression", "intensity", "image")
@@ -232,6 +234,15 @@ def score_edits(
         for key, out in zip(keys, outputs, strict=True):
             edits[(key[0], key[1], target)] = out
     return scores, edits
+
+
+def mean_conditions(
+    targets: Tensor, config: ModelConfig, valence_arousal: Sequence[tuple[float, float]]
+) -> Tensor:
+    """(B, C) conditions towards `targets`: one-hot, plus each expression's mean valence and
+    arousal (mean_valence_arousal) if the model takes them, as the engine gets them here."""
+    va = torch.tensor([valence_arousal[int(t)] for t in targets], dtype=torch.float32)
+    return condition(targets, va, config)
 
 
 def mean_valence_arousal(affectnet_csv: Path) -> list[tuple[float, float]]:

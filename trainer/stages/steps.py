@@ -190,10 +190,11 @@ def discriminator_step(
     the region masks of the real images for both, so a region critic compares x * m_k with
     G(x) * m_k; with `own_masks` each fake is seen through its own parse instead, m_k(G(x)),
     so an edit that reshapes a part (an opened mouth, a raised brow) is judged by the shape it
-    has, not cut to the input's outline (GanOptimConfig.critic_masks). Reals and fakes go through `discriminator` (DDP-wrapped in multi-process
-    runs) in one concatenated pass; the gradient penalties run on the unwrapped critics, each
-    at its own input (x for the global critic, x * m_k for region k's), and their gradients
-    reach the weights in the same backward pass, which DDP synchronises.
+    has, not cut to the input's outline (GanOptimConfig.critic_masks). Reals and fakes go
+    through `discriminator` (DDP-wrapped in multi-process runs) in one concatenated pass; the
+    gradient penalties run on the unwrapped critics, each at its own input (x for the global
+    critic, the masked inputs for region k's), and their gradients reach the weights in the
+    same backward pass, which DDP synchronises.
     """
     x = batch.images
     # The parser only supplies masks here: in eval mode, so a trainable (joint) parser's

@@ -163,6 +163,23 @@ def test_targets_pass_and_fail_on_the_measured_values() -> None:
     assert [t.passed for t in failing.targets].count(False) == 1
     text = markdown(failing)
     assert "FAIL" in text and "NOT met" in text
+    assert "the true rendering of the target" not in text  # no probe, no table
+
+
+def test_the_report_shows_whether_the_critics_reward_the_truth() -> None:
+    report = _report()
+    reading = {"target_probability": 0.1, "source_probability": 0.6, "accuracy": 0.05}
+    report.metrics["critic_probe"] = {
+        "frame": "landmarks",
+        "pairs": 56,
+        "real_accuracy": {"global": 0.97, "mouth": 0.8},
+        "truth": {"global": {**reading, "cross_entropy": 5.54}, "mouth": {**reading, "cross_entropy": 12.7}},
+        "edit": {"global": {**reading, "cross_entropy": 0.1}, "mouth": {**reading, "cross_entropy": 1.72}},
+    }
+    report.targets = judge_targets(report)
+    text = markdown(report)
+    assert "landmarks frame" in text
+    assert "| global | 0.970 | 5.540 | 0.100 |" in text and "| mouth | 0.800 | 12.700 | 1.720 |" in text
 
 
 def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
