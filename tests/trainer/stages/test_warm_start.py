@@ -5,14 +5,24 @@ from __future__ import annotations
 import pytest
 import torch
 
-from faceedit.model.config import preset
+from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.generator import HierarchicalGenerator
 from faceedit.model.unified import UnifiedModel
 from trainer.config import ConfigError, LossWeights, default_config
-from trainer.stages.steps import expression_batch
+from trainer.stages.steps import ExpressionBatch, expression_batch
 from trainer.stages.warm_start import critic_warmup_losses, start_attention
 
+
+def random_batch(config: ModelConfig, count: int = 4) -> ExpressionBatch:
+    """`count` random crops labelled 0, 1, ..., without valence/arousal."""
+    size = config.crop_size
+    return expression_batch(
+        torch.rand(count, 3, size, size) * 2 - 1,
+        torch.arange(count),
+        torch.full((count, 2), float("nan")),
+        config,
+    )
 
 def test_start_attention_makes_every_editor_keep_the_pixel() -> None:
     torch.manual_seed(0)
@@ -78,13 +88,7 @@ def test_gan_steps_of_a_global_only_model_skip_the_local_critics() -> None:
     model = UnifiedModel(config)
     critic = HierarchicalDiscriminator(config)
     assert len(critic.local_discriminators) == 0
-    size = config.crop_size
-    batch = expression_batch(
-        torch.rand(4, 3, size, size) * 2 - 1,
-        torch.tensor([0, 1, 2, 3]),
-        torch.full((4, 2), float("nan")),
-        config,
-    )
+    batch = random_batch(config)
     weights = LossWeights()
     d = discriminator_step(model, critic, batch, weights)
     g = generator_step(model, critic, batch, weights)
@@ -104,11 +108,8 @@ def test_the_critics_can_learn_the_source_expression_of_fakes() -> None:
     config = preset("tiny")
     torch.manual_seed(0)
     model, critic = UnifiedModel(config).eval(), HierarchicalDiscriminator(config)
-    size = config.crop_size
-    labels = torch.tensor([0, 1, 2, 3])
-    batch = expression_batch(
-        torch.rand(4, 3, size, size) * 2 - 1, labels, torch.full((4, 2), float("nan")), config
-    )
+    batch = random_batch(config)
+    labels = batch.labels
     assert "d/fake_cls" not in discriminator_step(model, critic, batch, LossWeights())
     torch.manual_seed(1)
     named = discriminator_step(
@@ -132,10 +133,7 @@ def test_the_edit_can_be_kept_smooth() -> None:
     config = preset("tiny")
     torch.manual_seed(0)
     model, critic = UnifiedModel(config), HierarchicalDiscriminator(config).requires_grad_(False)
-    size = config.crop_size
-    batch = expression_batch(
-        torch.rand(2, 3, size, size) * 2 - 1, torch.tensor([0, 1]), torch.full((2, 2), float("nan")), config
-    )
+    batch = random_batch(config, 2)
     assert "g/edit_tv" not in generator_step(model, critic, batch, LossWeights())
     model.eval()  # the same edit twice
     named = generator_step(model, critic, batch, LossWeights(edit_tv=2.0))
@@ -157,13 +155,7 @@ def test_region_critics_can_see_each_fake_through_its_own_parse() -> None:
     torch.manual_seed(0)
     model = UnifiedModel(config).eval()
     critic = HierarchicalDiscriminator(config).requires_grad_(False)
-    size = config.crop_size
-    batch = expression_batch(
-        torch.rand(4, 3, size, size) * 2 - 1,
-        torch.tensor([0, 1, 2, 3]),
-        torch.full((4, 2), float("nan")),
-        config,
-    )
+    batch = random_batch(config)
     seen: list[torch.Tensor] = []
     critic.register_forward_pre_hook(lambda _, args: seen.append(args[1].detach().clone()))
     with torch.no_grad():
