@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from faceedit.errors import ConfigError
 from faceedit.faces.align import align
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
@@ -113,9 +114,14 @@ def probe_critics(
 ) -> CriticProbe:
     """Read `loaded`'s critics on held-out identities of `world` (see the module docstring)."""
     if loaded.discriminator is None or loaded.parser is None or loaded.generator is None:
-        raise ValueError("the checkpoint needs its parser, generator and discriminator (a gan or joint run's model)")
+        raise ConfigError(
+            "the checkpoint needs its parser, generator and discriminator (a gan or joint "
+            "run's model.safetensors)"
+        )
+    if loaded.config.region_source == "boxes":
+        raise ConfigError("the probe reads parser-mask models; this one edits keypoint boxes")
     if frame not in FRAMES:
-        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
+        raise ConfigError(f"frame must be one of {FRAMES}, got {frame!r}")
     config = loaded.config
     model = UnifiedModel(config, loaded.parser, loaded.generator).eval()
     critics = loaded.discriminator.eval()

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from faceedit.errors import ConfigError
 from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
 from faceedit.model.unified import UnifiedModel
@@ -66,7 +67,7 @@ def identity_stacks(world: Path, split: str, size: int) -> Tensor:
     """(identities, 8, 3, S, S) in [-1, 1]: each identity of `split` in every expression."""
     table = by_identity(read_pairs(world), split)
     if not table:
-        raise ValueError(f"{world}: no identity of split {split!r} has all {len(EXPRESSIONS)} expressions")
+        raise ConfigError(f"{world}: no identity of split {split!r} has all {len(EXPRESSIONS)} expressions")
     return torch.stack(
         [
             crops_to_tensor([load_crop(renders[e].image, size) for e in range(len(EXPRESSIONS))])
@@ -92,7 +93,7 @@ def train_paired(
     """
     loaded = checkpoint.load(parser_file)
     if loaded.parser is None:
-        raise ValueError(f"{parser_file} holds no parser")
+        raise ConfigError(f"{parser_file} holds no parser: give the parser stage's parser.safetensors")
     config = loaded.config
     torch.manual_seed(plan.seed)
     model = UnifiedModel(config.replace(freeze_parser=True), loaded.parser)
