@@ -207,6 +207,9 @@ class DataConfig:
     folders: str = ""
     align: str = ""  # expression crops: "" = the loader's default (box / center)
     augment: bool = True  # CelebAMask-HQ flips, scales and colour jitter
+    # The scale range of that augmentation; (1, 1) flips and jitters without resampling, so
+    # 1-2 px parts (brows, glasses frames at 64 px) keep their labels exactly.
+    augment_scale: tuple[float, float] = (0.75, 1.25)
     class_balanced: bool = True  # expression batches draw every class equally often
     # Share of CelebAMask-HQ's training images whose parsing labels the parser and joint stages
     # may use (a seeded subset); the low-label experiment sets 0.1. Expression data is unaffected.
@@ -218,6 +221,9 @@ class DataConfig:
             _fail("data", f"give one expression dataset, got {given}")
         if not 0.0 < self.parser_label_fraction <= 1.0:
             _fail("data.parser_label_fraction", f"{self.parser_label_fraction} is not in (0, 1]")
+        low, high = self.augment_scale
+        if not 0.0 < low <= high:
+            _fail("data.augment_scale", f"must be (low, high) with 0 < low <= high, got {self.augment_scale}")
 
     @property
     def expression_source(self) -> tuple[ExpressionSource, str] | None:

@@ -84,13 +84,13 @@ def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing | Labe
     Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
     so both read it here: a jointly trained parser sees the data it was first trained on.
     """
-    from trainer.data import open_parsing_dataset
+    from trainer.data import AugmentConfig, open_parsing_dataset
 
     dataset = open_parsing_dataset(
         config.data.celebamask_hq,
         "train",
         size=config.model.parser.resolution,
-        augment=config.data.augment,
+        augment=AugmentConfig(scale=config.data.augment_scale) if config.data.augment else False,
         seed=config.seed,
     )
     fraction = config.data.parser_label_fraction

@@ -220,3 +220,24 @@ def test_part_masks_that_do_not_fit_their_image_are_skipped_with_a_running_total
     message = caplog.records[-1].getMessage()
     assert "1.jpg: its part masks are 16x32, 32x32" in message
     assert "(1 skipped so far: 1 x masks that do not fit their image)" in message
+
+
+def test_the_parser_stage_augments_with_the_configured_scale_range(tmp_path: Path) -> None:
+    """data.augment_scale reaches the parser's training set; (1, 1) flips without resampling,
+    so every label survives exactly (the world-64 parser's thin parts)."""
+    from trainer.config import ConfigError, apply_overrides, default_config
+    from trainer.stages.parser import parsing_train_set
+
+    write_celebamask_hq(tmp_path, [0, 1, 2], mapping=ALL_TRAIN)
+    base = apply_overrides(default_config("parser", "tiny"), [f"data.celebamask_hq={tmp_path}"])
+    exact = parsing_train_set(apply_overrides(base, ["data.augment=true", "data.augment_scale=1,1"]))
+    assert exact.augment is not None and exact.augment.scale == (1.0, 1.0)
+    plain = CelebAMaskHQ(tmp_path, "train", size=exact.size)
+    for index in range(len(plain)):
+        labels = plain[index][1].numpy()
+        seen = exact[index][1].numpy()
+        mirrored = flip_permutation()[labels[:, ::-1]]
+        assert np.array_equal(seen, labels) or np.array_equal(seen, mirrored)
+    assert parsing_train_set(apply_overrides(base, ["data.augment=false"])).augment is None
+    with pytest.raises(ConfigError, match="augment_scale"):
+        apply_overrides(base, ["data.augment_scale=1.2,0.8"])
