@@ -79,3 +79,29 @@ def test_command_writes_the_report_and_refuses_a_model_without_critics(
     parser_only = check_folder / "runs" / "parser" / "parser.safetensors"
     assert main([*args, "--checkpoint", str(parser_only), "--out", str(tmp_path / "x.json")]) == 2
     assert "no critics" in capsys.readouterr().err
+
+
+def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
+    check_folder: Path, tmp_path: Path
+) -> None:
+    """learning.evaluate, the check's scoring of its final model, end to end on a tiny world:
+    parser mIoU of both stages, the edits against the truth, locality and the critic probe."""
+    from trainer.judges.classifier import load_classifier
+    from trainer.judges.learning import CheckPlan, evaluate
+
+    joint = tmp_path / "joint"
+    joint.mkdir()
+    gan_checkpoint(joint, 0.9)
+    paths = {
+        "world": check_folder / "world",
+        "parser": check_folder / "runs" / "parser",
+        "joint": joint,
+    }
+    judge = load_classifier(check_folder / "judge.safetensors").model
+    metrics, scores, edits, table = evaluate(CheckPlan(eval_identities=1), paths, judge, tmp_path)
+    assert scores.edits == 8 * 7 and len(edits) == 8 * 7 and len(table) == 1
+    assert 0.0 <= metrics["parser_final"]["miou"] <= 1.0
+    assert metrics["locality"]["locked_pixels"] > 0
+    probe = metrics["critic_probe"]
+    assert probe["frame"] == "landmarks" and probe["pairs"] == 8 * 7
+    assert set(probe["truth"]) == {"global", "brows", "eyes", "nose", "mouth"}
