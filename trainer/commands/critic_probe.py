@@ -48,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--world {args.world} has no pairs.csv: make it with 'faceedit-train synth'")
     out = check_output_file(args.out, "--out")
     torch.set_num_threads(args.threads)
-    loaded = checkpoint.load(args.checkpoint)
-    if loaded.discriminator is None:
-        raise ConfigError(f"{args.checkpoint} has no critics: give a gan or joint run's model.safetensors")
-    probe = probe_critics(loaded, Path(args.world), args.identities, args.frame)
+    probe = probe_critics(checkpoint.load(args.checkpoint), Path(args.world), args.identities, args.frame)
     atomic_write_text(out, json.dumps(probe.to_dict(), indent=1))
     for name, truth in probe.truth.items():
         edit = probe.edit[name]

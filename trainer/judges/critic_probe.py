@@ -29,14 +29,14 @@ from faceedit.faces.align import align
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights.checkpoint import LoadedCheckpoint
-from trainer.data.common import read_image, resize_image
+from trainer.data.common import read_image
 from trainer.judges.world_compare import world_landmarks
 from trainer.judges.world_scores import (
-    by_identity,
+    as_crop,
     crops_to_tensor,
+    held_out_identities,
     mean_conditions,
-    mean_valence_arousal,
-    read_pairs,
+    world_valence_arousal,
 )
 
 Frame = Literal["rendered", "landmarks"]
@@ -57,8 +57,8 @@ class Reading:
 @dataclass
 class CriticProbe:
     """Per critic ("global", then each region's): accuracy on the held-out inputs (real faces,
-    their own expression), and its reading of the true target rendering and of the model's edit, both seen through the
-    input's region masks."""
+    their own expression), and its reading of the true target rendering and of the model's
+    edit, both seen through the input's region masks."""
 
     frame: str
     pairs: int
@@ -82,7 +82,7 @@ def held_out_pairs(
     """(inputs, truths, labels) over every (source, target) pair of every held-out identity:
     its rendering of the source expression (repeated for each target), its rendering of the
     target in the input's frame, and the (source, target) labels (P, 2)."""
-    table = dict(list(by_identity(read_pairs(world), "test").items())[:identities])
+    table = held_out_identities(world, identities)
     points = world_landmarks(world) if frame == "landmarks" else {}
     inputs: list[np.ndarray] = []
     truths: list[np.ndarray] = []
@@ -98,14 +98,10 @@ def held_out_pairs(
                     inputs.append(align(images[source], source_points, size).crop)
                     truths.append(align(images[target], source_points, size).crop)
                 else:
-                    inputs.append(_as_crop(images[source], size))
-                    truths.append(_as_crop(images[target], size))
+                    inputs.append(as_crop(images[source], size))
+                    truths.append(as_crop(images[target], size))
                 labels.append((source, target))
     return crops_to_tensor(inputs), crops_to_tensor(truths), torch.tensor(labels)
-
-
-def _as_crop(image: np.ndarray, size: int) -> np.ndarray:
-    return image if image.shape[:2] == (size, size) else resize_image(image, size)
 
 
 @torch.no_grad()
@@ -115,8 +111,8 @@ def probe_critics(
     """Read `loaded`'s critics on held-out identities of `world` (see the module docstring)."""
     if loaded.discriminator is None or loaded.parser is None or loaded.generator is None:
         raise ConfigError(
-            "the checkpoint needs its parser, generator and discriminator (a gan or joint "
-            "run's model.safetensors)"
+            "the checkpoint has no critics, or no parser or generator: the probe needs all "
+            "three (a gan or joint run's model.safetensors)"
         )
     if loaded.config.region_source == "boxes":
         raise ConfigError("the probe reads parser-mask models; this one edits keypoint boxes")
@@ -127,7 +123,7 @@ def probe_critics(
     critics = loaded.discriminator.eval()
     inputs, truths, labels = held_out_pairs(world, identities, config.crop_size, frame)
     source, target = labels[:, 0], labels[:, 1]
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
+    va = world_valence_arousal(world)
     logits: dict[str, dict[str, list[Tensor]]] = {"real": {}, "truth": {}, "edit": {}}
     for start in range(0, len(labels), BATCH):
         part = slice(start, start + BATCH)

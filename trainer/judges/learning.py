@@ -43,13 +43,13 @@ from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
     EditScores,
     RenderingSet,
-    by_identity,
     engine_editor,
+    held_out_identities,
     load_crop,
-    mean_valence_arousal,
     read_pairs,
     score_edits,
     score_locality,
+    world_valence_arousal,
 )
 from trainer.world.world import WorldConfig, build_world
 
@@ -290,9 +290,8 @@ def evaluate(
         metrics[f"parser_{name}"] = evaluate_parser(loaded.parser, test_parsing).scores.to_dict()
 
     engine = EditEngine(final, device="cpu", precision="float32", optimize_networks=False)
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
-    table = by_identity(read_pairs(world), "test")
-    table = dict(list(table.items())[: plan.eval_identities])
+    va = world_valence_arousal(world)
+    table = held_out_identities(world, plan.eval_identities)
     scores, edits = score_edits(engine_editor(engine, va), judge, table, SIZE)
     metrics["edits"] = scores.to_dict()
 

@@ -33,11 +33,12 @@ from trainer.judges.world_scores import (
     by_identity,
     crops_to_tensor,
     engine_editor,
+    held_out_identities,
     load_crop,
     mean_conditions,
-    mean_valence_arousal,
     read_pairs,
     score_edits,
+    world_valence_arousal,
 )
 from trainer.stages.warm_start import start_attention
 
@@ -102,7 +103,7 @@ def train_paired(
     count, expressions = faces.shape[:2]
     with torch.no_grad():
         masks = torch.stack([model.region_masks(faces[n]).masks for n in range(count)])
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
+    va = world_valence_arousal(world)
     optimizer = torch.optim.Adam(model.generator.parameters(), lr=plan.lr, betas=plan.betas)
     model.generator.train()
     losses: list[float] = []
@@ -156,10 +157,10 @@ def run_paired_ceiling(
     engine = EditEngine(
         checkpoint.load(model_file), device="cpu", precision="float32", optimize_networks=False
     )
-    va = mean_valence_arousal(world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv")
-    table = dict(list(by_identity(read_pairs(world), "test").items())[:identities])
+    table = held_out_identities(world, identities)
     judge = load_classifier(files["judge"]).model
-    scores, _ = score_edits(engine_editor(engine, va), judge, table, trained.model.config.crop_size)
+    editor = engine_editor(engine, world_valence_arousal(world))
+    scores, _ = score_edits(editor, judge, table, trained.model.config.crop_size)
     edits = scores.to_dict()
     report = {
         "plan": asdict(plan),

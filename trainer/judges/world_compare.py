@@ -51,11 +51,11 @@ from trainer.judges.world_scores import (
     EDIT_BATCH,
     OUTSIDE_FACE,
     RenderingSet,
-    by_identity,
     crops_to_tensor,
+    held_out_identities,
     load_crop,
-    mean_valence_arousal,
     read_pairs,
+    world_valence_arousal,
 )
 
 WORLD_METRICS: Final[dict[str, Metric]] = {
@@ -170,13 +170,10 @@ class WorldScorer:
         self.size = world_size(world)
         self.judge = judge.eval()
         self.log = log
-        table = by_identity(read_pairs(world), "test")
-        if not table:
+        self.table = held_out_identities(self.world, identities)
+        if not self.table:
             raise DatasetError(f"{world} has no held-out identity rendered in all expressions")
-        self.table = dict(list(table.items())[:identities])
-        self.va = mean_valence_arousal(
-            self.world / "affectnet" / "Manually_Annotated_file_lists" / "training.csv"
-        )
+        self.va = world_valence_arousal(self.world)
         marks, labels = world_landmarks(world), label_paths(world)
         outside = [CLASS_INDEX[name] for name in OUTSIDE_FACE]
         self.crops: dict[tuple[str, int], np.ndarray] = {}

@@ -25,6 +25,8 @@ from faceedit.inference.engine import EditEngine
 from faceedit.model.config import ModelConfig
 from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, region_classes
+from trainer.data.affectnet import CSV_FILES as AFFECTNET_CSV
+from trainer.data.affectnet import LIST_DIR as AFFECTNET_LIST_DIR
 from trainer.data.common import read_image, resize_image, to_tensor
 from trainer.judges.classifier import ExpressionClassifier
 from trainer.stages.steps import condition
@@ -90,10 +92,25 @@ def by_identity(rows: Iterable[Rendering], split: str) -> dict[str, dict[int, Re
     return {k: v for k, v in sorted(table.items()) if len(v) == len(EXPRESSIONS)}
 
 
+def held_out_identities(world: Path, count: int) -> dict[str, dict[int, Rendering]]:
+    """The first `count` held-out (test) identities rendered in every expression (by_identity)."""
+    return dict(list(by_identity(read_pairs(world), "test").items())[:count])
+
+
+def world_valence_arousal(world: Path) -> list[tuple[float, float]]:
+    """Per expression, the mean (valence, arousal) of the world's AffectNet-layout training
+    list: what an edit towards that expression is conditioned on in the world's scoring."""
+    return mean_valence_arousal(Path(world) / "affectnet" / AFFECTNET_LIST_DIR / AFFECTNET_CSV["train"])
+
+
+def as_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: a rendering as the model's crop (resized only if it is not)."""
+    return image if image.shape[:2] == (size, size) else resize_image(image, size)
+
+
 def load_crop(path: Path, size: int) -> np.ndarray:
     """(size, size, 3) uint8 RGB crop of a rendering."""
-    image = read_image(path)
-    return image if image.shape[:2] == (size, size) else resize_image(image, size)
+    return as_crop(read_image(path), size)
 
 
 class RenderingSet(Dataset):
