@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from faceedit.errors import ConfigError
+from faceedit.errors import ConfigError, DatasetError
 from faceedit.faces.align import align
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
@@ -94,7 +94,12 @@ def held_out_pairs(
                 if target == source:
                     continue
                 if frame == "landmarks":
-                    source_points = points[renders[source].image.resolve()]
+                    source_points = points.get(renders[source].image.resolve())
+                    if source_points is None:
+                        raise DatasetError(
+                            f"{renders[source].image} has no landmarks in the world's AffectNet "
+                            "lists; the landmarks frame needs them (use --frame rendered)"
+                        )
                     inputs.append(align(images[source], source_points, size).crop)
                     truths.append(align(images[target], source_points, size).crop)
                 else:

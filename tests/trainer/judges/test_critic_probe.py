@@ -105,3 +105,22 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     probe = metrics["critic_probe"]
     assert probe["frame"] == "landmarks" and probe["pairs"] == 8 * 7
     assert set(probe["truth"]) == {"global", "brows", "eyes", "nose", "mouth"}
+
+
+def test_a_world_without_landmarks_is_refused_in_the_landmarks_frame(
+    check_folder: Path, tmp_path: Path
+) -> None:
+    """The landmarks frame reads each input's points from the AffectNet lists; a world whose
+    lists lost them gets a message naming the image, not a KeyError."""
+    import shutil
+
+    from faceedit.errors import DatasetError
+
+    world = tmp_path / "world"
+    shutil.copytree(check_folder / "world", world)
+    lists = world / "affectnet" / "Manually_Annotated_file_lists"
+    for csv_file in lists.glob("*.csv"):
+        csv_file.write_text(csv_file.read_text().splitlines()[0] + "\n")  # header only
+    with pytest.raises(DatasetError, match="has no landmarks"):
+        held_out_pairs(world, 1, 64, "landmarks")
+    assert held_out_pairs(world, 1, 64, "rendered")[2].shape == (56, 2)  # the other frame still works
