@@ -73,7 +73,10 @@ class CheckPlan:
     """Sizes and step counts of one check; `quick` is the CI-sized version."""
 
     seed: int = 0
-    identities: int = 240
+    # 960, not 240: the parser learns from 2 CelebAMask-HQ-layout images per identity, and 4x
+    # the identities raised held-out mIoU 0.767 -> 0.804 at the same steps (docs/learning.md);
+    # the world costs about 20 s more to make.
+    identities: int = 960
     parser_steps: int = 1500
     gan_steps: int = 800  # the first 300 only warm the critics up (world-64's critic_warmup)
     joint_steps: int = 100
@@ -292,8 +295,12 @@ def evaluate(
     engine = EditEngine(final, device="cpu", precision="float32", optimize_networks=False)
     va = world_valence_arousal(world)
     table = held_out_identities(world, plan.eval_identities)
+    # Scored as the app shows each edit (paste-back onto the aligned crop); the generator's own
+    # crops, which the app never shows as they are, are kept alongside.
     scores, edits = score_edits(engine_editor(engine, va), judge, table, SIZE)
     metrics["edits"] = scores.to_dict()
+    raw, _ = score_edits(engine_editor(engine, va, shown=False), judge, table, SIZE)
+    metrics["edits_generator_crop"] = raw.to_dict()
 
     images, labels = zip(*(test_parsing[i] for i in range(len(test_parsing))), strict=True)
     crops = to_uint8_crops(torch.stack(images))
@@ -311,8 +318,10 @@ def judge_targets(report: LearningReport) -> list[Target]:
     miou = m["parser_final"]["miou"] or 0.0
     judge_self = m["judge"]["scores"]["accuracy"]
     edits = m["edits"]
-    ratio = edits["mean_l1_edit_to_truth"] / max(edits["mean_l1_input_to_truth"], 1e-12)
+    raw = m.get("edits_generator_crop", edits)
+    ratio, raw_ratio = l1_ratio(edits), l1_ratio(raw)
     loc = m["locality"]
+    regions = ", ".join(LOCK_REGIONS)
     return [
         Target("parser mIoU (held-out, final model)", f">= {MIOU_TARGET}", miou, miou >= MIOU_TARGET,
                f"after the parser stage: {m['parser_parser_stage']['miou']:.4f}"),
@@ -321,18 +330,39 @@ def judge_targets(report: LearningReport) -> list[Target]:
         Target("edits judged as their target", f">= {JUDGE_EDIT_TARGET}", edits["judge_accuracy"],
                edits["judge_accuracy"] >= JUDGE_EDIT_TARGET,
                f"{edits['edits']} edits; mean target probability "
-               f"{edits['mean_target_probability']:.3f}"),
+               f"{edits['mean_target_probability']:.3f}; generator's crop: "
+               f"{raw['judge_accuracy']:.3f}"),
         Target("L1(edit, truth) / L1(input, truth)", f"<= {L1_RATIO_TARGET}", ratio,
                ratio <= L1_RATIO_TARGET,
-               f"{edits['mean_l1_edit_to_truth']:.5f} / {edits['mean_l1_input_to_truth']:.5f}"),
-        Target(f"region lock ({', '.join(LOCK_REGIONS)}): pixels outside unchanged",
+               f"{edits['mean_l1_edit_to_truth']:.5f} / {edits['mean_l1_input_to_truth']:.5f}; "
+               f"generator's crop: {raw_ratio:.3f}"),
+        Target(f"region lock ({regions}): pixels of other true classes unchanged",
                "= 1 (bit-exact)", loc["locked_exact_fraction"], loc["locked_changed"] == 0,
                f"{loc['locked_changed']} of {loc['locked_pixels']} changed; beyond a "
                f"{loc['band_px']}-px band: {loc['locked_beyond_band_changed']} of "
-               f"{loc['locked_beyond_band_pixels']}"),
+               f"{loc['locked_beyond_band_pixels']}; generator's crop: "
+               f"{loc.get('locked_changed_generator_crop', loc['locked_changed'])}"),
+        Target(f"region lock ({regions}): pixels outside its footprint in the model's parse",
+               "= 1 (bit-exact)", lock_parse_fraction(loc),
+               loc.get("locked_outside_parse_changed", 1) == 0,
+               f"{loc.get('locked_outside_parse_changed')} of "
+               f"{loc.get('locked_outside_parse_pixels')} changed"),
         Target("outside the face: mean change (x255)", "<= 1", loc["outside_face_mean_change_x255"],
-               loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET),
+               loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET,
+               "generator's crop: "
+               f"{loc.get('outside_face_mean_change_x255_generator_crop', float('nan')):.3f}"),
     ]
+
+
+def l1_ratio(edits: dict[str, Any]) -> float:
+    """Mean L1(edit, truth) over mean L1(input, truth): below 1, edits move towards the truth."""
+    return float(edits["mean_l1_edit_to_truth"]) / max(edits["mean_l1_input_to_truth"], 1e-12)
+
+
+def lock_parse_fraction(locality: dict[str, Any]) -> float:
+    """Share of the pixels outside the lock's footprint (the model's parse) left unchanged."""
+    pixels = locality.get("locked_outside_parse_pixels") or 0
+    return 1.0 - (locality.get("locked_outside_parse_changed") or 0) / max(pixels, 1)
 
 
 def write_figures(
@@ -408,6 +438,12 @@ def markdown(report: LearningReport) -> str:
             f"| {t.name} | {t.goal} | {t.measured:.4f} | {'PASS' if t.passed else 'FAIL'} | "
             f"{t.detail} |"
         )
+    lines += [
+        "",
+        "Edits and locality are scored as the app shows them: the edit's change pasted back onto "
+        "the aligned crop (weighted by where the model edits; under a region lock, by the lock's "
+        "footprint). The generator's own crop, before paste-back, is in each detail.",
+    ]
     lines += ["", "| stage | wall time (s) |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in report.timings_s.items()]
     lines += ["", "Per-target judge accuracy of edits:", ""]

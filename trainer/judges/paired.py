@@ -28,7 +28,7 @@ from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
 from trainer.judges.classifier import load_classifier
-from trainer.judges.learning import machine_description
+from trainer.judges.learning import l1_ratio, machine_description
 from trainer.judges.world_scores import (
     by_identity,
     crops_to_tensor,
@@ -159,13 +159,17 @@ def run_paired_ceiling(
     )
     table = held_out_identities(world, identities)
     judge = load_classifier(files["judge"]).model
-    editor = engine_editor(engine, world_valence_arousal(world))
-    scores, _ = score_edits(editor, judge, table, trained.model.config.crop_size)
-    edits = scores.to_dict()
+    va = world_valence_arousal(world)
+    size = trained.model.config.crop_size
+    # As the learning check scores: what the app shows, and the generator's own crop.
+    edits = score_edits(engine_editor(engine, va), judge, table, size)[0].to_dict()
+    raw = score_edits(engine_editor(engine, va, shown=False), judge, table, size)[0].to_dict()
     report = {
         "plan": asdict(plan),
         "edits": edits,
-        "l1_ratio": edits["mean_l1_edit_to_truth"] / max(edits["mean_l1_input_to_truth"], 1e-12),
+        "l1_ratio": l1_ratio(edits),
+        "edits_generator_crop": raw,
+        "l1_ratio_generator_crop": l1_ratio(raw),
         "losses": trained.losses,
         "train_seconds": trained.seconds,
         "machine": machine_description(),

@@ -21,7 +21,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from faceedit.errors import DatasetError
-from faceedit.inference.engine import EditEngine
+from faceedit.faces.align import REGION_LEVEL, align, paste_back, whole_image_face
+from faceedit.inference.engine import EditEngine, EditResult
 from faceedit.model.config import ModelConfig
 from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, region_classes
@@ -188,8 +189,22 @@ class EditScores:
 EditFunction = Callable[[list[np.ndarray], int], list[np.ndarray]]
 
 
-def engine_editor(engine: EditEngine, valence_arousal: Sequence[tuple[float, float]]) -> EditFunction:
-    """Edit crops towards expression `target` with the engine (the app's path, uint8 out).
+def shown_crop(crop: np.ndarray, result: EditResult) -> np.ndarray:
+    """What the app shows for an aligned face crop: the edit's change pasted back onto the
+    crop as the pipeline's `--aligned` path does (faceedit.faces.align.paste_back), weighted by
+    where the model edits (`result.weight`: the attention's leak is dropped) and, under a
+    region lock, gated by the locked regions' footprint (`result.lock`)."""
+    alignment = align(crop, whole_image_face(crop.shape), size=result.crop.shape[0])
+    return paste_back(
+        crop, alignment, result.crop, crop_mask=result.weight, region_mask=result.lock
+    )
+
+
+def engine_editor(
+    engine: EditEngine, valence_arousal: Sequence[tuple[float, float]], shown: bool = True
+) -> EditFunction:
+    """Edit crops towards expression `target` with the engine, uint8 out: what the app shows
+    (`shown_crop`), or with `shown=False` the generator's own crop, before paste-back.
 
     `valence_arousal` per expression: models trained on AffectNet-style data take valence and
     arousal in their condition; the world's mean for the target expression is what they saw.
@@ -198,12 +213,14 @@ def engine_editor(engine: EditEngine, valence_arousal: Sequence[tuple[float, flo
     def edit(crops: list[np.ndarray], target: int) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         for start in range(0, len(crops), EDIT_BATCH):
+            batch = crops[start : start + EDIT_BATCH]
             results = engine.edit_batch(
-                crops[start : start + EDIT_BATCH],
-                {EXPRESSIONS[target]: 1.0},
-                valence_arousal=_pair(valence_arousal[target]),
+                batch, {EXPRESSIONS[target]: 1.0}, valence_arousal=_pair(valence_arousal[target])
             )
-            out += [r.crop for r in results]
+            out += [
+                shown_crop(crop, r) if shown else r.crop
+                for crop, r in zip(batch, results, strict=True)
+            ]
         return out
 
     return edit
@@ -285,15 +302,22 @@ def mean_valence_arousal(affectnet_csv: Path) -> list[tuple[float, float]]:
 
 @dataclass
 class LocalityScores:
-    """How far edits reach: with the region lock, and outside the face without it."""
+    """How far edits reach, as the app shows them (`shown_crop`): with the region lock, and
+    outside the face without it; the generator's own crops are counted alongside."""
 
     allowed: tuple[str, ...]
     locked_pixels: int = 0  # pixels outside the allowed regions (ground truth)
     locked_changed: int = 0  # of those, pixels whose uint8 value changed at all
     locked_band_pixels: int = 0  # the same, leaving out a band around the allowed regions
     locked_band_changed: int = 0
+    # Pixels outside the lock's footprint as the model parses them (soft union of the allowed
+    # regions' masks below REGION_LEVEL): what the lock promises never to change.
+    locked_parse_pixels: int = 0
+    locked_parse_changed: int = 0
+    locked_changed_raw: int = 0  # locked_changed in the generator's own crops
     outside_pixels: int = 0  # outside-the-face pixels (ground truth) in unlocked edits
     outside_change: float = 0.0  # summed mean |change| over channels, [0, 1] units
+    outside_change_raw: float = 0.0  # the same in the generator's own crops
     band: int = 2
 
     @property
@@ -308,9 +332,14 @@ class LocalityScores:
     def outside_mean_change(self) -> float:
         return self.outside_change / max(self.outside_pixels, 1)
 
+    @property
+    def outside_mean_change_raw(self) -> float:
+        return self.outside_change_raw / max(self.outside_pixels, 1)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "allowed_regions": list(self.allowed),
+            "measured_on": "what the app shows (paste-back onto the aligned crop)",
             "locked_pixels": self.locked_pixels,
             "locked_changed": self.locked_changed,
             "locked_exact_fraction": self.locked_exact_fraction,
@@ -318,9 +347,13 @@ class LocalityScores:
             "locked_beyond_band_pixels": self.locked_band_pixels,
             "locked_beyond_band_changed": self.locked_band_changed,
             "locked_beyond_band_exact_fraction": self.locked_band_exact_fraction,
+            "locked_outside_parse_pixels": self.locked_parse_pixels,
+            "locked_outside_parse_changed": self.locked_parse_changed,
+            "locked_changed_generator_crop": self.locked_changed_raw,
             "outside_face_pixels": self.outside_pixels,
             "outside_face_mean_change": self.outside_mean_change,
             "outside_face_mean_change_x255": 255 * self.outside_mean_change,
+            "outside_face_mean_change_x255_generator_crop": 255 * self.outside_mean_change_raw,
         }
 
 
@@ -356,15 +389,27 @@ def score_locality(
             free = engine.edit_batch(batch, {name: 1.0}, valence_arousal=va)
             for k, (crop, lock_out, free_out) in enumerate(zip(batch, locked, free, strict=True)):
                 outside, beyond, not_face = masks[start + k]
-                changed = (lock_out.crop != crop).any(axis=2)
+                assert lock_out.lock is not None  # a locked edit reports its lock
+                changed = (shown_crop(crop, lock_out) != crop).any(axis=2)
+                off_parse = lock_out.lock < REGION_LEVEL
                 scores.locked_pixels += int(outside.sum())
                 scores.locked_changed += int((changed & outside).sum())
                 scores.locked_band_pixels += int(beyond.sum())
                 scores.locked_band_changed += int((changed & beyond).sum())
-                diff = np.abs(free_out.crop.astype(np.int16) - crop.astype(np.int16)).mean(2)
+                scores.locked_parse_pixels += int(off_parse.sum())
+                scores.locked_parse_changed += int((changed & off_parse).sum())
+                changed_raw = (lock_out.crop != crop).any(axis=2)
+                scores.locked_changed_raw += int((changed_raw & outside).sum())
                 scores.outside_pixels += int(not_face.sum())
-                scores.outside_change += float(diff[not_face].sum()) / 255.0
+                scores.outside_change += _mean_change(shown_crop(crop, free_out), crop, not_face)
+                scores.outside_change_raw += _mean_change(free_out.crop, crop, not_face)
     return scores
+
+
+def _mean_change(edited: np.ndarray, crop: np.ndarray, where: np.ndarray) -> float:
+    """Summed (over `where`) mean absolute change over the channels, in [0, 1] units."""
+    diff = np.abs(edited.astype(np.int16) - crop.astype(np.int16)).mean(2)
+    return float(diff[where].sum()) / 255.0
 
 
 def resize_labels_to(labels: Tensor, size: int) -> Tensor:

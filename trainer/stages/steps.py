@@ -76,7 +76,8 @@ def parser_step(
     settings: ParserOptimConfig,
     weight: float = 1.0,
 ) -> dict[str, Tensor]:
-    """OHEM cross-entropy of the main head and (BiSeNet) the two auxiliary heads.
+    """OHEM cross-entropy of the main head and (BiSeNet) the two auxiliary heads, plus a soft
+    Dice term on the main head when `settings.dice_weight` is set.
 
     images (B, 3, H, W) in [-1, 1] at the parser's resolution; labels (B, H, W) int64.
     """
@@ -90,6 +91,9 @@ def parser_step(
     named = {"parser/ohem": weight * ohem(output.logits)}
     for k, aux in enumerate(output.aux):
         named[f"parser/ohem_aux{k + 1}"] = weight * settings.aux_weight * ohem(aux)
+    if settings.dice_weight > 0:
+        dice = losses.soft_dice_loss(output.logits, labels)
+        named["parser/dice"] = weight * settings.dice_weight * dice
     return named
 
 

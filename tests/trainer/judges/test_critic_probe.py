@@ -101,7 +101,20 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     metrics, scores, edits, table = evaluate(CheckPlan(eval_identities=1), paths, judge, tmp_path)
     assert scores.edits == 8 * 7 and len(edits) == 8 * 7 and len(table) == 1
     assert 0.0 <= metrics["parser_final"]["miou"] <= 1.0
-    assert metrics["locality"]["locked_pixels"] > 0
+    locality = metrics["locality"]
+    assert locality["locked_pixels"] > 0
+    # What the app shows under a region lock leaves the lock's footprint bit-exact, whatever
+    # the generator's own crop does there.
+    assert locality["locked_outside_parse_pixels"] > 0
+    assert locality["locked_outside_parse_changed"] == 0
+    # Paste-back weighs the change by at most 1, so it never moves a pixel further.
+    shown, raw_change = (
+        locality["outside_face_mean_change_x255"],
+        locality["outside_face_mean_change_x255_generator_crop"],
+    )
+    assert shown <= raw_change + 1e-9
+    raw = metrics["edits_generator_crop"]
+    assert raw["edits"] == scores.edits
     probe = metrics["critic_probe"]
     assert probe["frame"] == "landmarks" and probe["pairs"] == 8 * 7
     assert set(probe["truth"]) == {"global", "brows", "eyes", "nose", "mouth"}

@@ -145,6 +145,8 @@ def _report(**edits: float) -> LearningReport:
             "band_px": 2,
             "locked_beyond_band_changed": 0,
             "locked_beyond_band_pixels": 90,
+            "locked_outside_parse_changed": 0,
+            "locked_outside_parse_pixels": 95,
             "outside_face_mean_change_x255": 0.5,
             "outside_face_mean_change": 0.5 / 255,
         },
@@ -156,7 +158,7 @@ def test_targets_pass_and_fail_on_the_measured_values() -> None:
     report = _report()
     report.targets = judge_targets(report)
     assert report.passed
-    assert len(report.targets) == 6
+    assert len(report.targets) == 7
     failing = _report(l1_edit=0.004)
     failing.targets = judge_targets(failing)
     assert not failing.passed
@@ -345,7 +347,7 @@ def test_a_short_gan_run_makes_edits_that_depend_on_the_target(trained: dict[str
     probability = {}
     for name, loaded in (("trained", model), ("untrained", untrained)):
         engine = EditEngine(loaded, device="cpu", precision="float32", optimize_networks=False)
-        edit = engine_editor(engine, va)
+        edit = engine_editor(engine, va, shown=False)  # the generator's crop, as critics see it
         total = 0.0
         with torch.no_grad():
             for target in range(1, len(EXPRESSIONS)):
