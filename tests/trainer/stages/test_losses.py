@@ -57,6 +57,56 @@ def test_ohem_skips_ignored_pixels() -> None:
     assert loss.item() == pytest.approx(-math.log(0.9), rel=1e-5)
 
 
+def test_soft_dice_averages_the_classes_present_in_the_labels() -> None:
+    # 4 pixels, 3 classes; labels hold classes 0 (3 pixels) and 1 (1 pixel), never class 2.
+    # Class 0 gets probability 0.9 on its own pixels and 0.5 on the other; class 1 the rest.
+    probs = torch.tensor([[0.9, 0.9, 0.9, 0.5], [0.1, 0.1, 0.1, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    logits = torch.log(probs.clamp_min(1e-9)).view(1, 3, 2, 2)
+    target = torch.tensor([[[0, 0], [0, 1]]])
+    dice_0 = 2 * 2.7 / (3.2 + 3)  # overlap 3 x 0.9; predicted mass 3.2; 3 labelled pixels
+    dice_1 = 2 * 0.5 / (0.8 + 1)
+    loss = losses.soft_dice_loss(logits, target)
+    assert loss.item() == pytest.approx(1 - (dice_0 + dice_1) / 2, rel=1e-4)
+
+
+def test_soft_dice_weighs_a_small_class_like_a_large_one() -> None:
+    """Missing a one-pixel class costs Dice half its range; cross-entropy barely notices."""
+    target = torch.zeros(1, 8, 8, dtype=torch.long)
+    target[0, 0, 0] = 1
+    probs = torch.full((1, 8, 8), 0.99)  # class 0 everywhere, the small class missed
+    logits = _logits_for(probs)
+    assert losses.soft_dice_loss(logits, target).item() > 0.45
+    assert torch.nn.functional.cross_entropy(logits, target).item() < 0.1
+
+
+def test_soft_dice_skips_ignored_pixels_and_keeps_the_graph_without_labels() -> None:
+    logits = torch.zeros(1, 2, 2, 2, requires_grad=True)
+    target = torch.full((1, 2, 2), losses.IGNORE_INDEX)
+    loss = losses.soft_dice_loss(logits, target)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert logits.grad is not None
+
+
+def test_the_parser_step_adds_the_dice_term_only_when_weighted() -> None:
+    from faceedit.model.config import preset
+    from faceedit.model.parsing import build_parser
+    from trainer.config import ParserOptimConfig
+    from trainer.stages.steps import parser_step
+
+    torch.manual_seed(0)
+    parser = build_parser(preset("tiny").parser)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    labels = torch.randint(0, 19, (2, 32, 32))
+    plain = parser_step(parser, images, labels, ParserOptimConfig())
+    assert set(plain) == {"parser/ohem"}
+    named = parser_step(parser, images, labels, ParserOptimConfig(dice_weight=0.5))
+    output = parser(images)
+    assert named["parser/dice"].item() == pytest.approx(
+        0.5 * losses.soft_dice_loss(output.logits, labels).item(), rel=1e-5
+    )
+
+
 def test_gradient_penalty_of_a_linear_critic_is_analytic() -> None:
     torch.manual_seed(1)
     w = torch.randn(3, 4, 4)
