@@ -71,11 +71,12 @@ def soft_dice_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_IN
     probs, one_hot = probs * weight, one_hot * weight
     overlap = (probs * one_hot).sum((0, 2, 3))  # (C,)
     sizes = probs.sum((0, 2, 3)) + one_hot.sum((0, 2, 3))
-    present = one_hot.sum((0, 2, 3)) > 0
-    if not bool(present.any()):
-        return logits.sum() * 0.0  # keeps the graph (and DDP's bookkeeping) intact
-    dice = 2 * overlap[present] / sizes[present].clamp_min(1e-6)
-    return 1.0 - dice.mean()
+    present = (one_hot.sum((0, 2, 3)) > 0).to(probs.dtype)
+    count = present.sum()
+    dice = 2 * overlap / sizes.clamp_min(1e-6)
+    # Masked rather than indexed, so no value goes back to the host (no GPU sync); with no
+    # labelled pixel at all the loss is 0 and the graph stays whole.
+    return (1.0 - (dice * present).sum() / count.clamp_min(1.0)) * (count > 0)
 
 
 # ---------------------------------------------------------------------------- adversarial
