@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from faceedit.commands.argtypes import bounded_int
-from faceedit.errors import ConfigError
 from faceedit.fileio import atomic_write_text, check_output_file
 from faceedit.weights import checkpoint
 from trainer.judges.critic_probe import FRAMES, probe_critics
@@ -44,8 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not (Path(args.world) / "pairs.csv").is_file():
-        raise ConfigError(f"--world {args.world} has no pairs.csv: make it with 'faceedit-train synth'")
     out = check_output_file(args.out, "--out")
     torch.set_num_threads(args.threads)
     probe = probe_critics(checkpoint.load(args.checkpoint), Path(args.world), args.identities, args.frame)

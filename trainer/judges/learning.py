@@ -320,7 +320,7 @@ def judge_targets(report: LearningReport) -> list[Target]:
     miou = m["parser_final"]["miou"] or 0.0
     judge_self = m["judge"]["scores"]["accuracy"]
     edits = m["edits"]
-    raw = m.get("edits_generator_crop", edits)
+    raw = m["edits_generator_crop"]
     ratio, raw_ratio = l1_ratio(edits), l1_ratio(raw)
     loc = m["locality"]
     regions = ", ".join(LOCK_REGIONS)
@@ -343,28 +343,22 @@ def judge_targets(report: LearningReport) -> list[Target]:
                f"{loc['locked_changed']} of {loc['locked_pixels']} changed; beyond a "
                f"{loc['band_px']}-px band: {loc['locked_beyond_band_changed']} of "
                f"{loc['locked_beyond_band_pixels']}; generator's crop: "
-               f"{loc.get('locked_changed_generator_crop', loc['locked_changed'])}"),
+               f"{loc['locked_changed_generator_crop']}"),
         Target(f"region lock ({regions}): pixels outside its footprint in the model's parse",
-               "= 1 (bit-exact)", lock_parse_fraction(loc),
-               loc.get("locked_outside_parse_changed", 1) == 0,
-               f"{loc.get('locked_outside_parse_changed')} of "
-               f"{loc.get('locked_outside_parse_pixels')} changed"),
+               "= 1 (bit-exact)", loc["locked_outside_parse_exact_fraction"],
+               loc["locked_outside_parse_changed"] == 0,
+               f"{loc['locked_outside_parse_changed']} of "
+               f"{loc['locked_outside_parse_pixels']} changed"),
         Target("outside the face: mean change (x255)", "<= 1", loc["outside_face_mean_change_x255"],
                loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET,
                "generator's crop: "
-               f"{loc.get('outside_face_mean_change_x255_generator_crop', float('nan')):.3f}"),
+               f"{loc['outside_face_mean_change_x255_generator_crop']:.3f}"),
     ]
 
 
 def l1_ratio(edits: dict[str, Any]) -> float:
     """Mean L1(edit, truth) over mean L1(input, truth): below 1, edits move towards the truth."""
     return float(edits["mean_l1_edit_to_truth"]) / max(edits["mean_l1_input_to_truth"], 1e-12)
-
-
-def lock_parse_fraction(locality: dict[str, Any]) -> float:
-    """Share of the pixels outside the lock's footprint (the model's parse) left unchanged."""
-    pixels = locality.get("locked_outside_parse_pixels") or 0
-    return 1.0 - (locality.get("locked_outside_parse_changed") or 0) / max(pixels, 1)
 
 
 def write_figures(

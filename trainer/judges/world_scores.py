@@ -329,6 +329,10 @@ class LocalityScores:
         return 1.0 - self.locked_band_changed / max(self.locked_band_pixels, 1)
 
     @property
+    def locked_parse_exact_fraction(self) -> float:
+        return 1.0 - self.locked_parse_changed / max(self.locked_parse_pixels, 1)
+
+    @property
     def outside_mean_change(self) -> float:
         return self.outside_change / max(self.outside_pixels, 1)
 
@@ -349,6 +353,7 @@ class LocalityScores:
             "locked_beyond_band_exact_fraction": self.locked_band_exact_fraction,
             "locked_outside_parse_pixels": self.locked_parse_pixels,
             "locked_outside_parse_changed": self.locked_parse_changed,
+            "locked_outside_parse_exact_fraction": self.locked_parse_exact_fraction,
             "locked_changed_generator_crop": self.locked_changed_raw,
             "outside_face_pixels": self.outside_pixels,
             "outside_face_mean_change": self.outside_mean_change,

@@ -138,6 +138,11 @@ def _report(**edits: float) -> LearningReport:
             "mean_l1_input_to_truth": 0.006,
             "per_target_accuracy": {name: 1.0 for name in EXPRESSIONS},
         },
+        "edits_generator_crop": {
+            "judge_accuracy": 0.5,
+            "mean_l1_edit_to_truth": 0.006,
+            "mean_l1_input_to_truth": 0.006,
+        },
         "locality": {
             "locked_exact_fraction": 1.0,
             "locked_changed": 0,
@@ -147,6 +152,9 @@ def _report(**edits: float) -> LearningReport:
             "locked_beyond_band_pixels": 90,
             "locked_outside_parse_changed": 0,
             "locked_outside_parse_pixels": 95,
+            "locked_outside_parse_exact_fraction": 1.0,
+            "locked_changed_generator_crop": 3,
+            "outside_face_mean_change_x255_generator_crop": 1.5,
             "outside_face_mean_change_x255": 0.5,
             "outside_face_mean_change": 0.5 / 255,
         },
