@@ -101,6 +101,7 @@ class ParserConfig:
 
 
 UPSAMPLING_MODES: Final[tuple[str, ...]] = ("transposed", "resize")
+CONDITIONING_MODES: Final[tuple[str, ...]] = ("input", "film")
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,24 @@ class GeneratorConfig:
     # 2x upsampling then a 3x3 convolution, which has no checkerboard pattern for the critics
     # to reward (Odena et al. 2016; docs/learning.md measures it on the world).
     upsample: str = "transposed"
+    # "input": the condition enters only as constant channels beside the image (StarGAN, the
+    # paper). Instance norm then subtracts each channel's mean over the image, which removes a
+    # constant channel's contribution everywhere but near the zero-padded border, so the
+    # target reaches the middle of the face only through that border (docs/learning.md).
+    # "film": every instance norm's output is also scaled and shifted by a linear map of the
+    # condition (FiLM), which starts at zero, so a fresh editor computes what "input" does.
+    conditioning: str = "input"
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLING_MODES:
             _fail(
                 "GeneratorConfig.upsample",
                 f"must be one of {list(UPSAMPLING_MODES)}, got {self.upsample!r}",
+            )
+        if self.conditioning not in CONDITIONING_MODES:
+            _fail(
+                "GeneratorConfig.conditioning",
+                f"must be one of {list(CONDITIONING_MODES)}, got {self.conditioning!r}",
             )
         _check_positive("GeneratorConfig", base_channels=self.base_channels)
         _check_at_most("GeneratorConfig", MAX_CHANNELS // 4, base_channels=self.base_channels)

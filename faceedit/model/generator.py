@@ -2,11 +2,13 @@
 
 Every editor is GANimation-style: it predicts a colour image C and an attention map A and returns
 A * input + (1 - A) * C, so pixels it attends to stay untouched. The condition enters as constant
-channels concatenated to the input, as in StarGAN.
+channels concatenated to the input, as in StarGAN, and with `conditioning: film` also as a scale
+and shift of every instance norm's output (GeneratorConfig.conditioning says why).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 import torch
@@ -92,6 +94,20 @@ class ResidualBlock(nn.Module):
         return out
 
 
+def _modulated(layers: nn.Sequential, x: Tensor, film: Iterator[tuple[Tensor, Tensor]]) -> Tensor:
+    """Run `layers` (a trunk, or a residual block's body) with each instance norm's output
+    scaled by 1 + scale and shifted, taking (scale, shift) from `film` in order."""
+    for layer in layers:
+        if isinstance(layer, ResidualBlock):
+            x = x + _modulated(layer.body, x, film)
+            continue
+        x = layer(x)
+        if isinstance(layer, nn.InstanceNorm2d):  # also torch's own, as the bench swaps in
+            scale, shift = next(film)
+            x = torch.addcmul(shift, x, 1 + scale)
+    return x
+
+
 def expand_condition(condition: Tensor, height: int, width: int) -> Tensor:
     """(B, C) -> (B, C, H, W) constant maps, the StarGAN way of conditioning a conv net."""
     return condition[:, :, None, None].expand(-1, -1, height, width)
@@ -121,6 +137,25 @@ class _AttentionEditor(nn.Module):
         # attention head. On CPU a 7x7 conv costs the same for 1, 3 or 4 output channels, so two
         # separate convs would pay for the most expensive layer twice.
         self.heads = nn.Conv2d(ch, IMAGE_CHANNELS + 1, 7, 1, 3)
+        # FiLM: one linear map gives every norm's scale and shift (one matmul, not one per norm).
+        self.norm_channels = tuple(
+            m.num_features for m in self.trunk.modules() if isinstance(m, nn.InstanceNorm2d)
+        )
+        self.condition_film: nn.Linear | None = None
+        if config.conditioning == "film":
+            # built on the meta device: no random draws, so a seed builds the same other weights
+            film = nn.Linear(condition_dim, 2 * sum(self.norm_channels), device="meta")
+            self.condition_film = film.to_empty(device="cpu")
+            nn.init.zeros_(self.condition_film.weight)
+            nn.init.zeros_(self.condition_film.bias)
+
+    def _film(self, condition: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """Per instance norm in trunk order: (scale, shift), each (B, C, 1, 1)."""
+        assert self.condition_film is not None
+        chunks = self.condition_film(condition).split([2 * c for c in self.norm_channels], 1)
+        for chunk in chunks:
+            scale, shift = chunk[:, :, None, None].chunk(2, 1)
+            yield scale, shift
 
     def _edit(self, inputs: Tensor, condition: Tensor, base: Tensor) -> EditOutput:
         if inputs.dim() != 4 or inputs.shape[1] != self.in_channels:
@@ -137,7 +172,11 @@ class _AttentionEditor(nn.Module):
             )
         height, width = inputs.shape[-2:]
         condition = condition.to(inputs.dtype)
-        features = self.trunk(torch.cat([inputs, expand_condition(condition, height, width)], 1))
+        stacked = torch.cat([inputs, expand_condition(condition, height, width)], 1)
+        if self.condition_film is None:
+            features = self.trunk(stacked)
+        else:
+            features = _modulated(self.trunk, stacked, self._film(condition))
         heads = self.heads(features)
         colour = torch.tanh(heads[:, :IMAGE_CHANNELS])  # (B, 3, H, W) in [-1, 1]
         attention = torch.sigmoid(heads[:, ATTENTION_CHANNEL:])  # (B, 1, H, W) in [0, 1]

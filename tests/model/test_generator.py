@@ -306,3 +306,87 @@ def test_instance_norm_is_torchs_instance_norm_through_fewer_operators() -> None
     for a, b in zip(*outputs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     assert counts[1] < counts[0]
+
+
+def _first_block(editor: GlobalGenerator, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """The editor's first conv, norm (with FiLM when it has it) and ReLU."""
+    conv, norm, relu = editor.trunk[:3]
+    features = norm(conv(torch.cat([x, condition[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)))
+    if editor.condition_film is not None:
+        scale, shift = next(editor._film(condition))
+        features = torch.addcmul(shift, features, 1 + scale)
+    return relu(features)
+
+
+def test_instance_norm_keeps_an_input_condition_from_the_middle_of_the_face() -> None:
+    """Why `conditioning: film` exists: concatenated as constant channels, the condition adds a
+    constant to each channel, which the instance norm subtracts again. What reaches the middle
+    of the crop is only the zero-padded border's share of the channel mean, which halves each
+    time the crop doubles. FiLM puts the condition back after the norm, at any size."""
+    torch.manual_seed(0)
+    plain = GlobalGenerator(3, 8, GeneratorConfig(base_channels=8, num_res_blocks=1)).eval()
+    film = GlobalGenerator(3, 8, GeneratorConfig(8, 1, conditioning="film")).eval()
+    randomise(film.condition_film, 0.3)  # as after training
+    happy, sad = torch.eye(8)[1:2], torch.eye(8)[2:3]
+
+    def change(editor: GlobalGenerator, size: int, where: tuple[slice, slice]) -> float:
+        x = torch.rand(1, 3, size, size) * 2 - 1
+        delta = _first_block(editor, x, happy) - _first_block(editor, x, sad)
+        return float(delta[..., where[0], where[1]].abs().mean())
+
+    middle, top_rows = (slice(6, -6), slice(6, -6)), (slice(0, 3), slice(None))
+    with torch.no_grad():
+        norm, features = plain.trunk[1], torch.randn(1, 8, 32, 32)
+        torch.testing.assert_close(norm(features + 0.7), norm(features - 2.0), rtol=0, atol=1e-4)
+        plain_32, plain_64 = change(plain, 32, middle), change(plain, 64, middle)
+        film_64 = change(film, 64, middle)
+        plain_border_64 = change(plain, 64, top_rows)
+    assert plain_64 < 0.7 * plain_32
+    assert plain_64 < 0.2 * plain_border_64
+    assert film_64 > 4 * plain_64
+
+
+def test_film_conditioning_starts_as_the_input_conditioning_and_learns() -> None:
+    """Zero-initialised, FiLM changes nothing (same weights, same edits); its map gets gradients;
+    without it a generator has no such parameters, so older checkpoints keep their keys."""
+    torch.manual_seed(0)
+    plain = HierarchicalGenerator(preset("tiny"))
+    film_config = preset("tiny").replace(
+        global_generator=GeneratorConfig(8, 1, conditioning="film"),
+        local_generator=GeneratorConfig(4, 1, conditioning="film"),
+    )
+    torch.manual_seed(0)
+    film = HierarchicalGenerator(film_config)
+    assert not any("condition_film" in key for key in plain.state_dict())
+    assert {k for k in film.state_dict() if "condition_film" not in k} == set(plain.state_dict())
+    x, masks, condition = inputs(preset("tiny"))
+    torch.testing.assert_close(film(x, masks, condition).image, plain(x, masks, condition).image)
+    film(x, masks, condition).image.square().mean().backward()
+    editors = [film.global_generator, *film.local_generators.values()]
+    for editor in editors:
+        assert editor.condition_film is not None and editor.condition_film.weight.grad is not None
+        assert float(editor.condition_film.weight.grad.abs().sum()) > 0
+
+
+def test_film_is_applied_through_torchs_own_instance_norm_too() -> None:
+    """The bench swaps the group-norm InstanceNorm for nn.InstanceNorm2d; FiLM must follow."""
+    from faceedit.commands.bench.optimizations import torch_instance_norm
+
+    torch.manual_seed(0)
+    editor = GlobalGenerator(3, 8, GeneratorConfig(8, 1, conditioning="film")).eval()
+    randomise(editor, 0.1)
+    swapped = torch_instance_norm(editor)
+    x, condition = torch.rand(2, 3, 32, 32) * 2 - 1, torch.eye(8)[:2]
+    with torch.no_grad():
+        torch.testing.assert_close(swapped(x, condition).image, editor(x, condition).image, rtol=1e-4, atol=1e-4)
+        changed = GlobalGenerator(3, 8, GeneratorConfig(8, 1, conditioning="film")).eval()
+        changed.load_state_dict(editor.state_dict())
+        changed.condition_film.weight.zero_()
+        assert float((changed(x, condition).image - editor(x, condition).image).abs().max()) > 1e-3
+
+
+def test_generator_config_refuses_an_unknown_conditioning() -> None:
+    from faceedit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="conditioning"):
+        GeneratorConfig(conditioning="adain")

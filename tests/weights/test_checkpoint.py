@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from faceedit.errors import CheckpointError
-from faceedit.model.config import ModelConfig, ParserConfig, preset
+from faceedit.model.config import GeneratorConfig, ModelConfig, ParserConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
 from faceedit.weights import checkpoint
@@ -60,6 +60,10 @@ def assert_same_outputs(before: object, after: object) -> None:
 
 
 TINY_BISENET = preset("tiny").replace(parser=ParserConfig(kind="bisenet", resolution=32))
+TINY_FILM = preset("tiny").replace(
+    global_generator=GeneratorConfig(8, 1, conditioning="film"),
+    local_generator=GeneratorConfig(4, 1, conditioning="film"),
+)
 
 
 def as_if_trained(module: nn.Module, seed: int) -> nn.Module:
@@ -78,7 +82,9 @@ def as_if_trained(module: nn.Module, seed: int) -> nn.Module:
     return module.eval()
 
 
-@pytest.mark.parametrize("config", [preset("tiny"), TINY_BISENET], ids=["unet", "bisenet"])
+@pytest.mark.parametrize(
+    "config", [preset("tiny"), TINY_BISENET, TINY_FILM], ids=["unet", "bisenet", "film"]
+)
 def test_round_trip_outputs_equal_the_networks_before_saving(
     config: ModelConfig, tmp_path: Path
 ) -> None:

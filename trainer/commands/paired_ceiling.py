@@ -15,9 +15,16 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import batch_argument, bounded_int, seed_argument, steps_argument
+from faceedit.commands.argtypes import (
+    batch_argument,
+    bounded_int,
+    positive_float,
+    seed_argument,
+    steps_argument,
+)
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
+from faceedit.model.config import CONDITIONING_MODES
 from trainer.judges.paired import PairedPlan, check_files, run_paired_ceiling
 
 logger = logging.getLogger("trainer.judges.paired")
@@ -37,6 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=batch_argument, default=8)
     parser.add_argument("--seed", type=seed_argument, default=0)
     parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=PairedPlan.lr,
+        help=f"Adam learning rate (default {PairedPlan.lr}, the gan stage's)",
+    )
+    parser.add_argument(
+        "--conditioning",
+        choices=CONDITIONING_MODES,
+        default="input",
+        help="how the editors take the target (GeneratorConfig.conditioning; default input, the paper)",
+    )
+    parser.add_argument(
         "--identities", type=bounded_int(1, 100_000), default=24, help="held-out identities scored (default 24)"
     )
     parser.add_argument("--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2)")
@@ -52,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
         )
     out = check_output_folder(args.out, "--out")
     torch.set_num_threads(args.threads)
-    plan = PairedPlan(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    plan = PairedPlan(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        conditioning=args.conditioning,
+    )
     report = run_paired_ceiling(files, out, plan, args.identities, log=logger.info)
     logger.info(
         "paired ceiling after %d updates: judged as target %.3f, L1 ratio %.3f as the app "

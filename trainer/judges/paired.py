@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class PairedPlan:
     betas: tuple[float, float] = (0.5, 0.999)
     attention_start: float = 0.9
     seed: int = 0
+    conditioning: str = "input"  # GeneratorConfig.conditioning of every editor
 
 
 @dataclass
@@ -95,7 +96,10 @@ def train_paired(
     loaded = checkpoint.load(parser_file)
     if loaded.parser is None:
         raise ConfigError(f"{parser_file} holds no parser: give the parser stage's parser.safetensors")
-    config = loaded.config
+    config = loaded.config.replace(
+        global_generator=replace(loaded.config.global_generator, conditioning=plan.conditioning),
+        local_generator=replace(loaded.config.local_generator, conditioning=plan.conditioning),
+    )
     torch.manual_seed(plan.seed)
     model = UnifiedModel(config.replace(freeze_parser=True), loaded.parser)
     start_attention(model.generator, plan.attention_start)

@@ -30,14 +30,17 @@ def test_command_scores_the_model_like_the_check(check_folder: Path, tmp_path: P
     out = tmp_path / "ceiling"
     code = main(
         ["paired-ceiling", "--check", str(check_folder), "--out", str(out), "--steps", "3",
-         "--identities", "1", "--threads", "1"]
+         "--identities", "1", "--threads", "1", "--lr", "1e-3", "--conditioning", "film"]
     )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["edits"]["edits"] == 8 * 7  # one identity, every source to every other target
     assert len(report["losses"]) == 3 and report["plan"]["steps"] == 3
+    assert report["plan"]["lr"] == 1e-3 and report["plan"]["conditioning"] == "film"
     assert report["l1_ratio"] > 0 and report["machine"]["cpu_count"] >= 1
-    assert checkpoint.load(out / "model.safetensors").generator is not None
+    model = checkpoint.load(out / "model.safetensors")
+    assert model.generator is not None and model.config.global_generator.conditioning == "film"
+    assert model.generator.global_generator.condition_film is not None
 
 
 def test_command_refuses_a_folder_that_is_not_a_check(
