@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import bounded_int, seed_argument
+from faceedit.commands.argtypes import bounded_int, seed_argument, steps_argument
 from faceedit.device import resolve_device
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "affords; warm-up settings are not scaled (default 1)",
     )
     parser.add_argument(
+        "--gan-steps",
+        type=steps_argument,
+        default=None,
+        help="gan-stage iterations, the critic warm-up included (default 800, --quick 200; "
+        "times --scale): with a longer warm-up (--set gan_optim.critic_warmup=N) GAN "
+        "iterations are left only if this is larger",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -71,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # a missing GPU is refused before the world is made
     torch.set_num_threads(args.threads)
     base = CheckPlan.for_mode(args.seed, args.quick)
+    if args.gan_steps is not None:
+        base = replace(base, gan_steps=args.gan_steps)
     plan = replace(
         base.scaled(args.scale),
         extra_settings=(*base.extra_settings, *args.set),
