@@ -10,6 +10,7 @@ both its supervision and the GAN gradients that flowed through the soft region m
 from __future__ import annotations
 
 import argparse
+import sys
 
 from faceedit.errors import ConfigError
 from faceedit.model.config import PRESETS, ModelConfig, preset
@@ -22,7 +23,7 @@ from trainer.commands.common import (
     resolve_config,
 )
 from trainer.stages.gan import CHECKPOINT_NAME, GanStage, InitialWeights
-from trainer.stages.joint import load_init
+from trainer.stages.joint import load_init, skip_warmup_of_warm_critics
 from trainer.stages.runner import run_stage
 from trainer.stages.state import STATE_FILE
 
@@ -85,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
             "(or --set model.freeze_parser=true to keep it fixed)"
         )
     weights = init or InitialWeights()
+    warm = skip_warmup_of_warm_critics(config, weights)
+    if warm is not config:
+        print(
+            f"gan_optim.critic_warmup {config.gan_optim.critic_warmup} not applied: the critics "
+            f"come trained from --init {args.init}",
+            file=sys.stderr,
+        )
+        config = warm
     return run_stage(
         config,
         defaults,

@@ -87,8 +87,7 @@ class CheckPlan:
     judge_steps: int = 1000
     judge_width: int = 16
     eval_identities: int = 24  # held-out identities scored (all 8 sources each)
-    # --set KEY=VALUE for the gan and joint stages (the joint stage never warms the critics up)
-    extra_settings: tuple[str, ...] = ()
+    extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
     device: str = "cpu"  # where the stages and the judge train; the evaluation always runs on the CPU
 
     def scaled(self, factor: int) -> CheckPlan:
@@ -225,9 +224,6 @@ def train_stages(plan: CheckPlan, out: Path, timings: dict[str, float], log: Cal
     paths = {"world": world, "parser": runs / "parser", "gan": runs / "gan", "joint": runs / "joint"}
     affectnet = ["--affectnet", str(world / "affectnet"), "--set", "data.align=landmarks"]
     settings = [arg for s in plan.extra_settings for arg in ("--set", s)]
-    # The joint stage starts from the gan run's critics, already warm: a critic warm-up given
-    # for the gan stage would otherwise spend the joint stage's few steps on the critics alone.
-    joint_settings = [*settings, "--set", "gan_optim.critic_warmup=0"]
     steps: list[tuple[str, list[str]]] = [
         (
             "world",
@@ -248,7 +244,7 @@ def train_stages(plan: CheckPlan, out: Path, timings: dict[str, float], log: Cal
             "joint",
             ["joint", *affectnet, "--celebamask-hq", str(world / "celebamask-hq"), "--init",
              str(paths["gan"]), "--out", str(paths["joint"]),
-             *_stage_flags(plan, plan.joint_steps, plan.gan_batch_size), *joint_settings],
+             *_stage_flags(plan, plan.joint_steps, plan.gan_batch_size), *settings],
         ),
     ]
     for name, argv in steps:

@@ -8,7 +8,7 @@ from pathlib import Path
 from faceedit.errors import CheckpointError, ConfigError
 from faceedit.model.config import ModelConfig
 from faceedit.weights import checkpoint
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, merge
 from trainer.stages.gan import CHECKPOINT_NAME, InitialWeights
 from trainer.stages.state import STATE_FILE, load_state
 
@@ -64,3 +64,13 @@ def load_init(path: str) -> tuple[InitialWeights, ModelConfig]:
         ),
         loaded.config,
     )
+
+
+def skip_warmup_of_warm_critics(config: TrainConfig, init: InitialWeights) -> TrainConfig:
+    """`config` without a critic warm-up when --init brought the critics (a gan run's state):
+    like the attention start, the warm-up is for fresh critics, and one set for the gan stage
+    (a shared --set, `learning-check --quick`'s) would spend a short joint run on the critics
+    alone. Applied once, before the run starts, so the saved config resumes the same way."""
+    if init.discriminator is None or config.gan_optim.critic_warmup == 0:
+        return config
+    return merge(config, {"gan_optim.critic_warmup": 0})

@@ -212,28 +212,6 @@ def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
     assert flag(on_cpu, "--device") == "cpu" and flag(on_cpu, "--num-workers") == "0"
 
 
-def test_the_joint_stage_never_repeats_the_critic_warm_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A warm-up set for the gan stage (--quick sets one, a user may --set one) must not turn
-    the joint stage's few steps into critic-only steps: its critics come warm from the gan run."""
-    from trainer.judges import learning
-
-    calls: list[list[str]] = []
-    monkeypatch.setattr(learning, "_train", lambda argv: calls.append(list(argv)))
-    plan = CheckPlan.for_mode(0, quick=True)
-    assert "gan_optim.critic_warmup=100" in plan.extra_settings
-    learning.train_stages(plan, tmp_path, {}, log=lambda _: None)
-    by_stage = {argv[0]: argv for argv in calls}
-    assert list(by_stage) == ["synth", "parser", "gan", "joint"]
-
-    def last_warmup(argv: list[str]) -> str:
-        return [a for a in argv if a.startswith("gan_optim.critic_warmup=")][-1]
-
-    assert last_warmup(by_stage["gan"]) == "gan_optim.critic_warmup=100"
-    assert last_warmup(by_stage["joint"]) == "gan_optim.critic_warmup=0"
-
-
 def test_target_lines_are_dataclasses() -> None:
     target = Target("x", ">= 1", 0.5, False)
     assert not target.passed and target.detail == ""

@@ -40,7 +40,7 @@ def joint_config(**updates: object) -> TrainConfig:
     return merge(default_config("joint", "tiny"), {**base, **updates})
 
 
-def joint_stage(config: TrainConfig) -> GanStage:
+def joint_stage(config: TrainConfig, init: InitialWeights | None = None) -> GanStage:
     torch.manual_seed(0)
     size, parser_size = config.model.crop_size, config.model.parser.resolution
     expressions = TensorDataset(
@@ -52,7 +52,7 @@ def joint_stage(config: TrainConfig) -> GanStage:
         torch.rand(8, 3, parser_size, parser_size) * 2 - 1,
         torch.randint(0, 19, (8, parser_size, parser_size)),
     )
-    return GanStage(config, CPU, expressions, parsing, InitialWeights())
+    return GanStage(config, CPU, expressions, parsing, init or InitialWeights())
 
 
 def clone_state(module: nn.Module) -> dict[str, Tensor]:
@@ -110,3 +110,22 @@ def test_export_pairs_the_ema_generator_with_the_trained_parser(tmp_path: Path) 
     ema, raw = clone_state(stage.ema), clone_state(stage.generator_net)
     assert all(torch.equal(exported_generator[k], ema[k]) for k in ema)
     assert any(not torch.equal(exported_generator[k], raw[k]) for k in raw)
+
+
+
+def test_critics_from_init_skip_the_critic_warm_up() -> None:
+    """A warm-up is for fresh critics (as the attention start is for a fresh generator): a
+    joint stage whose critics come from its gan run trains the generator from its first step,
+    even when the warm-up set for the gan stage (--quick's, or a shared --set) reaches it."""
+    from trainer.stages.joint import skip_warmup_of_warm_critics
+
+    config = joint_config(**{"gan_optim.critic_warmup": 100, "gan_optim.n_critic": 1})
+    fresh = joint_stage(skip_warmup_of_warm_critics(config, InitialWeights()))
+    assert fresh.config.gan_optim.critic_warmup == 100 and fresh.g_updates_before(50) == 0
+    assert not any(name.startswith("g/") for name in fresh.train_step(0))
+    critics = InitialWeights(discriminator=fresh.discriminator_net.state_dict(), source="a gan run")
+    warm_config = skip_warmup_of_warm_critics(config, critics)
+    assert warm_config.gan_optim.critic_warmup == 0 and warm_config.gan_optim.n_critic == 1
+    warm = joint_stage(warm_config, critics)
+    assert warm.g_updates_before(50) == 50
+    assert any(name.startswith("g/") for name in warm.train_step(0))
