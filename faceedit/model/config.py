@@ -286,6 +286,10 @@ def _world_64() -> ModelConfig:
     # wide: at 8 the held-out mIoU after 1500 steps was 0.66, at 12 0.71, at 16 0.75, the
     # thin parts, glasses frames, earrings and necklaces, gaining most; docs/learning.md); the
     # generators are a quarter of paper-128's width, enough for the world's simple shapes.
+    # They read the target through FiLM rather than as input planes: with the world's settings
+    # the full check's held-out edits were judged their target 0.315 of the time with FiLM
+    # against 0.297 with input planes (seed 0; docs/learning.md), and FiLM keeps the target in
+    # every block of a generator this narrow.
     return ModelConfig(
         crop_size=64,
         parser=ParserConfig(
@@ -296,8 +300,8 @@ def _world_64() -> ModelConfig:
             unet_depth=3,
             unet_base_width=16,
         ),
-        global_generator=GeneratorConfig(base_channels=16, num_res_blocks=2),
-        local_generator=GeneratorConfig(base_channels=8, num_res_blocks=1),
+        global_generator=GeneratorConfig(base_channels=16, num_res_blocks=2, conditioning="film"),
+        local_generator=GeneratorConfig(base_channels=8, num_res_blocks=1, conditioning="film"),
         fusion_channels=8,
         discriminator=DiscriminatorConfig(
             base_channels=16, num_layers=4, local_base_channels=8, local_num_layers=3

@@ -143,11 +143,14 @@ class _AttentionEditor(nn.Module):
         )
         self.condition_film: nn.Linear | None = None
         if config.conditioning == "film":
-            # built on the meta device: no random draws, so a seed builds the same other weights
-            film = nn.Linear(condition_dim, 2 * sum(self.norm_channels), device="meta")
-            self.condition_film = film.to_empty(device="cpu")
-            nn.init.zeros_(self.condition_film.weight)
-            nn.init.zeros_(self.condition_film.bias)
+            # Built on the meta device (no random draws, so a seed builds the same other weights),
+            # then given zero parameters directly: Module.to_empty would import sympy, which the
+            # app's load path must not pull in (tests/weights/test_load_imports.py).
+            width = 2 * sum(self.norm_channels)
+            film = nn.Linear(condition_dim, width, device="meta")
+            film.weight = nn.Parameter(torch.zeros(width, condition_dim))
+            film.bias = nn.Parameter(torch.zeros(width))
+            self.condition_film = film
 
     def _film(self, condition: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         """Per instance norm in trunk order: (scale, shift), each (B, C, 1, 1)."""

@@ -1,8 +1,8 @@
 """`faceedit-train critic-probe`: do a model's critics reward the true edit more than its own?
 
 On a learning check's world, the critics of a gan or joint checkpoint read the held-out
-identities' true renderings of each target (seen through the input's masks, as an edit is
-seen) and the model's edits; trainer/judges/critic_probe.py says why that matters. Writes a
+identities' true renderings of each target (seen as an edit is seen: through the input's
+masks, or with --masks own each through its own parse) and the model's edits; trainer/judges/critic_probe.py says why that matters. Writes a
 JSON report and prints, per critic, its cross-entropy towards the target on both.
 """
 
@@ -18,6 +18,7 @@ import torch
 from faceedit.commands.argtypes import bounded_int
 from faceedit.fileio import atomic_write_text, check_output_file
 from faceedit.weights import checkpoint
+from trainer.config import CRITIC_MASKS
 from trainer.judges.critic_probe import FRAMES, probe_critics
 
 logger = logging.getLogger("trainer.judges.critic_probe")
@@ -38,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rendered: the images as the check edits them; landmarks: aligned by each input's "
         "5 points, as data.align=landmarks trains (default rendered)",
     )
+    parser.add_argument(
+        "--masks",
+        choices=CRITIC_MASKS,
+        default="input",
+        help="input: the truth and the edit both seen through the input's region masks; own: "
+        "each through its own parse, as gan_optim.critic_masks=own trains (default input)",
+    )
     parser.add_argument("--identities", type=bounded_int(1, 100_000), default=24)
     parser.add_argument("--threads", type=bounded_int(1, 1024), default=2)
 
@@ -45,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, "--out")
     torch.set_num_threads(args.threads)
-    probe = probe_critics(checkpoint.load(args.checkpoint), Path(args.world), args.identities, args.frame)
+    probe = probe_critics(
+        checkpoint.load(args.checkpoint), Path(args.world), args.identities, args.frame, args.masks
+    )
     atomic_write_text(out, json.dumps(probe.to_dict(), indent=1))
     for name, truth in probe.truth.items():
         edit = probe.edit[name]

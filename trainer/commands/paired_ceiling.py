@@ -52,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--conditioning",
         choices=CONDITIONING_MODES,
-        default="input",
-        help="how the editors take the target (GeneratorConfig.conditioning; default input, the paper)",
+        default=None,
+        help="how the editors take the target (GeneratorConfig.conditioning; default the parser "
+        "checkpoint's preset's: film for world-64)",
     )
     parser.add_argument(
         "--identities", type=bounded_int(1, 100_000), default=24, help="held-out identities scored (default 24)"

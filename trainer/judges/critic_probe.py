@@ -11,6 +11,10 @@ against those critics cannot find it.
 Two frames: "rendered" (the world's images as they are, which the learning check edits) and
 "landmarks" (each input aligned by its own 5 annotated points, as `data.align=landmarks`
 trains; the truth is warped with the input's transform, so the pair stays pixel-aligned).
+
+Two ways of masking, as the region critics saw fakes in training (gan_optim.critic_masks):
+"input" shows the truth and the edit through the input's region masks; "own" shows each
+through its own parse, as an edit that reshapes a part is judged with critic_masks "own".
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from faceedit.faces.align import align
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights.checkpoint import LoadedCheckpoint
+from trainer.config import CRITIC_MASKS
 from trainer.data.common import read_image
 from trainer.judges.world_compare import world_landmarks
 from trainer.judges.world_scores import (
@@ -58,10 +63,12 @@ class Reading:
 class CriticProbe:
     """Per critic ("global", then each region's): accuracy on the held-out inputs (real faces,
     their own expression), and its reading of the true target rendering and of the model's
-    edit, both seen through the input's region masks."""
+    edit, both seen through the input's region masks ("input") or each through its own
+    parse ("own")."""
 
     frame: str
     pairs: int
+    masks: str = "input"
     real_accuracy: dict[str, float] = field(default_factory=dict)
     truth: dict[str, Reading] = field(default_factory=dict)
     edit: dict[str, Reading] = field(default_factory=dict)
@@ -70,6 +77,7 @@ class CriticProbe:
         return {
             "frame": self.frame,
             "pairs": self.pairs,
+            "masks": self.masks,
             "real_accuracy": self.real_accuracy,
             "truth": {k: vars(v) for k, v in self.truth.items()},
             "edit": {k: vars(v) for k, v in self.edit.items()},
@@ -111,7 +119,11 @@ def held_out_pairs(
 
 @torch.no_grad()
 def probe_critics(
-    loaded: LoadedCheckpoint, world: Path, identities: int = 24, frame: Frame = "rendered"
+    loaded: LoadedCheckpoint,
+    world: Path,
+    identities: int = 24,
+    frame: Frame = "rendered",
+    masks: str = "input",
 ) -> CriticProbe:
     """Read `loaded`'s critics on held-out identities of `world` (see the module docstring)."""
     if loaded.discriminator is None or loaded.parser is None or loaded.generator is None:
@@ -123,6 +135,9 @@ def probe_critics(
         raise ConfigError("the probe reads parser-mask models; this one edits keypoint boxes")
     if frame not in FRAMES:
         raise ConfigError(f"frame must be one of {FRAMES}, got {frame!r}")
+    if masks not in CRITIC_MASKS:
+        raise ConfigError(f"masks must be one of {CRITIC_MASKS}, got {masks!r}")
+    own = masks == "own"
     config = loaded.config
     model = UnifiedModel(config, loaded.parser, loaded.generator).eval()
     critics = loaded.discriminator.eval()
@@ -132,18 +147,21 @@ def probe_critics(
     logits: dict[str, dict[str, list[Tensor]]] = {"real": {}, "truth": {}, "edit": {}}
     for start in range(0, len(labels), BATCH):
         part = slice(start, start + BATCH)
-        masks = model.region_masks(inputs[part]).masks
-        edit = model.generate(inputs[part], masks, mean_conditions(target[part], config, va))
+        input_masks = model.region_masks(inputs[part]).masks
+        edit = model.generate(
+            inputs[part], input_masks, mean_conditions(target[part], config, va)
+        ).image.clamp(-1, 1)
+        truth = truths[part]
         seen = {
-            "real": critics(inputs[part], masks),
-            "truth": critics(truths[part], masks),
-            "edit": critics(edit.image.clamp(-1, 1), masks),
+            "real": critics(inputs[part], input_masks),
+            "truth": critics(truth, model.region_masks(truth).masks if own else input_masks),
+            "edit": critics(edit, model.region_masks(edit).masks if own else input_masks),
         }
         for kind, output in seen.items():
             heads = {"global": output.global_.logits, **{k: v.logits for k, v in output.local.items()}}
             for name, value in heads.items():
                 logits[kind].setdefault(name, []).append(value.float())
-    probe = CriticProbe(frame=frame, pairs=len(labels))
+    probe = CriticProbe(frame=frame, pairs=len(labels), masks=masks)
     for name, parts in logits["real"].items():  # the inputs: real faces in their own frame
         probe.real_accuracy[name] = float((torch.cat(parts).argmax(1) == source).float().mean())
     for kind, readings in (("truth", probe.truth), ("edit", probe.edit)):

@@ -29,6 +29,7 @@ from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
+from trainer.config import TrainConfig, load_yaml
 from trainer.judges import plots
 from trainer.judges.classifier import (
     ClassifierConfig,
@@ -37,7 +38,7 @@ from trainer.judges.classifier import (
     save_classifier,
     train_classifier,
 )
-from trainer.judges.critic_probe import probe_critics
+from trainer.judges.critic_probe import Frame, probe_critics
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
 from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
@@ -51,6 +52,7 @@ from trainer.judges.world_scores import (
     score_locality,
     world_valence_arousal,
 )
+from trainer.stages.runner import CONFIG_FILE
 from trainer.world.world import WorldConfig, build_world
 
 PRESET: Final[str] = "world-64"
@@ -66,6 +68,15 @@ JUDGE_SELF_TARGET: Final[float] = 0.95
 JUDGE_EDIT_TARGET: Final[float] = 0.80
 L1_RATIO_TARGET: Final[float] = 0.5
 OUTSIDE_FACE_TARGET: Final[float] = 1.0 / 255.0
+# The gan and joint stages read the world's expression images as the aligned crops they are
+# (data.align=aligned), the frame the check edits and the app shows: trained on landmark-
+# aligned crops, the model edited faces in a frame it never saw in training (docs/learning.md).
+ALIGN: Final[str] = "aligned"
+# How the report names the masks the critics saw (gan_optim.critic_masks).
+_MASKS_SEEN: Final[dict[str, str]] = {
+    "input": "the input's masks",
+    "own": "each image's own masks",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class CheckPlan:
     # 3000, not 1500: with flips and jitter the parser no longer overfits, and the second 1500
     # steps raised held-out mIoU 0.804 -> 0.829 (960 identities, docs/learning.md).
     parser_steps: int = 3000
-    gan_steps: int = 800  # the first 300 only warm the critics up (world-64's critic_warmup)
+    gan_steps: int = 2000  # the first 1500 only warm the critics up (world-64's critic_warmup)
     joint_steps: int = 100
     batch_size: int = 16
     gan_batch_size: int = 8
@@ -222,7 +233,7 @@ def train_stages(plan: CheckPlan, out: Path, timings: dict[str, float], log: Cal
     """World, then parser, gan and joint through `faceedit-train`; returns the run folders."""
     world, runs = out / "world", out / "runs"
     paths = {"world": world, "parser": runs / "parser", "gan": runs / "gan", "joint": runs / "joint"}
-    affectnet = ["--affectnet", str(world / "affectnet"), "--set", "data.align=landmarks"]
+    affectnet = ["--affectnet", str(world / "affectnet"), "--set", f"data.align={ALIGN}"]
     settings = [arg for s in plan.extra_settings for arg in ("--set", s)]
     steps: list[tuple[str, list[str]]] = [
         (
@@ -308,9 +319,13 @@ def evaluate(
     crops = to_uint8_crops(torch.stack(images))
     locality = score_locality(engine, crops, [lb.numpy() for lb in labels], LOCK_REGIONS, va)
     metrics["locality"] = locality.to_dict()
-    # Whether the trained objective rewards the true edit (docs/learning.md), in the frame the
-    # gan stage trains in (landmark-aligned crops).
-    probe = probe_critics(final, world, plan.eval_identities, frame="landmarks")
+    # Whether the trained objective rewards the true edit (docs/learning.md), in the frame and
+    # through the masks the joint stage trained with (its config.yaml, --set included).
+    trained = TrainConfig.from_dict(load_yaml(paths["joint"] / CONFIG_FILE))
+    frame: Frame = "landmarks" if trained.data.align == "landmarks" else "rendered"
+    probe = probe_critics(
+        final, world, plan.eval_identities, frame=frame, masks=trained.gan_optim.critic_masks
+    )
     metrics["critic_probe"] = probe.to_dict()
     return metrics, scores, edits, table
 
@@ -452,8 +467,9 @@ def markdown(report: LearningReport) -> str:
         lines += [
             "",
             "The critics' cross-entropy towards the target (the generator's classification loss) "
-            "on the true rendering of the target and on the model's edit, both seen through the "
-            f"input's masks ({probe['frame']} frame; docs/learning.md, `critic-probe`):",
+            "on the true rendering of the target and on the model's edit, both seen through "
+            f"{_MASKS_SEEN[probe.get('masks', 'input')]} ({probe['frame']} frame; "
+            "docs/learning.md, `critic-probe`):",
             "",
             "| critic | accuracy on real faces | truth | the edit |",
             "|---|---|---|---|",

@@ -53,7 +53,9 @@ class PairedPlan:
     betas: tuple[float, float] = (0.5, 0.999)
     attention_start: float = 0.9
     seed: int = 0
-    conditioning: str = "input"  # GeneratorConfig.conditioning of every editor
+    # GeneratorConfig.conditioning of every editor; None keeps the parser checkpoint's (its
+    # preset's: world-64's FiLM)
+    conditioning: str | None = None
 
 
 @dataclass
@@ -96,10 +98,12 @@ def train_paired(
     loaded = checkpoint.load(parser_file)
     if loaded.parser is None:
         raise ConfigError(f"{parser_file} holds no parser: give the parser stage's parser.safetensors")
-    config = loaded.config.replace(
-        global_generator=replace(loaded.config.global_generator, conditioning=plan.conditioning),
-        local_generator=replace(loaded.config.local_generator, conditioning=plan.conditioning),
-    )
+    config = loaded.config
+    if plan.conditioning is not None:
+        config = config.replace(
+            global_generator=replace(config.global_generator, conditioning=plan.conditioning),
+            local_generator=replace(config.local_generator, conditioning=plan.conditioning),
+        )
     torch.manual_seed(plan.seed)
     model = UnifiedModel(config.replace(freeze_parser=True), loaded.parser)
     start_attention(model.generator, plan.attention_start)
