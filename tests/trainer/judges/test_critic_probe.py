@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from faceedit.errors import ConfigError
 from faceedit.model.config import preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
@@ -66,15 +67,45 @@ def test_an_edit_that_keeps_its_input_reads_like_the_input(check_folder: Path, t
     )
 
 
+def test_own_masks_show_the_truth_through_its_own_parse(check_folder: Path, tmp_path: Path) -> None:
+    """masks="own": the region critics read the truth through the truth's parse, not the
+    input's (as gan_optim.critic_masks=own trains); the global critic sees the whole image
+    either way."""
+    loaded = checkpoint.load(gan_checkpoint(tmp_path, 0.5))
+    torch.manual_seed(5)
+    with torch.no_grad():  # critics and parser that tell masks apart
+        for module in (loaded.discriminator, loaded.parser):
+            for value in module.parameters():
+                value.add_(0.3 * torch.randn_like(value))
+    world = check_folder / "world"
+    by_input = probe_critics(loaded, world, identities=1, masks="input")
+    by_own = probe_critics(loaded, world, identities=1, masks="own")
+    assert by_own.masks == "own" and by_own.to_dict()["masks"] == "own"
+    assert by_own.truth["global"].cross_entropy == pytest.approx(by_input.truth["global"].cross_entropy)
+    inputs, truths, labels = held_out_pairs(world, 1, 64, "rendered")
+    model = UnifiedModel(loaded.config, loaded.parser, loaded.generator).eval()
+    with torch.no_grad():
+        seen = loaded.discriminator.eval()(truths, model.region_masks(truths).masks)
+    expected = F.cross_entropy(seen.local["mouth"].logits, labels[:, 1]).item()
+    assert by_own.truth["mouth"].cross_entropy == pytest.approx(expected, abs=1e-3)
+    assert by_own.truth["mouth"].cross_entropy != pytest.approx(
+        by_input.truth["mouth"].cross_entropy, abs=1e-3
+    )
+    with pytest.raises(ConfigError, match="masks must be one of"):
+        probe_critics(loaded, world, identities=1, masks="parse")
+
+
 def test_command_writes_the_report_and_refuses_a_model_without_critics(
     check_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = gan_checkpoint(tmp_path, 0.9)
     out = tmp_path / "probe.json"
     args = ["critic-probe", "--world", str(check_folder / "world"), "--identities", "1", "--threads", "1"]
-    assert main([*args, "--checkpoint", str(model), "--out", str(out), "--frame", "landmarks"]) == 0
+    assert main(
+        [*args, "--checkpoint", str(model), "--out", str(out), "--frame", "landmarks", "--masks", "own"]
+    ) == 0
     report = json.loads(out.read_text())
-    assert report["frame"] == "landmarks" and report["pairs"] == 56
+    assert report["frame"] == "landmarks" and report["pairs"] == 56 and report["masks"] == "own"
     assert set(report["edit"]["mouth"]) == {"cross_entropy", "target_probability", "source_probability", "accuracy"}
     parser_only = check_folder / "runs" / "parser" / "parser.safetensors"
     assert main([*args, "--checkpoint", str(parser_only), "--out", str(tmp_path / "x.json")]) == 2
@@ -85,13 +116,20 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     check_folder: Path, tmp_path: Path
 ) -> None:
     """learning.evaluate, the check's scoring of its final model, end to end on a tiny world:
-    parser mIoU of both stages, the edits against the truth, locality and the critic probe."""
+    parser mIoU of both stages, the edits against the truth, locality and the critic probe,
+    the probe in the frame and through the masks the joint run's config.yaml trained with."""
+    from trainer.config import apply_overrides, default_config, save_yaml
     from trainer.judges.classifier import load_classifier
     from trainer.judges.learning import CheckPlan, evaluate
+    from trainer.stages.runner import CONFIG_FILE
 
     joint = tmp_path / "joint"
     joint.mkdir()
     gan_checkpoint(joint, 0.9)
+    trained = apply_overrides(
+        default_config("joint", "world-64"), ["data.align=landmarks", "gan_optim.critic_masks=own"]
+    )
+    (joint / CONFIG_FILE).write_text(save_yaml(trained))
     paths = {
         "world": check_folder / "world",
         "parser": check_folder / "runs" / "parser",
@@ -116,7 +154,7 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     raw = metrics["edits_generator_crop"]
     assert raw["edits"] == scores.edits
     probe = metrics["critic_probe"]
-    assert probe["frame"] == "landmarks" and probe["pairs"] == 8 * 7
+    assert probe["frame"] == "landmarks" and probe["masks"] == "own" and probe["pairs"] == 8 * 7
     assert set(probe["truth"]) == {"global", "brows", "eyes", "nose", "mouth"}
 
 

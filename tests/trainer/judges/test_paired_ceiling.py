@@ -22,6 +22,8 @@ def test_training_with_the_answer_lowers_the_distance_to_it(check_folder: Path) 
     assert len(run.losses) == 40
     first, last = sum(run.losses[:8]) / 8, sum(run.losses[-8:]) / 8
     assert last < 0.8 * first  # it learns from the truth (mostly: keep what does not change)
+    # no --conditioning: the parser checkpoint's own (world-64's FiLM)
+    assert run.model.generator.global_generator.condition_film is not None
     for name, tensor in run.model.parser.state_dict().items():  # the parser only supplies masks
         assert torch.equal(tensor, parser_before[name]), name
 
@@ -30,17 +32,17 @@ def test_command_scores_the_model_like_the_check(check_folder: Path, tmp_path: P
     out = tmp_path / "ceiling"
     code = main(
         ["paired-ceiling", "--check", str(check_folder), "--out", str(out), "--steps", "3",
-         "--identities", "1", "--threads", "1", "--lr", "1e-3", "--conditioning", "film"]
+         "--identities", "1", "--threads", "1", "--lr", "1e-3", "--conditioning", "input"]
     )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["edits"]["edits"] == 8 * 7  # one identity, every source to every other target
     assert len(report["losses"]) == 3 and report["plan"]["steps"] == 3
-    assert report["plan"]["lr"] == 1e-3 and report["plan"]["conditioning"] == "film"
+    assert report["plan"]["lr"] == 1e-3 and report["plan"]["conditioning"] == "input"
     assert report["l1_ratio"] > 0 and report["machine"]["cpu_count"] >= 1
     model = checkpoint.load(out / "model.safetensors")
-    assert model.generator is not None and model.config.global_generator.conditioning == "film"
-    assert model.generator.global_generator.condition_film is not None
+    assert model.generator is not None and model.config.global_generator.conditioning == "input"
+    assert model.generator.global_generator.condition_film is None
 
 
 def test_command_refuses_a_folder_that_is_not_a_check(

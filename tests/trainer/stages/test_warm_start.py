@@ -74,8 +74,18 @@ def test_world_preset_training_defaults_and_validation() -> None:
     gan = default_config("gan", "world-64").gan_optim
     assert gan.n_critic == 1 and gan.critic_warmup > 0 and gan.attention_start > 0.5
     assert gan.lr_d > gan.lr_g
-    paper = default_config("gan").gan_optim
+    # the world's region critics see each image through its own parse, in both GAN stages
+    for stage in ("gan", "joint"):
+        world = default_config(stage, "world-64")
+        assert world.gan_optim.critic_masks == "own"
+        assert world.loss.fake_source_classification > 0 and world.loss.edit_tv > 0
+        assert world.model.global_generator.conditioning == "film"
+        assert world.model.local_generator.conditioning == "film"
+    paper_config = default_config("gan")
+    paper = paper_config.gan_optim
     assert (paper.n_critic, paper.critic_warmup, paper.attention_start) == (5, 0, 0.0)
+    assert paper.critic_masks == "input" and paper_config.loss.edit_tv == 0
+    assert paper_config.model.global_generator.conditioning == "input"
     with pytest.raises(ConfigError, match="critic_warmup"):
         default_config("gan").replace(gan_optim=paper.__class__(critic_warmup=-1))
 
