@@ -2,8 +2,9 @@
 
 On a learning check's world, the critics of a gan or joint checkpoint read the held-out
 identities' true renderings of each target (seen as an edit is seen: through the input's
-masks, or with --masks own each through its own parse) and the model's edits; trainer/judges/critic_probe.py says why that matters. Writes a
-JSON report and prints, per critic, its cross-entropy towards the target on both.
+masks, or with --masks own each through its own parse) and the model's edits;
+trainer/judges/critic_probe.py says why that matters. Writes a JSON report and prints, per
+critic, its cross-entropy towards the target on both.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def test_own_masks_show_the_truth_through_its_own_parse(check_folder: Path, tmp_
     by_own = probe_critics(loaded, world, identities=1, masks="own")
     assert by_own.masks == "own" and by_own.to_dict()["masks"] == "own"
     assert by_own.truth["global"].cross_entropy == pytest.approx(by_input.truth["global"].cross_entropy)
-    inputs, truths, labels = held_out_pairs(world, 1, 64, "rendered")
+    _, truths, labels = held_out_pairs(world, 1, 64, "rendered")
     model = UnifiedModel(loaded.config, loaded.parser, loaded.generator).eval()
     with torch.no_grad():
         seen = loaded.discriminator.eval()(truths, model.region_masks(truths).masks)
