@@ -87,6 +87,9 @@ class ParserOptimConfig:
     # counts pixels, mean IoU counts classes. On the world at 64 px it did not raise held-out
     # mIoU (docs/learning.md), so it is off.
     dice_weight: float = 0.0
+    # Exponent p of the OHEM term's class weights (n_c / n)^-p (losses.ohem_cross_entropy):
+    # 0 weighs every pixel alike (the community recipe), 1 every class present alike.
+    class_weight_power: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("auto", "sgd", "adam"):
@@ -102,6 +105,7 @@ class ParserOptimConfig:
             warmup_steps=self.warmup_steps,
             aux_weight=self.aux_weight,
             dice_weight=self.dice_weight,
+            class_weight_power=self.class_weight_power,
         )
         if not 0.0 < self.ohem_threshold < 1.0:
             _fail("parser_optim.ohem_threshold", f"must be in (0, 1), got {self.ohem_threshold}")

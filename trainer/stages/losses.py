@@ -24,6 +24,7 @@ def ohem_cross_entropy(
     threshold: float = 0.7,
     min_kept: int | None = None,
     ignore_index: int = IGNORE_INDEX,
+    class_weight_power: float = 0.0,
 ) -> Tensor:
     """Cross-entropy averaged over the hard pixels only (online hard example mining).
 
@@ -31,6 +32,9 @@ def ohem_cross_entropy(
     its true class is below `threshold`. At least `min_kept` pixels are averaged (default: a
     sixteenth of the batch's pixels, as in face-parsing.PyTorch): when fewer are hard, the
     `min_kept` largest losses are used, so a nearly solved batch still teaches something.
+    With `class_weight_power` p > 0 the kept pixels are averaged with weights (n_c / n)^-p, n_c the
+    batch's pixels of the pixel's class: mean IoU counts classes where cross-entropy counts
+    pixels, and at p = 1 every class present weighs alike. Which pixels are hard does not change.
     logits (B, C, H, W), target (B, H, W) int64 class indices (`ignore_index` is skipped).
     """
     batch, _, height, width = logits.shape
@@ -39,18 +43,24 @@ def ohem_cross_entropy(
     pixel_loss = F.cross_entropy(
         logits.float(), target, ignore_index=ignore_index, reduction="none"
     ).flatten()
-    valid = pixel_loss[target.flatten() != ignore_index]
+    labelled = target.flatten() != ignore_index
+    valid = pixel_loss[labelled]
     if valid.numel() == 0:
         return logits.sum() * 0.0  # keeps the graph (and DDP's bookkeeping) intact
     min_kept = max(1, min(int(min_kept), valid.numel()))
     hard_threshold = -math.log(threshold)
-    ranked, _ = torch.sort(valid, descending=True)
+    ranked, order = torch.sort(valid, descending=True)
     # The community rule: if even the min_kept-th largest loss is hard, keep every hard pixel.
     if ranked[min_kept - 1] > hard_threshold:
-        kept = ranked[ranked > hard_threshold]
+        kept = order[ranked > hard_threshold]
     else:
-        kept = ranked[:min_kept]
-    return kept.mean()
+        kept = order[:min_kept]
+    if class_weight_power <= 0:
+        return valid[kept].mean()
+    classes = target.flatten()[labelled]
+    share = torch.bincount(classes, minlength=logits.shape[1]).float() / classes.numel()
+    weights = share[classes[kept]].pow(-class_weight_power)
+    return (valid[kept] * weights).sum() / weights.sum()
 
 
 def soft_dice_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:

@@ -86,7 +86,9 @@ def parser_step(
     min_kept = max(1, int(batch * height * width * settings.ohem_min_fraction))
 
     def ohem(logits: Tensor) -> Tensor:
-        return losses.ohem_cross_entropy(logits, labels, settings.ohem_threshold, min_kept)
+        return losses.ohem_cross_entropy(
+            logits, labels, settings.ohem_threshold, min_kept, class_weight_power=settings.class_weight_power
+        )
 
     named = {"parser/ohem": weight * ohem(output.logits)}
     for k, aux in enumerate(output.aux):
