@@ -88,7 +88,9 @@ class ParserOptimConfig:
     # mIoU (docs/learning.md), so it is off.
     dice_weight: float = 0.0
     # Exponent p of the OHEM term's class weights (n_c / n)^-p (losses.ohem_cross_entropy):
-    # 0 weighs every pixel alike (the community recipe), 1 every class present alike.
+    # 0 weighs every pixel alike (the community recipe), 1 every class present alike. On the
+    # world at 64 px it lowered held-out mIoU (0.829 -> 0.806 at 0.5, 0.676 at 1;
+    # docs/learning.md), so it is 0.
     class_weight_power: float = 0.0
 
     def __post_init__(self) -> None:
