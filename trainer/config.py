@@ -324,6 +324,13 @@ class TrainConfig:
 # keys). world-64 trains on the procedural world in minutes on a CPU, where StarGAN's schedule
 # (5 critic steps per generator step at lr 1e-4, made for 200k iterations) leaves the generator
 # a few hundred updates; docs/learning.md has the measurements behind each value.
+# What world-64's critics see and the edit's extra terms: one set for the gan and joint
+# stages, so the joint stage never trains against critics set up otherwise than in the gan run.
+_WORLD_CRITIC_SETTINGS: Final[dict[str, Any]] = {
+    "gan_optim.critic_masks": "own",
+    "loss.fake_source_classification": 0.2,
+    "loss.edit_tv": 10.0,
+}
 PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
     "world-64": {
         # Flips and colour jitter but no rescaling (augment_scale 1,1): nearest-neighbour label
@@ -351,18 +358,14 @@ PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
             # the L1 to the truth 3.60 -> 2.24 (seed 0, 280 held-out edits), and the full check
             # from 0.132 / 0.074 to 0.217 / 0.232 (seeds 0 / 2026; docs/learning.md).
             "gan_optim.critic_warmup": 1500,
-            "gan_optim.critic_masks": "own",
-            "loss.fake_source_classification": 0.2,
-            "loss.edit_tv": 10.0,
+            **_WORLD_CRITIC_SETTINGS,
         },
         "joint": {
             "gan_optim.n_critic": 1,
             "gan_optim.lr_g": 1e-4,
             "gan_optim.lr_d": 2e-4,
             # as in the gan stage: the critics read each image through its own parse
-            "gan_optim.critic_masks": "own",
-            "loss.fake_source_classification": 0.2,
-            "loss.edit_tv": 10.0,
+            **_WORLD_CRITIC_SETTINGS,
             # the parser keeps learning from CelebAMask-HQ, augmented as above
             "data.augment": True,
             "data.augment_scale": (1.0, 1.0),

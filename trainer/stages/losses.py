@@ -43,7 +43,8 @@ def ohem_cross_entropy(
     pixel_loss = F.cross_entropy(
         logits.float(), target, ignore_index=ignore_index, reduction="none"
     ).flatten()
-    labelled = target.flatten() != ignore_index
+    flat_target = target.flatten()
+    labelled = flat_target != ignore_index
     valid = pixel_loss[labelled]
     if valid.numel() == 0:
         return logits.sum() * 0.0  # keeps the graph (and DDP's bookkeeping) intact
@@ -57,7 +58,7 @@ def ohem_cross_entropy(
         kept = order[:min_kept]
     if class_weight_power <= 0:
         return valid[kept].mean()
-    classes = target.flatten()[labelled]
+    classes = flat_target[labelled]
     share = torch.bincount(classes, minlength=logits.shape[1]).float() / classes.numel()
     weights = share[classes[kept]].pow(-class_weight_power)
     return (valid[kept] * weights).sum() / weights.sum()
