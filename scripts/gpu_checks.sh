@@ -5,6 +5,9 @@
 # autocast, torchrun on CUDA: NCCL where there are several GPUs) beside learning checks trained
 # on the GPU at longer budgets.
 # Usage: scripts/gpu_checks.sh OUT_DIR [SECONDS]   (SECONDS: the whole run's budget, default 540)
+# Environment: BENCH_SECONDS (the bench's share, default a quarter of the budget; 0 skips it) and
+# CHECKS (the learning checks, one per line: a name, then learning-check flags; default two
+# checks at --scale 2, seeds 0 and 1).
 # Writes OUT_DIR/log.txt, bench_cuda.json, learning.tar.gz (reports, curves, grids, event files)
 # and models.tar.gz (each check's final checkpoint).
 # faceedit runs from this checkout (PYTHONPATH) on the machine's own PyTorch; wheels in .whl/
@@ -49,11 +52,17 @@ torch.cuda.synchronize(); print(f"device copy: {2 * 2**30 * 20 / (time.perf_coun
 PY
 } >>"$LOG" 2>&1
 
-say "bench on the quiet GPU"
-timeout $((BUDGET / 4)) "$PY" -m faceedit.commands.cli bench --device cuda --no-compile \
-    --sections stages,parse,baseline,slider,optimizations,training --repeats 30 --warmup 5 \
-    --training-presets tiny,world-64,paper-128 --train-batch 16 --json "$OUT/bench_cuda.json" >>"$LOG" 2>&1
-say "bench exit $?"
+BENCH_SECONDS="${BENCH_SECONDS:-$((BUDGET / 4))}"
+CHECKS="${CHECKS:-"s0x2 --seed 0 --scale 2
+s1x2 --seed 1 --scale 2"}"
+
+if [ "$BENCH_SECONDS" -gt 0 ]; then
+    say "bench on the quiet GPU"
+    timeout "$BENCH_SECONDS" "$PY" -m faceedit.commands.cli bench --device cuda --no-compile \
+        --sections stages,parse,baseline,slider,optimizations,training --repeats 30 --warmup 5 \
+        --training-presets tiny,world-64,paper-128 --train-batch 16 --json "$OUT/bench_cuda.json" >>"$LOG" 2>&1
+    say "bench exit $?"
+fi
 
 # The learning checks share the GPU from here on; their wall times are not speed figures.
 CHECK_SECONDS=$(( $(left) - 45 ))
@@ -65,8 +74,9 @@ run_check() {  # name, then learning-check flags
 }
 mkdir -p "$OUT/lc"
 say "learning checks on cuda, ${CHECK_SECONDS} s each at most"
-run_check s0x2 --seed 0 --scale 2 &
-run_check s1x2 --seed 1 --scale 2 &
+while read -r name flags; do
+    [ -n "$name" ] && run_check "$name" $flags &
+done <<<"$CHECKS"
 
 say "CUDA tests"
 timeout $(( $(left) - 60 )) "$PY" -m pytest -q -p no:cacheprovider tests/gpu \
