@@ -87,7 +87,9 @@ say "learning checks done"
 for f in "$OUT"/lc-*.log; do echo "--- $f"; tail -n 15 "$f"; done >>"$LOG"
 tar -czf "$OUT/learning.tar.gz" -C "$OUT" --exclude='*/world' --exclude='*.safetensors' \
     --exclude='state.pt' lc $(cd "$OUT" && ls lc-*.log) 2>>"$LOG"
+# what `learning-check --rescore` needs besides the world (remade from its seed with `synth`)
+# and the config.yaml files in learning.tar.gz: a check whose evaluation ran out of time here
 tar -czf "$OUT/models.tar.gz" -C "$OUT" $(cd "$OUT" && ls lc/*/runs/joint/model.safetensors \
-    lc/*/judge.safetensors 2>/dev/null) 2>>"$LOG"
+    lc/*/runs/parser/parser.safetensors lc/*/judge.safetensors 2>/dev/null) 2>>"$LOG"
 rm -rf "$OUT/lc" "$OUT"/lc-*.log
 say "done"

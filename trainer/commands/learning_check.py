@@ -20,7 +20,12 @@ from faceedit.commands.argtypes import bounded_int, seed_argument, steps_argumen
 from faceedit.device import resolve_device
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
-from trainer.judges.learning import CheckPlan, command_line, run_learning_check
+from trainer.judges.learning import (
+    CheckPlan,
+    command_line,
+    rescore_learning_check,
+    run_learning_check,
+)
 
 logger = logging.getLogger("trainer.judges.learning")
 
@@ -57,10 +62,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gan-steps",
         type=steps_argument,
         default=None,
-        help="gan-stage iterations, the critic warm-up included (default 2000 with a 1500-step "
+        help="gan-stage iterations, the critic warm-up included (default 4000 with a 1500-step "
         "warm-up, --quick 200 with 100; "
         "times --scale): with a longer warm-up (--set gan_optim.critic_warmup=N) GAN "
         "iterations are left only if this is larger",
+    )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the check already in --out again without training (after the evaluation "
+        "changed, or where it trained on a machine whose evaluation did not finish); its "
+        "report.json's plan wins over the flags",
     )
     parser.add_argument(
         "--set",
@@ -75,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     out = check_output_folder(args.out, "--out")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out {out} is not empty; choose a new folder")
+    if args.rescore:
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} does not exist: --rescore needs a check's folder")
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is not empty; choose a new folder (or --rescore it)")
     resolve_device(args.device)  # a missing GPU is refused before the world is made
     torch.set_num_threads(args.threads)
     base = CheckPlan.for_mode(args.seed, args.quick)
@@ -87,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         extra_settings=(*base.extra_settings, *args.set),
         device=args.device,
     )
-    report = run_learning_check(out, plan, command_line(), log=logger.info)
+    check = rescore_learning_check if args.rescore else run_learning_check
+    report = check(out, plan, command_line(), log=logger.info)
     for target in report.targets:
         verdict = "PASS" if target.passed else "FAIL"
         logger.info("%s  %s: %.4f (goal %s)", verdict, target.name, target.measured, target.goal)

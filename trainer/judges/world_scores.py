@@ -155,6 +155,12 @@ class EditScores:
     target_probability: float = 0.0  # summed judge probability of the target
     l1_edit: float = 0.0  # summed mean |edit - truth| in [0, 1] units
     l1_input: float = 0.0  # summed mean |input - truth|
+    # l1_edit split by the expression's footprint (where input and truth differ): inside, the
+    # edit has to redraw the expression; outside, every change is one the truth does not have
+    l1_edit_in_footprint: float = 0.0
+    l1_edit_off_footprint: float = 0.0
+    # the metric's sensitivity: the true change itself, misplaced by one pixel (truth_moved)
+    l1_truth_moved: float = 0.0
     per_target: dict[str, list[int]] = field(default_factory=dict)  # name -> [hits, count]
 
     @property
@@ -180,6 +186,9 @@ class EditScores:
             "mean_target_probability": self.mean_target_probability,
             "mean_l1_edit_to_truth": self.mean_l1_edit,
             "mean_l1_input_to_truth": self.mean_l1_input,
+            "mean_l1_edit_to_truth_in_footprint": self.l1_edit_in_footprint / max(self.edits, 1),
+            "mean_l1_edit_to_truth_off_footprint": self.l1_edit_off_footprint / max(self.edits, 1),
+            "mean_l1_truth_moved_1px": self.l1_truth_moved / max(self.edits, 1),
             "per_target_accuracy": {
                 name: hits / max(count, 1) for name, (hits, count) in self.per_target.items()
             },
@@ -187,6 +196,30 @@ class EditScores:
 
 
 EditFunction = Callable[[list[np.ndarray], int], list[np.ndarray]]
+
+# More than two grey levels in some channel: the renderer's anti-aliasing and noise stay out.
+_FOOTPRINT_LEVELS: Final[float] = 2.5 / 127.5
+
+
+def expression_footprint(original: Tensor, truth: Tensor) -> Tensor:
+    """(B, 1, S, S) bool: where the input and the truth of the target differ, images in
+    [-1, 1]; the pixels an edit must redraw."""
+    return (original - truth).abs().amax(1, keepdim=True) > _FOOTPRINT_LEVELS
+
+
+def truth_moved(original: Tensor, truth: Tensor, footprint: Tensor) -> Tensor:
+    """The true edit misplaced by one pixel to the right: the truth's changed pixels moved over
+    the input. How the L1 ratio scores a perfect expression drawn one pixel off."""
+    moved = torch.roll(footprint, 1, dims=3)
+    return torch.where(moved, torch.roll(truth, 1, dims=3), original)
+
+
+def _summed_mean_l1(a: Tensor, b: Tensor, where: Tensor | None = None) -> float:
+    """Sum over the batch of each image's mean |a - b| in [0, 1] units (zero outside `where`)."""
+    difference = (a - b).abs() / 2
+    if where is not None:
+        difference = difference * where
+    return float(difference.flatten(1).mean(1).sum())
 
 
 def shown_crop(crop: np.ndarray, result: EditResult) -> np.ndarray:
@@ -260,8 +293,12 @@ def score_edits(
         scores.edits += len(keys)
         scores.judged_as_target += int(hits.sum())
         scores.target_probability += float(probs[:, target].sum())
-        scores.l1_edit += float(((edited - truth).abs() / 2).flatten(1).mean(1).sum())
-        scores.l1_input += float(((original - truth).abs() / 2).flatten(1).mean(1).sum())
+        footprint = expression_footprint(original, truth)
+        scores.l1_edit += _summed_mean_l1(edited, truth)
+        scores.l1_input += _summed_mean_l1(original, truth)
+        scores.l1_edit_in_footprint += _summed_mean_l1(edited, truth, footprint)
+        scores.l1_edit_off_footprint += _summed_mean_l1(edited, truth, ~footprint)
+        scores.l1_truth_moved += _summed_mean_l1(truth_moved(original, truth, footprint), truth)
         tally = scores.per_target[EXPRESSIONS[target]]
         tally[0] += int(hits.sum())
         tally[1] += len(keys)

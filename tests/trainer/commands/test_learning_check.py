@@ -91,3 +91,28 @@ def test_refuses_zero_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         main(["learning-check", "--out", str(tmp_path / "x"), "--threads", "0"])
     assert refused.value.code == 2
     assert "--threads" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_rescore_scores_an_existing_folder_and_refuses_one_that_is_not_a_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["learning-check", "--out", str(tmp_path / "none"), "--rescore", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "none").exists()
+    (tmp_path / "old.txt").write_text("x")
+    code = main(["learning-check", "--out", str(tmp_path), "--rescore", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a finished learning check" in err and "judge.safetensors" in err
+
+    seen: dict[str, Any] = {}
+
+    def fake_rescore(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
+        seen.update(out=out, plan=plan)
+        report = LearningReport(plan=plan, command=command, machine={})
+        report.targets = [Target("t", ">= 1", 2.0, True)]
+        return report
+
+    monkeypatch.setattr(learning_check, "rescore_learning_check", fake_rescore)
+    assert main(["learning-check", "--out", str(tmp_path), "--rescore", "--seed", "3"]) == 0
+    assert seen["out"] == tmp_path and seen["plan"].seed == 3  # the fallback plan, from flags

@@ -13,17 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from faceedit.errors import DatasetError
+from faceedit.errors import ConfigError, DatasetError
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.judges import plots
 from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
 from trainer.judges.learning import CheckPlan, LearningReport, Target, judge_targets, markdown
 from trainer.judges.world_scores import (
     by_identity,
+    expression_footprint,
     load_crop,
     mean_valence_arousal,
     read_pairs,
     score_edits,
+    truth_moved,
 )
 from trainer.world.world import WorldConfig, build_world
 
@@ -64,6 +66,23 @@ def test_pairs_give_every_held_out_identity_in_all_expressions(world: Path) -> N
         assert 0.0 < changed < 0.3
 
 
+def test_the_footprint_and_the_misplaced_truth_by_hand() -> None:
+    """Input black; the truth adds one white pixel at column 2 and one grey level at column 5.
+    The footprint is the white pixel only; moved one pixel right, the true edit misses it and
+    lights column 3 instead: two pixels wrong, each by the full range."""
+    original = -torch.ones(1, 3, 2, 8)
+    truth = original.clone()
+    truth[0, :, 0, 2] = 1.0
+    truth[0, :, 1, 5] += 1 / 127.5  # anti-aliasing noise: not part of the expression
+    footprint = expression_footprint(original, truth)
+    assert footprint.shape == (1, 1, 2, 8)
+    assert footprint.sum() == 1 and bool(footprint[0, 0, 0, 2])
+    moved = truth_moved(original, truth, footprint)
+    assert bool((moved[0, :, 0, 3] == 1.0).all()) and bool((moved[0, :, 0, 2] == -1.0).all())
+    wrong = ((moved - truth).abs() / 2).sum() / 3  # in [0, 1] units per channel
+    assert float(wrong) == pytest.approx(2.0 + 1 / 255, abs=1e-6)
+
+
 def test_read_pairs_refuses_a_file_without_its_columns(tmp_path: Path) -> None:
     (tmp_path / "pairs.csv").write_text("identity,split,image\n1,test,a.png\n")
     with pytest.raises(DatasetError, match="columns"):
@@ -87,6 +106,14 @@ def test_edit_scores_against_known_answers(world: Path) -> None:
     assert scores.edits == len(table) * 8 * 7
     assert scores.mean_l1_input > 0
     assert scores.mean_l1_edit == pytest.approx(scores.mean_l1_input)
+    # the split adds up; an unchanged input differs from the truth only by the renderer's
+    # last grey levels outside the expression's footprint
+    parts = scores.to_dict()
+    inside = parts["mean_l1_edit_to_truth_in_footprint"]
+    outside = parts["mean_l1_edit_to_truth_off_footprint"]
+    assert inside + outside == pytest.approx(scores.mean_l1_edit)
+    assert outside < 0.1 * inside
+    assert parts["mean_l1_truth_moved_1px"] > 0
 
     def oracle(crops: list[np.ndarray], target: int) -> list[np.ndarray]:
         ident = next(iter(table))
@@ -174,6 +201,14 @@ def test_targets_pass_and_fail_on_the_measured_values() -> None:
     text = markdown(failing)
     assert "FAIL" in text and "NOT met" in text
     assert "the true rendering of the target" not in text  # no probe, no table
+    assert "expression's footprint" not in text  # a report from before the split was measured
+    failing.metrics["edits"].update(
+        mean_l1_edit_to_truth_in_footprint=0.003,
+        mean_l1_edit_to_truth_off_footprint=0.001,
+        mean_l1_truth_moved_1px=0.0072,
+    )
+    failing.targets = judge_targets(failing)
+    assert "footprint 0.500, outside it 0.167; the true edit moved 1 px: 1.200" in markdown(failing)
 
 
 def test_the_report_shows_whether_the_critics_reward_the_truth() -> None:
@@ -192,6 +227,21 @@ def test_the_report_shows_whether_the_critics_reward_the_truth() -> None:
     report.metrics["critic_probe"]["masks"] = "own"
     assert "each image's own masks" in markdown(report)
     assert "| global | 0.970 | 5.540 | 0.100 |" in text and "| mouth | 0.800 | 12.700 | 1.720 |" in text
+
+
+def test_every_plan_leaves_generator_updates_after_the_critic_warm_up() -> None:
+    """A gan budget no larger than the warm-up trains critics only: the check would then
+    score an untrained editor. The full plan gives the generator 2500 updates (docs/learning.md:
+    500 left the edits at 0.22 judged as target, 2500 at 0.795-0.850)."""
+    from trainer.config import default_config
+
+    warm_up = default_config("gan", "world-64").gan_optim.critic_warmup
+    assert CheckPlan().gan_steps - warm_up >= 2500
+    quick = CheckPlan.for_mode(0, quick=True)
+    quick_warm_up = int(
+        next(s for s in quick.extra_settings if s.startswith("gan_optim.critic_warmup=")).split("=")[1]
+    )
+    assert quick.gan_steps > quick_warm_up
 
 
 def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
@@ -425,3 +475,64 @@ def test_a_short_gan_run_moves_the_judge_towards_the_target(trained: dict[str, P
         scores, _ = score_edits(engine_editor(engine, va), judge, table, SIZE, sources=(0,))
         probability[name] = scores.mean_target_probability
     assert probability["trained"] > probability["untrained"] + 0.01, probability
+
+
+def test_rescoring_keeps_the_training_record_and_scores_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`learning-check --rescore`: a finished check's folder scored again without training; the
+    plan, training timings and judge figures come from its report, the new scores replace the
+    old ones, and the report says it was scored again."""
+    import json
+
+    from trainer.judges import learning
+    from trainer.judges.classifier import save_classifier
+
+    out = tmp_path / "check"
+    with pytest.raises(ConfigError, match=r"parser\.safetensors.*missing"):
+        learning.rescore_learning_check(out, CheckPlan(), "rescore-cmd", log=lambda _: None)
+    paths = learning.run_paths(out)
+    for file in (paths["world"] / "pairs.csv", paths["parser"] / "parser.safetensors",
+                 paths["joint"] / "model.safetensors", paths["joint"] / "config.yaml"):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("stand-in: evaluate() is replaced below")
+    save_classifier(out / "judge.safetensors", tiny_judge(), {"held_out_accuracy": 0.9})
+    trained = _report()
+    trained.plan = CheckPlan(seed=5, gan_steps=3000, extra_settings=("loss.cycle=5",))
+    trained.command = "faceedit-train learning-check --out check --seed 5"
+    trained.timings_s = {"parser": 300.0, "gan": 900.0, "evaluation": 100.0, "total": 1400.0}
+    (out / "report.json").write_text(json.dumps(trained.to_dict()))
+
+    seen: dict[str, Any] = {}
+
+    def fake_evaluate(plan: CheckPlan, paths: dict[str, Path], judge: Any, out: Path) -> Any:
+        seen["plan"] = plan
+        metrics = {k: v for k, v in _report().metrics.items() if k != "judge"}
+        metrics["edits"] = {**metrics["edits"], "judge_accuracy": 0.1}  # the new score
+        return metrics, None, {}, {}
+
+    monkeypatch.setattr(learning, "evaluate", fake_evaluate)
+    monkeypatch.setattr(learning, "write_figures", lambda *a: None)
+    report = learning.rescore_learning_check(out, CheckPlan(), "rescore-cmd", log=lambda _: None)
+    assert seen["plan"] == trained.plan  # the check's own plan, not the fallback
+    written = json.loads((out / "report.json").read_text())
+    assert written["command"] == trained.command
+    assert written["metrics"]["rescored_by"] == "rescore-cmd"
+    assert written["metrics"]["edits"]["judge_accuracy"] == 0.1
+    assert written["metrics"]["judge"]["scores"]["accuracy"] == 0.97  # the judge's own record
+    timings = written["timings_s"]
+    assert timings["parser"] == 300.0 and timings["gan"] == 900.0
+    assert timings["total"] == pytest.approx(1300.0 + timings["evaluation"])
+    assert not report.passed and "scored again, without training: `rescore-cmd`" in (
+        out / "report.md"
+    ).read_text()
+
+    # a check whose evaluation never finished has no report: the fallback plan, the judge's
+    # accuracy from its file
+    (out / "report.json").unlink()
+    learning.rescore_learning_check(out, CheckPlan(seed=9), "again", log=lambda _: None)
+    written = json.loads((out / "report.json").read_text())
+    assert written["plan"]["seed"] == 9 and written["metrics"]["judge"]["scores"]["accuracy"] == 0.9
+    (out / "report.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not a learning check's report"):
+        learning.rescore_learning_check(out, CheckPlan(), "x", log=lambda _: None)
