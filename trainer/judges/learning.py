@@ -44,6 +44,7 @@ from trainer.judges.critic_probe import Frame, probe_critics
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
 from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
+    PAIRS_FILE,
     EditScores,
     RenderingSet,
     engine_editor,
@@ -536,6 +537,7 @@ def run_learning_check(
     report.metrics["judge"] = judge_metrics
     score_and_report(report, paths, judge, out, log)
     report.timings_s["total"] = time.perf_counter() - started
+    report.machine["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     _write_report(report, out, log)
     return report
 
@@ -554,7 +556,6 @@ def score_and_report(
     report.metrics.update(metrics)
     report.timings_s["evaluation"] = time.perf_counter() - t0
     write_figures(report, paths, table, edits, out)
-    report.machine["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     report.targets = judge_targets(report)
 
 
@@ -576,7 +577,7 @@ def rescore_learning_check(
     they are."""
     out = Path(out)
     paths = run_paths(out)
-    needed = (paths["world"] / "pairs.csv", paths["parser"] / "parser.safetensors",
+    needed = (paths["world"] / PAIRS_FILE, paths["parser"] / "parser.safetensors",
               paths["joint"] / "model.safetensors", paths["joint"] / CONFIG_FILE,
               out / "judge.safetensors")
     missing = [str(p.relative_to(out)) for p in needed if not p.is_file()]
@@ -588,36 +589,43 @@ def rescore_learning_check(
     loaded = load_classifier(out / "judge.safetensors")
     previous = _previous_report(out / "report.json")
     if previous is None:
-        report = LearningReport(plan=plan, command=command, machine=machine_description())
+        report = LearningReport(plan=plan, command=command, machine={})
         accuracy = float(loaded.metadata.get("held_out_accuracy", float("nan")))
         report.metrics["judge"] = {"scores": {"accuracy": accuracy}}
     else:
-        plan_fields = {**previous["plan"], "extra_settings": tuple(previous["plan"]["extra_settings"])}
+        record, trained_plan = previous
         report = LearningReport(
-            plan=CheckPlan(**plan_fields), command=previous["command"], machine=previous["machine"],
-            timings_s=dict(previous["timings_s"]),
+            plan=trained_plan, command=record["command"], machine=record["machine"],
+            timings_s=dict(record["timings_s"]),
         )
-        report.metrics["judge"] = previous["metrics"]["judge"]
-        report.machine["rescored_on"] = machine_description()
+        report.metrics["judge"] = record["metrics"]["judge"]
     report.metrics["rescored_by"] = command
     evaluation_before = report.timings_s.get("evaluation", 0.0)
     score_and_report(report, paths, loaded.model.eval(), out, log)
     if "total" in report.timings_s:
         report.timings_s["total"] += report.timings_s["evaluation"] - evaluation_before
+    # the machine that scored, with its load at the end; a trained check keeps its own record
+    scorer = machine_description()
+    if previous is None:
+        report.machine = scorer
+    else:
+        report.machine["rescored_on"] = scorer
     _write_report(report, out, log)
     return report
 
 
-def _previous_report(path: Path) -> dict[str, Any] | None:
+def _previous_report(path: Path) -> tuple[dict[str, Any], CheckPlan] | None:
+    """A check's report.json and the plan it trained with; None where there is none."""
     if not path.is_file():
         return None
     try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        CheckPlan(**previous["plan"])  # the fields this version knows
+        record = json.loads(path.read_text(encoding="utf-8"))
+        fields = record["plan"]
+        plan = CheckPlan(**{**fields, "extra_settings": tuple(fields["extra_settings"])})
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"{path} is not a learning check's report ({error}); move it away to "
                           "rescore with the plan from the command line") from error
-    return previous
+    return record, plan
 
 
 def command_line() -> str:

@@ -520,6 +520,9 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
     assert written["metrics"]["rescored_by"] == "rescore-cmd"
     assert written["metrics"]["edits"]["judge_accuracy"] == 0.1
     assert written["metrics"]["judge"]["scores"]["accuracy"] == 0.97  # the judge's own record
+    # the training machine's record stays; the scoring machine is named beside it
+    assert written["machine"]["cpu_model"] == "x" and "load_average" not in written["machine"]
+    assert written["machine"]["rescored_on"]["cpu_count"] >= 1
     timings = written["timings_s"]
     assert timings["parser"] == 300.0 and timings["gan"] == 900.0
     assert timings["total"] == pytest.approx(1300.0 + timings["evaluation"])
@@ -533,6 +536,7 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
     learning.rescore_learning_check(out, CheckPlan(seed=9), "again", log=lambda _: None)
     written = json.loads((out / "report.json").read_text())
     assert written["plan"]["seed"] == 9 and written["metrics"]["judge"]["scores"]["accuracy"] == 0.9
+    assert "rescored_on" not in written["machine"] and written["machine"]["cpu_count"] >= 1
     (out / "report.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not a learning check's report"):
         learning.rescore_learning_check(out, CheckPlan(), "x", log=lambda _: None)
