@@ -48,6 +48,7 @@ from trainer.stages.speed import (
 from trainer.stages.steps import (
     condition,
     discriminator_step,
+    edit_pass,
     expression_batch,
     generator_step,
     parser_step,
@@ -315,12 +316,27 @@ class GanStage:
             return named
         if self.opt_p is not None:
             self.opt_p.zero_grad(set_to_none=True)
+        warm = self.config.gan_optim.critic_warmup
+        generator_phase = (step - warm) % self.config.gan_optim.n_critic == 0
+        # With the parser frozen, both phases see the same edit: made once, with gradients
+        # (steps.EditPass). A trained parser parses in train mode for the generator and in
+        # eval mode for the critics, so the joint stage makes each phase's own.
+        edit = None
+        if generator_phase and not self.train_parser:
+            with autocast(self.info):
+                edit = edit_pass(self.model, batch, self.own_masks)
 
         # ---- discriminator phase
         set_requires_grad(self.discriminator_net, True)
         with autocast(self.info):
             d_losses = discriminator_step(
-                self.model, self.discriminator, batch, weights, self.critic_view, self.own_masks
+                self.model,
+                self.discriminator,
+                batch,
+                weights,
+                self.critic_view,
+                self.own_masks,
+                edit,
             )
         loss = total_loss(d_losses, step, self.info)
         self.opt_d.zero_grad(set_to_none=True)
@@ -329,8 +345,6 @@ class GanStage:
         named.update(d_losses)
 
         # ---- generator phase (every n_critic iterations); GAN gradients also reach the parser
-        warm = self.config.gan_optim.critic_warmup
-        generator_phase = (step - warm) % self.config.gan_optim.n_critic == 0
         if generator_phase:
             set_requires_grad(self.discriminator_net, False)
             with autocast(self.info):
@@ -341,6 +355,7 @@ class GanStage:
                     weights,
                     self.critic_view,
                     self.own_masks,
+                    edit,
                 )
             loss = total_loss(g_losses, step, self.info)
             self.opt_g.zero_grad(set_to_none=True)

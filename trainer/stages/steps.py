@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from faceedit.errors import TrainingError
 from faceedit.model.config import ModelConfig
 from faceedit.model.discriminator import HierarchicalDiscriminator, PatchOutput
-from faceedit.model.unified import UnifiedModel
+from faceedit.model.unified import UnifiedModel, UnifiedOutput
 from trainer.config import LossWeights, ParserOptimConfig
 from trainer.stages import losses
 from trainer.stages.critic_view import AS_IS, CriticView
@@ -87,7 +87,11 @@ def parser_step(
 
     def ohem(logits: Tensor) -> Tensor:
         return losses.ohem_cross_entropy(
-            logits, labels, settings.ohem_threshold, min_kept, class_weight_power=settings.class_weight_power
+            logits,
+            labels,
+            settings.ohem_threshold,
+            min_kept,
+            class_weight_power=settings.class_weight_power,
         )
 
     named = {"parser/ohem": weight * ohem(output.logits)}
@@ -171,6 +175,30 @@ def _mean(values: list[Tensor]) -> Tensor:
     return torch.stack(values).mean()
 
 
+@dataclass
+class EditPass:
+    """The generator's edit of one batch towards its targets, made once per iteration.
+
+    With the parser frozen (the gan stage) the discriminator phase would make exactly this edit
+    again without gradients, and parse the input and the edit again: sharing one pass, made
+    with gradients and seen detached by the critics' phase, leaves the losses as they were and
+    saves a generator and two parser passes per iteration (docs/training.md, "Speed").
+    """
+
+    output: UnifiedOutput  # the edit, with its region masks (those of the input)
+    seen_through: Tensor  # (B, K, S, S) the masks the critics see the edit through
+
+
+def edit_pass(model: UnifiedModel, batch: ExpressionBatch, own_masks: bool = False) -> EditPass:
+    """Edit the batch towards its targets (with gradients), and the masks the critics use for
+    the edit: its own parse with `own_masks`, else the input's."""
+    out = model(batch.images, batch.target, landmarks=batch.landmarks)
+    seen_through = (
+        fake_region_masks(model, out.image, batch.landmarks) if own_masks else out.region_masks
+    )
+    return EditPass(out, seen_through)
+
+
 def fake_region_masks(model: UnifiedModel, fake: Tensor, landmarks: Tensor | None) -> Tensor:
     """The region masks of an edit, as the region critics see it with critic_masks="own".
 
@@ -189,6 +217,7 @@ def discriminator_step(
     weights: LossWeights,
     view: CriticView = AS_IS,
     own_masks: bool = False,
+    edit: EditPass | None = None,
 ) -> dict[str, Tensor]:
     """WGAN-GP critic losses, expression classification and valence/arousal on real images.
 
@@ -203,12 +232,17 @@ def discriminator_step(
     same backward pass, which DDP synchronises.
     """
     x = batch.images
-    # The parser only supplies masks here: in eval mode, so a trainable (joint) parser's
-    # BatchNorm statistics are not moved by expression batches it is not trained on in this phase.
-    with torch.no_grad(), evaluating(model.parser):
-        masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
-        fake = model.generate(x, masks, batch.target).image.detach()
-        fake_masks = fake_region_masks(model, fake, batch.landmarks) if own_masks else masks
+    if edit is not None:  # the iteration's shared edit (EditPass), seen as a fixed input
+        masks = edit.output.region_masks.detach()
+        fake = edit.output.image.detach()
+        fake_masks = edit.seen_through.detach()
+    else:
+        # The parser only supplies masks here: in eval mode, so a trainable (joint) parser's
+        # BatchNorm statistics are not moved by expression batches it is not trained on here.
+        with torch.no_grad(), evaluating(model.parser):
+            masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
+            fake = model.generate(x, masks, batch.target).image.detach()
+            fake_masks = fake_region_masks(model, fake, batch.landmarks) if own_masks else masks
     # The critics judge what `view` shows them (trainer/stages/critic_view.py); reals and fakes
     # are each shifted on their own, and every term below, the penalty included, is taken on
     # those views, the inputs the critics are a function of.
@@ -225,7 +259,9 @@ def discriminator_step(
         adv = losses.wgan_critic_loss(real.patch, output.patch[n:])
         _, cls, va = _critic_terms(real, batch.labels, batch.valence_arousal)
         # each fake still showing its input's expression (LossWeights.fake_source_classification)
-        fake_cls = losses.classification_loss(output.logits[n:], batch.labels) if fake_source else None
+        fake_cls = (
+            losses.classification_loss(output.logits[n:], batch.labels) if fake_source else None
+        )
         return adv, cls, va, fake_cls
 
     adv, cls, va, fake_cls = critic_losses(both.global_)
@@ -267,6 +303,7 @@ def generator_step(
     weights: LossWeights,
     view: CriticView = AS_IS,
     own_masks: bool = False,
+    edit: EditPass | None = None,
 ) -> dict[str, Tensor]:
     """Fool the critics towards the target expression, cycle back, keep attention sparse and smooth.
 
@@ -276,12 +313,11 @@ def generator_step(
     they carry the parser's gradient in joint training, so every term here also trains the parser.
     """
     x = batch.images
-    # 1. Edit towards the target.
-    out = model(x, batch.target, landmarks=batch.landmarks)
-    masks = out.region_masks
+    # 1. Edit towards the target (or take the iteration's shared edit, made the same way).
+    edit = edit if edit is not None else edit_pass(model, batch, own_masks)
+    out, masks = edit.output, edit.output.region_masks
     # 2. Critics on the edit: through the input's masks, or (own_masks) through the edit's own.
-    seen_through = fake_region_masks(model, out.image, batch.landmarks) if own_masks else masks
-    judged = critic(*view(out.image, seen_through))
+    judged = critic(*view(out.image, edit.seen_through))
     adv = losses.wgan_generator_loss(judged.global_.patch)
     _, cls, va = _critic_terms(judged.global_, batch.target_labels, batch.target_valence_arousal)
     local = [
