@@ -3,7 +3,7 @@ phase share the edit (steps.EditPass) and keep the losses and gradients they had
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -116,7 +116,7 @@ def _passes(stage: GanStage, steps: range) -> tuple[int, int]:
     """(generator passes, parser passes) over `steps`."""
     counts = {"generator": 0, "parser": 0}
 
-    def count(name: str) -> object:
+    def count(name: str) -> Callable[..., None]:
         def hook(*_: object) -> None:
             counts[name] += 1
 
