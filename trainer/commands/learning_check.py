@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gan-steps",
         type=steps_argument,
         default=None,
-        help="gan-stage iterations, the critic warm-up included (default 4000 with a 1500-step "
+        help="gan-stage iterations, the critic warm-up included (default 5000 with a 1500-step "
         "warm-up, --quick 200 with 100; "
         "times --scale): with a longer warm-up (--set gan_optim.critic_warmup=N) GAN "
         "iterations are left only if this is larger",

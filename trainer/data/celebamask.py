@@ -263,7 +263,7 @@ class CelebAMaskHQ(FaceDataset):
         return image, labels
 
     def _load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        image, labels = self.prepared_arrays(index)
+        image, labels = self._decoded_once(index, lambda: self.prepared_arrays(index))
         if self.augment is not None:
             image, labels = augment_pair(image, labels, rng, self.augment)
         return to_tensor(image), torch.from_numpy(labels.astype(np.int64))

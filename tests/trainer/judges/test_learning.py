@@ -231,12 +231,13 @@ def test_the_report_shows_whether_the_critics_reward_the_truth() -> None:
 
 def test_every_plan_leaves_generator_updates_after_the_critic_warm_up() -> None:
     """A gan budget no larger than the warm-up trains critics only: the check would then
-    score an untrained editor. The full plan gives the generator 2500 updates (docs/learning.md:
-    500 left the edits at 0.22 judged as target, 2500 at 0.795-0.850)."""
+    score an untrained editor. The full plan gives the generator 3500 updates (docs/learning.md:
+    500 left the edits at 0.22 judged as target, 2500 at 0.75-0.85, 3500 0.84 on the seed
+    that was weakest at 2500)."""
     from trainer.config import default_config
 
     warm_up = default_config("gan", "world-64").gan_optim.critic_warmup
-    assert CheckPlan().gan_steps - warm_up >= 2500
+    assert CheckPlan().gan_steps - warm_up >= 3500
     quick = CheckPlan.for_mode(0, quick=True)
     quick_warm_up = int(
         next(s for s in quick.extra_settings if s.startswith("gan_optim.critic_warmup=")).split("=")[1]
