@@ -182,7 +182,8 @@ class EditPass:
     With the parser frozen (the gan stage) the discriminator phase would make exactly this edit
     again without gradients, and parse the input and the edit again: sharing one pass, made
     with gradients and seen detached by the critics' phase, leaves the losses as they were and
-    saves a generator and two parser passes per iteration (docs/training.md, "Speed").
+    saves a generator and two parser passes per iteration (docs/training.md, "One edit per GAN
+    iteration").
     """
 
     output: UnifiedOutput  # the edit, with its region masks (those of the input)
