@@ -67,7 +67,12 @@ def test_quick_bench_writes_json_and_prints_tables(
     assert any(name.startswith("detect") for name in stage_names)
     assert all(row["ms"]["p50"] > 0 for row in data["stages"])
     steps = [t["step"] for t in data["training"]]
-    assert steps == ["parser", "discriminator", "generator (parser frozen)"], "quick: no joint"
+    assert steps == [
+        "parser",
+        "discriminator",
+        "generator (parser frozen)",
+        "GAN iteration (D + G, one edit)",
+    ], "quick: no joint"
     assert all(t["images_per_s"] > 0 for t in data["training"])
     assert {o["name"] for o in data["optimizations"]} >= {"fast instance norm (hierarchy)"}
     assert set(data["targets"]) == set(bench.TARGETS)

@@ -28,6 +28,9 @@ from trainer.stages.data_throughput import consumption, load_average, measure_da
 
 # The preset whose sizes the data rows use (parser 256 px, crops 128 px).
 DATA_PRESET = "paper-128"
+# A whole GAN iteration as the gan stage runs it with n_critic 1: less than a discriminator
+# step plus a generator step timed apart, which each make their own edit.
+GAN_ITERATION = "GAN iteration (D + G, one edit)"
 
 
 def section_training(ctx: Context) -> None:
@@ -141,6 +144,17 @@ def phase_steps(
         opt_g.zero_grad(set_to_none=True)
         update(opt_g, steps.generator_step(frozen, disc, data, weights))
 
+    def gan_iteration() -> None:
+        # GanStage.train_step with the parser frozen and n_critic 1: one edit serves both
+        # phases (steps.EditPass), the critics' update comes first
+        edit = steps.edit_pass(frozen, data)
+        steps.set_requires_grad(disc, True)
+        opt_d.zero_grad(set_to_none=True)
+        update(opt_d, steps.discriminator_step(frozen, disc, data, weights, edit=edit))
+        steps.set_requires_grad(disc, False)
+        opt_g.zero_grad(set_to_none=True)
+        update(opt_g, steps.generator_step(frozen, disc, data, weights, edit=edit))
+
     def joint_step() -> None:
         steps.set_requires_grad(disc, False)
         opt_joint.zero_grad(set_to_none=True)
@@ -160,6 +174,7 @@ def phase_steps(
         "parser": parser_step,
         "discriminator": discriminator_step,
         "generator (parser frozen)": generator_step,
+        GAN_ITERATION: gan_iteration,
     }
     if joint:
         phases["joint generator + parser"] = joint_step

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 import pytest
 import torch
 from torch import Tensor, nn
-from torch.utils.data import TensorDataset
 
 from faceedit.model.config import preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
-from trainer.config import LossWeights, TrainConfig, default_config, merge
-from trainer.stages.distributed import DistInfo
-from trainer.stages.gan import GanStage, InitialWeights
+from tests.trainer.conftest import one_thread
+from tests.trainer.stages.in_memory import IN_MEMORY_SETTINGS, stage_on_tensors
+from trainer.config import LossWeights, default_config, merge
+from trainer.stages.gan import GanStage
 from trainer.stages.steps import (
     discriminator_step,
     edit_pass,
@@ -24,15 +24,11 @@ from trainer.stages.steps import (
     set_requires_grad,
 )
 
-CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+def _one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
 
 
 def _gradients(module: nn.Module) -> dict[str, Tensor]:
@@ -88,28 +84,12 @@ def test_a_shared_edit_leaves_both_phases_losses_and_gradients_as_they_were(
 
 def _stage(stage_name: str, **updates: object) -> GanStage:
     base = {
-        "batch_size": 4,
-        "num_workers": 0,
-        "data.class_balanced": False,
-        "data.rafd": "unused",
-        "data.celebamask_hq": "unused",
+        **IN_MEMORY_SETTINGS,
         "gan_optim.critic_warmup": 0,
         "gan_optim.n_critic": 1,
         "gan_optim.critic_masks": "own",
     }
-    config: TrainConfig = merge(default_config(stage_name, "tiny"), {**base, **updates})
-    torch.manual_seed(0)
-    size, parser_size = config.model.crop_size, config.model.parser.resolution
-    expressions = TensorDataset(
-        torch.rand(8, 3, size, size) * 2 - 1,
-        torch.arange(8) % config.model.num_expressions,
-        torch.zeros(8, 2),
-    )
-    parsing = TensorDataset(
-        torch.rand(8, 3, parser_size, parser_size) * 2 - 1,
-        torch.randint(0, 19, (8, parser_size, parser_size)),
-    )
-    return GanStage(config, CPU, expressions, parsing, InitialWeights())
+    return stage_on_tensors(merge(default_config(stage_name, "tiny"), {**base, **updates}))
 
 
 def _passes(stage: GanStage, steps: range) -> tuple[int, int]:

@@ -10,15 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from torch import Tensor, nn
-from torch.utils.data import TensorDataset
 
 from faceedit.weights import checkpoint
+from tests.trainer.stages.in_memory import IN_MEMORY_SETTINGS, stage_on_tensors
 from trainer.config import TrainConfig, default_config, merge
-from trainer.stages.distributed import DistInfo
 from trainer.stages.gan import GanStage, InitialWeights
 from trainer.stages.steps import discriminator_step
-
-CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
 @pytest.fixture(autouse=True)
@@ -30,29 +27,11 @@ def one_thread() -> Iterator[None]:
 
 
 def joint_config(**updates: object) -> TrainConfig:
-    base = {
-        "batch_size": 4,
-        "num_workers": 0,
-        "data.class_balanced": False,
-        "data.rafd": "unused",
-        "data.celebamask_hq": "unused",
-    }
-    return merge(default_config("joint", "tiny"), {**base, **updates})
+    return merge(default_config("joint", "tiny"), {**IN_MEMORY_SETTINGS, **updates})
 
 
 def joint_stage(config: TrainConfig, init: InitialWeights | None = None) -> GanStage:
-    torch.manual_seed(0)
-    size, parser_size = config.model.crop_size, config.model.parser.resolution
-    expressions = TensorDataset(
-        torch.rand(8, 3, size, size) * 2 - 1,
-        torch.arange(8) % config.model.num_expressions,
-        torch.zeros(8, 2),
-    )
-    parsing = TensorDataset(
-        torch.rand(8, 3, parser_size, parser_size) * 2 - 1,
-        torch.randint(0, 19, (8, parser_size, parser_size)),
-    )
-    return GanStage(config, CPU, expressions, parsing, init or InitialWeights())
+    return stage_on_tensors(config, init)
 
 
 def clone_state(module: nn.Module) -> dict[str, Tensor]:
@@ -110,7 +89,6 @@ def test_export_pairs_the_ema_generator_with_the_trained_parser(tmp_path: Path) 
     ema, raw = clone_state(stage.ema), clone_state(stage.generator_net)
     assert all(torch.equal(exported_generator[k], ema[k]) for k in ema)
     assert any(not torch.equal(exported_generator[k], raw[k]) for k in raw)
-
 
 
 def test_critics_from_init_skip_the_critic_warm_up() -> None:

@@ -68,15 +68,21 @@ def test_class_weights_of_power_one_weigh_every_class_present_alike() -> None:
     common, rare = -math.log(0.3), -math.log(0.1)
     plain = losses.ohem_cross_entropy(logits, target, threshold=0.7, min_kept=1)
     assert plain.item() == pytest.approx((14 * common + 2 * rare) / 16, rel=1e-5)
-    balanced = losses.ohem_cross_entropy(logits, target, threshold=0.7, min_kept=1, class_weight_power=1.0)
+    balanced = losses.ohem_cross_entropy(
+        logits, target, threshold=0.7, min_kept=1, class_weight_power=1.0
+    )
     assert balanced.item() == pytest.approx((common + rare) / 2, rel=1e-5)
-    half = losses.ohem_cross_entropy(logits, target, threshold=0.7, min_kept=1, class_weight_power=0.5)
+    half = losses.ohem_cross_entropy(
+        logits, target, threshold=0.7, min_kept=1, class_weight_power=0.5
+    )
     w_common, w_rare = (14 / 16) ** -0.5, (2 / 16) ** -0.5
     expected = (14 * w_common * common + 2 * w_rare * rare) / (14 * w_common + 2 * w_rare)
     assert half.item() == pytest.approx(expected, rel=1e-5)
     # only the hard pixels count: the easy ones keep no weight whatever their class
     probs.view(-1)[2:8] = 0.99
-    easy = losses.ohem_cross_entropy(_logits_for(probs), target, threshold=0.7, min_kept=1, class_weight_power=1.0)
+    easy = losses.ohem_cross_entropy(
+        _logits_for(probs), target, threshold=0.7, min_kept=1, class_weight_power=1.0
+    )
     assert easy.item() == pytest.approx(
         (8 * (16 / 14) * common + 2 * 8 * rare) / (8 * (16 / 14) + 2 * 8), rel=1e-5
     )

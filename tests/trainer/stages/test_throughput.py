@@ -24,6 +24,7 @@ def test_training_steps_of_every_phase_run_with_the_trainer() -> None:
         "parser",
         "discriminator",
         "generator (parser frozen)",
+        throughput.GAN_ITERATION,
         "joint generator + parser",
     ]
     assert all(t.p50 > 0 and t.n == 1 for t in timings.values())

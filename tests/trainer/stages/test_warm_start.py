@@ -24,6 +24,7 @@ def random_batch(config: ModelConfig, count: int = 4) -> ExpressionBatch:
         config,
     )
 
+
 def test_start_attention_makes_every_editor_keep_the_pixel() -> None:
     torch.manual_seed(0)
     config = preset("tiny")
@@ -122,9 +123,7 @@ def test_the_critics_can_learn_the_source_expression_of_fakes() -> None:
     labels = batch.labels
     assert "d/fake_cls" not in discriminator_step(model, critic, batch, LossWeights())
     torch.manual_seed(1)
-    named = discriminator_step(
-        model, critic, batch, LossWeights(fake_source_classification=0.5)
-    )
+    named = discriminator_step(model, critic, batch, LossWeights(fake_source_classification=0.5))
     with torch.no_grad():
         masks = model.region_masks(batch.images).masks
         fake = model.generate(batch.images, masks, batch.target).image
