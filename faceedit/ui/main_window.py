@@ -44,7 +44,7 @@ from faceedit.inference.session import (
 from faceedit.media import bundled
 from faceedit.media import masks as mask_files
 from faceedit.media.images import save_png
-from faceedit.ui import dialogs, layout
+from faceedit.ui import dialogs, gc_guard, layout
 from faceedit.ui.edit_history import EditHistory, EditState
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings, render_overlay
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.worker = InferenceWorker(
             device or self.prefs.device, self.prefs.detect_every, self, self.speed_options()
         )
+        self._released_collection = False  # gc_guard.hold() below, released once on close
         self.compile_state = "off"
         self.model_info: ModelInfo | None = None
         self.source_info: SourceInfo | None = None
@@ -190,6 +191,7 @@ class MainWindow(QMainWindow):
         self._set_title()
         layout.set_minimum_sizes(self)
         self._restore_layout()
+        gc_guard.hold()  # cycles are collected on this thread while the worker runs
         self.worker.start()
 
     # ---- assembly ---------------------------------------------------------------------------------
@@ -1053,6 +1055,9 @@ class MainWindow(QMainWindow):
             self.show_message(
                 "error", "The inference worker did not stop within 10 s; closing anyway."
             )
+        elif not self._released_collection:
+            self._released_collection = True
+            gc_guard.release()
         super().closeEvent(event)
 
     def showEvent(self, event: QShowEvent) -> None:
