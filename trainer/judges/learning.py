@@ -11,6 +11,7 @@ Everything is written to one folder: report.md, report.json, an edit grid and lo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shlex
@@ -450,7 +451,15 @@ def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    accumulator.Reload()
+    # TensorBoard's directory watcher says "No path found after <file>" at INFO for every
+    # events file it has read to the end: noise in the check's output, not a problem
+    quiet = logging.getLogger("tensorboard")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        accumulator.Reload()
+    finally:
+        quiet.setLevel(level)
     return {
         tag: [(int(e.step), float(e.value)) for e in accumulator.Scalars(tag)]
         for tag in accumulator.Tags().get("scalars", [])
