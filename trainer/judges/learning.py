@@ -425,8 +425,11 @@ def write_figures(
     titles = ["input", *[f">{e[:7]}" for e in EXPRESSIONS], *[f"={e[:7]}" for e in EXPRESSIONS]]
     report.files["edits"] = str(plots.save_png(out / "edits.png", plots.image_grid(rows, titles)))
     for stage in ("parser", "gan", "joint"):
-        series = read_scalars(paths[stage] / "tensorboard")
-        series = {k: v for k, v in series.items() if not k.startswith(("lr/", "speed/"))}
+        scalars = read_scalars(paths[stage] / "tensorboard")  # read once: figure and metrics
+        report.metrics.setdefault("curves", {})[stage] = {
+            k: [v[0], v[-1]] for k, v in scalars.items() if v
+        }
+        series = {k: v for k, v in scalars.items() if not k.startswith(("lr/", "speed/"))}
         figure = plots.curves_figure(f"{stage} stage (seed {report.plan.seed})", series)
         report.files[f"curves_{stage}"] = str(plots.save_png(out / f"curves_{stage}.png", figure))
     judge_losses = report.metrics["judge"].pop("losses", None)
@@ -440,10 +443,6 @@ def write_figures(
         report.files["curves_judge"] = str(plots.save_png(out / "curves_judge.png", figure))
     elif (out / "curves_judge.png").is_file():
         report.files["curves_judge"] = str(out / "curves_judge.png")
-    for stage in ("parser", "gan", "joint"):
-        report.metrics.setdefault("curves", {})[stage] = {
-            k: [v[0], v[-1]] for k, v in read_scalars(paths[stage] / "tensorboard").items() if v
-        }
 
 
 def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
