@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ PSEUDO_FILESYSTEMS: Final[frozenset[str]] = frozenset(
     }
 )  # fmt: skip
 _MOUNTINFO: Final[str] = "/proc/self/mountinfo"
+# Less room than this beside a failed write means the write failed because the disk is full.
+DISK_FULL_BYTES: Final[int] = 2**20
 # How errno values read in a message: the reason, not the C name.
 _REASONS: Final[dict[int, str]] = {
     errno.EACCES: "permission denied",
@@ -45,7 +48,13 @@ _REASONS: Final[dict[int, str]] = {
     errno.ENOENT: "a folder on the path does not exist and cannot be created",
     errno.ENAMETOOLONG: "the name is too long",
     errno.EEXIST: "a file or folder of that name is in the way",
+    errno.EFBIG: "the file is larger than this file system or the process's limit allows",
 }
+# The errors of a write that say what is wrong with the place, not with faceedit: a command
+# reports them in one line with exit status 2 wherever they surface.
+ENVIRONMENT_ERRNOS: Final[frozenset[int]] = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+)
 
 
 @contextlib.contextmanager
@@ -81,6 +90,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise output_error(target, error) from None
+    except Exception:
+        # Writers that wrap the OS's error in their own (torch.save raises RuntimeError
+        # "unexpected pos ..." when the disk fills) lose its errno: a full disk is told apart
+        # by the room left beside the partial file.
+        full = disk_full(target.parent)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise output_error(target, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -130,6 +148,39 @@ def output_error(target: Path, error: OSError, what: str = "output") -> OutputEr
     if isinstance(error, OutputError):
         return error
     return OutputError(f"{what} {target}: cannot be written: {reason(error)}")
+
+
+def disk_full(folder: Path) -> bool:
+    """Whether the disk holding `folder` has less than DISK_FULL_BYTES left for this user."""
+    try:
+        return shutil.disk_usage(_nearest_existing(folder)).free < DISK_FULL_BYTES
+    except OSError:
+        return False
+
+
+def require_free_space(target: Path, needed: int, what: str = "output") -> None:
+    """OutputError before a write of about `needed` bytes that the disk cannot hold."""
+    try:
+        free = shutil.disk_usage(_nearest_existing(target.parent)).free
+    except OSError:
+        return  # unknown: let the write itself say
+    if free < needed + DISK_FULL_BYTES:
+        raise OutputError(
+            f"{what} {target}: cannot be written: no space left on the device "
+            f"({needed / 2**20:.1f} MB needed, {free / 2**20:.1f} MB free); free some space "
+            "and run again"
+        )
+
+
+def free_space_text(folder: Path) -> str:
+    """How much room is left where `folder` lies, for messages about incomplete writes."""
+    try:
+        free = shutil.disk_usage(_nearest_existing(folder)).free
+    except OSError:
+        return "the free space on its disk is unknown"
+    if free < 2**20:
+        return f"only {free // 1024} KB are free on its disk (is the disk full?)"
+    return f"{free / 2**30:.1f} GB are free on its disk"
 
 
 def filesystem_type(path: Path) -> str | None:

@@ -72,9 +72,9 @@ def main() -> int:
     if hasattr(app_module, "preload_engine"):
         app_module.preload_engine()
     window = MainWindow(Preferences(), device=options.device)
-    if hasattr(app_module, "_load_start_model_ahead"):
-        app_module._load_start_model_ahead(window, args)  # as app.run does
-    app_module.apply_options(window, args)
+    start_model = app_module._checkpoint_to_load(window, args)
+    app_module._load_start_model_ahead(window, start_model[0], args.precision)  # as app.run does
+    app_module.apply_options(window, args, start_model)
     window.show()
     beats: list[float] = []
     timer = QTimer()

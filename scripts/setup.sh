@@ -15,6 +15,8 @@ if [ ! -x .venv/bin/python ]; then
     "$python_bin" -m venv .venv
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
+# Every install is held to the versions verified together (scripts/constraints.txt says why).
+constraints=(-c scripts/constraints.txt)
 
 # pip's known, expected complaint: facenet-pytorch's metadata asks for torchvision, which
 # faceedit replaces on CPU machines (see pyproject.toml). Hide that and local-mirror noise only.
@@ -36,7 +38,7 @@ check_display() {
 }
 
 stamp=".venv/.faceedit-setup"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml scripts/setup.sh scripts/constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     check_display
     exit 0
@@ -44,16 +46,16 @@ fi
 
 # torch first and pinned, so nothing later can replace it with a newer (CUDA) build.
 echo "[setup] installing torch 2.13.0"
-quiet_pip install -q "torch==2.13.0"
+quiet_pip install -q "${constraints[@]}" "torch==2.13.0"
 # facenet-pytorch's metadata asks for torchvision; see pyproject.toml for why it comes without.
 echo "[setup] installing facenet-pytorch 2.5.3 (MTCNN weights ship inside the wheel)"
-quiet_pip install -q --no-deps "facenet-pytorch==2.5.3"
+quiet_pip install -q "${constraints[@]}" --no-deps "facenet-pytorch==2.5.3"
 extras="dev"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     extras="dev,cuda"
 fi
 echo "[setup] installing faceedit[$extras]"
-quiet_pip install -q -e ".[$extras]"
+quiet_pip install -q "${constraints[@]}" -e ".[$extras]"
 echo "$want" > "$stamp"
 check_display
 echo "[setup] done: $(du -sh .venv | cut -f1) in .venv"

@@ -140,3 +140,46 @@ def test_filesystem_type_reads_the_mount_table() -> None:
     if not Path("/proc/self/mountinfo").exists():
         pytest.skip("no Linux mount table")
     assert fileio.filesystem_type(Path("/proc/self")) == "proc"
+
+
+# ---------------------------------------------------------------- full disks
+
+
+class _Usage:
+    """What shutil.disk_usage returns, with `free` bytes left."""
+
+    def __init__(self, free: int) -> None:
+        self.total, self.used, self.free = 2 * free + 1, free, free
+
+
+def test_a_writer_error_on_a_full_disk_becomes_a_no_space_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch.save reports ENOSPC as RuntimeError("[enforce fail at inline_container.cc] ...")
+    target = tmp_path / "state.pt"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda _: _Usage(4096))
+    with (
+        pytest.raises(OutputError, match=r"state\.pt: cannot be written: no space left"),
+        atomic_path(target) as tmp,
+    ):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64")
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+
+
+def test_a_writer_error_with_room_left_is_not_called_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda _: _Usage(10 * 2**30))
+    with pytest.raises(RuntimeError, match="a bug"), atomic_path(tmp_path / "x.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("a bug")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_require_free_space_refuses_what_cannot_fit(small_disk: Path) -> None:
+    with pytest.raises(OutputError, match=r"big\.bin: cannot be written: no space left .*MB needed"):
+        fileio.require_free_space(small_disk / "big.bin", 4 * 2**20, "training state")
+    fileio.require_free_space(small_disk / "small.bin", 100_000)  # fits, with the margin

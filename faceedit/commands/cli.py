@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from faceedit.errors import FaceEditError
+from faceedit.fileio import ENVIRONMENT_ERRNOS, reason
 
 # name -> (module, one-line help)
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
@@ -91,16 +92,28 @@ def run_command(
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as error:  # the crash-proof top level: one line, never a bare traceback
-        print(f"{prog}: error: {describe_unexpected(error)}", file=sys.stderr)
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            return _unexpected(prog, error, debug)
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"{prog}: error: cannot write{where}: {reason(error)}", file=sys.stderr)
         if debug:
             traceback.print_exc()
-        else:
-            print(
-                f"{prog}: run again with {DEBUG_FLAG} (or {DEBUG_ENV}=1) for the traceback",
-                file=sys.stderr,
-            )
-        return EXIT_UNEXPECTED
+        return EXIT_ERROR
+    except Exception as error:  # the crash-proof top level: one line, never a bare traceback
+        return _unexpected(prog, error, debug)
+
+
+def _unexpected(prog: str, error: Exception, debug: bool) -> int:
+    print(f"{prog}: error: {describe_unexpected(error)}", file=sys.stderr)
+    if debug:
+        traceback.print_exc()
+    else:
+        print(
+            f"{prog}: run again with {DEBUG_FLAG} (or {DEBUG_ENV}=1) for the traceback",
+            file=sys.stderr,
+        )
+    return EXIT_UNEXPECTED
 
 
 def debug_requested(argv: Sequence[str]) -> bool:

@@ -20,11 +20,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceedit.errors import InputError
+from faceedit.errors import InputError, OutputError
 from faceedit.faces.image import as_rgb_uint8
-from faceedit.fileio import check_output_file, final_mode, output_error
+from faceedit.fileio import check_output_file, final_mode, free_space_text, output_error
 
 logger = logging.getLogger(__name__)
+if os.environ.get("OPENCV_LOG_LEVEL", "").upper() == "ERROR":
+    # cv2 reads the variable (faceedit/__init__.py) only if imported after faceedit.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 # Formats whose files may hold several pages; faceedit reads the first and says so.
 _MULTI_PAGE_FORMATS: Final[frozenset[str]] = frozenset({"TIFF", "WEBP"})
 
@@ -467,11 +470,29 @@ _FOURCC_BY_EXTENSION: Final[dict[str, str]] = {
 }
 
 
+def video_file_problem(path: Path, frames: int) -> str:
+    """Why the video at `path` is not a playable file of `frames` frames, or "" when it is.
+
+    Opens the file as a player would and compares the container's frame count (from its index,
+    so no frame is decoded) with what was written.
+    """
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return "the file cannot be opened as a video"
+        found = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    if found != frames:
+        return f"{max(found, 0)} of {frames} frames can be read back"
+    return ""
+
+
 class VideoWriter:
     """Writes RGB frames to .mp4 (mp4v) or .avi (MJPG), atomically.
 
     Frames go to a temporary file in the destination folder, renamed over `path` by
-    `close()`; leaving a `with` block by an exception discards it, so a failed export never
+    `close()` once it has been read back whole (`video_file_problem`); leaving a `with` block by an exception discards it, so a failed export never
     leaves a half-written video behind.
     """
 
@@ -533,6 +554,16 @@ class VideoWriter:
         if self.frames_written == 0:
             self._temp.unlink(missing_ok=True)
             raise InputError(f"{self.path}: no frame was written, so no video was saved")
+        # OpenCV's writer reports no write errors: a full disk leaves a file without its index
+        # (mp4's moov atom) that no player opens. Read the file back before it replaces anything.
+        problem = video_file_problem(self._temp, self.frames_written)
+        if problem:
+            self._temp.unlink(missing_ok=True)
+            raise OutputError(
+                f"video {self.path}: was not written completely ({problem}); "
+                f"{free_space_text(self.path.parent)}. Nothing was saved"
+                + (" and the existing file is unchanged" if self.path.exists() else "")
+            )
         try:
             # mkstemp made the file 0600; a video gets the mode any other output gets.
             os.chmod(self._temp, final_mode(self.path))

@@ -47,6 +47,20 @@ SNAPSHOT_SIZE: Final[tuple[int, int]] = (1440, 900)
 EXIT_FAILED: Final[int] = 2
 EXIT_TIMEOUT: Final[int] = 3
 SETTLE_MS: Final[int] = 150
+# Qt bindings that drop references to None/True/False on every signal emit and void Qt call; on
+# CPython before 3.12, where those objects are not immortal, the app aborts within minutes
+# (tests/ui/test_binding_refcounts.py; scripts/constraints.txt pins a verified release).
+LEAKING_BINDINGS: Final[frozenset[str]] = frozenset({"6.12.0"})
+
+
+def check_binding(version: str, python: tuple[int, int]) -> None:
+    """Refuse a Qt binding known to abort the app here, before any work can be lost."""
+    if python < (3, 12) and version in LEAKING_BINDINGS:
+        raise FaceEditError(
+            f"PySide6 {version} has a reference-count bug that aborts the app on Python "
+            f"{python[0]}.{python[1]} after a minute or two of use; install the verified release "
+            "with `bash scripts/setup.sh` (or `pip install -c scripts/constraints.txt -e .`)"
+        )
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -209,6 +223,9 @@ def _application() -> QApplication:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window as the arguments say; with --snapshot, return once the picture is saved."""
+    import PySide6
+
+    check_binding(PySide6.__version__, sys.version_info[:2])
     if args.source is not None and args.camera is not None:
         raise FaceEditError("give either IMAGE_OR_VIDEO or --camera, not both")
     if args.snapshot is not None:
@@ -231,8 +248,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         prefs.device = args.device
     window = MainWindow(prefs, device=args.device)
-    _load_start_model_ahead(window, args)
-    apply_options(window, args)
+    start_model = _checkpoint_to_load(window, args)
+    _load_start_model_ahead(window, start_model[0], args.precision)
+    apply_options(window, args, start_model)
     if args.snapshot:
         code = take_snapshot(window, Path(args.snapshot), args.timeout, wants_edit=_asks_edit(args))
     else:
@@ -243,20 +261,19 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _load_start_model_ahead(window: MainWindow, args: argparse.Namespace) -> None:
+def _load_start_model_ahead(window: MainWindow, path: str | None, precision: str | None) -> None:
     """Build the start-up model on this thread before the window shows, for the worker to take
     (faceedit/inference/session.py:load_ahead says why); a file that fails is reported by the
     worker's own load, in the window."""
     from faceedit.inference.session import load_ahead
 
-    path = _checkpoint_to_load(window, args)
     if path is None:
         return
     try:
         resolved = bundled.resolve_checkpoint(path)
     except FaceEditError:
         return
-    load_ahead(str(resolved), window.worker.device, args.precision or window.prefs.precision)
+    load_ahead(str(resolved), window.worker.device, precision or window.prefs.precision)
 
 
 def _check_cuda() -> None:
@@ -311,8 +328,13 @@ def _close_on_ctrl_c(window: MainWindow) -> None:
     timer.start(200)
 
 
-def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
-    """Set the window's controls and start loading as the command line says."""
+def apply_options(
+    window: MainWindow,
+    args: argparse.Namespace,
+    start_model: tuple[str | None, str | None] | None = None,
+) -> None:
+    """Set the window's controls and start loading as the command line says (`start_model`:
+    `_checkpoint_to_load`'s answer, when the caller already asked it)."""
     if args.compare:
         window.set_compare_mode(args.compare)
     if args.detect_every:
@@ -320,7 +342,7 @@ def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
     speed = {"precision": args.precision, "compile_networks": args.compile}
     if any(value is not None for value in speed.values()):
         window.set_speed(**{name: value for name, value in speed.items() if value is not None})
-    window.load_checkpoint(_checkpoint_to_load(window, args))
+    window.load_checkpoint(*(start_model or _checkpoint_to_load(window, args)))
     if args.expression:
         window.expressions.set_condition(args.expression)
     for region, weights in args.region:
@@ -339,20 +361,32 @@ def apply_options(window: MainWindow, args: argparse.Namespace) -> None:
         window.set_aligned_input(args.aligned)
 
 
-def _checkpoint_to_load(window, args: argparse.Namespace) -> str | None:  # type: ignore[no-untyped-def]
-    """The checkpoint given, else the one remembered, else the bundled demo model (if any).
+def _checkpoint_to_load(  # type: ignore[no-untyped-def]
+    window, args: argparse.Namespace
+) -> tuple[str | None, str | None]:
+    """(checkpoint, note): the checkpoint given, else the one remembered, else the bundled demo
+    model (if any); the note says so when the remembered one is gone (it is then forgotten).
 
     --no-checkpoint starts without a model; --snapshot never uses a remembered one, so its
     picture depends on the command line alone.
     """
     if args.checkpoint is not None:
-        return str(args.checkpoint)
+        return str(args.checkpoint), None
     if args.no_checkpoint or args.snapshot:
-        return None
+        return None, None
+    missing = window.prefs.forget_missing_checkpoint()
     last = window.prefs.last_checkpoint
-    if last and Path(last).is_file():
-        return str(last)
-    return bundled.DEMO_WORD if bundled.demo_available() else None
+    if last:
+        return str(last), None
+    fallback = bundled.DEMO_WORD if bundled.demo_available() else None
+    note = None
+    if missing:
+        instead = "the demo model is loaded instead" if fallback else "no model is loaded"
+        note = (
+            f"The model used last time, {missing}, is no longer there (moved or deleted): "
+            f"{instead}. Load another with File > Load Checkpoint (Ctrl+L)."
+        )
+    return fallback, note
 
 
 def _asks_edit(args: argparse.Namespace) -> bool:

@@ -17,8 +17,6 @@ from typing import Final
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QWidget
 
-COMMAND_ID: Final[int] = 0x5E7  # one id for all: merging is decided by the merge key
-
 
 @dataclass(frozen=True)
 class EditState:
@@ -45,18 +43,6 @@ class _SetState(QUndoCommand):
         self.history, self.before, self.after, self.merge_key = history, before, after, merge_key
         self._pushed = False
 
-    def id(self) -> int:
-        return COMMAND_ID
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, _SetState) or self.merge_key is None:
-            return False
-        if other.merge_key != self.merge_key:
-            return False
-        self.after = other.after
-        self.setObsolete(self.after == self.before)
-        return True
-
     def redo(self) -> None:
         if self._pushed:  # the first redo is the push: the controls already show `after`
             self.history.apply(self.after)
@@ -64,6 +50,9 @@ class _SetState(QUndoCommand):
 
     def undo(self) -> None:
         self.history.apply(self.before)
+
+
+UNDO_LIMIT: Final[int] = 200
 
 
 class EditHistory:
@@ -76,6 +65,9 @@ class EditHistory:
         parent: QWidget,
     ) -> None:
         self.stack = QUndoStack(parent)
+        # A bounded history: every slider drag is a command, so an unbounded stack grows for
+        # as long as the window is used (scripts/soak.py measures the app's steady state).
+        self.stack.setUndoLimit(UNDO_LIMIT)
         self._capture, self._restore = capture, restore
         self._current = capture()
         self._quiet = 0  # > 0 while applying a snapshot or inside a batch
@@ -92,8 +84,32 @@ class EditHistory:
         if after == self._current:
             return False
         before, self._current = self._current, after
+        top = self._command_to_merge(merge_key)
+        if top is not None:
+            top.after = after
+            if after == top.before:  # dragged back to where the gesture began: no step at all
+                top.setObsolete(True)
+                self.stack.undo()  # Qt deletes an obsolete command when it is undone
+            return True
         self.stack.push(_SetState(self, before, after, text, merge_key))
         return True
+
+    def _command_to_merge(self, merge_key: Hashable | None) -> _SetState | None:
+        """The newest command, when `merge_key` continues its gesture and it may still change.
+
+        Merged here rather than by QUndoStack's mergeWith: PySide never frees the Python
+        command that Qt merges away and deletes, so every slider drag leaked its states
+        (scripts/soak.py). As in Qt, a command at the clean state is never merged into.
+        """
+        stack = self.stack
+        if merge_key is None or stack.index() != stack.count() or stack.index() == 0:
+            return None
+        if stack.index() == stack.cleanIndex():
+            return None
+        top = stack.command(stack.index() - 1)
+        if isinstance(top, _SetState) and top.merge_key == merge_key:
+            return top
+        return None
 
     @contextmanager
     def batch(self, text: str) -> Iterator[None]:

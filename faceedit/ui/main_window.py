@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self._warned_no_face: object = None
         self._center_split = True
         self._requested_model: str | None = None  # the checkpoint last asked for, resolved
+        self._model_note: str | None = None  # said in the model banner once the model loads
         self._next_sample = 0  # the procedural sample Open Sample Face shows next
         # The source whose results may be shown: None while one is being opened, so neither a
         # late result of the previous source nor Ctrl+S can show or save the wrong picture.
@@ -261,7 +262,7 @@ class MainWindow(QMainWindow):
         a.recent_checkpoints.aboutToShow.connect(
             lambda: dialogs.fill_recent_menu(
                 a.recent_checkpoints,
-                self.prefs.recent_checkpoints,
+                self.prefs.existing_recent_checkpoints(),
                 self.load_checkpoint,
                 self.prefs.clear_recent,
             )
@@ -394,9 +395,11 @@ class MainWindow(QMainWindow):
         self.open_path(samples[index % len(samples)])
         return True
 
-    def load_checkpoint(self, path: str | Path | None) -> None:
+    def load_checkpoint(self, path: str | Path | None, note: str | None = None) -> None:
         """Load a model in the worker (None: run without one; the word `demo`: the bundled demo
-        model); the controls follow its abilities."""
+        model); the controls follow its abilities. `note` is said in the model's banner once
+        it has loaded (why this model, e.g. the remembered one is gone)."""
+        self._model_note = note
         try:
             resolved = None if path is None else bundled.resolve_checkpoint(path)
         except FaceEditError as error:
@@ -628,8 +631,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Loaded {name} on {info.device}", 5000)
         else:
             self.prefs.last_checkpoint = None
-        if caps.missing:
-            self.model_banner.show_message("warning", "\n".join(caps.missing))
+        note, self._model_note = self._model_note, None
+        if caps.missing or note:
+            lines = ([note] if note else []) + list(caps.missing)
+            if demo and not caps.missing:
+                lines.append(f"Loaded the {bundled.DEMO_NOTE}.")
+            self.model_banner.show_message("warning", "\n".join(lines))
         elif demo:
             self.model_banner.show_message("info", f"Loaded the {bundled.DEMO_NOTE}.")
         else:
@@ -946,7 +953,7 @@ class MainWindow(QMainWindow):
             self.open_camera(index)
 
     def _ask_checkpoint(self) -> None:
-        recent = self.prefs.recent_checkpoints
+        recent = self.prefs.existing_recent_checkpoints()
         folder = str(Path(recent[0]).parent) if recent else str(Path.home())
         path = dialogs.ask_open(self, "Load checkpoint", folder, dialogs.CHECKPOINT_FILTER)
         if path:

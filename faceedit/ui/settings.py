@@ -261,6 +261,24 @@ class Preferences:
     def recent_checkpoints(self) -> list[str]:
         return self._paths("recent/checkpoints")
 
+    def existing_recent_checkpoints(self) -> list[str]:
+        """The recent checkpoints that still exist; deleted or moved ones leave the list."""
+        paths = self.recent_checkpoints
+        existing = [p for p in paths if Path(p).is_file()]
+        if existing != paths:
+            self.store.setValue("recent/checkpoints", existing)
+        return existing
+
+    def forget_missing_checkpoint(self) -> str | None:
+        """The remembered checkpoint if its file is gone (then forgotten, with every recent
+        checkpoint that is gone too), else None."""
+        last = self.last_checkpoint
+        if not last or Path(last).is_file():
+            return None
+        self.last_checkpoint = None
+        self.existing_recent_checkpoints()
+        return last
+
     def add_recent_checkpoint(self, path: str | os.PathLike[str]) -> list[str]:
         return self._push_path("recent/checkpoints", path)
 

@@ -359,3 +359,43 @@ def test_mouth_locked_edit_of_a_1024_photo_changes_only_the_saved_mouth_mask(
     footprint = cv2.dilate((mouth >= 128).astype(np.uint8), np.ones((5, 5), np.uint8))
     changed = (after != image).any(axis=2)
     assert changed.sum() > 100 and not (changed & (footprint == 0)).any()
+
+
+def _noisy_face_clip(path: Path, frames: int) -> Path:
+    """A clip of the sample face on a noise background, which compresses poorly."""
+    face = cv2.resize(read_image(sample_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(0)
+    with VideoWriter(path, 12.0, (240, 220)) as writer:
+        for _ in range(frames):
+            frame = rng.integers(0, 256, (220, 240, 3), dtype=np.uint8)
+            frame[10:210, 20:220] = face
+            writer.write(frame)
+    return path
+
+
+def test_a_video_edit_onto_a_full_disk_fails_plainly_and_keeps_the_old_video(
+    model: Path, tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _noisy_face_clip(tmp_path / "clip.mp4", 12)
+    out = small_disk / "out.mp4"
+    shutil.copy(source, out)
+    good = out.read_bytes()
+    (small_disk / "filler.bin").write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 100_000))
+    capsys.readouterr()
+    assert edit(source, out, "--checkpoint", model, "--expression", "happy") == 2
+    err = capsys.readouterr().err
+    assert "was not written completely" in err and "wrote" not in err, err
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin", "out.mp4"]
+
+
+def test_a_damaged_video_prints_one_error_and_no_ffmpeg_noise(
+    model: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    whole = _noisy_face_clip(tmp_path / "whole.mp4", 4).read_bytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(whole[: len(whole) // 2])  # the index (moov atom) is cut off
+    assert edit(damaged, tmp_path / "out.mp4", "--checkpoint", model, "--expression", "happy") == 2
+    err = capfd.readouterr().err
+    assert "faceedit: error: " in err and "damaged.mp4" in err
+    assert "moov" not in err and "WARN" not in err, err

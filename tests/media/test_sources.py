@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -329,3 +330,58 @@ def test_video_outputs_that_cannot_be_written_are_refused_before_any_frame(
 def test_impossible_camera_indices_are_refused_before_opencv_sees_them(index: int) -> None:
     with pytest.raises(InputError, match="a camera index is a whole number from 0"):
         open_source(index)
+
+
+def _noise_frames(count: int, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(count)]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_video_cut_short_by_a_full_disk_replaces_nothing(small_disk: Path, suffix: str) -> None:
+    # OpenCV's writer reports no write error: the file is read back before it replaces anything.
+    path = small_disk / f"clip{suffix}"
+    with VideoWriter(path, 10.0, (160, 120)) as writer:
+        writer.write(_noise_frames(1)[0])
+    good = path.read_bytes()
+    filler = small_disk / "filler.bin"  # about 100 KB left, as in the report
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 100_000))
+    with (
+        pytest.raises(OutputError, match=r"was not written completely .*\(is the disk full\?\)"),
+        VideoWriter(path, 10.0, (160, 120)) as writer,
+    ):
+        for frame in _noise_frames(60):
+            writer.write(frame)
+    assert path.read_bytes() == good, "the existing video must be left as it was"
+    assert sorted(p.name for p in small_disk.iterdir()) == sorted([path.name, filler.name])
+
+
+CHILD_WRITER = """
+import resource, signal, sys
+import numpy as np
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail, as on a full disk
+from faceedit.errors import OutputError
+from faceedit.media.sources import VideoWriter
+frames = np.random.default_rng(0).integers(0, 256, (40, 120, 160, 3), dtype=np.uint8)
+try:
+    with VideoWriter(sys.argv[1], 10.0, (160, 120)) as writer:
+        for frame in frames:
+            writer.write(frame)
+except OutputError as error:
+    print("refused:", error)
+"""
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_a_video_whose_writes_fail_is_refused_without_root(tmp_path: Path, suffix: str) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / f"clip{suffix}"
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD_WRITER, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    assert "refused:" in child.stdout and "was not written completely" in child.stdout
+    assert list(tmp_path.iterdir()) == []

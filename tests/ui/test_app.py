@@ -472,6 +472,35 @@ def test_no_checkpoint_says_what_is_missing_and_disables_editing(
         win.close()
 
 
+def test_a_remembered_checkpoint_that_is_gone_is_said_and_forgotten(
+    qtbot, tmp_path: Path, assets
+) -> None:
+    import argparse
+
+    from faceedit.ui.app import add_arguments, apply_options
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    prefs = _prefs(tmp_path)
+    gone = tmp_path / "deleted.safetensors"
+    prefs.last_checkpoint = str(gone)
+    prefs.add_recent_checkpoint(assets.checkpoint)
+    prefs.add_recent_checkpoint(gone)
+    win = MainWindow(prefs, device="cpu")
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.modelReady, timeout=WAIT_MS):
+            apply_options(win, parser.parse_args([str(assets.face_path)]))
+        wait_for(qtbot, win)
+        banner = win.model_banner.message()
+        assert str(gone) in banner and "no longer there" in banner
+        assert prefs.last_checkpoint is None
+        assert str(gone) not in prefs.recent_checkpoints
+        assert str(assets.checkpoint) in prefs.recent_checkpoints
+    finally:
+        win.close()
+
+
 def test_closing_the_window_stops_the_worker_even_mid_computation(
     qtbot, tmp_path: Path, assets
 ) -> None:

@@ -138,13 +138,13 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
     prefs.last_checkpoint = str(files.other)
     # A remembered checkpoint wins over the demo; a given one and --no-checkpoint too.
     holder = SimpleNamespace(prefs=prefs)
-    assert app._checkpoint_to_load(holder, _args()) == str(files.other)
+    assert app._checkpoint_to_load(holder, _args())[0] == str(files.other)
     assert (
-        app._checkpoint_to_load(holder, _args("--checkpoint", "x.safetensors")) == "x.safetensors"
+        app._checkpoint_to_load(holder, _args("--checkpoint", "x.safetensors"))[0] == "x.safetensors"
     )
-    assert app._checkpoint_to_load(holder, _args("--no-checkpoint")) is None
+    assert app._checkpoint_to_load(holder, _args("--no-checkpoint"))[0] is None
     prefs.last_checkpoint = None
-    assert app._checkpoint_to_load(holder, _args()) == "demo"
+    assert app._checkpoint_to_load(holder, _args())[0] == "demo"
 
     window = MainWindow(prefs, device="cpu")
     qtbot.addWidget(window)
@@ -193,6 +193,6 @@ def test_a_missing_demo_model_is_named_in_a_message(
         kind, text = window.messages.kind, window.messages.message()
         assert kind == "error" and str(tmp_path / "demo.safetensors") in text
         assert window.model_info is not None and window.model_info.path is None  # detects still
-        assert app._checkpoint_to_load(window, _args()) is None  # no demo: no model, as before
+        assert app._checkpoint_to_load(window, _args())[0] is None  # no demo: no model, as before
     finally:
         window.close()

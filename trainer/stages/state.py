@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from faceedit.errors import CheckpointError, TrainingError
-from faceedit.fileio import atomic_path
+from faceedit.fileio import atomic_path, require_free_space
 from faceedit.weights.torch_files import load_torch_file
 
 STATE_FILE: Final[str] = "state.pt"
@@ -71,10 +71,23 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------------- file I/O
 
 
+def tensor_bytes(value: Any) -> int:
+    """The bytes of every tensor in a nested state: about what torch.save will write."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Mapping):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
+
+
 def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
     """Write a training state atomically (temporary file, fsync, rename)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     target = Path(path)
+    # The previous state stays until the new one is whole; refuse early what cannot fit.
+    require_free_space(target, tensor_bytes(payload), "training state")
     with atomic_path(target) as tmp:
         torch.save(payload, tmp)
         delay = float(os.environ.get(SLOW_WRITE_ENV, "0") or 0)
