@@ -219,6 +219,11 @@ class FacialExpressions(ExpressionDataset):
         """The file name of each sample, in dataset order."""
         return [r.path.name for r in self._items]
 
+    def source_is_greyscale(self, index: int) -> bool:
+        """Whether sample `index`'s photo is greyscale (reads it; a prepared folder keeps the
+        answer in <split>/greyscale.npy)."""
+        return is_greyscale(read_image(self._items[index].path))
+
     def _index(self) -> None:
         image_dir, legend = self.root / IMAGE_DIR, self.root / LEGEND
         expected = f"{IMAGE_DIR}/*.jpg and {LEGEND} with header {','.join(HEADER)}"

@@ -187,6 +187,9 @@ def test_photos_load_as_the_apps_aligned_crops_and_bad_files_are_replaced(
     for name in set(train.files) & GREY:
         image = train[train.files.index(name)][0]
         assert torch.equal(image[0], image[1]) and torch.equal(image[1], image[2]), "stays grey"
+    greys = {name for k, name in enumerate(train.files) if name != "Kim_Kay_0001.jpg"
+             and train.source_is_greyscale(k)}  # fmt: skip
+    assert greys == set(train.files) & GREY
 
 
 def test_greyscale_is_told_from_colour() -> None:
