@@ -50,9 +50,10 @@ quiet_pip install -q "${constraints[@]}" "torch==2.13.0"
 # facenet-pytorch's metadata asks for torchvision; see pyproject.toml for why it comes without.
 echo "[setup] installing facenet-pytorch 2.5.3 (MTCNN weights ship inside the wheel)"
 quiet_pip install -q "${constraints[@]}" --no-deps "facenet-pytorch==2.5.3"
-extras="dev"
+# landmarks: dlib for preparing real faces (trainer only), so its tests run here and in CI.
+extras="dev,landmarks"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
-    extras="dev,cuda"
+    extras="dev,landmarks,cuda"
 fi
 echo "[setup] installing faceedit[$extras]"
 quiet_pip install -q "${constraints[@]}" -e ".[$extras]"

@@ -68,6 +68,14 @@ def test_faceedit_never_imports_the_trainer() -> None:
     assert offenders(python_files("faceedit"), ("trainer",)) == []
 
 
+def test_faceedit_never_imports_dlib() -> None:
+    """dlib's 68-point model draws training labels only (docs/real-faces.md, its licence): the
+    product never needs it, and only trainer/data/dlib_landmarks.py imports it."""
+    assert offenders(python_files("faceedit"), ("dlib", "face_recognition_models")) == []
+    users = offenders(python_files("trainer"), ("dlib",))
+    assert all("dlib_landmarks.py" in line for line in users), users
+
+
 def test_model_package_does_no_io_or_ui() -> None:
     banned = (
         "faceedit.ui",

@@ -27,8 +27,8 @@ from faceedit.model.config import PRESETS, ModelConfig, preset
 Stage = Literal["parser", "gan", "joint"]
 STAGES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
 ParserOptimiser = Literal["auto", "sgd", "adam"]
-ExpressionSource = Literal["affectnet", "rafd", "folders"]
-EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
+ExpressionSource = Literal["affectnet", "rafd", "folders", "facial_expressions"]
+EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders", "facial_expressions")
 DEFAULT_PRESET: Final[str] = "paper-128"
 
 # Fields a resumed run may change: they say how long to run, how often to report and where the
@@ -44,6 +44,7 @@ RESUMABLE_CHANGES: Final[frozenset[str]] = frozenset(
         "data.affectnet",
         "data.rafd",
         "data.folders",
+        "data.facial_expressions",
     }
 )
 
@@ -216,6 +217,10 @@ class DataConfig:
     affectnet: str = ""
     rafd: str = ""
     folders: str = ""
+    # Real faces (trainer/data/facial_expressions.py): the gan and joint stages' expression
+    # data, and, when celebamask_hq is empty, the parser's (its prepared folder's label maps
+    # drawn from landmarks; see parsing_source).
+    facial_expressions: str = ""
     align: str = ""  # expression crops: "" = the loader's default (box / center)
     augment: bool = True  # CelebAMask-HQ flips, scales and colour jitter
     # The scale range of that augmentation; (1, 1) flips and jitters without resampling, so
@@ -235,6 +240,12 @@ class DataConfig:
         low, high = self.augment_scale
         if not 0.0 < low <= high:
             _fail("data.augment_scale", f"must be (low, high) with 0 < low <= high, got {self.augment_scale}")
+
+    @property
+    def parsing_source(self) -> str | None:
+        """The parser's labelled faces: CelebAMask-HQ when given, else a prepared
+        facial_expressions folder, else None."""
+        return self.celebamask_hq or self.facial_expressions or None
 
     @property
     def expression_source(self) -> tuple[ExpressionSource, str] | None:

@@ -163,6 +163,64 @@ def test_a_working_torchvision_is_used_when_it_imports(tmp_path: Path) -> None:
     assert result.stdout.strip() == "torchvision"
 
 
+def tight_photo(
+    sample: np.ndarray, face: Face, above: float, below: float, trim: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample face cut from `above` eye-to-mouth spans above the eyes to `below` under the
+    mouth, its sides `trim` of the box's width inside the box, at 160 px wide (as photo
+    collections of faces crop them), and the (2, 3) matrix mapping the sample's pixels into it."""
+    x1, _, x2, _ = face.box
+    eyes_y, mouth_y = face.landmarks[:2, 1].mean(), face.landmarks[3:, 1].mean()
+    span = mouth_y - eyes_y
+    top, bottom = int(eyes_y - above * span), int(mouth_y + below * span)
+    left, right = int(x1 + trim * (x2 - x1)), int(x2 - trim * (x2 - x1))
+    scale = 160 / (right - left)
+    crop = sample[top:bottom, left:right]
+    photo = cv2.resize(crop, (160, round(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    # pixel centres: x' + 0.5 = scale * (x - left + 0.5)
+    offset = (scale * (0.5 - left) - 0.5, scale * (0.5 - top) - 0.5)
+    return photo, np.array([[scale, 0, offset[0]], [0, scale, offset[1]]])
+
+
+def landmark_error(found: list[Face], expected: np.ndarray) -> float:
+    """The largest distance of the first face's points from `expected`, in eye distances."""
+    if not found:
+        return float("inf")
+    eye_distance = float(np.linalg.norm(expected[1] - expected[0]))
+    return float(np.linalg.norm(found[0].landmarks - expected, axis=1).max()) / eye_distance
+
+
+@pytest.mark.parametrize(
+    ("above", "below", "trim", "alone"),
+    [
+        (0.4, 0.9, 0.1, "missed"),  # from just above the eyes, cheeks trimmed
+        (0.6, 1.2, 0.0, "off"),  # from the brows; found, but its points far off
+    ],
+)
+def test_a_face_that_fills_the_photo_is_found_in_a_grey_frame(
+    detector: FaceDetector,
+    sample: np.ndarray,
+    sample_face: Face,
+    above: float,
+    below: float,
+    trim: float,
+    alone: str,
+) -> None:
+    photo, matrix = tight_photo(sample, sample_face, above, below, trim)
+    expected = sample_face.landmarks @ matrix[:, :2].T + matrix[:, 2]
+    unframed = FaceDetector(device="cpu", border_pad=0.0).detect(photo)
+    if alone == "missed":
+        assert unframed == []
+    else:
+        assert len(unframed) == 1 and landmark_error(unframed, expected) > 0.3
+    faces = detector.detect(photo)
+    assert len(faces) == 1 and landmark_error(faces, expected) < 0.1
+    x1, y1, x2, y2 = faces[0].box  # in the photo's coordinates, reaching past its border
+    assert x1 < 0 or y1 < 0 or x2 > photo.shape[1] or y2 > photo.shape[0]
+    batch = detector.detect_batch([photo, photo])
+    assert len(batch[1]) == 1 and landmark_error(batch[1], expected) < 0.1
+
+
 def test_detector_configuration_is_validated() -> None:
     from faceedit.errors import ConfigError
 
@@ -172,6 +230,8 @@ def test_detector_configuration_is_validated() -> None:
         FaceDetector(device="cpu", min_face_size=5)
     with pytest.raises(ConfigError, match="thresholds"):
         FaceDetector(device="cpu", thresholds=(0.6, 0.7, 1.5))
+    with pytest.raises(ConfigError, match="border_pad"):
+        FaceDetector(device="cpu", border_pad=-0.1)
 
 
 def test_smallest_face_can_change_between_sources() -> None:

@@ -285,15 +285,108 @@ def write_folders(
     return written
 
 
+# --------------------------------------------------------------------- facial_expressions
+
+FACIAL_EXPRESSIONS_HEADER = "user.id,image,emotion"
+
+
+@dataclass
+class FacialExpressionsPhoto:
+    """One photo of the facial_expressions layout: its file (a tight crop of the bundled sample
+    face, which the detector finds) and its legend row. `label=None`: no row; `write_file`
+    off: a row without a file; `corrupt`: a file that is not a JPEG."""
+
+    name: str
+    label: str | None = "neutral"
+    grey: bool = False
+    write_file: bool = True
+    corrupt: bool = False
+    user: str = "dwdii"
+
+
+def face_photo(variant: int, grey: bool = False, side: int = 80) -> np.ndarray:
+    """(side, side, 3) uint8: the bundled sample face cropped from brows to chin (a little
+    differently per `variant`, mirrored on odd ones), as the dataset's tight crops are."""
+    from faceedit.media.bundled import sample_image_path
+    from faceedit.media.sources import read_image
+
+    sample = read_image(sample_image_path())  # 512 x 512, the face around (225, 120)
+    shift = (variant % 4) * 4
+    crop = sample[60 + shift : 220 + shift, 150 + shift : 310 + shift]
+    if variant % 2:
+        crop = crop[:, ::-1]
+    small = np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.LANCZOS))
+    if grey:
+        small = np.repeat(np.asarray(Image.fromarray(small).convert("L"))[..., None], 3, axis=2)
+    return np.ascontiguousarray(small)
+
+
+def write_facial_expressions(
+    root: Path, photos: Iterable[FacialExpressionsPhoto], extra_rows: Sequence[str] = ()
+) -> list[Path]:
+    """Write images/<name> (greyscale photos as one-channel JPEGs, as most of the dataset's are)
+    and data/legend.csv (its header, one row per photo with a label, then `extra_rows` as
+    written). Returns the image files written."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    lines = [FACIAL_EXPRESSIONS_HEADER]
+    written: list[Path] = []
+    for k, photo in enumerate(photos):
+        if photo.label is not None:
+            lines.append(f"{photo.user},{photo.name},{photo.label}")
+        if not photo.write_file:
+            continue
+        path = root / "images" / photo.name
+        if photo.corrupt:
+            path.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+        else:
+            pixels = face_photo(k, photo.grey)
+            image = Image.fromarray(pixels[..., 0] if photo.grey else pixels)
+            image.save(path, quality=92)
+        written.append(path)
+    lines += list(extra_rows)
+    (root / "data" / "legend.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return written
+
+
+def facial_expressions_photos() -> list[FacialExpressionsPhoto]:
+    """Twelve identities in the dataset's naming (LFW's Name_Name_0001.jpg and others'
+    Name_12.jpg), labels in mixed case, and one of each problem the loader must survive."""
+    photo = FacialExpressionsPhoto
+    return [
+        photo("Ann_Able_0001.jpg", "happiness"),
+        photo("Ann_Able_0002.jpg", "HAPPINESS"),
+        photo("Ann_Able_0003.jpg", "Neutral"),
+        photo("Bob_Baker_0001.jpg", "surprise", grey=True),
+        photo("Bob_Baker_0002.jpg", "SADNESS"),
+        photo("Cy_Cole_0001.jpg", "anger"),
+        photo("Dee_Dunn_0001.jpg", "disgust"),
+        photo("Ed_Eng_0001.jpg", "fear"),
+        photo("Fay_Fox_0001.jpg", "contempt"),
+        photo("Gus_Gray_0001.jpg", "neutral", grey=True),
+        photo("Avinash_30.jpg", "SURPRISE", user="jhamski"),
+        photo("Hal_Hart_0001.jpg", "neutral"),
+        photo("Ivy_Ito_0001.jpg", None),  # an image without a legend row
+        photo("Jo_Jones_0001.jpg", "neutral", write_file=False),  # a row without an image
+        photo("Kim_Kay_0001.jpg", "happiness", corrupt=True),  # unreadable
+        photo("Lou_Lee_0001.jpg", "confused"),  # not an expression the dataset uses
+    ]
+
+
 __all__ = [
     "CLASS_NAMES",
     "AffectNetRow",
+    "FacialExpressionsPhoto",
     "compose",
+    "face_photo",
+    "facial_expressions_photos",
     "part_mask",
     "rafd_name",
     "synthetic_landmarks",
     "write_affectnet",
     "write_celebamask_hq",
+    "write_facial_expressions",
     "write_folders",
     "write_rafd",
 ]

@@ -195,8 +195,9 @@ def resolve_config(
 def add_expression_arguments(
     parser: argparse._ActionsContainer, title: str | None = None, required: bool = False
 ) -> None:
-    """--affectnet ROOT | --rafd ROOT | --folders ROOT (one of them), for every command that reads
-    expression data; `title` puts them in an argument group of their own."""
+    """--affectnet ROOT | --rafd ROOT | --folders ROOT | --facial-expressions ROOT (one of them),
+    for every command that reads expression data; `title` puts them in an argument group of
+    their own."""
     container = parser.add_argument_group(title) if title else parser
     choice = container.add_mutually_exclusive_group(required=required)
     choice.add_argument(
@@ -212,6 +213,12 @@ def add_expression_arguments(
         "--folders",
         metavar="ROOT",
         help="your own photos in one folder per expression: " + ", ".join(EXPRESSIONS),
+    )
+    choice.add_argument(
+        "--facial-expressions",
+        metavar="ROOT",
+        help="real faces: the facial_expressions dataset (images/, data/legend.csv) or, "
+        "faster, its folder prepared by 'faceedit-train prepare --facial-expressions'",
     )
 
 

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     config, defaults, state = resolve_config(args, "gan", roots, adjust)
     if config.data.expression_source is None:
         raise ConfigError(
-            "the gan stage needs expression data: --affectnet, --rafd or --folders ROOT"
+            "the gan stage needs expression data: --affectnet, --rafd, --folders or "
+            "--facial-expressions ROOT"
         )
     init = InitialWeights()
     if state is None:

@@ -78,12 +78,14 @@ def run(args: argparse.Namespace) -> int:
     )
     if config.data.expression_source is None:
         raise ConfigError(
-            "the joint stage needs expression data: --affectnet, --rafd or --folders ROOT"
+            "the joint stage needs expression data: --affectnet, --rafd, --folders or "
+            "--facial-expressions ROOT"
         )
-    if not config.model.freeze_parser and not config.data.celebamask_hq:
+    if not config.model.freeze_parser and config.data.parsing_source is None:
         raise ConfigError(
             "the joint stage trains the parser and needs --celebamask-hq ROOT for its supervision "
-            "(or --set model.freeze_parser=true to keep it fixed)"
+            "(or a prepared --facial-expressions DIR, whose landmark labels then supervise it; "
+            "or --set model.freeze_parser=true to keep it fixed)"
         )
     weights = init or InitialWeights()
     warm = skip_warmup_of_warm_critics(config, weights)

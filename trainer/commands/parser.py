@@ -1,4 +1,5 @@
-"""`faceedit-train parser`: stage 1, the face parser on CelebAMask-HQ (trainer/stages/parser.py).
+"""`faceedit-train parser`: stage 1, the face parser on CelebAMask-HQ or on prepared
+facial_expressions faces with landmark labels (trainer/stages/parser.py).
 
 Writes `parser.safetensors` (what `faceedit-train gan --parser` and the app load).
 """
@@ -18,13 +19,16 @@ EPILOG = """examples:
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --preset tiny --steps 200 --out runs/p1
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --out runs/p1          # paper-128: BiSeNet at 256 px
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --set model.parser.kind=unet --out runs/p-unet
+  faceedit-train parser --facial-expressions ~/data/fe128 --preset tiny --out runs/p-real   # prepared real faces
   faceedit-train parser --out runs/p1 --resume                                       # continue after a stop
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Stage 1: train the face parser (BiSeNet or UNet, 19 classes) on CelebAMask-HQ. "
+        "Stage 1: train the face parser (BiSeNet or UNet, 19 classes) on CelebAMask-HQ, or on "
+        "real faces whose labels were drawn from landmarks (a prepared facial_expressions "
+        "folder; unlabelled pixels are ignored). "
         f"Writes {CHECKPOINT_NAME} into --out."
     )
     parser.epilog = EPILOG
@@ -34,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ROOT",
         help="CelebAMask-HQ root (holding CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/); "
         "not needed with --resume",
+    )
+    data.add_argument(
+        "--facial-expressions",
+        metavar="DIR",
+        help="a folder made by 'faceedit-train prepare --facial-expressions' (used when "
+        "--celebamask-hq is not given)",
     )
     data.add_argument(
         "--backbone-weights",
@@ -49,9 +59,16 @@ def run(args: argparse.Namespace) -> int:
     roots = {}
     if args.celebamask_hq:
         roots["celebamask_hq"] = existing_folder("--celebamask-hq", args.celebamask_hq)
+    if args.facial_expressions:
+        roots["facial_expressions"] = existing_folder(
+            "--facial-expressions", args.facial_expressions
+        )
     config, defaults, state = resolve_config(args, "parser", roots)
-    if not config.data.celebamask_hq:
-        raise ConfigError("the parser stage needs --celebamask-hq ROOT (the CelebAMask-HQ folder)")
+    if config.data.parsing_source is None:
+        raise ConfigError(
+            "the parser stage needs --celebamask-hq ROOT (the CelebAMask-HQ folder) or "
+            "--facial-expressions DIR (a prepared facial_expressions folder)"
+        )
     backbone = args.backbone_weights if state is None else None
 
     def build(c: TrainConfig, i: DistInfo) -> ParserStage:

@@ -20,12 +20,13 @@ from trainer.data.prepare import DEFAULT_SHARD_BYTES, PrepareOptions, default_wo
 
 logger = logging.getLogger("trainer.data")
 DEFAULT_PRESET = "paper-128"
-SOURCES = ("celebamask_hq", "affectnet", "rafd", "folders")
+SOURCES = ("celebamask_hq", "affectnet", "rafd", "folders", "facial_expressions")
 
 EPILOG = """examples:
   faceedit-train prepare --celebamask-hq ~/data/CelebAMask-HQ --out ~/data/celebamask-256
   faceedit-train prepare --affectnet ~/data/AffectNet --align landmarks --out ~/data/affectnet-128
   faceedit-train prepare --rafd ~/data/RaFD --out ~/data/rafd-128
+  faceedit-train prepare --facial-expressions ~/data/facial_expressions --out ~/data/fe128 --size 128
   faceedit-train parser --celebamask-hq ~/data/celebamask-256 --out runs/p1      # trains from shards
 """
 
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--affectnet", metavar="ROOT", help="AffectNet root")
     source.add_argument("--rafd", metavar="ROOT", help="RaFD root")
     source.add_argument("--folders", metavar="ROOT", help="your photos, one folder per expression")
+    source.add_argument(
+        "--facial-expressions",
+        metavar="ROOT",
+        help="facial_expressions (images/, data/legend.csv): real faces, aligned as the app "
+        "aligns them, with label maps drawn from dlib's 68 landmarks (needs the 'landmarks' "
+        "extra); both the parser and the gan/joint stages train from the result",
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder to write the shards into")
     parser.add_argument(
         "--size",
@@ -134,4 +142,8 @@ def run(args: argparse.Namespace) -> int:
         counts,
         {s: dict(manifest.skipped[s]) for s in manifest.skipped if skipped[s]} or "nothing",
     )
+    if kind == "facial-expressions":
+        from trainer.data.facial_expressions import describe_prepared
+
+        logger.info("%s", describe_prepared(args.out))
     return 0

@@ -1,4 +1,5 @@
-"""Dataset loaders that read CelebAMask-HQ, AffectNet, RaFD and expression folders as stored.
+"""Dataset loaders that read CelebAMask-HQ, AffectNet, RaFD, facial_expressions and expression
+folders as stored.
 
 `build_expression_dataset` picks an expression loader by name from the explicit
 EXPRESSION_DATASETS mapping (it lives here rather than in common.py, which the loaders import).
@@ -7,22 +8,25 @@ EXPRESSION_DATASETS mapping (it lives here rather than in common.py, which the l
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from faceedit.errors import ConfigError
 from trainer.data.affectnet import AffectNet
 from trainer.data.celebamask import CelebAMaskHQ
 from trainer.data.common import AugmentConfig, ExpressionDataset, SkippedItem, Split
+from trainer.data.facial_expressions import LEGEND, FacialExpressions
 from trainer.data.folders import ExpressionFolders
 from trainer.data.rafd import RaFD
 from trainer.data.sampling import DistributedWeightedSampler, class_balanced_weights
 from trainer.data.shards import ShardExpressions, ShardParsing, is_prepared
 
-ExpressionKind = Literal["affectnet", "rafd", "folders"]
+ExpressionKind = Literal["affectnet", "rafd", "folders", "facial_expressions"]
 EXPRESSION_DATASETS: Final[dict[str, type[ExpressionDataset]]] = {
     "affectnet": AffectNet,
     "rafd": RaFD,
     "folders": ExpressionFolders,
+    "facial_expressions": FacialExpressions,
 }
 
 
@@ -52,10 +56,16 @@ def open_parsing_dataset(
     augment: bool | AugmentConfig = False,
     seed: int = 0,
 ) -> CelebAMaskHQ | ShardParsing:
-    """CelebAMask-HQ at `root`: its prepared shards when `root` is a prepared folder, else the
-    dataset's own files."""
+    """Face-parsing data at `root`: prepared shards (CelebAMask-HQ's, or facial_expressions'
+    landmark labels) when `root` is a prepared folder, else CelebAMask-HQ's own files."""
     if is_prepared(root):
         return ShardParsing(root, split, size=size, augment=augment, seed=seed)
+    if (Path(root) / LEGEND).is_file():
+        raise ConfigError(
+            f"{root} is the facial_expressions dataset, whose parsing labels are drawn from "
+            "landmarks while preparing it: run 'faceedit-train prepare --facial-expressions "
+            f"{root} --out DIR' and train from DIR"
+        )
     return CelebAMaskHQ(root, split, size=size, augment=augment, seed=seed)
 
 
@@ -66,6 +76,7 @@ __all__ = [
     "CelebAMaskHQ",
     "DistributedWeightedSampler",
     "ExpressionFolders",
+    "FacialExpressions",
     "RaFD",
     "ShardExpressions",
     "ShardParsing",

@@ -50,7 +50,11 @@ CELEBA_TRAIN_END: Final[int] = 162771
 CELEBA_VAL_END: Final[int] = 182638
 PART_NAMES: Final[tuple[str, ...]] = CLASS_NAMES[1:]
 _MASK_NAME: Final[re.Pattern[str]] = re.compile(r"^(\d+)_([a-z_]+)\.png$", re.IGNORECASE)
-_FLIP: Final[np.ndarray] = flip_permutation().astype(np.uint8)
+# Indexed by every uint8 label: values past the 19 classes (255, "unlabelled", in label maps
+# drawn from landmarks) stay what they are.
+_FLIP: Final[np.ndarray] = np.concatenate(
+    [flip_permutation(), np.arange(len(CLASS_NAMES), 256)]
+).astype(np.uint8)
 
 
 class CelebARecord(NamedTuple):

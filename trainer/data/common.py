@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -25,6 +25,9 @@ from torch.utils.data import Dataset
 
 from faceedit.errors import ConfigError, DatasetError, FaceEditError, InputError, NoFaceError
 from faceedit.media import sources
+
+if TYPE_CHECKING:
+    from faceedit.faces.detect import Face
 
 logger = logging.getLogger("trainer.data")
 
@@ -224,17 +227,25 @@ def detect_align_points(image: np.ndarray, size: int) -> tuple[np.ndarray, np.nd
     the CPU: DataLoader workers are forked, and CUDA cannot be used in forked processes. One
     detector per process, built on first use.
     """
-    global _DETECTOR
     from faceedit.faces.align import align
+
+    face = detect_largest_face(image)
+    if face is None:
+        return None
+    alignment = align(image, face, size=size)
+    return alignment.crop, alignment.to_crop(face.landmarks).astype(np.float32)
+
+
+def detect_largest_face(image: np.ndarray) -> Face | None:
+    """The largest face MTCNN finds in `image` (the app's detector, on the CPU, one per
+    process, built on first use), or None."""
+    global _DETECTOR
     from faceedit.faces.detect import FaceDetector
 
     if _DETECTOR is None:
         _DETECTOR = FaceDetector(device="cpu")
-    faces = _DETECTOR.detect(image)  # largest first
-    if not faces:
-        return None
-    alignment = align(image, faces[0], size=size)
-    return alignment.crop, alignment.to_crop(faces[0].landmarks).astype(np.float32)
+    faces: list[Face] = _DETECTOR.detect(image)  # largest first
+    return faces[0] if faces else None
 
 
 # ------------------------------------------------------------------- randomness and splits

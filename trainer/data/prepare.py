@@ -31,6 +31,7 @@ from trainer.data.shards import (
     KINDS,
     MANIFEST,
     OPTIONS_FILE,
+    PARSING_KINDS,
     Manifest,
     images_file,
     is_prepared,
@@ -82,11 +83,20 @@ def open_source(options: PrepareOptions, split: str) -> FaceDataset:
     if is_prepared(options.source):
         raise ConfigError(f"{options.source} is a prepared folder already; give the dataset's root")
     chosen = cast(Split, split)  # one of SPLITS: PrepareOptions checks
+    if options.kind == "facial-expressions":
+        from trainer.data.dlib_landmarks import INSTALL_HINT, available
+
+        if not available():  # checked here: in the workers it would fail every sample
+            raise ConfigError(
+                f"preparing facial_expressions draws label maps from dlib's 68 landmarks: "
+                f"{INSTALL_HINT}"
+            )
     if options.kind == "celebamask-hq":
         return CelebAMaskHQ(options.source, chosen, size=options.size)
     extra: dict[str, Any] = {"align": options.align} if options.align else {}
+    loader = EXPRESSION_DATASETS[options.kind.replace("-", "_")]
     try:
-        return EXPRESSION_DATASETS[options.kind](options.source, chosen, size=options.size, **extra)
+        return loader(options.source, chosen, size=options.size, **extra)
     except ValueError as error:
         raise ConfigError(f"--align for {options.kind}: {error}") from None
 
@@ -133,11 +143,18 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 class _SplitWriter:
-    """Buffers samples of one split and writes them shard by shard (resumably)."""
+    """Buffers samples of one split and writes them shard by shard (resumably).
+
+    A parsing dataset's sample is (image, labels), an expression dataset's its image; one that
+    is both (facial-expressions) gives (image, labels, facts), facts being per-sample values
+    (flags, the file name) kept in each shard's record and written as <split>/<fact>.npy.
+    """
 
     def __init__(self, folder: Path, kind: str, per_shard: int) -> None:
         self.folder, self.kind, self.per_shard = folder, kind, per_shard
-        self.parsing = kind not in EXPRESSION_KINDS
+        self.parsing = kind in PARSING_KINDS
+        self.expressions = kind in EXPRESSION_KINDS
+        self.facts: dict[str, list[Any]] = {}
         self.records: list[dict[str, Any]] = []
         self.images: list[np.ndarray] = []
         self.labels: list[np.ndarray] = []
@@ -167,12 +184,18 @@ class _SplitWriter:
         va: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.source_index.append(source_index)
-        if self.parsing:
+        if self.parsing and self.expressions:
+            image, labels, facts = arrays
+            for name, value in facts.items():
+                self.facts.setdefault(name, []).append(_plain(value))
+        elif self.parsing:
             image, labels = arrays
-            self.images.append(image)
-            self.labels.append(labels)
         else:
-            self.images.append(arrays)
+            image, labels = arrays, None
+        self.images.append(image)
+        if self.parsing:
+            self.labels.append(labels)
+        if self.expressions:
             self.expression.append(int(expression))
             self.valence_arousal.append([float(va[0]), float(va[1])])
 
@@ -201,10 +224,13 @@ class _SplitWriter:
             "valence_arousal": self.valence_arousal,
             "source_index": self.source_index,
         }
+        if self.facts:
+            record["facts"] = self.facts
         atomic_write_text(self.folder / shard_record_file(index), json.dumps(record))
         self.records.append(record)
         self.images, self.labels, self.expression, self.valence_arousal = [], [], [], []
         self.source_index = []
+        self.facts = {}
         self.skipped = {}
 
     def finish(self, index_skips: dict[str, int]) -> tuple[list[int], dict[str, int]]:
@@ -215,7 +241,10 @@ class _SplitWriter:
         for record in self.records:
             for reason, count in record["skipped"].items():
                 skipped[reason] = skipped.get(reason, 0) + int(count)
-        if not self.parsing:
+        for name in sorted({n for r in self.records for n in r.get("facts", {})}):
+            values = [v for r in self.records for v in r["facts"][name]]
+            _save_npy(self.folder / f"{name}.npy", np.asarray(values))
+        if self.expressions:
             expression = [e for r in self.records for e in r["expression"]]
             va = [p for r in self.records for p in r["valence_arousal"]]
             _save_npy(self.folder / "expression.npy", np.asarray(expression, dtype=np.int64))
@@ -224,6 +253,11 @@ class _SplitWriter:
                 np.asarray(va, dtype=np.float32).reshape(-1, 2),
             )
         return [int(r["count"]) for r in self.records], skipped
+
+
+def _plain(value: Any) -> Any:
+    """A fact as JSON stores it (numpy scalars to Python's)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 Progress = Callable[[int, int, dict[str, int]], None]
@@ -277,7 +311,7 @@ def prepare(
     written = 0
     splits: dict[str, list[int]] = {}
     skipped: dict[str, dict[str, int]] = {}
-    sample_bytes = options.size * options.size * (4 if options.kind == "celebamask-hq" else 3)
+    sample_bytes = options.size * options.size * (4 if options.kind in PARSING_KINDS else 3)
     per_shard = max(1, options.shard_bytes // sample_bytes)
     for split, dataset in sources.items():
         writer = _SplitWriter(folder / split, options.kind, per_shard)

@@ -9,6 +9,8 @@ Layout of a prepared folder (docs/training.md, "Prepared shards"):
     <split>/expression.npy                (N,) int64 unified expression (expression datasets)
     <split>/valence_arousal.npy           (N, 2) float32, NaN where not annotated
     <split>/source_index.npy              (N,) int64: each sample's index in the raw loader
+    <split>/<fact>.npy                    (N,) per-sample facts some datasets record
+                                          (facial-expressions: greyscale, labelled, file)
 Each shard is a plain .npy file opened with numpy's memory map: reading a sample is a page-cache
 copy, with no JPEG or PNG decoding (measured against JPEG-in-tar and PNG-label shards in
 docs/training.md). Samples are stored in a seeded shuffle of the source order, so a shard is a
@@ -46,9 +48,12 @@ MANIFEST: Final[str] = "faceedit-shards.json"
 OPTIONS_FILE: Final[str] = "prepare.json"
 FORMAT: Final[str] = "faceedit-shards"
 FORMAT_VERSION: Final[int] = 1
-PARSING_KINDS: Final[tuple[str, ...]] = ("celebamask-hq",)
-EXPRESSION_KINDS: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
-KINDS: Final[tuple[str, ...]] = PARSING_KINDS + EXPRESSION_KINDS
+# facial-expressions is both: aligned real faces with an expression each and a label map drawn
+# from their landmarks (trainer/data/facial_expressions.py), so the parser stage and the
+# gan/joint stages train from the same prepared folder.
+PARSING_KINDS: Final[tuple[str, ...]] = ("celebamask-hq", "facial-expressions")
+EXPRESSION_KINDS: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders", "facial-expressions")
+KINDS: Final[tuple[str, ...]] = tuple(dict.fromkeys(PARSING_KINDS + EXPRESSION_KINDS))
 
 
 def images_file(index: int) -> str:
@@ -321,6 +326,11 @@ class ShardExpressions(ShardDataset):
     def has_valence_arousal(self) -> np.ndarray:
         return np.asarray(np.isfinite(self.valence_arousal).all(axis=1))
 
+    def fact(self, name: str) -> np.ndarray | None:
+        """(N,) per-sample fact `prepare` recorded for this split (facial-expressions:
+        "greyscale" bool, "labelled" bool, "file" str), or None when it recorded none."""
+        return read_fact(self.folder, name, len(self))
+
     def load_uint8(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
         del epoch  # expression batches are not augmented here (the critics augment on device)
         image = self.image_array(index)
@@ -337,6 +347,20 @@ class ShardExpressions(ShardDataset):
             torch.tensor(self.expression[index], dtype=torch.int64),
             torch.from_numpy(self.valence_arousal[index].copy()),
         )
+
+
+def read_fact(folder: Path, name: str, count: int) -> np.ndarray | None:
+    """(count,) array of <folder>/<name>.npy, None when absent (DatasetError when it does not
+    match the split's sample count)."""
+    file = folder / f"{name}.npy"
+    if not file.is_file():
+        return None
+    values = np.load(file)  # numbers, booleans or fixed-width strings: never pickled objects
+    if values.shape != (count,):
+        raise DatasetError(
+            f"{file} holds {values.shape} values for {count} samples; prepare the folder again"
+        )
+    return np.asarray(values)
 
 
 def prepared_kind(root: str | os.PathLike[str]) -> str:

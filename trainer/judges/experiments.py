@@ -235,6 +235,7 @@ class Data:
 
     def flags(self, stage: str) -> list[str]:
         kind, root = self.expression
+        kind = kind.replace("_", "-")  # the config key facial_expressions is --facial-expressions
         align = ["--set", f"data.align={self.align}"] if self.align else []
         if stage == "parser":
             return ["--celebamask-hq", self.celebamask_hq]

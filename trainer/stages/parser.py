@@ -79,15 +79,18 @@ def load_backbone(net: nn.Module, path: str) -> str:
 
 
 def parsing_train_set(config: TrainConfig) -> CelebAMaskHQ | ShardParsing | LabelledSubset:
-    """CelebAMask-HQ's training split at the parser's resolution, augmented per the config.
+    """The parsing training split (CelebAMask-HQ, or prepared facial_expressions: see
+    DataConfig.parsing_source) at the parser's resolution, augmented per the config.
 
     Stage 1 trains the parser on it and the joint stage keeps supervising the parser with it,
     so both read it here: a jointly trained parser sees the data it was first trained on.
     """
     from trainer.data import AugmentConfig, open_parsing_dataset
 
+    root = config.data.parsing_source
+    assert root is not None, "the commands check that a parsing dataset is given"
     dataset = open_parsing_dataset(
-        config.data.celebamask_hq,
+        root,
         "train",
         size=config.model.parser.resolution,
         augment=AugmentConfig(scale=config.data.augment_scale) if config.data.augment else False,

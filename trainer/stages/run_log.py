@@ -46,9 +46,12 @@ def colour_probabilities(probabilities: Tensor) -> Tensor:
 
 
 def colour_labels(labels: Tensor) -> Tensor:
-    """(B, H, W) class indices -> (B, 3, H, W) palette colours in [0, 1]."""
-    table = torch.tensor(CLASS_COLORS, dtype=torch.float32) / 255.0
-    return table[labels.detach().long().cpu().clamp(0, len(CLASS_COLORS) - 1)].permute(0, 3, 1, 2)
+    """(B, H, W) class indices -> (B, 3, H, W) palette colours in [0, 1]; any other value (255,
+    unlabelled, in label maps drawn from landmarks) shows as mid grey."""
+    table = torch.tensor([*CLASS_COLORS, (128, 128, 128)], dtype=torch.float32) / 255.0
+    index = labels.detach().long().cpu()
+    index = torch.where((index >= 0) & (index < len(CLASS_COLORS)), index, len(CLASS_COLORS))
+    return table[index].permute(0, 3, 1, 2)
 
 
 def colour_regions(masks: Tensor, regions: Sequence[str]) -> Tensor:

@@ -15,6 +15,7 @@ from trainer.data import (
     EXPRESSION_DATASETS,
     AffectNet,
     ExpressionFolders,
+    FacialExpressions,
     RaFD,
     build_expression_dataset,
 )
@@ -97,7 +98,12 @@ def test_unreadable_photo_is_replaced_and_counted(tmp_path: Path) -> None:
 
 
 def test_build_expression_dataset_dispatches_by_name(tmp_path: Path) -> None:
-    expected = {"affectnet": AffectNet, "rafd": RaFD, "folders": ExpressionFolders}
+    expected = {
+        "affectnet": AffectNet,
+        "rafd": RaFD,
+        "folders": ExpressionFolders,
+        "facial_expressions": FacialExpressions,
+    }
     assert expected == EXPRESSION_DATASETS
     write_folders(tmp_path, {"happy": 5})
     ds = build_expression_dataset("folders", tmp_path, "train", 16, split_seed=2)
