@@ -227,6 +227,10 @@ class DataConfig:
     # 1-2 px parts (brows, glasses frames at 64 px) keep their labels exactly.
     augment_scale: tuple[float, float] = (0.75, 1.25)
     class_balanced: bool = True  # expression batches draw every class equally often
+    # With class_balanced: expressions with fewer training images than this are never drawn
+    # (neither as source nor as target); a real dataset's 9 contempt photos would otherwise be
+    # shown hundreds of times as often as a neutral one. 0 keeps every class.
+    min_class_images: int = 0
     # Share of CelebAMask-HQ's training images whose parsing labels the parser and joint stages
     # may use (a seeded subset); the low-label experiment sets 0.1. Expression data is unaffected.
     parser_label_fraction: float = 1.0
@@ -235,6 +239,8 @@ class DataConfig:
         given = [name for name in EXPRESSION_SOURCES if getattr(self, name)]
         if len(given) > 1:
             _fail("data", f"give one expression dataset, got {given}")
+        if not isinstance(self.min_class_images, int) or self.min_class_images < 0:
+            _fail("data.min_class_images", f"must be an integer >= 0, got {self.min_class_images!r}")
         if not 0.0 < self.parser_label_fraction <= 1.0:
             _fail("data.parser_label_fraction", f"{self.parser_label_fraction} is not in (0, 1]")
         low, high = self.augment_scale

@@ -309,16 +309,42 @@ def _world_64() -> ModelConfig:
     )
 
 
+def _real_128() -> ModelConfig:
+    # Real photographs at the paper's crop size, sized to train on a 2-core CPU and to edit a
+    # slider move in tens of milliseconds there (docs/real-faces.md): a U-Net parser at the
+    # crop's own resolution (the landmark labels are polygons, not hair-thin parts), world-64's
+    # narrow FiLM generators, and critics one layer deeper for the larger crop.
+    return ModelConfig(
+        crop_size=128,
+        parser=ParserConfig(
+            kind="unet",
+            resolution=128,
+            mean=IDENTITY_MEAN,
+            std=IDENTITY_STD,
+            unet_depth=4,
+            unet_base_width=16,
+        ),
+        global_generator=GeneratorConfig(base_channels=16, num_res_blocks=2, conditioning="film"),
+        local_generator=GeneratorConfig(base_channels=8, num_res_blocks=1, conditioning="film"),
+        fusion_channels=8,
+        discriminator=DiscriminatorConfig(
+            base_channels=16, num_layers=5, local_base_channels=8, local_num_layers=3
+        ),
+    )
+
+
 PRESETS: Final[dict[str, Callable[[], ModelConfig]]] = {
     "paper-128": _paper_128,
+    "real-128": _real_128,
     "tiny": _tiny,
     "world-64": _world_64,
 }
 
 
 def preset(name: str) -> ModelConfig:
-    """A named preset: 'paper-128' (real training, 128 crops), 'world-64' (the procedural
-    world on a CPU) or 'tiny' (fast CPU tests)."""
+    """A named preset: 'paper-128' (the paper's sizes, 128 crops), 'real-128' (real photos,
+    128 crops, trainable on a CPU), 'world-64' (the procedural world on a CPU) or 'tiny' (fast
+    CPU tests)."""
     try:
         return PRESETS[name]()
     except KeyError:

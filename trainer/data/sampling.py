@@ -30,10 +30,12 @@ def dataset_targets(dataset: HasTargets | Subset) -> np.ndarray:
     return np.asarray(dataset.targets, dtype=np.int64)
 
 
-def class_balanced_weights(dataset: HasTargets | Subset) -> torch.Tensor:
+def class_balanced_weights(dataset: HasTargets | Subset, min_count: int = 0) -> torch.Tensor:
     """(N,) float64 per-sample weights inversely proportional to the sample's class frequency.
 
-    Every present class gets the same total weight; weights average 1. Pass them to
+    Every present class of at least `min_count` samples gets the same total weight; a class
+    with fewer gets weight 0, so it is never drawn (balancing would show its few images hundreds
+    of times as often as the others'). Weights average 1 over the drawn samples. Pass them to
     torch.utils.data.WeightedRandomSampler or DistributedWeightedSampler.
     """
     targets = dataset_targets(dataset)
@@ -41,7 +43,10 @@ def class_balanced_weights(dataset: HasTargets | Subset) -> torch.Tensor:
         raise ValueError("cannot balance an empty dataset")
     counts = np.bincount(targets)
     weights = 1.0 / counts[targets]
-    return torch.from_numpy(weights * (targets.size / weights.sum()))
+    weights[counts[targets] < min_count] = 0.0
+    if not weights.any():
+        raise ValueError(f"no expression has at least {min_count} samples to train on")
+    return torch.from_numpy(weights * (np.count_nonzero(weights) / weights.sum()))
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

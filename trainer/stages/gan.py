@@ -206,7 +206,11 @@ class GanStage:
             expressions.return_points = True
         self.box_samples = 0  # samples given keypoint boxes, and of those, template fallbacks
         self.template_fallbacks = 0
-        weights = class_balanced_weights(expressions) if config.data.class_balanced else None
+        weights = (
+            class_balanced_weights(expressions, config.data.min_class_images)
+            if config.data.class_balanced
+            else None
+        )
         self.loaders = {
             "expressions": EndlessLoader(
                 expressions,

@@ -184,6 +184,16 @@ def test_class_balanced_weights_are_inverse_to_class_frequency() -> None:
     assert subset.tolist() == pytest.approx([0.75, 0.75, 1.5])
 
 
+def test_classes_below_the_minimum_are_never_drawn() -> None:
+    targets = [1] * 6 + [2] * 2 + [6]
+    weights = class_balanced_weights(Labelled(targets), min_count=2)
+    assert weights[8] == 0.0  # the one image of class 6
+    per_class = [float(weights[torch.tensor(targets) == c].sum()) for c in (1, 2)]
+    assert per_class == pytest.approx([4.0, 4.0])  # the 8 drawn samples average weight 1
+    with pytest.raises(ValueError, match="at least 7 samples"):
+        class_balanced_weights(Labelled(targets), min_count=7)
+
+
 def test_class_balanced_weights_from_a_real_loader(tmp_path: Path) -> None:
     write_affectnet(tmp_path, [AffectNetRow(f"1/{k}.jpg", expression=k % 3 // 2) for k in range(6)])
     ds = AffectNet(tmp_path, "train")
