@@ -59,6 +59,13 @@ def test_ui_never_imports_torch() -> None:
     assert offenders(python_files("faceedit", "ui"), TORCH_MODULES) == []
 
 
+def test_the_app_state_imports_neither_qt_nor_torch() -> None:
+    # The window observes faceedit.state; its rules are tested without a display or a model.
+    files = python_files("faceedit", "state")
+    assert files, "no faceedit/state modules found"
+    assert offenders(files, QT_MODULES + TORCH_MODULES + ("faceedit.ui",)) == []
+
+
 def test_trainer_never_imports_the_ui() -> None:
     assert offenders(python_files("trainer"), ("faceedit.ui",)) == []
 
