@@ -109,8 +109,7 @@ def main() -> int:
     timer.start()
 
     def finish() -> None:
-        if hasattr(window, "undo_stack"):
-            window.undo_stack.setClean()  # the moved slider is no edit worth asking about
+        window.document.mark_saved()  # the moved slider is no edit worth asking about
         qapp.quit()
 
     if options.switch_to:

@@ -171,6 +171,11 @@ class Document:
         self.controls = state
         self.events.state.emit()
 
+    def forget_history(self) -> None:
+        """Start the history here (the command line's settings are where editing starts)."""
+        self.history = History()
+        self.events.state.emit()
+
     def undo(self) -> bool:
         return self._go(self.history.undo())
 
@@ -196,6 +201,7 @@ class Document:
         self.source_name = name
         self.source_is_video = is_video
         self.shown_serial = serial
+        self.controls = replace(self.controls, face_index=None)  # another picture's faces
         self.history = History()
         self._saved_look = ()
         self.events.state.emit()

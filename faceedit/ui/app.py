@@ -349,8 +349,9 @@ def apply_options(
         window.expressions.set_condition(weights, region=region)
     if args.editable is not None:
         window.regions.set_editable(args.editable)
-    # The command line's settings are where editing starts: nothing to undo, nothing unsaved.
-    window.undo_stack.clear()
+    # The command line's settings are where editing starts: nothing to undo. (The picture they
+    # edit is still unsaved: quitting asks, as the title's marker says.)
+    window.document.forget_history()
     if args.camera is not None:
         window.open_camera(args.camera)
     elif args.source is not None:
@@ -463,6 +464,7 @@ def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: 
             save_png(path, qimage_to_array(image))
             print(f"faceedit: saved a snapshot of the window to {path}")
     finally:
+        window.document.mark_saved()  # the command line's edit, not the user's: never ask
         window.close()
     if waiter.code != 0:
         print(f"faceedit: snapshot failed: {waiter.error}", file=sys.stderr)

@@ -44,8 +44,9 @@ from faceedit.inference.session import (
 from faceedit.media import bundled
 from faceedit.media import masks as mask_files
 from faceedit.media.images import save_png
+from faceedit.media.sources import probe
+from faceedit.state.document import Document, EditState, scores_note
 from faceedit.ui import dialogs, gc_guard, layout
-from faceedit.ui.edit_history import EditHistory, EditState
 from faceedit.ui.menus import Actions, build_actions, check_speed_actions, shortcut_rows
 from faceedit.ui.overlay import OverlaySettings, render_overlay
 from faceedit.ui.settings import CompareMode, Preferences
@@ -69,6 +70,7 @@ LOADING: Final[str] = "the model is still loading"
 NO_VALENCE_AROUSAL: Final[str] = (
     "the loaded model was not trained with valence and arousal labels, so it cannot steer them"
 )
+NO_CUDA: Final[str] = "Unavailable: no usable CUDA GPU was found on this machine"
 NOT_YET: Final[str] = "the picture is still being computed; try again once it is shown"
 SPEED_PREFERENCES: Final[tuple[str, ...]] = (
     "precision",
@@ -101,8 +103,6 @@ class MainWindow(QMainWindow):
         self.model_info: ModelInfo | None = None
         self.source_info: SourceInfo | None = None
         self.latest: FrameUpdate | None = None
-        self.request_id = 0
-        self.settled_request_id = 0  # first request sent with the current model's settings
         self._face_index: int | None = None
         self._source_label = ""
         self._warned_no_face: object = None
@@ -110,9 +110,6 @@ class MainWindow(QMainWindow):
         self._requested_model: str | None = None  # the checkpoint last asked for, resolved
         self._model_note: str | None = None  # said in the model banner once the model loads
         self._next_sample = 0  # the procedural sample Open Sample Face shows next
-        # The source whose results may be shown: None while one is being opened, so neither a
-        # late result of the previous source nor Ctrl+S can show or save the wrong picture.
-        self._shown_serial: int | None = 0
         self._opening: str | None = None  # what is being opened, for the busy sign
         self._opened_at = 0.0  # when the current source was asked for (first-result time)
         self._first_result_pending = False
@@ -185,15 +182,27 @@ class MainWindow(QMainWindow):
         self.actions_ = build_actions(self)
         for dock in self.docks.values():
             self.actions_.view_menu.addAction(dock.toggleViewAction())
-        self.history = EditHistory(self.edit_state, self._restore_edit_state, self)
-        self.undo_stack = self.history.stack
+        # The edit settings, their undo history and the modified flag (faceedit/state): the
+        # panels show them; _showing_controls is set while they are being set from it.
+        self.document = Document(self.edit_state())
+        self._showing_controls = False
         self._connect(self.actions_)
         self._set_model_controls(None)
-        self._set_title()
+        self._show_document_state()
         layout.set_minimum_sizes(self)
         self._restore_layout()
         gc_guard.hold()  # cycles are collected on this thread while the worker runs
         self.worker.start()
+
+    @property
+    def request_id(self) -> int:
+        """The newest request handed to the worker."""
+        return self.document.request_id
+
+    @property
+    def settled_request_id(self) -> int:
+        """The first request sent with the current model's settings."""
+        return self.document.settled_request_id
 
     # ---- assembly ---------------------------------------------------------------------------------
 
@@ -232,13 +241,12 @@ class MainWindow(QMainWindow):
         self.va.changed.connect(
             lambda: self._controls_changed("Steer valence and arousal", ("va", self.va.pad.strokes))
         )
-        self.undo_stack.cleanChanged.connect(lambda clean: self.setWindowModified(not clean))
-        a.undo.triggered.connect(self.undo_stack.undo)
-        a.redo.triggered.connect(self.undo_stack.redo)
-        self.undo_stack.canUndoChanged.connect(a.undo.setEnabled)
-        self.undo_stack.canRedoChanged.connect(a.redo.setEnabled)
-        self.undo_stack.undoTextChanged.connect(self._on_undo_text)
-        self.undo_stack.redoTextChanged.connect(self._on_redo_text)
+        self.expressions.resetRequested.connect(self.reset_expression)
+        self.docks["va"].toggleViewAction().toggled.connect(self._on_va_panel_shown)
+        self.document.events.controls.connect(self._show_controls)
+        self.document.events.state.connect(self._show_document_state)
+        a.undo.triggered.connect(self.document.undo)
+        a.redo.triggered.connect(self.document.redo)
         a.previous_frame.triggered.connect(lambda: self.step_frame(-1))
         a.next_frame.triggered.connect(lambda: self.step_frame(1))
         self.overlay.changed.connect(self._on_overlay)
@@ -346,6 +354,11 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() == CHECKPOINT_SUFFIX:
             self.load_checkpoint(path)
             return
+        try:
+            probe(path)  # a file that cannot open is said before any question about this one
+        except FaceEditError as error:
+            self.show_message("error", str(error))
+            return
         if not self.confirm_discard(f"open {path.name}"):
             return
         if self.demo_in_use and not _is_procedural_sample(path):
@@ -366,7 +379,7 @@ class MainWindow(QMainWindow):
         self._previous_label = self._source_label
         self._source_label = label
         self._opening = label
-        self._shown_serial = None
+        self.document.begin_opening()
         self.latest = None
         self.compare.set_frames(None, None)
         self.crop.set_data(None, None, None, None)
@@ -455,17 +468,19 @@ class MainWindow(QMainWindow):
         self.worker.set_device(device)
 
     def _check_device(self, info: ModelInfo) -> None:
-        """CUDA was chosen but the model runs on the CPU: tick what runs, and say why not."""
+        """The CUDA entry is offered only where a GPU is usable; CUDA was chosen but the model
+        runs on the CPU: tick what runs."""
+        cuda = self.actions_.devices["cuda"]
+        cuda.setEnabled(info.cuda_available)
+        tip = "" if info.cuda_available else NO_CUDA
+        cuda.setToolTip(tip or "Run the models on: cuda")
+        cuda.setStatusTip(cuda.toolTip())
         if self.prefs.device != "cuda" or not info.device.startswith("cpu"):
             return
         before = self._device_before
         fallback: DeviceChoice = before if before != "cuda" else "auto"
         self.prefs.device = fallback
         self.actions_.devices[fallback].setChecked(True)
-        cuda = self.actions_.devices["cuda"]
-        cuda.setEnabled(False)
-        cuda.setToolTip("Unavailable: no usable CUDA GPU was found on this machine")
-        cuda.setStatusTip(cuda.toolTip())
 
     def set_detect_every(self, frames: int) -> None:
         self.prefs.detect_every = frames
@@ -511,7 +526,19 @@ class MainWindow(QMainWindow):
             all_faces=self.actions_.all_faces.isChecked(),
         )
 
-    def _restore_edit_state(self, state: EditState) -> None:
+    def _show_controls(self) -> None:
+        """Set the panels to the document's settings (undo, redo, Reset, a face chosen)."""
+        state = self.document.controls
+        self._showing_controls = True
+        try:
+            self._set_panels(state)
+        finally:
+            self._showing_controls = False
+        if state.valence_arousal is not None and self.va.isEnabled():
+            self.docks["va"].show()  # steering is never invisible
+        self.submit()
+
+    def _set_panels(self, state: EditState) -> None:
         self.expressions.set_state(dict(state.whole), {r: dict(w) for r, w in state.own})
         known = set(self.regions.boxes)
         editable = None if state.editable is None else [r for r in state.editable if r in known]
@@ -522,24 +549,34 @@ class MainWindow(QMainWindow):
         action.blockSignals(True)
         action.setChecked(state.all_faces)
         action.blockSignals(False)
-        self.submit()
 
     def _controls_changed(self, text: str, merge_key: Hashable | None = None) -> None:
-        """A control moved: one undo step (a drag merges into one) and a new request."""
-        self.history.record(text, merge_key)
+        """A control moved: the document takes it (a step when the picture changes; a drag
+        merges into one) and a new request goes out."""
+        if self._showing_controls:
+            return
+        self.document.edit(self.edit_state(), text, merge_key)
         self.submit()
 
-    def _on_undo_text(self, text: str) -> None:
-        if not self.undo_stack.signalsBlocked():
-            self.actions_.undo.setText(f"&Undo {text}".rstrip())
+    def _on_va_panel_shown(self, shown: bool) -> None:
+        if not shown and not self._showing_controls:
+            self.document.stop_steering()
 
-    def _on_redo_text(self, text: str) -> None:
-        if not self.undo_stack.signalsBlocked():
-            self.actions_.redo.setText(f"&Redo {text}".rstrip())
+    def _show_document_state(self) -> None:
+        """The title, the modified marker and the Edit menu say what the document holds."""
+        document = self.document
+        self.expressions.set_steering(document.controls.valence_arousal)
+        self.setWindowTitle(document.title)
+        self.setWindowModified(document.modified)
+        history = document.history
+        self.actions_.undo.setEnabled(history.can_undo)
+        self.actions_.redo.setEnabled(history.can_redo)
+        self.actions_.undo.setText(f"&Undo {document.undo_text}".rstrip())
+        self.actions_.redo.setText(f"&Redo {document.redo_text}".rstrip())
 
     def confirm_discard(self, action: str) -> bool:
         """Before `action` drops unsaved edits: ask to save them, drop them, or stay."""
-        if self.undo_stack.isClean():
+        if not self.document.modified:
             return True
         answer = dialogs.ask_unsaved(self, action)
         if answer == "save":
@@ -562,7 +599,7 @@ class MainWindow(QMainWindow):
 
     def submit(self) -> int:
         """Hand the current request to the worker (it replaces any request not yet started)."""
-        self.request_id = self.worker.submit(self.current_request())
+        self.document.request_id = self.worker.submit(self.current_request())
         if self.source_info is not None and self.model_info is not None:
             self.busy.begin("compute", "Computing")
         return self.request_id
@@ -570,16 +607,11 @@ class MainWindow(QMainWindow):
     def reset_expression(self) -> None:
         """Back to the input's own look: every slider 0, no region targets, no valence/arousal.
         One undo step."""
-        with self.history.batch("Reset to input"):
-            self.va.set_value(None)
-            self.expressions.reset()
-        self.submit()
+        self.document.reset()
 
     def choose_face(self, index: int) -> None:
-        with self.history.batch(f"Choose face {index + 1}"):
-            self._face_index = index
-            self.actions_.all_faces.setChecked(False)
-        self.submit()
+        """Edit face `index` only; no edit and no undo step while nothing is edited."""
+        self.document.choose_face(index)
 
     def step_frame(self, step: int) -> None:
         """Show the previous (-1) or next (+1) frame of a paused video (the arrow keys)."""
@@ -643,9 +675,10 @@ class MainWindow(QMainWindow):
             self.model_banner.clear()
         self.expressions.set_regions(info.regions)
         self.regions.set_regions(info.regions)
-        self.history.rebase()  # overrides of regions this model lacks went with the old one
+        # Overrides of regions this model lacks went with the old one.
+        self.document.rebase(self.edit_state())
         self._set_model_controls(info)
-        self.settled_request_id = self.submit()
+        self.document.settled_request_id = self.submit()
         self.modelReady.emit(info)
 
     def _on_model_failed(self, text: str) -> None:
@@ -697,10 +730,13 @@ class MainWindow(QMainWindow):
         self.actions_.save_masks.setEnabled(parse_reason is None)
         self.docks["va"].setVisible(bool(info and info.capabilities.valence_arousal))
         self._update_scores_wanted()
+        if self.latest is None:
+            self._show_scores(None)
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.source_info = info
-        self._shown_serial = info.serial
+        is_video = info.is_live or (info.frame_count or 0) > 1
+        self.document.source_opened(info.name, info.serial, is_video)
         self._opening = None
         self._detect_ms.clear()
         self.busy.end("source")
@@ -709,18 +745,16 @@ class MainWindow(QMainWindow):
         self._face_index = None
         self._warned_no_face = None
         self.messages.clear()
-        is_video = info.is_live or (info.frame_count or 0) > 1
         self.video.setVisible(is_video)
         self.video.set_source(info.frame_count, info.fps, info.is_live)
         self.video.set_playing(False)
         self.actions_.record.setEnabled(is_video)
         self.actions_.play.setEnabled(is_video)
-        self.undo_stack.setClean()  # nothing is edited on this picture yet
-        self._set_title()
         if not info.is_live and Path(info.path).exists():
             self.prefs.add_recent_file(info.path)
         self.plots.clear()
         self.plots.set_streaming(is_video)
+        self._show_scores(None)
         self.statusBar().showMessage(f"Opened {info.name} ({info.size[0]}x{info.size[1]})", 4000)
         self.submit()
         if info.is_live:
@@ -731,12 +765,12 @@ class MainWindow(QMainWindow):
         self._opening = None
         self.busy.end("source")
         self._source_label = self._previous_label
+        self.document.source_failed(self.source_info.serial if self.source_info else None)
         if self.source_info is not None:
-            self._shown_serial = self.source_info.serial
             self.submit()
         else:
-            self._shown_serial = 0
             self.busy.end("compute")
+            self._show_scores(None)
         self.show_message("error", text)
 
     def _on_failed(self, request_id: int, text: str) -> None:
@@ -744,18 +778,9 @@ class MainWindow(QMainWindow):
             self.busy.end("compute")
         self.show_message("error", text)
 
-    def _set_title(self) -> None:
-        """The source's name, and `*` while its edits are unsaved (Qt's [*] placeholder)."""
-        name = self.source_info.name if self.source_info is not None else ""
-        self.setWindowTitle(f"{name}[*] - faceedit" if name else "faceedit[*]")
-        self.setWindowModified(not self.undo_stack.isClean())
-
     def shows_current_source(self, update: FrameUpdate) -> bool:
         """Whether `update` was computed on the source now open (never one opened before)."""
-        return self._shown_serial is not None and source_serial(update.frame_key) in (
-            None,
-            self._shown_serial,
-        )
+        return self.document.shows(source_serial(update.frame_key))
 
     def _on_result(self, update: FrameUpdate) -> None:
         if not self.shows_current_source(update):
@@ -778,15 +803,7 @@ class MainWindow(QMainWindow):
             self._center_split = False
         self.crop.set_data(update.crop, update.edited_crop, update.attention, update.labels)
         self.plots.add_timings(update.timings)
-        if update.input_scores is not None:
-            self.plots.set_scores(
-                update.input_scores,
-                update.edited_scores if update.edited_scores is not None else None,
-            )
-        elif self.model_info is not None and not self.model_info.capabilities.can_score:
-            self.plots.set_scores(None, None)
-        elif not update.boxes:
-            self.plots.set_scores(None, None, "No expression scores: no face was found.")
+        self._show_scores(update)
         if update.frame_index is not None:
             self.video.set_position(update.frame_index)
         self._report(update)
@@ -860,10 +877,26 @@ class MainWindow(QMainWindow):
         self.prefs.overlay_opacity = settings.opacity
         self.prefs.overlay_mode = settings.mode
 
+    def _show_scores(self, update: FrameUpdate | None) -> None:
+        """The score chart, or the true reason it is empty (faceedit.state.document.scores_note)."""
+        if update is not None and update.input_scores is not None:
+            self.plots.set_scores(update.input_scores, update.edited_scores)
+            return
+        info = self.model_info
+        note = scores_note(
+            None if info is None else info.capabilities.can_score,
+            self.source_info is not None,
+            None if update is None else bool(update.boxes),
+        )
+        self.plots.set_scores(None, None, note or "")
+
     def _update_scores_wanted(self) -> None:
         info = self.model_info
         wanted = bool(info and info.capabilities.can_score) and self.docks["plots"].isVisible()
         self.worker.set_scores_wanted(wanted or not self.isVisible())
+        latest = self.latest
+        if wanted and latest is not None and latest.input_scores is None and latest.boxes:
+            self.submit()  # the chart was hidden when this picture was computed: score it now
 
     # ---- recording and saving -------------------------------------------------------------------------
 
@@ -893,6 +926,7 @@ class MainWindow(QMainWindow):
         if error:
             self.show_message("error", f"Recording to {path} failed: {error}")
         else:
+            self.document.mark_saved()  # the edited stream is on disk
             self.show_message("info", f"Saved {frames} frames to {path}")
 
     def save_frame(self, path: str | Path) -> Path | None:
@@ -912,7 +946,7 @@ class MainWindow(QMainWindow):
             return None
         self.statusBar().showMessage(f"Saved {saved}", 5000)
         self.prefs.last_save_folder = str(saved.parent)
-        self.undo_stack.setClean()
+        self.document.mark_saved()
         return saved
 
     def save_masks(self, path: str | Path) -> list[Path]:
@@ -1054,7 +1088,6 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard("quit"):
             event.ignore()
             return
-        self.undo_stack.blockSignals(True)  # its teardown must not touch deleted actions
         if self.remember_layout:
             self.prefs.save_layout(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
         self.prefs.sync()

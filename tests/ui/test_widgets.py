@@ -71,9 +71,10 @@ def test_speed_preferences_defaults_and_round_trip(tmp_path: Path) -> None:
     prefs.reparse_every_frame = True
     prefs.sync()
     again = Preferences(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    # Compiling is chosen for one run: remembered, it restarted a long compile at every launch.
     assert (again.precision, again.compile_networks, again.stream_min_face) == (
         "float32",
-        True,
+        False,
         100,
     )
     assert again.reparse_every_frame
@@ -198,3 +199,18 @@ def test_scaled_pixmaps_are_made_at_device_resolution_for_hidpi(qtbot) -> None:
     assert (sharp.width(), sharp.height()) == (80, 50)  # device pixels: full detail
     assert sharp.devicePixelRatio() == 2.0  # laid out at 40x25 logical pixels
     assert cache.scaled(QSize(40, 25), dpr=2.0, smooth=True) is sharp  # cached while panning
+
+
+def test_scores_not_refreshed_during_playback_keep_the_last_edited_bars(qtbot) -> None:
+    from faceedit.ui.widgets.plots_panel import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    scores = np.linspace(0.1, 0.8, 8)
+    panel.set_scores(scores, scores[::-1])
+    panel.set_scores(scores, None)  # a video frame whose edited face was not scored again
+    assert np.allclose(panel.edited_bars.opts["height"], scores[::-1])
+    panel.clear()  # another source: no stale bars
+    panel.set_scores(scores, None)
+    assert not np.any(panel.edited_bars.opts["height"])
+

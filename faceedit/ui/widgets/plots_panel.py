@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from faceedit.state.document import NO_MODEL_SCORES
 from faceedit.vocab.expressions import EXPRESSIONS
 
 HISTORY_S: Final[float] = 10.0
@@ -25,11 +26,6 @@ STAGE_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
 }
 INPUT_BRUSH: Final[tuple[int, int, int]] = (150, 150, 150)
 EDITED_BRUSH: Final[tuple[int, int, int]] = (64, 160, 255)
-
-
-NO_CLASSIFIER = (
-    "Expression scores need a checkpoint with a discriminator (its classification head)."
-)
 
 
 class PlotsPanel(QWidget):
@@ -113,6 +109,7 @@ class PlotsPanel(QWidget):
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_MS)
         self._redraw.timeout.connect(self.redraw)
+        self._edited = np.zeros(len(EXPRESSIONS))
         self.set_scores(None, None)
 
     # ---- feeding ------------------------------------------------------------------------------
@@ -133,6 +130,7 @@ class PlotsPanel(QWidget):
         self.fps.setVisible(streaming)
 
     def clear(self) -> None:
+        self._edited = np.zeros(len(EXPRESSIONS))
         self._times.clear()
         self._samples.clear()
         self.redraw()
@@ -146,7 +144,7 @@ class PlotsPanel(QWidget):
         self,
         input_scores: np.ndarray | None,
         edited_scores: np.ndarray | None,
-        why_none: str = NO_CLASSIFIER,
+        why_none: str = NO_MODEL_SCORES,
     ) -> None:
         """Bar heights; without scores the chart hides and `why_none` says why (no classifier
         in the model, or no face to score)."""
@@ -157,12 +155,11 @@ class PlotsPanel(QWidget):
             return
         self.scores_note.setText("")
         self.input_bars.setOpts(height=np.asarray(input_scores, dtype=float))
-        edited = (
-            np.zeros(len(EXPRESSIONS))
-            if edited_scores is None
-            else np.asarray(edited_scores, dtype=float)
-        )
-        self.edited_bars.setOpts(height=edited)
+        if edited_scores is not None:
+            self._edited = np.asarray(edited_scores, dtype=float)
+        # None: not refreshed this frame (scored at most every 0.5 s while frames keep coming):
+        # the last edited scores stand, never bars of zero.
+        self.edited_bars.setOpts(height=self._edited)
 
     # ---- drawing ------------------------------------------------------------------------------
 

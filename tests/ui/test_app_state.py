@@ -1,0 +1,180 @@
+"""Issue 30: what the title, the prompts, the plots and the menus say matches the screen.
+
+Each test drives the real window (offscreen) as the issue's user did; the rules themselves are
+tests/state/test_document.py's. One window with the tiny checkpoint is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import pytest
+from PySide6.QtCore import QSettings
+
+from faceedit.media.bundled import sample_image_path
+from faceedit.media.images import save_png
+from faceedit.media.sources import read_image
+from faceedit.state.document import NO_CLASSIFIER
+from faceedit.ui.main_window import MainWindow
+from faceedit.ui.settings import Preferences
+from tests.ui.test_app import WAIT_MS, open_and_wait, wait_for
+
+pytestmark = pytest.mark.gui
+
+SMALL = 256
+
+
+def _prefs(folder: Path) -> Preferences:
+    return Preferences(QSettings(str(folder / "faceedit.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("app-state")
+    face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
+    broken = root / "broken.png"
+    broken.write_bytes(b"this is no picture at all" * 10)
+    return SimpleNamespace(
+        root=root,
+        checkpoint=tiny_model,
+        face=save_png(root / "face.png", face),
+        other=save_png(root / "other.png", face[:, ::-1].copy()),
+        broken=broken,
+    )
+
+
+@pytest.fixture(scope="module")
+def window(qapp, files: SimpleNamespace) -> Iterator[MainWindow]:
+    win = MainWindow(_prefs(files.root), device="cpu")
+    win.resize(1100, 700)
+    win.show()
+    win.load_checkpoint(files.checkpoint)
+    yield win
+    win.document.mark_saved()
+    win.close()
+
+
+@pytest.fixture
+def fresh(qtbot, window: MainWindow, files: SimpleNamespace, unsaved) -> MainWindow:
+    """The window on face.png, nothing edited, nothing to undo."""
+    window.document.mark_saved()
+    open_and_wait(qtbot, window, files.face)
+    window.reset_expression()
+    window.regions.set_editable(None)
+    window.document.forget_history()
+    unsaved.asked.clear()
+    return window
+
+
+# ---- 1. Reset and valence/arousal ------------------------------------------------------------------
+
+
+def test_the_reset_button_clears_valence_arousal_steering(fresh: MainWindow) -> None:
+    fresh.va.set_value((0.6, 0.4))
+    fresh.expressions.set_condition({"happy": 1.0})
+    fresh.expressions.reset_button.click()
+    assert fresh.edit_state().valence_arousal is None and fresh.va.value() is None
+    assert fresh.current_request().is_identity and not fresh.isWindowModified()
+
+
+def test_closing_the_valence_arousal_panel_stops_steering(fresh: MainWindow) -> None:
+    fresh.docks["va"].show()
+    fresh.va.set_value((0.6, 0.4))
+    fresh.docks["va"].toggleViewAction().trigger()  # the panel's close button, or View menu
+    assert not fresh.docks["va"].isVisible()
+    assert fresh.va.value() is None and fresh.edit_state().valence_arousal is None
+    fresh.document.undo()  # steering back: the panel shows it
+    assert fresh.va.value() == pytest.approx((0.6, 0.4))
+
+
+# ---- 2. unsaved-state tracking ----------------------------------------------------------------------
+
+
+def test_clicking_the_picture_to_choose_a_face_is_no_edit(fresh: MainWindow, unsaved) -> None:
+    fresh.compare.faceClicked.emit(0)
+    assert fresh.edit_state().face_index == 0
+    assert not fresh.isWindowModified() and not fresh.actions_.undo.isEnabled()
+    assert fresh.confirm_discard("quit") and unsaved.asked == []  # quitting asks nothing
+
+
+def test_a_new_photo_after_discard_is_marked_modified_and_has_its_own_history(
+    qtbot, fresh: MainWindow, files, unsaved
+) -> None:
+    fresh.expressions.set_condition({"happy": 1.0})
+    assert fresh.actions_.undo.text() == "&Undo Set face expression"
+    unsaved.answer = "discard"
+    open_and_wait(qtbot, fresh, files.other)
+    assert unsaved.asked == ["open other.png"]
+    # The sliders still edit the new photo, so it is unsaved; its history is its own.
+    assert fresh.current_request().condition == {"happy": 1.0}
+    assert fresh.isWindowModified() and fresh.windowTitle().startswith("other.png")
+    assert not fresh.actions_.undo.isEnabled() and fresh.actions_.undo.text() == "&Undo"
+
+
+def test_after_recording_the_edited_stream_opening_asks_nothing(
+    qtbot, fresh: MainWindow, files, unsaved
+) -> None:
+    fresh.expressions.set_condition({"happy": 1.0})
+    assert fresh.isWindowModified()
+    fresh._on_recording_finished(str(files.root / "edited.mp4"), 12, "")
+    assert not fresh.isWindowModified()
+    open_and_wait(qtbot, fresh, files.face)
+    assert unsaved.asked == []
+
+
+def test_a_file_that_cannot_open_is_said_before_any_save_question(
+    qtbot, fresh: MainWindow, files, unsaved
+) -> None:
+    fresh.expressions.set_condition({"happy": 1.0})
+    unsaved.answer = "discard"
+    fresh.open_path(files.broken)
+    assert unsaved.asked == []  # never asked: the edit was never in danger
+    assert "broken.png" in fresh.messages.message()
+    assert fresh.expressions.condition() == {"happy": 1.0} and fresh.isWindowModified()
+    assert fresh.source_info is not None and fresh.source_info.name == "face.png"
+    wait_for(qtbot, fresh)
+
+
+# ---- 3. live plots ----------------------------------------------------------------------------------
+
+
+def test_scores_appear_when_the_plots_are_shown_without_another_edit(
+    qtbot, fresh: MainWindow
+) -> None:
+    plots = fresh.docks["plots"]
+    plots.hide()
+    fresh.expressions.set_condition({"happy": 0.5})
+    wait_for(qtbot, fresh, lambda u: u.edited)
+    plots.show()
+    qtbot.waitUntil(lambda: fresh.plots.scores.isVisible(), timeout=WAIT_MS)
+    assert fresh.plots.scores_note.text() != NO_CLASSIFIER
+
+
+def test_a_model_with_a_discriminator_never_says_it_needs_one(
+    qtbot, qapp, files, tmp_path: Path
+) -> None:
+    win = MainWindow(_prefs(tmp_path), device="cpu")
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.modelReady, timeout=WAIT_MS):
+            win.load_checkpoint(files.checkpoint)
+        assert win.model_info is not None and win.model_info.capabilities.can_score
+        assert win.plots.scores_note.text() != NO_CLASSIFIER  # no source yet
+        win.show()
+        open_and_wait(qtbot, win, files.face)
+        assert win.plots.scores.isVisible() or win.plots.scores_note.text() != NO_CLASSIFIER
+        win.docks["plots"].show()  # hidden on a small screen: shown, the scores are there
+        qtbot.waitUntil(lambda: win.plots.scores.isVisible(), timeout=WAIT_MS)
+    finally:
+        win.close()
+
+
+def test_the_summary_never_says_input_look_while_steering(fresh: MainWindow) -> None:
+    fresh.va.set_value((0.5, 0.25))
+    assert "input's own look" not in fresh.expressions.summary.text()
+    assert "steered" in fresh.expressions.summary.text()
+    fresh.reset_expression()
+    assert fresh.expressions.summary.text() == "Face: input's own look"
