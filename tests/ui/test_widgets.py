@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QAction
 
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import MAX_RECENT, Preferences, open_settings
@@ -214,3 +215,19 @@ def test_scores_not_refreshed_during_playback_keep_the_last_edited_bars(qtbot) -
     panel.set_scores(scores, None)
     assert not np.any(panel.edited_bars.opts["height"])
 
+
+def test_the_menu_table_places_every_command_and_tips_name_real_shortcuts(qapp) -> None:
+    from PySide6.QtWidgets import QMainWindow
+
+    from faceedit.ui.menus import ACTIONS, CHOICES, MENUS, RECENT_MENUS, build_actions
+
+    placed = [entry for _, entries in MENUS for entry in entries if entry != "-"]
+    placed += [name for choices in CHOICES.values() for name in choices.after]
+    assert set(placed) == set(ACTIONS) | set(CHOICES) | set(RECENT_MENUS)
+    window = QMainWindow()
+    actions = build_actions(window)
+    assert actions.view_menu.title() == "&View"
+    assert actions.devices.keys() == {"auto", "cpu", "cuda"}
+    assert not actions.undo.isEnabled() and actions.split_view.actionGroup() is not None
+    assert not [a.text() for a in window.findChildren(QAction) if a.toolTip().endswith("()")]
+    window.deleteLater()
