@@ -66,6 +66,38 @@ def test_the_app_state_imports_neither_qt_nor_torch() -> None:
     assert offenders(files, QT_MODULES + TORCH_MODULES + ("faceedit.ui",)) == []
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_apps_modules_import_each_other_one_way() -> None:
+    # ui/layout.py and ui/main_window.py imported each other (issue 30): a cycle, even one
+    # for type checking only, is a hub that every part reaches into.
+    files = python_files("faceedit", "ui") + python_files("faceedit", "state")
+    names = {_module_name(path) for path in files}
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[_module_name(path)] = (found & names) - {_module_name(path)}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for child in graph[start] - seen:
+            seen.add(child)
+            if child == goal or reaches(child, goal, seen):
+                return True
+        return False
+
+    cycles = [name for name in sorted(graph) if reaches(name, name, set())]
+    assert cycles == [], f"modules on an import cycle: {cycles}"
+
+
 def test_trainer_never_imports_the_ui() -> None:
     assert offenders(python_files("trainer"), ("faceedit.ui",)) == []
 

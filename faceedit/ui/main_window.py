@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
         self._connect(self.actions_)
         self._set_model_controls(None)
         self._show_document_state()
-        layout.set_minimum_sizes(self)
+        layout.set_minimum_sizes(self.docks, self.compare)
         self._restore_layout()
         gc_guard.hold()  # cycles are collected on this thread while the worker runs
         self.worker.start()
@@ -330,8 +330,8 @@ class MainWindow(QMainWindow):
         else:
             self.setGeometry(layout.clamp(self.geometry(), screen))
         if state is None or not self.restoreState(state):
-            layout.default_dock_sizes(self)
-        layout.widen_narrowed_docks(self)
+            layout.default_dock_sizes(self, self.docks)
+        layout.widen_narrowed_docks(self, self.docks)
 
     def available_geometry(self) -> QRect:
         """The screen area a window may use (device-independent pixels, any scale factor)."""
@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        layout.give_the_picture_room(self)
+        layout.give_the_picture_room(self, self.docks)
 
     # ---- opening things ------------------------------------------------------------------------------
 
