@@ -98,6 +98,28 @@ def test_the_apps_modules_import_each_other_one_way() -> None:
     assert cycles == [], f"modules on an import cycle: {cycles}"
 
 
+MAX_FILE_LINES = 600
+MAX_FUNCTION_LINES = 80
+# Not yet split (issue 30 asks for all of faceedit/): remove an entry once it fits.
+OVERSIZED = {"faceedit/inference/engine.py", "faceedit/commands/bench/report.py:format_report"}
+
+
+def test_no_file_over_600_lines_and_no_function_over_80() -> None:
+    # A 1,100-line window and a 299-line menu function were how the app's states drifted apart.
+    found = []
+    for path in python_files("faceedit"):
+        name = str(path.relative_to(ROOT))
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_FILE_LINES and name not in OVERSIZED:
+            found.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES and f"{name}:{node.name}" not in OVERSIZED:
+                    found.append(f"{name}:{node.name}: {length} lines")
+    assert found == []
+
+
 def test_trainer_never_imports_the_ui() -> None:
     assert offenders(python_files("trainer"), ("faceedit.ui",)) == []
 

@@ -119,6 +119,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0 = background, also everywhere outside the face), NAME_labels_color.png (the classes "
         "in colour) and NAME_mask_REGION.png per region",
     )
+    _add_speed_arguments(parser)
+
+
+def _add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Video, detection and device options: how fast, not what."""
     parser.add_argument(
         "--detect-every",
         type=positive_int,

@@ -136,6 +136,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is edited (remembered, like the Model menu's toggle; default off, on for the demo "
         "model's procedural samples)",
     )
+    _add_window_arguments(parser)
+
+
+def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the window looks and runs: layout, speed, snapshots."""
     parser.add_argument("--compare", choices=COMPARE_MODES, help="before/after layout")
     parser.add_argument(
         "--detect-every",
