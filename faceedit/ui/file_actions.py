@@ -44,7 +44,7 @@ class FileActions(WindowParts):
             return
         if not self.confirm_discard(f"open {path.name}"):
             return
-        if self.demo_in_use and not _is_procedural_sample(path):
+        if self.demo_in_use and not bundled.is_procedural_sample(path):
             self.set_aligned_input(False, remember=False)
         self._begin_opening(path.name)
         self.worker.open_stream(path)
@@ -268,11 +268,3 @@ class FileActions(WindowParts):
 def _inside_package(folder: Path) -> bool:
     package = Path(__file__).resolve().parents[1]
     return folder == package or package in folder.parents
-
-
-def _is_procedural_sample(path: Path) -> bool:
-    try:
-        resolved = path.resolve()
-        return any(resolved == sample.resolve() for sample in bundled.procedural_samples())
-    except OSError:
-        return False
