@@ -155,9 +155,13 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         self.crop.set_overlay(self.overlay.settings())
         crop_split = QSplitter(Qt.Orientation.Vertical)
         crop_split.addWidget(self.crop)
-        crop_split.addWidget(_stack(self.overlay))
-        crop_split.setStretchFactor(0, 3)
-        crop_split.setStretchFactor(1, 2)
+        overlay = _stack(self.overlay)
+        # The overlay's controls get their height (no scroll bar with the classes folded); the
+        # crop picture, which scales, takes the rest.
+        overlay.setMinimumHeight(self.overlay.sizeHint().height() + 4)
+        crop_split.addWidget(overlay)
+        crop_split.setStretchFactor(0, 1)
+        crop_split.setStretchFactor(1, 0)
         # Side docks run the full height; the plots sit under the picture only.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -181,7 +185,10 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         self.status_device = QLabel("starting…")
         self.status_fps = QLabel("")
         # Says, for as long as the demo model is loaded, what it is and is not good for.
-        self.status_demo = QLabel(bundled.DEMO_NOTE[0].upper() + bundled.DEMO_NOTE[1:])
+        # Short, so the status message beside it is not cut mid-word on a laptop screen; the
+        # banner and its tooltip say the whole note.
+        self.status_demo = QLabel("Demo model: procedural faces only")
+        self.status_demo.setToolTip(bundled.DEMO_NOTE[0].upper() + bundled.DEMO_NOTE[1:])
         self.status_demo.setWordWrap(False)
         self.status_demo.hide()
         self.busy = BusyIndicator()

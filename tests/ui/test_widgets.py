@@ -231,3 +231,24 @@ def test_the_menu_table_places_every_command_and_tips_name_real_shortcuts(qapp) 
     assert not actions.undo.isEnabled() and actions.split_view.actionGroup() is not None
     assert not [a.text() for a in window.findChildren(QAction) if a.toolTip().endswith("()")]
     window.deleteLater()
+
+
+def test_split_view_keeps_a_new_photo_fitted_whatever_the_hidden_view_did(qtbot) -> None:
+    from faceedit.ui.widgets.compare_view import CompareView
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(1000, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_mode("side_by_side")
+    photo = np.zeros((400, 300, 3), np.uint8)
+    view.set_frames(photo, photo)
+    qtbot.waitUntil(lambda: view.before_view.width() > 400)
+    view.set_mode("split")
+    qtbot.waitUntil(lambda: view.after_view.width() > 900)
+    view.resize(300, 250)
+    qtbot.waitUntil(lambda: view.after_view.width() < 400)
+    after = view.after_view
+    rect = after.image_rect()
+    assert rect.height() <= after.height() and rect.width() <= after.width(), rect

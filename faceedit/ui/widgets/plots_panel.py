@@ -72,7 +72,8 @@ class PlotsPanel(QWidget):
         self.fps.hide()  # shown for video and cameras; a still image has no frame rate
 
         self.scores = pg.PlotWidget(background=background)
-        self.scores.setTitle("Expression scores (model's classifier)", color=foreground, size="9pt")
+        self.scores.setTitle("Expression scores", color=foreground, size="9pt")
+        self.scores.setToolTip("The loaded model's classifier (its discriminator's head)")
         self.scores.setYRange(0, 1, padding=0.02)
         self.scores.setMouseEnabled(x=False, y=False)
         axis = self.scores.getAxis("bottom")
@@ -92,16 +93,16 @@ class PlotsPanel(QWidget):
         self.scores_note.setWordWrap(True)
         self.scores_note.setStyleSheet("color: palette(mid);")
 
-        left = QVBoxLayout()
-        left.addWidget(self.latency, 3)
-        left.addWidget(self.fps, 2)
+        # One row: the dock is short on a laptop screen, and the frame-rate plot stacked under
+        # the latency plot squeezed it to a sliver during video (issue 30).
         right = QVBoxLayout()
         right.addWidget(self.scores, 1)
         right.addWidget(self.scores_note)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(left, 3)
-        layout.addLayout(right, 2)
+        layout.addWidget(self.latency, 3)
+        layout.addWidget(self.fps, 2)
+        layout.addLayout(right, 3)
         for plot in (self.latency, self.fps, self.scores):
             _cache_static_parts(plot)
         self._y_top = {self.latency: 0.0, self.fps: 0.0}
