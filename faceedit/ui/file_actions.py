@@ -152,6 +152,14 @@ class FileActions(WindowParts):
             return
         self.start_recording(path)
 
+    def _stop_recording_at_end(self, reason: str) -> None:
+        """Playback stopped: at the end of a video (no reason), its recording ends too."""
+        info = self.source_info
+        if reason or not self.actions_.record.isChecked() or info is None or info.is_live:
+            return
+        self.worker.stop_recording()
+        self._show_recording(False)
+
     def start_recording(self, path: str | Path) -> None:
         self.worker.start_recording(path)
         self._show_recording(True)
@@ -261,8 +269,13 @@ class FileActions(WindowParts):
         return Path.home()
 
     def _last_folder(self) -> str:
-        recent = self.prefs.existing_recent_files()
-        return str(Path(recent[0]).parent) if recent else str(Path.home())
+        """Where Open starts: the folder of the newest recent file that is the user's (never
+        the package's own, where the bundled samples live); else the home folder."""
+        for recent in self.prefs.existing_recent_files():
+            folder = Path(recent).resolve().parent
+            if not _inside_package(folder):
+                return str(folder)
+        return str(Path.home())
 
 
 def _inside_package(folder: Path) -> bool:

@@ -228,6 +228,7 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         w.sourceOpened.connect(self._on_source_opened)
         w.sourceFailed.connect(self._on_source_failed)
         w.playbackStopped.connect(self._on_playback_stopped)
+        w.playbackStopped.connect(self._stop_recording_at_end)
         w.recordingFinished.connect(self._on_recording_finished)
         w.compileStatus.connect(self._on_compile_status)
 

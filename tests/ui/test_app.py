@@ -369,14 +369,15 @@ def test_video_plays_seeks_records_and_the_gui_shows_each_frame_as_it_comes(
     recording = assets.root / "edited.avi"
     window.start_recording(recording)
     work = WorkLog(monkeypatch)
+    # The recording ends with the video, by itself (issue 30: it went on recording).
     with (
         ShownFrames(window) as shown,
         qtbot.waitSignal(window.worker.playbackStopped, timeout=WAIT_MS),
+        qtbot.waitSignal(window.worker.recordingFinished, timeout=WAIT_MS) as finished,
     ):
         window.set_playing(True)
         assert window.video.playing
-    with qtbot.waitSignal(window.worker.recordingFinished, timeout=WAIT_MS) as finished:
-        window._on_record_toggled(False)
+    assert not window.actions_.record.isChecked()
     path, frames, error = finished.args
     assert error == "" and frames >= 5 and Path(path).is_file()
     assert window.latest.frame_index == 11 and not window.video.playing

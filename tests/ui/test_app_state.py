@@ -178,3 +178,34 @@ def test_the_summary_never_says_input_look_while_steering(fresh: MainWindow) -> 
     assert "steered" in fresh.expressions.summary.text()
     fresh.reset_expression()
     assert fresh.expressions.summary.text() == "Face: input's own look"
+
+
+def test_an_unreadable_checkpoint_is_said_in_plain_words(
+    files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceedit.inference.session import EditSession
+    from faceedit.weights import checkpoint
+
+    def denied(path: object, mode: str = "r") -> object:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(checkpoint, "open", denied, raising=False)
+    report = EditSession().load(str(files.checkpoint), "cpu")
+    assert report.error is not None and "permission denied" in report.error
+    assert "Errno" not in report.error and "PermissionError" not in report.error
+
+
+# ---- 6. polish ---------------------------------------------------------------------------------------
+
+
+def test_open_starts_in_the_users_folder_never_the_packages(fresh: MainWindow, files) -> None:
+    fresh.prefs.add_recent_file(sample_image_path())  # the bundled sample, opened last
+    assert fresh._last_folder() == str(Path(files.face).resolve().parent)
+    fresh.prefs.clear_recent()
+    fresh.prefs.add_recent_file(sample_image_path())
+    assert fresh._last_folder() == str(Path.home())
+
+
+def test_slider_tooltips_name_no_internals(fresh: MainWindow) -> None:
+    for slider in fresh.expressions.sliders.values():
+        assert "faceedit." not in slider.toolTip() and "_" not in slider.toolTip()

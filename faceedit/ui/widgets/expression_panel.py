@@ -26,8 +26,8 @@ SLIDER_STEPS: Final[int] = 100
 MIXTURE_HELP: Final[str] = (
     "Each slider sets one expression's weight, 0-100 %. The weights are used exactly as given, "
     "not renormalised: happy 50 % asks for half-way to happy; happy 100 % + surprised 50 % asks "
-    "for a full smile plus half a surprise (faceedit.vocab.expressions.condition_vector). All sliders at "
-    "0 is the input's own look: the input is shown unchanged."
+    "for a full smile plus half a surprise. All sliders at 0 is the input's own look: the input "
+    "is shown unchanged."
 )
 
 
