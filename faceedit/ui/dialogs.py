@@ -43,6 +43,34 @@ def ask_save(parent: QWidget, title: str, suggested: Path, filters: str) -> str 
     return path or None
 
 
+_IMAGE_FORMATS: Final[dict[str, tuple[str, str]]] = {
+    ".png": ("PNG image", "*.png"),
+    ".jpg": ("JPEG image", "*.jpg *.jpeg"),
+    ".jpeg": ("JPEG image", "*.jpg *.jpeg"),
+    ".bmp": ("BMP image", "*.bmp"),
+}
+
+
+def image_save_filters(input_suffix: str) -> str:
+    """The input's own format first (when faceedit writes it), then PNG."""
+    first = _IMAGE_FORMATS.get(input_suffix.lower(), _IMAGE_FORMATS[".png"])
+    formats = [first] + [f for f in dict.fromkeys(_IMAGE_FORMATS.values()) if f != first]
+    return ";;".join(f"{name} ({patterns})" for name, patterns in formats)
+
+
+def ask_jpeg_quality(parent: QWidget, quality: int) -> int | None:
+    """The JPEG quality to save with (1-100); None when cancelled."""
+    value, ok = QInputDialog.getInt(
+        parent,
+        "JPEG quality",
+        "JPEG quality (1-100; higher is larger and closer to the picture):",
+        quality,
+        1,
+        100,
+    )
+    return value if ok else None
+
+
 UnsavedAnswer = Literal["save", "discard", "cancel"]
 
 

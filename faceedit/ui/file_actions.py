@@ -14,7 +14,13 @@ from faceedit.errors import FaceEditError
 from faceedit.inference.session import SourceInfo
 from faceedit.media import bundled
 from faceedit.media import masks as mask_files
-from faceedit.media.images import save_png
+from faceedit.media.images import (
+    DEFAULT_JPEG_QUALITY,
+    JPEG_SUFFIXES,
+    WRITABLE_SUFFIXES,
+    save_image,
+    save_png,
+)
 from faceedit.media.probe import probe
 from faceedit.ui import dialogs
 from faceedit.ui.widgets.image_view import to_qimage
@@ -177,8 +183,9 @@ class FileActions(WindowParts):
             self.document.mark_saved()  # the edited stream is on disk
             self.show_message("info", f"Saved {frames} frames to {path}")
 
-    def save_frame(self, path: str | Path) -> Path | None:
-        """Save the edited frame as PNG; None (with a message) when there is nothing to save."""
+    def save_frame(self, path: str | Path, quality: int | None = None) -> Path | None:
+        """Save the edited frame in the format its name says (PNG, JPEG with `quality`, BMP;
+        another name gets .png); None (with a message) when there is nothing to save."""
         if self.latest is None:
             self.show_message(
                 "warning",
@@ -188,7 +195,10 @@ class FileActions(WindowParts):
             )
             return None
         try:
-            saved = save_png(path, self.latest.output)
+            if Path(path).suffix.lower() in WRITABLE_SUFFIXES:
+                saved = save_image(path, self.latest.output, quality)
+            else:
+                saved = save_png(path, self.latest.output)
         except FaceEditError as error:
             self.show_message("error", str(error))
             return None
@@ -235,10 +245,17 @@ class FileActions(WindowParts):
     def _ask_save_frame(self) -> Path | None:
         if self.latest is None:
             return self.save_frame("")  # says why there is nothing to save
-        path = dialogs.ask_save(
-            self, "Save edited frame", self.suggested_save_path("edited"), dialogs.PNG_FILTER
-        )
-        return self.save_frame(path) if path else None
+        suggested = self.suggested_save_path("edited")
+        filters = dialogs.image_save_filters(suggested.suffix)
+        path = dialogs.ask_save(self, "Save edited frame", suggested, filters)
+        if not path:
+            return None
+        quality = None
+        if Path(path).suffix.lower() in JPEG_SUFFIXES:
+            quality = dialogs.ask_jpeg_quality(self, DEFAULT_JPEG_QUALITY)
+            if quality is None:
+                return None
+        return self.save_frame(path, quality)
 
     def _ask_save_masks(self) -> None:
         path = dialogs.ask_save(
@@ -251,9 +268,13 @@ class FileActions(WindowParts):
             self.save_masks(path)
 
     def suggested_save_path(self, what: str) -> Path:
-        """`<input name>-<what>.png` in the save folder: never the input's own name."""
-        stem = Path(self._source_label or "frame").stem
-        return self._save_folder() / f"{stem}-{what}.png"
+        """`<input name>-<what>.<the input's format>` in the save folder (PNG for masks, for
+        videos and for formats faceedit does not write): never the input's own name."""
+        label = Path(self._source_label or "frame")
+        suffix = label.suffix.lower()
+        if what == "masks" or suffix not in WRITABLE_SUFFIXES:
+            suffix = ".png"
+        return self._save_folder() / f"{label.stem}-{what}{suffix}"
 
     def _save_folder(self) -> Path:
         """Where the last save went; else the input's folder unless it is inside the package

@@ -150,6 +150,7 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         )
         self.expressions = ExpressionPanel()
         self.regions = RegionPanel()
+        self.regions.tab_after(self.expressions.reset_button)
         self.va = ValenceArousalPanel()
         self.plots = PlotsPanel()
         self.crop.set_overlay(self.overlay.settings())

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import cv2
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QWidget
 
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.images import save_png
@@ -209,3 +210,46 @@ def test_open_starts_in_the_users_folder_never_the_packages(fresh: MainWindow, f
 def test_slider_tooltips_name_no_internals(fresh: MainWindow) -> None:
     for slider in fresh.expressions.sliders.values():
         assert "faceedit." not in slider.toolTip() and "_" not in slider.toolTip()
+
+
+def test_tab_goes_down_the_expression_panel(fresh: MainWindow) -> None:
+    from PySide6.QtCore import Qt
+
+    def stops(start: QWidget, count: int) -> list[str]:
+        found, widget = [], start.nextInFocusChain()
+        while len(found) < count and widget is not start:
+            policy = widget.focusPolicy()
+            if policy & Qt.FocusPolicy.TabFocus and widget.isVisible() and widget.isEnabled():
+                text = getattr(widget, "text", None)
+                found.append(text() if callable(text) else type(widget).__name__)
+            widget = widget.nextInFocusChain()
+        return found
+
+    boxes = [box.text() for box in fresh.regions.boxes.values()]
+    assert stops(fresh.expressions.reset_button, len(boxes) + 2) == [*boxes, "All", "None"]
+
+
+def test_save_offers_a_jpeg_inputs_own_format_with_its_quality(
+    qtbot, fresh: MainWindow, files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceedit.media.images import save_image
+    from faceedit.ui import dialogs
+
+    photo = save_image(files.root / "photo.jpg", read_image(files.face))
+    open_and_wait(qtbot, fresh, photo)
+    suggested = fresh.suggested_save_path("edited")
+    assert suggested.name == "photo-edited.jpg"
+    assert fresh.suggested_save_path("masks").suffix == ".png"
+    offered: list[str] = []
+
+    def ask_save(parent: object, title: str, path: Path, filters: str) -> str:
+        offered.append(filters)
+        return str(tmp_path / path.name)
+
+    monkeypatch.setattr(dialogs, "ask_save", ask_save)
+    monkeypatch.setattr(dialogs, "ask_jpeg_quality", lambda parent, quality: 40)
+    saved = fresh._ask_save_frame()
+    assert offered[0].startswith("JPEG image") and "PNG image" in offered[0]
+    assert saved is not None and saved.read_bytes()[:2] == b"\xff\xd8"  # a JPEG file
+    best = fresh.save_frame(tmp_path / "best.jpg", quality=100)
+    assert best is not None and best.stat().st_size > saved.stat().st_size  # quality was used
