@@ -91,11 +91,26 @@ def ask_unsaved(parent: QWidget, action: str) -> UnsavedAnswer:
     return "discard" if answer == buttons.Discard else "cancel"
 
 
-def ask_camera_index(parent: QWidget) -> int | None:
+def ask_camera_index(parent: QWidget, cameras: list[tuple[int, str]]) -> int | None:
+    """The camera to open: picked from `cameras` ((index, name), as listed by the system),
+    or, when none is listed, by its number."""
+    if cameras:
+        items = [camera_choice(index, name) for index, name in cameras]
+        item, ok = QInputDialog.getItem(parent, "Open camera", "Camera:", items, 0, False)
+        return cameras[items.index(item)][0] if ok and item in items else None
     index, ok = QInputDialog.getInt(
-        parent, "Open camera", "Camera index (0 is the first camera):", 0, 0, 63
+        parent,
+        "Open camera",
+        "No camera is listed by the system; open one by its number (0 is the first):",
+        0,
+        0,
+        63,
     )
     return index if ok else None
+
+
+def camera_choice(index: int, name: str) -> str:
+    return f"{name} (camera {index})"
 
 
 def fill_recent_menu(

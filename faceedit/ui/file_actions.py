@@ -14,6 +14,7 @@ from faceedit.errors import FaceEditError
 from faceedit.inference.session import SourceInfo
 from faceedit.media import bundled
 from faceedit.media import masks as mask_files
+from faceedit.media.cameras import list_cameras
 from faceedit.media.images import (
     DEFAULT_JPEG_QUALITY,
     JPEG_SUFFIXES,
@@ -238,7 +239,7 @@ class FileActions(WindowParts):
             self.open_path(path)
 
     def _ask_camera(self) -> None:
-        index = dialogs.ask_camera_index(self)
+        index = dialogs.ask_camera_index(self, list_cameras())
         if index is not None:
             self.open_camera(index)
 

@@ -252,3 +252,36 @@ def test_split_view_keeps_a_new_photo_fitted_whatever_the_hidden_view_did(qtbot)
     after = view.after_view
     rect = after.image_rect()
     assert rect.height() <= after.height() and rect.width() <= after.width(), rect
+
+
+def test_a_docs_path_in_a_message_is_a_link_and_the_message_stays_plain(qtbot) -> None:
+    from faceedit.ui.widgets.message_bar import DOCS, MessageBar
+
+    bar = MessageBar()
+    qtbot.addWidget(bar)
+    text = "Real photos need a model trained on real data (see docs/training.md) <b>"
+    bar.show_message("info", text)
+    assert bar.message() == text
+    if (DOCS / "training.md").is_file():
+        assert '<a href="file://' in bar.text.text() and "training.md</a>" in bar.text.text()
+    assert "&lt;b&gt;" in bar.text.text()  # the message's own text is never markup
+
+
+def test_open_camera_lists_the_cameras_by_name(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog, QWidget
+
+    from faceedit.ui import dialogs
+
+    offered: list[list[str]] = []
+
+    def get_item(*args: object) -> tuple[str, bool]:
+        items = list(args[3])  # type: ignore[call-overload]
+        offered.append(items)
+        return items[1], True
+
+    monkeypatch.setattr(QInputDialog, "getItem", get_item)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    cameras = [(0, "Integrated Camera"), (2, "USB Webcam")]
+    assert dialogs.ask_camera_index(parent, cameras) == 2
+    assert offered == [["Integrated Camera (camera 0)", "USB Webcam (camera 2)"]]
