@@ -150,7 +150,6 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         )
         self.expressions = ExpressionPanel()
         self.regions = RegionPanel()
-        self.regions.tab_after(self.expressions.reset_button)
         self.va = ValenceArousalPanel()
         self.plots = PlotsPanel()
         self.crop.set_overlay(self.overlay.settings())
@@ -181,6 +180,7 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
             "plots": self._dock("Live plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
         self.docks["va"].hide()
+        self.regions.tab_after(self.expressions.reset_button)  # both in this window now
 
     def _build_status_bar(self) -> None:
         self.status_device = QLabel("starting…")
