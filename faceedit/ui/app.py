@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
-from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import (
@@ -453,7 +453,12 @@ def _settle(milliseconds: int) -> None:
 def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: bool) -> int:
     """Show the window, wait for the edited result, save `window.grab()` to `path`, close."""
     window.remember_layout = False
-    window.resize(*SNAPSHOT_SIZE)
+    width, height = SNAPSHOT_SIZE
+    if QGuiApplication.platformName() != "offscreen":  # a real screen: never larger than it,
+        screen = window.available_geometry()  # so a laptop's shows the window as it is there
+        width, height = min(width, screen.width()), min(height, screen.height())
+        window.move(screen.topLeft())
+    window.resize(width, height)
     window.show()
     waiter = _SnapshotWaiter(window, wants_edit, timeout_s)
     try:
