@@ -96,6 +96,19 @@ class OverlayPanel(QWidget):
         opacity_row.addWidget(self.opacity_label)
         layout.addLayout(opacity_row)
 
+        layout.addWidget(self._build_groups())
+        self._build_classes(layout)
+
+        self.enabled_box.toggled.connect(self._on_enabled)
+        self.show_all.clicked.connect(lambda: self._set_all(True))
+        self.hide_all.clicked.connect(lambda: self._set_all(False))
+        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
+        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.set_settings(self._settings)
+
+    def _build_groups(self) -> QGroupBox:
+        """One tristate checkbox per region group, in rows of GROUP_COLUMNS."""
         groups_box = QGroupBox("Region groups")
         groups_layout = QGridLayout(groups_box)
         groups_layout.setVerticalSpacing(2)
@@ -108,8 +121,10 @@ class OverlayPanel(QWidget):
             box.clicked.connect(lambda _=False, n=name: self._on_group(n))
             groups_layout.addWidget(box, n // GROUP_COLUMNS, n % GROUP_COLUMNS)
             self.group_boxes[name] = box
-        layout.addWidget(groups_box)
+        return groups_box
 
+    def _build_classes(self, layout: QVBoxLayout) -> None:
+        """The Classes button with Show all and Hide all, and the folded list of classes."""
         classes_row = QHBoxLayout()
         self.classes_button = QToolButton()
         self.classes_button.setText("Classes")
@@ -145,14 +160,6 @@ class OverlayPanel(QWidget):
         self.classes_box.setVisible(False)
         layout.addWidget(self.classes_box)
         self.classes_button.toggled.connect(self._show_classes)
-
-        self.enabled_box.toggled.connect(self._on_enabled)
-        self.show_all.clicked.connect(lambda: self._set_all(True))
-        self.hide_all.clicked.connect(lambda: self._set_all(False))
-        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
-        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
-        self.opacity.valueChanged.connect(self._on_opacity)
-        self.set_settings(self._settings)
 
     # ---- state ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Final
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from faceedit.state.document import NO_MODEL_SCORES
@@ -71,24 +72,7 @@ class PlotsPanel(QWidget):
         self.fps_curve = self.fps.plot([], [], pen=pg.mkPen((220, 220, 90), width=2))
         self.fps.hide()  # shown for video and cameras; a still image has no frame rate
 
-        self.scores = pg.PlotWidget(background=background)
-        self.scores.setTitle("Expression scores", color=foreground, size="9pt")
-        self.scores.setToolTip("The loaded model's classifier (its discriminator's head)")
-        self.scores.setYRange(0, 1, padding=0.02)
-        self.scores.setMouseEnabled(x=False, y=False)
-        axis = self.scores.getAxis("bottom")
-        axis.setTicks([[(i, name[:3]) for i, name in enumerate(EXPRESSIONS)]])
-        self.scores.addLegend(offset=(-6, 6), labelTextSize="8pt")
-        x = np.arange(len(EXPRESSIONS), dtype=float)
-        zeros = np.zeros(len(EXPRESSIONS))
-        self.input_bars = pg.BarGraphItem(
-            x=x - 0.2, height=zeros, width=0.38, brush=INPUT_BRUSH, name="input"
-        )
-        self.edited_bars = pg.BarGraphItem(
-            x=x + 0.2, height=zeros, width=0.38, brush=EDITED_BRUSH, name="edited"
-        )
-        self.scores.addItem(self.input_bars)
-        self.scores.addItem(self.edited_bars)
+        self._build_scores(background, foreground)
         self.scores_note = QLabel()
         self.scores_note.setWordWrap(True)
         self.scores_note.setStyleSheet("color: palette(mid);")
@@ -112,6 +96,27 @@ class PlotsPanel(QWidget):
         self._redraw.timeout.connect(self.redraw)
         self._edited = np.zeros(len(EXPRESSIONS))
         self.set_scores(None, None)
+
+    def _build_scores(self, background: QColor, foreground: QColor) -> None:
+        """The expression-score bars: the input's and the edited face's, side by side."""
+        self.scores = pg.PlotWidget(background=background)
+        self.scores.setTitle("Expression scores", color=foreground, size="9pt")
+        self.scores.setToolTip("The loaded model's classifier (its discriminator's head)")
+        self.scores.setYRange(0, 1, padding=0.02)
+        self.scores.setMouseEnabled(x=False, y=False)
+        axis = self.scores.getAxis("bottom")
+        axis.setTicks([[(i, name[:3]) for i, name in enumerate(EXPRESSIONS)]])
+        self.scores.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        x = np.arange(len(EXPRESSIONS), dtype=float)
+        zeros = np.zeros(len(EXPRESSIONS))
+        self.input_bars = pg.BarGraphItem(
+            x=x - 0.2, height=zeros, width=0.38, brush=INPUT_BRUSH, name="input"
+        )
+        self.edited_bars = pg.BarGraphItem(
+            x=x + 0.2, height=zeros, width=0.38, brush=EDITED_BRUSH, name="edited"
+        )
+        self.scores.addItem(self.input_bars)
+        self.scores.addItem(self.edited_bars)
 
     # ---- feeding ------------------------------------------------------------------------------
 
