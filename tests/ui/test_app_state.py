@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 from faceedit.media.bundled import sample_image_path
 from faceedit.media.images import save_png
 from faceedit.media.sources import read_image
-from faceedit.state.document import NO_CLASSIFIER
+from faceedit.state.document import NO_CLASSIFIER, NO_SOURCE_SCORES
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
 from tests.ui.test_app import WAIT_MS, open_and_wait, wait_for
@@ -164,6 +164,8 @@ def test_a_model_with_a_discriminator_never_says_it_needs_one(
             win.load_checkpoint(files.checkpoint)
         assert win.model_info is not None and win.model_info.capabilities.can_score
         assert win.plots.scores_note.text() != NO_CLASSIFIER  # no source yet
+        win._on_source_failed("camera 0: no camera answered")  # a failed --camera 0
+        assert win.plots.scores_note.text() == NO_SOURCE_SCORES
         win.show()
         open_and_wait(qtbot, win, files.face)
         assert win.plots.scores.isVisible() or win.plots.scores_note.text() != NO_CLASSIFIER

@@ -48,7 +48,7 @@ class PlotsPanel(QWidget):
         self.latency.setMouseEnabled(x=False, y=False)
         self.latency.enableAutoRange(x=False, y=False)
         legend = self.latency.addLegend(offset=(6, 6), labelTextSize="8pt")
-        legend.setColumnCount(len(STAGE_COLOURS))
+        legend.setColumnCount(2)  # four in a row were cut off beside the frame-rate plot
         self.curves = {
             stage: self.latency.plot(
                 [],
