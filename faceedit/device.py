@@ -17,6 +17,13 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 DEVICES: Final[tuple[DeviceChoice, ...]] = get_args(DeviceChoice)
 
 
+def cuda_available() -> bool:
+    """Whether a usable CUDA GPU is there (imports torch: call it where torch is loaded)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def resolve_device(
     device: DeviceChoice | str | torch.device = "auto", local_rank: int = 0
 ) -> torch.device:

@@ -6,7 +6,10 @@ screen, and prints the longest gaps between beats and how long the edit took to 
 under a real display (xvfb-run) and, to see the worst case, next to other work:
 
     xvfb-run -a -s "-screen 0 1366x768x24" python scripts/heartbeat.py --checkpoint demo \
-        --seconds 25 [--compile] [--switch-to other.safetensors] [--why]
+        --seconds 25 [--compile] [--switch-to other.safetensors] [--why] [--drag] [--video V]
+
+--drag keeps dragging a slider (as a hand would, a step every 30 ms) from the first result to the
+end; --video plays a video file (from its start again whenever it ends) instead of a picture.
 
 Settings go to a temporary folder, never the user's own.
 """
@@ -39,6 +42,8 @@ def main() -> int:
     parser.add_argument(
         "--why", action="store_true", help="sample the GUI thread's stack in stalls"
     )
+    parser.add_argument("--drag", action="store_true", help="keep dragging a slider")
+    parser.add_argument("--video", type=Path, help="play this video instead of a picture")
     options = parser.parse_args()
     os.environ["FACEEDIT_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="faceedit-heartbeat-")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,7 +54,7 @@ def main() -> int:
     from faceedit.ui import app as app_module
 
     args = argparse.Namespace(
-        source=None,
+        source=str(options.video) if options.video else None,
         camera=None,
         checkpoint=options.checkpoint,
         no_checkpoint=False,
@@ -82,11 +87,18 @@ def main() -> int:
     timer.timeout.connect(lambda: beats.append(time.perf_counter()))
     edit: dict[str, float] = {}
 
+    results = {"count": 0}
+
     def on_update(update: object) -> None:
         now = time.perf_counter()
+        results["count"] += 1
         if "first" not in edit:
             edit["first"] = now
             QTimer.singleShot(500, move_slider)
+            if options.video:
+                window.set_playing(True)
+            if options.drag:
+                QTimer.singleShot(1000, start_drag)
         elif (
             "asked" in edit
             and "shown" not in edit
@@ -100,6 +112,29 @@ def main() -> int:
         window.expressions.sliders["happy"].setValue(80)
         edit["id"] = window.request_id
 
+    dragger = QTimer()
+    dragger.setInterval(30)
+    drag = {"value": 0, "step": 3}
+
+    def start_drag() -> None:
+        window.expressions.sliders["surprised"].sliderPressed.emit()
+        dragger.start()
+
+    def drag_step() -> None:
+        value = drag["value"] + drag["step"]
+        if not 0 <= value <= 100:
+            drag["step"] = -drag["step"]
+            value = drag["value"] + drag["step"]
+        drag["value"] = value
+        window.expressions.sliders["surprised"].setValue(value)
+
+    dragger.timeout.connect(drag_step)
+    if options.video:  # play from the start again whenever the video ends
+        window.worker.playbackStopped.connect(
+            lambda reason: (
+                QTimer.singleShot(50, lambda: window.set_playing(True)) if not reason else None
+            )
+        )
     window.updateShown.connect(on_update)
     compiles: list[tuple[float, str, str]] = []
     window.worker.compileStatus.connect(
@@ -109,8 +144,7 @@ def main() -> int:
     timer.start()
 
     def finish() -> None:
-        if hasattr(window, "undo_stack"):
-            window.undo_stack.setClean()  # the moved slider is no edit worth asking about
+        window.document.mark_saved()  # the moved slider is no edit worth asking about
         qapp.quit()
 
     if options.switch_to:
@@ -126,6 +160,16 @@ def main() -> int:
     print(f"beats: {len(beats)} over {options.seconds:g} s; longest gaps (ms @ s after start):")
     print("  " + ", ".join(f"{g:.0f} @ {t:.1f}" for g, t in gaps[:8]))
     print(f"gaps over 100 ms: {sum(1 for g, _ in gaps if g > 100)}")
+    if "first" in edit:
+        after = [(g, t) for g, t in gaps if t >= edit["first"] - started]
+        doing = ", ".join(
+            what for what, on in (("dragging", options.drag), ("video", options.video)) if on
+        )
+        print(
+            f"after the first result ({doing or 'idle'}): longest gap "
+            f"{after[0][0] if after else 0:.0f} ms, gaps over 100 ms: "
+            f"{sum(1 for g, _ in after if g > 100)}; {results['count']} results shown"
+        )
     if beats:
         print(f"first beat {beats[0] - started:.1f} s after start (the window is up)")
     if "first" in edit:

@@ -6,6 +6,7 @@
 # another (with a user's checkpoint, give a photo too: IMAGE=path). Renders under a real X
 # server when xvfb-run is installed (apt-get install xvfb xauth), else offscreen. Never touches
 # the user's settings (a temporary settings folder, and --snapshot writes none anyway).
+# SCREEN=1366x768 renders on a laptop-sized screen (the window fills it): docs/screenshot-1366.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
@@ -17,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 export FACEEDIT_SETTINGS_DIR="$work/settings"
 runner=()
 if command -v xvfb-run >/dev/null 2>&1 && bash scripts/check_display.sh "$python" 2>/dev/null; then
-    runner=(xvfb-run -a -s "-screen 0 1600x1000x24")
+    runner=(xvfb-run -a -s "-screen 0 ${SCREEN:-1600x1000}x24")
     export QT_QPA_PLATFORM=xcb
 else
     echo "xvfb-run or Qt's xcb libraries missing: rendering offscreen" >&2

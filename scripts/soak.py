@@ -192,8 +192,8 @@ def soak_window(options: argparse.Namespace) -> int:
         else:
             QTest.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=handle(slider, target))
             state["drags"] += 1
-            if state["drags"] % 25 == 0 and window.undo_stack.canUndo():
-                window.undo_stack.undo()
+            if state["drags"] % 25 == 0 and window.document.history.can_undo:
+                window.document.undo()
 
     def on_update(_update: object) -> None:
         state["results"] += 1
@@ -228,7 +228,7 @@ def soak_window(options: argparse.Namespace) -> int:
     def finish() -> None:
         sample()
         dragger.stop()
-        window.undo_stack.setClean()  # nothing worth a save prompt
+        window.document.mark_saved()  # nothing worth a save prompt
         qapp.quit()
 
     QTimer.singleShot(int(options.warmup * 1000), begin)

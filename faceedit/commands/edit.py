@@ -35,7 +35,7 @@ from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
 from faceedit.inference.pipeline import FramePipeline, FrameResult
 from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
-from faceedit.media.bundled import resolve_checkpoint
+from faceedit.media.bundled import is_procedural_sample, resolve_checkpoint, training_domain
 from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, save_masks
 from faceedit.media.sources import (
@@ -119,6 +119,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0 = background, also everywhere outside the face), NAME_labels_color.png (the classes "
         "in colour) and NAME_mask_REGION.png per region",
     )
+    _add_speed_arguments(parser)
+
+
+def _add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Video, detection and device options: how fast, not what."""
     parser.add_argument(
         "--detect-every",
         type=positive_int,
@@ -362,12 +367,43 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(job, args.save_masks)
     pipeline = _pipeline(args)
     _check_regions(request, pipeline.engine.regions)
+    note = domain_note(pipeline.engine, job)
+    if note:
+        print(f"faceedit: note: {note}", file=sys.stderr)
     show = not args.no_progress
     if job.kind == "video":
         summary = _edit_video(pipeline, request, job, args.save_masks, show)
     else:
         summary = _edit_images(pipeline, request, job, args.save_masks, show)
     return _report(job, summary)
+
+
+def domain_note(engine: EditEngine, job: Job) -> str | None:
+    """One plain sentence when the model was made for other faces than the input's, else None.
+
+    The checkpoint says what it was trained on (faceedit.media.bundled.training_domain); a
+    model of the procedural world smears real photos, and says nothing about it otherwise.
+    """
+    loaded = engine.checkpoint
+    if loaded is None:
+        return None
+    domain = training_domain(loaded.path, loaded.metadata)
+    if domain != "procedural":
+        return None
+    foreign = [source for source, _ in job.pairs if not is_procedural_sample(source)]
+    if not foreign:
+        return None
+    if job.kind == "video":
+        what = "this video"
+    elif len(job.pairs) == 1:
+        what = "this image"
+    else:
+        what = f"{len(foreign)} of these {len(job.pairs)} images"
+    return (
+        f"this model was trained on procedural faces (faceedit-train synth), not on photos, so "
+        f"its edits of {what} will look smeared; for photos use a model trained on real faces "
+        "(faceedit-train; docs/training.md in faceedit's source says how)"
+    )
 
 
 def _region_conditions(

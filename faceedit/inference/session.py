@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from faceedit import __version__
+from faceedit.device import cuda_available
 from faceedit.errors import FaceEditError
 from faceedit.inference.request import Capabilities, CompileStatus, EditRequest
 
@@ -56,6 +57,7 @@ def load_ahead(path: str, device: str, precision: str) -> bool:
     _loaded_ahead.clear()
     _loaded_ahead[(path, device, precision)] = engine
     return True
+
 
 # While frames keep coming (video, a dragged slider), edited-face scores are refreshed at most
 # this often; scoring costs a parse of the edited crop and a discriminator pass per face.
@@ -94,6 +96,7 @@ class ModelInfo:
     versions: dict[str, str]
     metadata: dict[str, Any] = field(default_factory=dict)
     precision: str = "float32"
+    cuda_available: bool = False  # whether the Device menu can offer a CUDA GPU
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,7 @@ class EditSession:
             versions=runtime_versions(),
             metadata=dict(loaded.metadata) if loaded else {},
             precision=engine.precision,
+            cuda_available=cuda_available(),
         )
 
     def apply_speed(self, detect_every: int, speed: SpeedOptions) -> None:

@@ -7,8 +7,9 @@ the whole product at a stand-in by replacing that one function.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from faceedit.errors import InputError
 
@@ -80,6 +81,31 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     if str(path).strip().lower() == DEMO_WORD:
         return demo_checkpoint_path()
     return Path(path).expanduser()
+
+
+TrainingDomain = Literal["procedural", "photos"]
+TRAINING_DOMAINS: Final[tuple[TrainingDomain, ...]] = ("procedural", "photos")
+
+
+def training_domain(
+    path: str | os.PathLike[str] | None, metadata: Mapping[str, object]
+) -> TrainingDomain | None:
+    """What a model was trained on: its checkpoint's `domain` (faceedit-train writes it:
+    "procedural" for the world of `faceedit-train synth`, else "photos"); the bundled demo model
+    predates it and is procedural. None: the checkpoint does not say."""
+    domain = metadata.get("domain")
+    if domain in TRAINING_DOMAINS:
+        return domain
+    return "procedural" if is_demo_checkpoint(path) else None
+
+
+def is_procedural_sample(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is one of the bundled procedural sample faces."""
+    try:
+        resolved = Path(path).expanduser().resolve()
+        return any(resolved == sample.resolve() for sample in procedural_samples())
+    except OSError:
+        return False
 
 
 def is_demo_checkpoint(path: str | os.PathLike[str] | None) -> bool:

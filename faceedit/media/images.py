@@ -25,8 +25,16 @@ WRITABLE_SUFFIXES: Final[frozenset[str]] = frozenset({".png", ".jpg", ".jpeg", "
 IMAGE_SUFFIXES: Final[frozenset[str]] = WRITABLE_SUFFIXES | {".tif", ".tiff", ".webp"}
 
 
-def encode_image(image: np.ndarray, suffix: str = PNG) -> bytes:
-    """(H, W, 3) RGB or (H, W) grey uint8 -> the bytes of an image file of type `suffix`."""
+JPEG_SUFFIXES: Final[frozenset[str]] = frozenset({".jpg", ".jpeg"})
+DEFAULT_JPEG_QUALITY: Final[int] = 95  # OpenCV's own default
+
+
+def encode_image(image: np.ndarray, suffix: str = PNG, quality: int | None = None) -> bytes:
+    """(H, W, 3) RGB or (H, W) grey uint8 -> the bytes of an image file of type `suffix`;
+    `quality` (1-100) for JPEG, ignored for the lossless formats."""
+    params: list[int] = []
+    if quality is not None and suffix.lower() in JPEG_SUFFIXES:
+        params = [cv2.IMWRITE_JPEG_QUALITY, min(max(int(quality), 1), 100)]
     if image.dtype != np.uint8 or not (
         image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
     ):
@@ -36,7 +44,7 @@ def encode_image(image: np.ndarray, suffix: str = PNG) -> bytes:
         )
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     try:
-        ok, data = cv2.imencode(suffix.lower(), np.ascontiguousarray(pixels))
+        ok, data = cv2.imencode(suffix.lower(), np.ascontiguousarray(pixels), params)
     except cv2.error:
         ok = False
     if not ok:
@@ -51,7 +59,7 @@ def encode_png(image: np.ndarray) -> bytes:
     return encode_image(image, PNG)
 
 
-def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+def save_image(path: str | os.PathLike[str], image: np.ndarray, quality: int | None = None) -> Path:
     """Write `image` to `path` atomically, encoded by the path's extension; returns the path.
 
     Missing parent folders are created. An unknown extension is an InputError, a path that cannot
@@ -60,7 +68,7 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     """
     target = Path(path).expanduser()
     try:
-        data = encode_image(image, target.suffix or PNG)
+        data = encode_image(image, target.suffix or PNG, quality)
     except InputError as error:
         raise InputError(f"{target}: {error}") from None
     return atomic_write_bytes(target, data)  # an OutputError names the file and the reason

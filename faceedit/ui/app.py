@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
-from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from faceedit.commands.argtypes import (
@@ -136,6 +136,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is edited (remembered, like the Model menu's toggle; default off, on for the demo "
         "model's procedural samples)",
     )
+    _add_window_arguments(parser)
+
+
+def _add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the window looks and runs: layout, speed, snapshots."""
     parser.add_argument("--compare", choices=COMPARE_MODES, help="before/after layout")
     parser.add_argument(
         "--detect-every",
@@ -349,8 +354,9 @@ def apply_options(
         window.expressions.set_condition(weights, region=region)
     if args.editable is not None:
         window.regions.set_editable(args.editable)
-    # The command line's settings are where editing starts: nothing to undo, nothing unsaved.
-    window.undo_stack.clear()
+    # The command line's settings are where editing starts: nothing to undo. (The picture they
+    # edit is still unsaved: quitting asks, as the title's marker says.)
+    window.document.forget_history()
     if args.camera is not None:
         window.open_camera(args.camera)
     elif args.source is not None:
@@ -447,7 +453,12 @@ def _settle(milliseconds: int) -> None:
 def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: bool) -> int:
     """Show the window, wait for the edited result, save `window.grab()` to `path`, close."""
     window.remember_layout = False
-    window.resize(*SNAPSHOT_SIZE)
+    width, height = SNAPSHOT_SIZE
+    if QGuiApplication.platformName() != "offscreen":  # a real screen: never larger than it,
+        screen = window.available_geometry()  # so a laptop's shows the window as it is there
+        width, height = min(width, screen.width()), min(height, screen.height())
+        window.move(screen.topLeft())
+    window.resize(width, height)
     window.show()
     waiter = _SnapshotWaiter(window, wants_edit, timeout_s)
     try:
@@ -463,6 +474,7 @@ def take_snapshot(window: MainWindow, path: Path, timeout_s: float, wants_edit: 
             save_png(path, qimage_to_array(image))
             print(f"faceedit: saved a snapshot of the window to {path}")
     finally:
+        window.document.mark_saved()  # the command line's edit, not the user's: never ask
         window.close()
     if waiter.code != 0:
         print(f"faceedit: snapshot failed: {waiter.error}", file=sys.stderr)

@@ -43,6 +43,34 @@ def ask_save(parent: QWidget, title: str, suggested: Path, filters: str) -> str 
     return path or None
 
 
+_IMAGE_FORMATS: Final[dict[str, tuple[str, str]]] = {
+    ".png": ("PNG image", "*.png"),
+    ".jpg": ("JPEG image", "*.jpg *.jpeg"),
+    ".jpeg": ("JPEG image", "*.jpg *.jpeg"),
+    ".bmp": ("BMP image", "*.bmp"),
+}
+
+
+def image_save_filters(input_suffix: str) -> str:
+    """The input's own format first (when faceedit writes it), then PNG."""
+    first = _IMAGE_FORMATS.get(input_suffix.lower(), _IMAGE_FORMATS[".png"])
+    formats = [first] + [f for f in dict.fromkeys(_IMAGE_FORMATS.values()) if f != first]
+    return ";;".join(f"{name} ({patterns})" for name, patterns in formats)
+
+
+def ask_jpeg_quality(parent: QWidget, quality: int) -> int | None:
+    """The JPEG quality to save with (1-100); None when cancelled."""
+    value, ok = QInputDialog.getInt(
+        parent,
+        "JPEG quality",
+        "JPEG quality (1-100; higher is larger and closer to the picture):",
+        quality,
+        1,
+        100,
+    )
+    return value if ok else None
+
+
 UnsavedAnswer = Literal["save", "discard", "cancel"]
 
 
@@ -63,11 +91,26 @@ def ask_unsaved(parent: QWidget, action: str) -> UnsavedAnswer:
     return "discard" if answer == buttons.Discard else "cancel"
 
 
-def ask_camera_index(parent: QWidget) -> int | None:
+def ask_camera_index(parent: QWidget, cameras: list[tuple[int, str]]) -> int | None:
+    """The camera to open: picked from `cameras` ((index, name), as listed by the system),
+    or, when none is listed, by its number."""
+    if cameras:
+        items = [camera_choice(index, name) for index, name in cameras]
+        item, ok = QInputDialog.getItem(parent, "Open camera", "Camera:", items, 0, False)
+        return cameras[items.index(item)][0] if ok and item in items else None
     index, ok = QInputDialog.getInt(
-        parent, "Open camera", "Camera index (0 is the first camera):", 0, 0, 63
+        parent,
+        "Open camera",
+        "No camera is listed by the system; open one by its number (0 is the first):",
+        0,
+        0,
+        63,
     )
     return index if ok else None
+
+
+def camera_choice(index: int, name: str) -> str:
+    return f"{name} (camera {index})"
 
 
 def fill_recent_menu(

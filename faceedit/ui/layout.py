@@ -9,12 +9,13 @@ the picture does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import Final
 
 from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
-if TYPE_CHECKING:
-    from faceedit.ui.main_window import MainWindow
+Docks = Mapping[str, QDockWidget]  # the window's panels by name: crop, expression, va, plots
 
 PREFERRED_SIZE: Final[QSize] = QSize(1440, 900)
 SCREEN_SHARE: Final[float] = 0.92  # a first window leaves some of the screen around it
@@ -47,47 +48,45 @@ def clamp(geometry: QRect, screen: QRect) -> QRect:
     return QRect(left, top, width, height)
 
 
-def set_minimum_sizes(window: MainWindow) -> None:
+def set_minimum_sizes(docks: Docks, picture: QWidget) -> None:
     for name in SIDE_DOCKS:
-        window.docks[name].setMinimumWidth(SIDE_DOCK_MIN)
-    window.docks["plots"].setMinimumHeight(PLOTS_MIN)
-    window.compare.setMinimumSize(PICTURE_MIN)
+        docks[name].setMinimumWidth(SIDE_DOCK_MIN)
+    docks["plots"].setMinimumHeight(PLOTS_MIN)
+    picture.setMinimumSize(PICTURE_MIN)
 
 
-def default_dock_sizes(window: MainWindow) -> None:
+def default_dock_sizes(window: QMainWindow, docks: Docks) -> None:
     width = window.width()
     side = max(SIDE_DOCK_MIN, min(SIDE_DOCK_DEFAULT, int(width * 0.24)))
-    d = window.docks
+    d = docks
     window.resizeDocks([d["crop"], d["expression"]], [side, side], Qt.Orientation.Horizontal)
     plots = max(PLOTS_MIN, min(PLOTS_DEFAULT, int(window.height() * 0.25)))
     window.resizeDocks([d["plots"]], [plots], Qt.Orientation.Vertical)
 
 
-def widen_narrowed_docks(window: MainWindow) -> None:
+def widen_narrowed_docks(window: QMainWindow, docks: Docks) -> None:
     """A side panel saved narrower than its minimum (an older layout) opens at its default."""
     narrow = [
         dock
         for name in SIDE_DOCKS
-        if (dock := window.docks[name]).isVisible() or not dock.isHidden()
+        if (dock := docks[name]).isVisible() or not dock.isHidden()
         if not dock.isFloating() and 0 < dock.width() < SIDE_DOCK_MIN
     ]
     if narrow:
         window.resizeDocks(narrow, [SIDE_DOCK_DEFAULT] * len(narrow), Qt.Orientation.Horizontal)
 
 
-def give_the_picture_room(window: MainWindow) -> None:
+def give_the_picture_room(window: QMainWindow, docks: Docks) -> None:
     """On a shrinking window the side panels and the plots give way, down to their minimum."""
     cap = max(SIDE_DOCK_MIN, int(window.width() * SIDE_DOCK_SHARE))
     wide = [
         dock
         for name in SIDE_DOCKS
-        if not (dock := window.docks[name]).isHidden()
-        and not dock.isFloating()
-        and dock.width() > cap
+        if not (dock := docks[name]).isHidden() and not dock.isFloating() and dock.width() > cap
     ]
     if wide:
         window.resizeDocks(wide, [cap] * len(wide), Qt.Orientation.Horizontal)
-    plots = window.docks["plots"]
+    plots = docks["plots"]
     tall = max(PLOTS_MIN, int(window.height() * PLOTS_SHARE))
     if not plots.isHidden() and not plots.isFloating() and plots.height() > tall:
         window.resizeDocks([plots], [tall], Qt.Orientation.Vertical)

@@ -105,6 +105,19 @@ class _Flag:
         prefs.store.setValue(self.key, bool(value))
 
 
+class _RunFlag:
+    """A boolean choice kept for this run only: never read from nor written to the store."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = f"_run_{name}"
+
+    def __get__(self, prefs: Preferences, owner: type | None = None) -> bool:
+        return bool(getattr(prefs, self.name, False))
+
+    def __set__(self, prefs: Preferences, value: bool) -> None:
+        setattr(prefs, self.name, bool(value))
+
+
 class Preferences:
     """Typed access to the settings store; bad stored values fall back to the defaults."""
 
@@ -192,9 +205,11 @@ class Preferences:
     def precision(self, value: PrecisionChoice) -> None:
         self._set_choice("performance/precision", PRECISIONS, value)
 
-    # Compile the networks in a background process after the first frame. Off by default: on
-    # a CPU it gains ~10 % for a 30-50 s compile that takes both cores (docs/architecture.md §3).
-    compile_networks = _Flag("performance/compile", default=False)
+    # Compile the networks in a background process after the first frame: for this run only
+    # (the Model menu or --compile). Remembered, it restarted a 2-minute compile taking both
+    # cores of a small machine at every launch and model load without asking; on a CPU it
+    # gains ~10 % (docs/architecture.md §3).
+    compile_networks = _RunFlag()
     # Videos: parse every frame (masks follow the mouth) or only when the detector runs.
     reparse_every_frame = _Flag("video/reparse_every_frame", default=False)
     # Every picture already is an aligned face crop: no detection, the whole image is edited.

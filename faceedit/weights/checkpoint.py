@@ -279,8 +279,18 @@ def existing_file(path: str | os.PathLike[str]) -> Path:
 
 def _refuse_foreign_formats(file: Path) -> None:
     """Name the common wrong files (PyTorch pickles and zips) before safetensors sees them."""
-    with open(file, "rb") as handle:
-        head = handle.read(9)
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(9)
+    except PermissionError:
+        raise CheckpointError(
+            f"checkpoint {file} cannot be read: permission denied; check that your user may "
+            "read this file"
+        ) from None
+    except OSError as error:
+        raise CheckpointError(
+            f"checkpoint {file} cannot be read ({error.strerror or error})"
+        ) from None
     (header_length,) = struct.unpack("<Q", head[:8])
     plausible = header_length <= min(_MAX_HEADER_BYTES, file.stat().st_size - 8)
     if plausible and head[8:9] == b"{":

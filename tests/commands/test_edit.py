@@ -399,3 +399,38 @@ def test_a_damaged_video_prints_one_error_and_no_ffmpeg_noise(
     err = capfd.readouterr().err
     assert "faceedit: error: " in err and "damaged.mp4" in err
     assert "moov" not in err and "WARN" not in err, err
+
+
+@pytest.mark.skipif(not demo_available(), reason="the demo model is not bundled")
+def test_a_model_of_procedural_faces_says_once_that_photos_are_not_its_faces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faceedit.media.bundled import procedural_samples
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(sample_image_path(), photos / name)
+    code = edit(photos, tmp_path / "out", "--checkpoint", "demo", "--expression", "happy=1")
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("trained on procedural faces") == 1, err
+    assert "2 of these 2 images" in err
+    # Its own kind of face: nothing to say.
+    sample = procedural_samples()[0]
+    code = edit(sample, tmp_path / "sample.png", "--checkpoint", "demo", "--aligned",
+                "--expression", "happy=1")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "procedural faces" not in err
+
+
+def test_the_checkpoint_says_its_domain_and_the_demo_is_procedural() -> None:
+    from faceedit.media.bundled import training_domain
+
+    assert training_domain("x.safetensors", {"domain": "photos"}) == "photos"
+    assert training_domain("x.safetensors", {"dataset": "affectnet"}) is None
+    if demo_available():
+        from faceedit.media.bundled import demo_checkpoint_path
+
+        assert training_domain(demo_checkpoint_path(), {"dataset": "affectnet"}) == "procedural"

@@ -104,7 +104,8 @@ def test_no_model_opens_the_demo_on_a_procedural_sample_that_the_sliders_edit(
         assert detections == [] and errors == [], "an aligned sample needs no face detector"
 
         # It says plainly what the model is, in the status bar, the banner and About.
-        for text in (window.status_demo.text(), window.model_banner.message()):
+        assert "procedural faces" in window.status_demo.text()
+        for text in (window.status_demo.toolTip(), window.model_banner.message()):
             assert (
                 "procedural faces" in text
                 and "real photos need a model trained on real data" in text

@@ -19,7 +19,8 @@ CHECK = ROOT / "scripts" / "check_display.sh"
 
 
 @pytest.mark.gui
-def test_the_window_under_xvfb() -> None:
+@pytest.mark.parametrize("screen", ["1366x768", "1920x1080"])
+def test_the_window_under_xvfb(screen: str) -> None:
     if shutil.which("xvfb-run") is None:
         pytest.skip(
             "Xvfb is not installed (apt-get install xvfb xauth); the real-window test needs it"
@@ -29,14 +30,14 @@ def test_the_window_under_xvfb() -> None:
     )
     if missing.returncode != 0:
         pytest.skip(f"Qt's xcb platform cannot start here: {missing.stderr.strip()}")
-    env = dict(os.environ, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(ROOT), FACEEDIT_TEST_SCREEN=screen)
     result = subprocess.run(
         [
-            "xvfb-run", "-a", "-s", "-screen 0 1366x768x24",
+            "xvfb-run", "-a", "-s", f"-screen 0 {screen}x24",
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
             str(ROOT / "tests" / "ui" / "real_window_cases.py"),
         ],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout

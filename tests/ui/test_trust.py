@@ -63,7 +63,7 @@ def window(qapp, files: SimpleNamespace) -> Iterator[MainWindow]:
     win.show()
     win.load_checkpoint(files.checkpoint)
     yield win
-    win.undo_stack.setClean()
+    win.document.mark_saved()
     win.close()
 
 
@@ -124,27 +124,27 @@ def test_undo_redo_of_every_setting_reset_is_one_step_and_unsaved_edits_are_guar
     open_and_wait(qtbot, window, files.face)
     window.reset_expression()
     window.regions.set_editable(None)
-    window.undo_stack.clear()
-    window.undo_stack.setClean()
+    window.document.forget_history()
+    window.document.mark_saved()
     assert not window.isWindowModified() and "[*]" in window.windowTitle()
     slider = window.expressions.sliders["happy"]
     slider.sliderPressed.emit()
     for value in range(5, 65, 5):  # one drag, many values: one undo step
         slider.setValue(value)
     slider.sliderReleased.emit()
-    assert window.undo_stack.count() == 1 and window.isWindowModified()
+    assert len(window.document.history) == 1 and window.isWindowModified()
     window.regions.boxes["mouth"].setChecked(False)
     window.expressions.set_condition({"sad": 0.5}, region="eyes")
     edited = window.edit_state()
     window.reset_expression()
-    assert window.expressions.condition() == {} and window.undo_stack.count() == 4
+    assert window.expressions.condition() == {} and len(window.document.history) == 4
     window.actions_.undo.trigger()  # Reset undone in one step
     assert window.edit_state() == edited
     assert window.expressions.region_conditions() == {"eyes": {"sad": 0.5}}
-    window.undo_stack.undo()
-    window.undo_stack.undo()
+    window.document.undo()
+    window.document.undo()
     assert window.regions.editable_regions() is None
-    window.undo_stack.undo()
+    window.document.undo()
     assert window.expressions.condition() == {} and not window.isWindowModified()
     window.actions_.redo.trigger()
     assert window.expressions.condition() == {"happy": 0.6}
@@ -165,17 +165,20 @@ def test_undo_redo_of_every_setting_reset_is_one_step_and_unsaved_edits_are_guar
 
 
 def test_face_choice_and_valence_arousal_are_undoable_settings(window: MainWindow) -> None:
-    window.undo_stack.clear()
-    window.choose_face(0)
-    assert window.undo_stack.count() == 1 and window.edit_state().face_index == 0
-    window.undo_stack.undo()
+    window.reset_expression()
+    window.document.forget_history()
+    window.expressions.set_condition({"happy": 0.5})
+    window.choose_face(0)  # with an edit, the face chosen changes the picture: a step
+    assert len(window.document.history) == 2 and window.edit_state().face_index == 0
+    window.document.undo()
     assert window.edit_state().face_index is None
-    before = window.undo_stack.index()
+    window.document.undo()
+    before = window.document.history.index
     window.va.set_value((0.5, -0.25))  # steering on and the point moved: one step
-    assert window.undo_stack.index() == before + 1
-    window.undo_stack.undo()
+    assert window.document.history.index == before + 1
+    window.document.undo()
     assert window.va.value() is None
-    window.undo_stack.setClean()
+    window.document.mark_saved()
 
 
 # ---- 4. layout ------------------------------------------------------------------------------------

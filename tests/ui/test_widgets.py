@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QAction
 
 from faceedit.ui.overlay import OverlaySettings
 from faceedit.ui.settings import MAX_RECENT, Preferences, open_settings
@@ -71,9 +72,10 @@ def test_speed_preferences_defaults_and_round_trip(tmp_path: Path) -> None:
     prefs.reparse_every_frame = True
     prefs.sync()
     again = Preferences(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    # Compiling is chosen for one run: remembered, it restarted a long compile at every launch.
     assert (again.precision, again.compile_networks, again.stream_min_face) == (
         "float32",
-        True,
+        False,
         100,
     )
     assert again.reparse_every_frame
@@ -198,3 +200,88 @@ def test_scaled_pixmaps_are_made_at_device_resolution_for_hidpi(qtbot) -> None:
     assert (sharp.width(), sharp.height()) == (80, 50)  # device pixels: full detail
     assert sharp.devicePixelRatio() == 2.0  # laid out at 40x25 logical pixels
     assert cache.scaled(QSize(40, 25), dpr=2.0, smooth=True) is sharp  # cached while panning
+
+
+def test_scores_not_refreshed_during_playback_keep_the_last_edited_bars(qtbot) -> None:
+    from faceedit.ui.widgets.plots_panel import PlotsPanel
+
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    scores = np.linspace(0.1, 0.8, 8)
+    panel.set_scores(scores, scores[::-1])
+    panel.set_scores(scores, None)  # a video frame whose edited face was not scored again
+    assert np.allclose(panel.edited_bars.opts["height"], scores[::-1])
+    panel.clear()  # another source: no stale bars
+    panel.set_scores(scores, None)
+    assert not np.any(panel.edited_bars.opts["height"])
+
+
+def test_the_menu_table_places_every_command_and_tips_name_real_shortcuts(qapp) -> None:
+    from PySide6.QtWidgets import QMainWindow
+
+    from faceedit.ui.menus import ACTIONS, CHOICES, MENUS, RECENT_MENUS, build_actions
+
+    placed = [entry for _, entries in MENUS for entry in entries if entry != "-"]
+    placed += [name for choices in CHOICES.values() for name in choices.after]
+    assert set(placed) == set(ACTIONS) | set(CHOICES) | set(RECENT_MENUS)
+    window = QMainWindow()
+    actions = build_actions(window)
+    assert actions.view_menu.title() == "&View"
+    assert actions.devices.keys() == {"auto", "cpu", "cuda"}
+    assert not actions.undo.isEnabled() and actions.split_view.actionGroup() is not None
+    assert not [a.text() for a in window.findChildren(QAction) if a.toolTip().endswith("()")]
+    window.deleteLater()
+
+
+def test_split_view_keeps_a_new_photo_fitted_whatever_the_hidden_view_did(qtbot) -> None:
+    from faceedit.ui.widgets.compare_view import CompareView
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(1000, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_mode("side_by_side")
+    photo = np.zeros((400, 300, 3), np.uint8)
+    view.set_frames(photo, photo)
+    qtbot.waitUntil(lambda: view.before_view.width() > 400)
+    view.set_mode("split")
+    qtbot.waitUntil(lambda: view.after_view.width() > 900)
+    view.resize(300, 250)
+    qtbot.waitUntil(lambda: view.after_view.width() < 400)
+    after = view.after_view
+    rect = after.image_rect()
+    assert rect.height() <= after.height() and rect.width() <= after.width(), rect
+
+
+def test_a_docs_path_in_a_message_is_a_link_and_the_message_stays_plain(qtbot) -> None:
+    from faceedit.ui.widgets.message_bar import DOCS, MessageBar
+
+    bar = MessageBar()
+    qtbot.addWidget(bar)
+    text = "Real photos need a model trained on real data (see docs/training.md) <b>"
+    bar.show_message("info", text)
+    assert bar.message() == text
+    if (DOCS / "training.md").is_file():
+        assert '<a href="file://' in bar.text.text() and "training.md</a>" in bar.text.text()
+    assert "&lt;b&gt;" in bar.text.text()  # the message's own text is never markup
+
+
+def test_open_camera_lists_the_cameras_by_name(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QInputDialog, QWidget
+
+    from faceedit.ui import dialogs
+
+    offered: list[list[str]] = []
+
+    def get_item(*args: object) -> tuple[str, bool]:
+        items = list(args[3])  # type: ignore[call-overload]
+        offered.append(items)
+        return items[1], True
+
+    monkeypatch.setattr(QInputDialog, "getItem", get_item)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    cameras = [(0, "Integrated Camera"), (2, "USB Webcam")]
+    assert dialogs.ask_camera_index(parent, cameras) == 2
+    assert offered == [["Integrated Camera (camera 0)", "USB Webcam (camera 2)"]]

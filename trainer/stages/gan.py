@@ -441,11 +441,17 @@ class GanStage:
 
     def export(self, folder: Path, step: int) -> Path:
         """The EMA generator (what the app should use), the parser and the discriminators."""
+        from trainer.world.world import is_world_data
+
         kind_root = self.config.data.expression_source
+        procedural = bool(kind_root) and is_world_data(kind_root[1])  # type: ignore[index]
         metadata: dict[str, Any] = {
             "stage": self.name,
             "step": step,
             "dataset": kind_root[0] if kind_root else "",
+            # What the model is for (faceedit.media.bundled.training_domain): `faceedit edit`
+            # says so when it is given other faces.
+            "domain": "procedural" if procedural else "photos",
             "initialised_from": self.source,
         }
         if self.boxes:  # since this process started (a resumed run counts from the resume)

@@ -157,6 +157,12 @@ def check_output(out: Path) -> None:
         raise DatasetError(f"{out} exists and is not empty; choose a new --out or empty it first")
 
 
+def is_world_data(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` lies in a world made by `faceedit-train synth` (its world.json above it)."""
+    folder = Path(path).expanduser().resolve()
+    return any((parent / MANIFEST_FILE).is_file() for parent in (folder, *folder.parents))
+
+
 def build_world(
     config: WorldConfig,
     out: str | os.PathLike[str],

@@ -287,6 +287,22 @@ def format_report(report: Report) -> str:
             for d, p in report.peaks.items()
         )
     )
+    for section in (
+        _gain_lines,
+        _training_lines,
+        _training_data_lines,
+        _consumption_lines,
+        _note_lines,
+        _target_lines,
+        _stage_lines,
+    ):
+        lines += section(report)
+    return "\n".join(lines)
+
+
+def _gain_lines(report: Report) -> list[str]:
+    """Optimisations: the same work without and with each."""
+    lines: list[str] = []
     if report.gains:
         lines += ["", "Optimisations (same work without -> with)"]
         lines += _table(
@@ -304,6 +320,12 @@ def format_report(report: Report) -> str:
                 for g in report.gains
             ],
         )
+    return lines
+
+
+def _training_lines(report: Report) -> list[str]:
+    """Training throughput per preset and step."""
+    lines: list[str] = []
     if report.training:
         lines += ["", "Training throughput"]
         lines += _table(
@@ -322,6 +344,12 @@ def format_report(report: Report) -> str:
                 for t in report.training
             ],
         )
+    return lines
+
+
+def _training_data_lines(report: Report) -> list[str]:
+    """What one data worker delivers."""
+    lines: list[str] = []
     if report.training_data:
         lines += [
             "",
@@ -345,6 +373,12 @@ def format_report(report: Report) -> str:
                 for t in report.training_data
             ],
         )
+    return lines
+
+
+def _consumption_lines(report: Report) -> list[str]:
+    """What the models consume, measured and estimated."""
+    lines: list[str] = []
     if report.training_consumption:
         lines += ["", "What the models consume (samples/s; H100 from the FLOP count)"]
         lines += _table(
@@ -361,8 +395,20 @@ def format_report(report: Report) -> str:
                 for c in report.training_consumption
             ],
         )
+    return lines
+
+
+def _note_lines(report: Report) -> list[str]:
+    """The run's notes."""
+    lines: list[str] = []
     if report.notes:
         lines += ["", *(f"note: {n}" for n in report.notes)]
+    return lines
+
+
+def _target_lines(report: Report) -> list[str]:
+    """Targets, last but for the stages: met or not, by how much."""
+    lines: list[str] = []
     app_rows = [
         _target_row(k, f"app default: {t['measured_as'][len(k) + 1 :] or 'float32'}", t)
         for k, t in report.app_default_targets().items()
@@ -377,6 +423,12 @@ def format_report(report: Report) -> str:
         lines += _table(
             ["target", "variant", "floor", "value", "goal", "met", "margin"], target_rows
         )
+    return lines
+
+
+def _stage_lines(report: Report) -> list[str]:
+    """Every stage's time and its share of the matmul peak."""
+    lines: list[str] = []
     lines += [
         "",
         "Stages (ms; GFLOP/s achieved and its fraction of the matmul peak of the row's precision;",
@@ -415,7 +467,7 @@ def format_report(report: Report) -> str:
             for r in report.rows
         ],
     )
-    return "\n".join(lines)
+    return lines
 
 
 def _target_row(target: str, variant: str, t: dict[str, Any]) -> list[str]:

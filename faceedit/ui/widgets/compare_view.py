@@ -42,8 +42,12 @@ class CompareView(QWidget):
         self._after: np.ndarray | None = None
         for view in (self.before_view, self.after_view):
             view.faceClicked.connect(self.faceClicked)
-        self.before_view.viewChanged.connect(lambda s, c: self._follow(self.after_view, s, c))
-        self.after_view.viewChanged.connect(lambda s, c: self._follow(self.before_view, s, c))
+        self.before_view.viewChanged.connect(
+            lambda s, c: self._follow(self.before_view, self.after_view, s, c)
+        )
+        self.after_view.viewChanged.connect(
+            lambda s, c: self._follow(self.after_view, self.before_view, s, c)
+        )
         self.set_mode("split")
 
     @property
@@ -92,8 +96,10 @@ class CompareView(QWidget):
         self.after_view.zoom_by(factor)
 
     @staticmethod
-    def _follow(view: ImageView, scale: float, center: QPointF) -> None:
-        if view.isVisible() and view.has_image():
+    def _follow(leader: ImageView, view: ImageView, scale: float, center: QPointF) -> None:
+        # Only a view on screen leads: the hidden one of split mode, fitted to its stale size,
+        # zoomed a new photo past fit in the shown one (issue 30).
+        if leader.isVisible() and view.isVisible() and view.has_image():
             view.set_view(scale, center)
 
     def displayed(self) -> np.ndarray | None:

@@ -26,8 +26,8 @@ SLIDER_STEPS: Final[int] = 100
 MIXTURE_HELP: Final[str] = (
     "Each slider sets one expression's weight, 0-100 %. The weights are used exactly as given, "
     "not renormalised: happy 50 % asks for half-way to happy; happy 100 % + surprised 50 % asks "
-    "for a full smile plus half a surprise (faceedit.vocab.expressions.condition_vector). All sliders at "
-    "0 is the input's own look: the input is shown unchanged."
+    "for a full smile plus half a surprise. All sliders at 0 is the input's own look: the input "
+    "is shown unchanged."
 )
 
 
@@ -36,6 +36,8 @@ class ExpressionPanel(QWidget):
     with surprised eyes). Emits `changed` on every move."""
 
     changed = Signal()
+    # The Reset button: the window resets every edit (valence/arousal too), not only sliders.
+    resetRequested = Signal()
 
     def __init__(
         self, regions: Sequence[str] = REGION_NAMES, parent: QWidget | None = None
@@ -48,6 +50,7 @@ class ExpressionPanel(QWidget):
         # What the last `changed` was, so the undo history can merge a drag into one step.
         self.change_key: tuple[object, ...] = ()
         self.change_text = ""
+        self._steering: tuple[float, float] | None = None  # valence/arousal, said in the summary
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -95,7 +98,7 @@ class ExpressionPanel(QWidget):
             "All sliders to 0 and no region targets: show the input's own look (R)"
         )
         self.reset_button.setAutoDefault(False)
-        self.reset_button.clicked.connect(self.reset)
+        self.reset_button.clicked.connect(self.resetRequested)
         bottom.addStretch(1)
         bottom.addWidget(self.reset_button)
         layout.addLayout(bottom)
@@ -217,9 +220,21 @@ class ExpressionPanel(QWidget):
             slider.setEnabled(self.isEnabled() and not following)
         self._update_summary()
 
+    def set_steering(self, valence_arousal: tuple[float, float] | None) -> None:
+        """Valence/arousal steering (another panel's) also edits: the summary says so."""
+        self._steering = valence_arousal
+        self._update_summary()
+
     def _update_summary(self) -> None:
-        parts = [_describe("Face", self.condition())]
+        steering = self._steering
+        whole = self.condition()
+        if steering is not None and not whole:
+            parts = ["Face: no expression weights"]
+        else:
+            parts = [_describe("Face", whole)]
         parts += [_describe(r.capitalize(), w) for r, w in self.region_conditions().items()]
+        if steering is not None:
+            parts.append(f"Valence {steering[0]:+.2f}, arousal {steering[1]:+.2f} (steered)")
         self.summary.setText("\n".join(parts))
 
     def changeEvent(self, event: QEvent) -> None:

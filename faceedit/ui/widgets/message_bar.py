@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
+from pathlib import Path
 from typing import Final, Literal
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
 MessageKind = Literal["info", "warning", "error"]
@@ -20,6 +23,25 @@ _ICONS: Final[dict[MessageKind, QStyle.StandardPixmap]] = {
 }
 
 
+DOCS: Final[Path] = Path(__file__).resolve().parents[3] / "docs"
+_DOC_PATH: Final[re.Pattern[str]] = re.compile(r"docs/([\w-]+\.md)")
+
+
+def with_doc_links(text: str) -> str:
+    """`text` as rich text, each `docs/NAME.md` a link to that page where faceedit's docs are
+    installed beside it (a source checkout); plain escaped text otherwise."""
+
+    def link(match: re.Match[str]) -> str:
+        page = DOCS / match.group(1)
+        if not page.is_file():
+            return match.group(0)
+        url = QUrl.fromLocalFile(str(page)).toString()
+        return f'<a href="{url}" style="color: #ffffff;">{match.group(0)}</a>'
+
+    escaped = html.escape(text).replace("\n", "<br>")
+    return _DOC_PATH.sub(link, escaped)
+
+
 class MessageBar(QFrame):
     """Shows one message at a time with an icon and a close button; hidden when empty."""
 
@@ -29,7 +51,13 @@ class MessageBar(QFrame):
         self.icon = QLabel()
         self.text = QLabel()
         self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.text.setTextFormat(Qt.TextFormat.RichText)  # escaped by with_doc_links
+        self.text.setOpenExternalLinks(True)
+        self._plain = ""
         self.close_button = QToolButton()
         self.close_button.setText("✕")
         self.close_button.setAutoRaise(True)
@@ -50,13 +78,16 @@ class MessageBar(QFrame):
         )
         size = self.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize)
         self.icon.setPixmap(self.style().standardIcon(_ICONS[kind]).pixmap(size, size))
-        self.text.setText(text)
+        self._plain = text
+        self.text.setText(with_doc_links(text))
         self.show()
 
     def message(self) -> str:
-        return self.text.text()
+        """The message as plain text (links shown as their words)."""
+        return self._plain
 
     def clear(self) -> None:
         self.kind = None
+        self._plain = ""
         self.text.setText("")
         self.hide()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,6 +48,9 @@ DISPLAY_NAMES: Final[dict[str, str]] = {
 }
 
 
+GROUP_COLUMNS: Final[int] = 3  # region-group checkboxes per row
+
+
 def swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(QColor(*rgb))
@@ -66,20 +70,10 @@ class OverlayPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
 
-        top = QHBoxLayout()
+        # Laid out for a side panel about 220-360 px wide: no row wider than that (issue 30).
         self.enabled_box = QCheckBox("Show overlay")
         self.enabled_box.setToolTip("Draw the parser's classes over the aligned face crop (O).")
-        self.show_all = QPushButton("Show all")
-        self.hide_all = QPushButton("Hide all")
-        self.show_all.setToolTip("Show every class except the background")
-        self.hide_all.setToolTip("Hide every class")
-        for button in (self.show_all, self.hide_all):
-            button.setAutoDefault(False)
-        top.addWidget(self.enabled_box)
-        top.addStretch(1)
-        top.addWidget(self.show_all)
-        top.addWidget(self.hide_all)
-        layout.addLayout(top)
+        layout.addWidget(self.enabled_box)
 
         style = QHBoxLayout()
         self.filled = QRadioButton("Filled")
@@ -87,34 +81,72 @@ class OverlayPanel(QWidget):
         self._mode_group = QButtonGroup(self)
         self._mode_group.addButton(self.filled)
         self._mode_group.addButton(self.outline)
+        style.addWidget(self.filled)
+        style.addWidget(self.outline)
+        style.addStretch(1)
+        layout.addLayout(style)
+        opacity_row = QHBoxLayout()
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setToolTip("Overlay opacity")
         self.opacity_label = QLabel()
         self.opacity_label.setMinimumWidth(36)
-        style.addWidget(self.filled)
-        style.addWidget(self.outline)
-        style.addSpacing(8)
-        style.addWidget(QLabel("Opacity"))
-        style.addWidget(self.opacity, 1)
-        style.addWidget(self.opacity_label)
-        layout.addLayout(style)
+        opacity_row.addWidget(QLabel("Opacity"))
+        opacity_row.addWidget(self.opacity, 1)
+        opacity_row.addWidget(self.opacity_label)
+        layout.addLayout(opacity_row)
 
+        layout.addWidget(self._build_groups())
+        self._build_classes(layout)
+
+        self.enabled_box.toggled.connect(self._on_enabled)
+        self.show_all.clicked.connect(lambda: self._set_all(True))
+        self.hide_all.clicked.connect(lambda: self._set_all(False))
+        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
+        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.set_settings(self._settings)
+
+    def _build_groups(self) -> QGroupBox:
+        """One tristate checkbox per region group, in rows of GROUP_COLUMNS."""
         groups_box = QGroupBox("Region groups")
-        groups_layout = QHBoxLayout(groups_box)
+        groups_layout = QGridLayout(groups_box)
+        groups_layout.setVerticalSpacing(2)
         self.group_boxes: dict[str, QCheckBox] = {}
         self._groups = group_classes()
-        for name in self._groups:
+        for n, name in enumerate(self._groups):
             box = QCheckBox(name)
             box.setTristate(True)
             box.setToolTip(f"Show or hide every class of the {name} group")
             box.clicked.connect(lambda _=False, n=name: self._on_group(n))
-            groups_layout.addWidget(box)
+            groups_layout.addWidget(box, n // GROUP_COLUMNS, n % GROUP_COLUMNS)
             self.group_boxes[name] = box
-        layout.addWidget(groups_box)
+        return groups_box
 
-        classes_box = QGroupBox("Classes")
-        grid = QGridLayout(classes_box)
+    def _build_classes(self, layout: QVBoxLayout) -> None:
+        """The Classes button with Show all and Hide all, and the folded list of classes."""
+        classes_row = QHBoxLayout()
+        self.classes_button = QToolButton()
+        self.classes_button.setText("Classes")
+        self.classes_button.setCheckable(True)
+        self.classes_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.classes_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.classes_button.setToolTip("Show or hide the list of the parser's 19 classes")
+        self.classes_button.setAutoRaise(True)
+        self.show_all = QPushButton("Show all")
+        self.hide_all = QPushButton("Hide all")
+        self.show_all.setToolTip("Show every class except the background")
+        self.hide_all.setToolTip("Hide every class")
+        classes_row.addWidget(self.classes_button)
+        classes_row.addStretch(1)
+        for button in (self.show_all, self.hide_all):
+            button.setAutoDefault(False)
+            classes_row.addWidget(button)
+        layout.addLayout(classes_row)
+        # The 19 classes fold away: shown, they need ~230 px of height a laptop screen lacks.
+        self.classes_box = QWidget()
+        grid = QGridLayout(self.classes_box)
+        grid.setContentsMargins(4, 0, 4, 0)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(2)
         self.class_boxes: list[QCheckBox] = []
@@ -125,15 +157,9 @@ class OverlayPanel(QWidget):
             box.toggled.connect(lambda shown, i=index: self._on_class(i, shown))
             grid.addWidget(box, index // 2, index % 2)
             self.class_boxes.append(box)
-        layout.addWidget(classes_box)
-
-        self.enabled_box.toggled.connect(self._on_enabled)
-        self.show_all.clicked.connect(lambda: self._set_all(True))
-        self.hide_all.clicked.connect(lambda: self._set_all(False))
-        self.filled.toggled.connect(lambda on: self._on_mode("filled") if on else None)
-        self.outline.toggled.connect(lambda on: self._on_mode("outline") if on else None)
-        self.opacity.valueChanged.connect(self._on_opacity)
-        self.set_settings(self._settings)
+        self.classes_box.setVisible(False)
+        layout.addWidget(self.classes_box)
+        self.classes_button.toggled.connect(self._show_classes)
 
     # ---- state ---------------------------------------------------------------------------------
 
@@ -155,6 +181,12 @@ class OverlayPanel(QWidget):
         del blockers
         self.opacity_label.setText(f"{self.opacity.value()} %")
         self._sync_groups()
+
+    def _show_classes(self, shown: bool) -> None:
+        self.classes_box.setVisible(shown)
+        self.classes_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
 
     def _emit(self, settings: OverlaySettings) -> None:
         self._settings = settings

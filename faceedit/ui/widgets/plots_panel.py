@@ -11,8 +11,10 @@ from typing import Final
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from faceedit.state.document import NO_MODEL_SCORES
 from faceedit.vocab.expressions import EXPRESSIONS
 
 HISTORY_S: Final[float] = 10.0
@@ -25,11 +27,6 @@ STAGE_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
 }
 INPUT_BRUSH: Final[tuple[int, int, int]] = (150, 150, 150)
 EDITED_BRUSH: Final[tuple[int, int, int]] = (64, 160, 255)
-
-
-NO_CLASSIFIER = (
-    "Expression scores need a checkpoint with a discriminator (its classification head)."
-)
 
 
 class PlotsPanel(QWidget):
@@ -51,7 +48,7 @@ class PlotsPanel(QWidget):
         self.latency.setMouseEnabled(x=False, y=False)
         self.latency.enableAutoRange(x=False, y=False)
         legend = self.latency.addLegend(offset=(6, 6), labelTextSize="8pt")
-        legend.setColumnCount(len(STAGE_COLOURS))
+        legend.setColumnCount(2)  # four in a row were cut off beside the frame-rate plot
         self.curves = {
             stage: self.latency.plot(
                 [],
@@ -75,8 +72,36 @@ class PlotsPanel(QWidget):
         self.fps_curve = self.fps.plot([], [], pen=pg.mkPen((220, 220, 90), width=2))
         self.fps.hide()  # shown for video and cameras; a still image has no frame rate
 
+        self._build_scores(background, foreground)
+        self.scores_note = QLabel()
+        self.scores_note.setWordWrap(True)
+        self.scores_note.setStyleSheet("color: palette(mid);")
+
+        # One row: the dock is short on a laptop screen, and the frame-rate plot stacked under
+        # the latency plot squeezed it to a sliver during video (issue 30).
+        right = QVBoxLayout()
+        right.addWidget(self.scores, 1)
+        right.addWidget(self.scores_note)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.latency, 3)
+        layout.addWidget(self.fps, 2)
+        layout.addLayout(right, 3)
+        for plot in (self.latency, self.fps, self.scores):
+            _cache_static_parts(plot)
+        self._y_top = {self.latency: 0.0, self.fps: 0.0}
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_MS)
+        self._redraw.timeout.connect(self.redraw)
+        self._edited = np.zeros(len(EXPRESSIONS))
+        self.set_scores(None, None)
+
+    def _build_scores(self, background: QColor, foreground: QColor) -> None:
+        """The expression-score bars: the input's and the edited face's, side by side."""
         self.scores = pg.PlotWidget(background=background)
-        self.scores.setTitle("Expression scores (model's classifier)", color=foreground, size="9pt")
+        self.scores.setTitle("Expression scores", color=foreground, size="9pt")
+        self.scores.setToolTip("The loaded model's classifier (its discriminator's head)")
         self.scores.setYRange(0, 1, padding=0.02)
         self.scores.setMouseEnabled(x=False, y=False)
         axis = self.scores.getAxis("bottom")
@@ -92,28 +117,6 @@ class PlotsPanel(QWidget):
         )
         self.scores.addItem(self.input_bars)
         self.scores.addItem(self.edited_bars)
-        self.scores_note = QLabel()
-        self.scores_note.setWordWrap(True)
-        self.scores_note.setStyleSheet("color: palette(mid);")
-
-        left = QVBoxLayout()
-        left.addWidget(self.latency, 3)
-        left.addWidget(self.fps, 2)
-        right = QVBoxLayout()
-        right.addWidget(self.scores, 1)
-        right.addWidget(self.scores_note)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(left, 3)
-        layout.addLayout(right, 2)
-        for plot in (self.latency, self.fps, self.scores):
-            _cache_static_parts(plot)
-        self._y_top = {self.latency: 0.0, self.fps: 0.0}
-        self._redraw = QTimer(self)
-        self._redraw.setSingleShot(True)
-        self._redraw.setInterval(REDRAW_MS)
-        self._redraw.timeout.connect(self.redraw)
-        self.set_scores(None, None)
 
     # ---- feeding ------------------------------------------------------------------------------
 
@@ -133,6 +136,7 @@ class PlotsPanel(QWidget):
         self.fps.setVisible(streaming)
 
     def clear(self) -> None:
+        self._edited = np.zeros(len(EXPRESSIONS))
         self._times.clear()
         self._samples.clear()
         self.redraw()
@@ -146,7 +150,7 @@ class PlotsPanel(QWidget):
         self,
         input_scores: np.ndarray | None,
         edited_scores: np.ndarray | None,
-        why_none: str = NO_CLASSIFIER,
+        why_none: str = NO_MODEL_SCORES,
     ) -> None:
         """Bar heights; without scores the chart hides and `why_none` says why (no classifier
         in the model, or no face to score)."""
@@ -157,12 +161,11 @@ class PlotsPanel(QWidget):
             return
         self.scores_note.setText("")
         self.input_bars.setOpts(height=np.asarray(input_scores, dtype=float))
-        edited = (
-            np.zeros(len(EXPRESSIONS))
-            if edited_scores is None
-            else np.asarray(edited_scores, dtype=float)
-        )
-        self.edited_bars.setOpts(height=edited)
+        if edited_scores is not None:
+            self._edited = np.asarray(edited_scores, dtype=float)
+        # None: not refreshed this frame (scored at most every 0.5 s while frames keep coming):
+        # the last edited scores stand, never bars of zero.
+        self.edited_bars.setOpts(height=self._edited)
 
     # ---- drawing ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -45,7 +46,19 @@ class RegionPanel(QWidget):
         self.none_button.clicked.connect(lambda: self.set_editable(()))
         self.boxes: dict[str, QCheckBox] = {}
         self._regions: tuple[str, ...] = ()
+        self._tab_after: QWidget = self
         self.set_regions(regions)
+
+    def tab_after(self, widget: QWidget) -> None:
+        """Tab from `widget` (the control above this panel) to the checkboxes, All, None."""
+        self._tab_after = widget
+        self._order_tabs()
+
+    def _order_tabs(self) -> None:
+        # The checkboxes are rebuilt for every model, after every other control: put them back.
+        chain = [self._tab_after, *self.boxes.values(), self.all_button, self.none_button]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def set_regions(self, regions: Sequence[str]) -> None:
         """Rebuild the checkboxes for the loaded model's regions, keeping the previous choices."""
@@ -53,7 +66,8 @@ class RegionPanel(QWidget):
         while self._row.count():
             item = self._row.takeAt(0)
             widget = item.widget() if item is not None else None
-            if widget is not None:
+            if widget is not None:  # out of the focus chain now, not when Qt deletes it
+                widget.setParent(None)
                 widget.deleteLater()
         self.boxes = {}
         self._regions = tuple(regions)
@@ -67,6 +81,7 @@ class RegionPanel(QWidget):
             self._row.addWidget(box)
             self.boxes[region] = box
         self._row.addStretch(1)
+        self._order_tabs()
 
     def editable_regions(self) -> tuple[str, ...] | None:
         chosen = tuple(r for r, box in self.boxes.items() if box.isChecked())

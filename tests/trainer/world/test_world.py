@@ -252,3 +252,14 @@ def test_each_action_unit_changes_more_with_more_activation(unit: str) -> None:
     neutral = renderer.render({}).image.astype(np.float64)
     changes = [np.abs(renderer.render({unit: a}).image - neutral).sum() for a in (0.3, 0.6, 1.0)]
     assert 0 < changes[0] < changes[1] < changes[2], changes
+
+
+def test_data_inside_a_world_is_known_as_procedural(tmp_path: Path) -> None:
+    # The gan stage writes the checkpoint's "domain" from this; `faceedit edit` reads it.
+    from trainer.world.world import MANIFEST_FILE, is_world_data
+
+    world = tmp_path / "world"
+    (world / "affectnet").mkdir(parents=True)
+    (world / MANIFEST_FILE).write_text("{}\n", encoding="utf-8")
+    assert is_world_data(world / "affectnet") and is_world_data(world)
+    assert not is_world_data(tmp_path)
