@@ -9,8 +9,8 @@ runs it); the controls are what a scorer must not be fooled by:
 - `PatchEditor` paints a constant smile-coloured patch over the mouth (teeth between red
   lips), the cheapest "happy" a judge that looks only at colour would accept;
 - `CriticNoiseEditor` adds a small per-image noise, optimised against the checkpoint's own
-  critics (the discriminator's expression heads) to raise their P(target): the shortcut a
-  generator trained against those critics can take. The judge must not read it as the target.
+  critic (the discriminator's global expression head) to raise its P(target): the shortcut a
+  generator trained against that critic can take. The judge must not read it as the target.
 """
 
 from __future__ import annotations
@@ -169,9 +169,13 @@ class PatchEditor:
 
 class CriticNoiseEditor:
     """Adds noise of at most `levels` grey levels to the face's aligned crop, optimised for
-    `steps` signed-gradient steps to raise the checkpoint's critics' log P(target) (the global
-    critic and every region critic, each seeing the crop through its parse's region masks, as
-    in training), and pastes the noise back into the photo as the product pastes an edit."""
+    `steps` signed-gradient steps to raise the global critic's log P(target) (its expression
+    head, the crop seen with its parse's region masks, as in training), and pastes the noise
+    back into the photo as the product pastes an edit.
+
+    The global head is the one to aim at: on the demo model, 8 levels and 20 steps raise its
+    P(target) from 0.14 to 0.96 (5 test photos, happy and surprised), while the mean log P of
+    all heads, region critics included, only moved their geometric mean from 0.04 to 0.10."""
 
     name = "critic noise"
 
@@ -195,9 +199,8 @@ class CriticNoiseEditor:
             return float(self._log_probability(crop, masks, target).exp())
 
     def _log_probability(self, x: torch.Tensor, masks: torch.Tensor, target: int) -> torch.Tensor:
-        out = self.critics(x, masks)
-        heads = [out.global_.logits, *(p.logits for p in out.local.values())]
-        return torch.stack([F.log_softmax(h.float(), 1)[0, target] for h in heads]).mean()
+        logits = self.critics(x, masks).global_.logits
+        return F.log_softmax(logits.float(), 1)[0, target]
 
     def __call__(
         self,

@@ -16,7 +16,7 @@ import numpy as np
 from faceedit.fileio import atomic_write_text
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.judges.plots import image_grid, save_png
-from trainer.judges.real.scorer import TARGETS, EditorScores, RealFaceReport
+from trainer.judges.real.scorer import MOUTH_BAND, TARGETS, EditorScores, RealFaceReport
 
 PRODUCT: Final[str] = "product"
 CONTROL_MAX_READ: Final[float] = 0.25  # a control read as the target more often fools the judge
@@ -193,7 +193,13 @@ def report_markdown(report: RealFaceReport) -> str:
     for g in goals(report):
         lines.append(f"| {g.target} | {g.goal} | {_fmt(g.measured)} | {_verdict(g.passed)} |")
     p = report.editor(PRODUCT)
+    lock = p.locked
     lines += [
+        "",
+        f"Mouth lock: {lock.changed_pixels} pixels changed in {lock.expression.edits} locked "
+        f"edits; the parser's footprint lies within the landmark lips (+{MOUTH_BAND} eye "
+        f"distances) for a mean share of {_fmt(lock.footprint_inside_mouth_mean)} over "
+        f"{lock.footprint_edits} edits with a footprint (worst {_fmt(lock.footprint_inside_mouth_min)}).",
         "",
         "## What the judge reads the product's edits as",
         "",
@@ -206,17 +212,24 @@ def report_markdown(report: RealFaceReport) -> str:
         lines.append(
             f"| {label} | " + " | ".join(_fmt(t.read_as.get(n)) for n in EXPRESSIONS) + " |"
         )
+    if any(e.editor == "identity" for e in report.editors):
+        same = report.editor("identity")
+        lines.append(
+            "| unedited input (identity control) | "
+            + " | ".join(_fmt(same.targets["happy"].read_as.get(n)) for n in EXPRESSIONS)
+            + " |"
+        )
     lines += [
         "",
         "## Controls: the same scores for editors that must score low",
         "",
         "identity returns the input; fixed patch paints a constant smile on the mouth; critic "
         "noise adds at most 8 grey levels optimised for 20 steps to raise the checkpoint's own "
-        "critics' P(target) (their P before -> after in the last column).",
+        "global critic's P(target) (its P before -> after in the last column).",
         "",
         "| editor | P(happy) | read happy | read surprised | read happy, mouth lock | changed "
         "outside footprint | identity kept | mean distance | background | grey kept | tint | "
-        "balance shift | critics' P(target) |",
+        "balance shift | critic's P(target) |",
         "| --- |" + " --- |" * 12,
     ]
     lines += [_editor_row(s) for s in report.editors]
