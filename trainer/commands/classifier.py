@@ -69,6 +69,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-balance", action="store_true", help="draw batches uniformly instead of per class"
     )
+    parser.add_argument(
+        "--shift",
+        type=bounded_int(0, 64),
+        default=defaults.shift,
+        help="augment: random shifts up to this many pixels (default 0)",
+    )
+    parser.add_argument(
+        "--colour",
+        type=non_negative_float,
+        default=defaults.colour,
+        help="augment: colour jitter strength in [0, 1) (default 0)",
+    )
+    parser.add_argument(
+        "--noise",
+        type=non_negative_float,
+        default=defaults.noise,
+        help="augment: Gaussian noise, largest std in [-1, 1] units (default 0)",
+    )
+    parser.add_argument(
+        "--min-class-images",
+        type=bounded_int(0, 10**9),
+        default=defaults.min_class_images,
+        help="balanced batches leave out expressions with fewer training images (default 0)",
+    )
     parser.add_argument("--seed", type=seed_argument, default=defaults.seed)
     parser.add_argument("--num-workers", type=workers_argument, default=defaults.num_workers)
     parser.add_argument("--log-every", type=steps_argument, default=defaults.log_every)
@@ -89,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         weight_decay=args.weight_decay,
         class_balanced=not args.no_balance,
+        shift=args.shift,
+        colour=args.colour,
+        noise=args.noise,
+        min_class_images=args.min_class_images,
         seed=args.seed,
         num_workers=args.num_workers,
         log_every=args.log_every,
@@ -124,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
             "lr": train_config.lr,
             "seed": train_config.seed,
             "class_balanced": train_config.class_balanced,
+            "augment": {
+                "flip": train_config.flip,
+                "shift": train_config.shift,
+                "colour": train_config.colour,
+                "noise": train_config.noise,
+            },
+            "min_class_images": train_config.min_class_images,
             "init_weights": str(args.init_weights) if args.init_weights else None,
         },
     }

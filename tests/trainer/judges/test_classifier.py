@@ -193,3 +193,41 @@ def test_a_header_length_whose_first_byte_is_0x80_is_not_taken_for_a_pickle(
     save_classifier(path, model, {"pad": "x" * pad})
     assert path.read_bytes()[0] == 0x80  # the first byte of a pickle, here a header length
     assert load_classifier(path).metadata["pad"] == "x" * pad
+
+
+# --- augmentation ------------------------------------------------------------------------------
+
+
+def test_augmentation_is_off_by_default_and_keeps_shape_and_range_when_on() -> None:
+    from trainer.judges.classifier import augment_batch
+
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(augment_batch(images, ClassifierTrainConfig(), generator), images)
+    for config in (
+        ClassifierTrainConfig(shift=3),
+        ClassifierTrainConfig(colour=0.3),
+        ClassifierTrainConfig(noise=0.1),
+    ):
+        out = augment_batch(images, config, generator)
+        assert out.shape == images.shape and not torch.equal(out, images)
+        assert out.min() >= -1 and out.max() <= 1
+
+
+def test_a_shift_moves_the_picture_and_reflects_the_border() -> None:
+    from trainer.judges.classifier import augment_batch
+
+    images = torch.zeros(8, 3, 9, 9)
+    images[:, :, 4, 4] = 1.0  # one bright pixel in the middle
+    out = augment_batch(images, ClassifierTrainConfig(shift=2), torch.Generator().manual_seed(1))
+    peaks = [tuple(int(v) for v in divmod(int(o[0].argmax()), 9)) for o in out]
+    assert all(abs(r - 4) <= 2 and abs(c - 4) <= 2 for r, c in peaks)
+    assert len(set(peaks)) > 1  # not every image moved alike
+
+
+@pytest.mark.parametrize(
+    "changes", [{"shift": -1}, {"colour": 1.0}, {"noise": -0.1}, {"min_class_images": -1}]
+)
+def test_augmentation_settings_are_checked(changes: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        ClassifierTrainConfig(**changes)  # type: ignore[arg-type]
