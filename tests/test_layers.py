@@ -68,6 +68,33 @@ def test_faceedit_never_imports_the_trainer() -> None:
     assert offenders(python_files("faceedit"), ("trainer",)) == []
 
 
+def test_ui_never_imports_the_command_line() -> None:
+    """The app shares the flags' limits and converters through faceedit.limits, not the CLI."""
+    assert offenders(python_files("faceedit", "ui"), ("faceedit.commands",)) == []
+
+
+def test_only_the_trainers_commands_import_the_product_command_line() -> None:
+    """Stages, judges, data, the world and the research diagnostics reach the limits through
+    faceedit.limits and the bench through faceedit.timing and faceedit.bench_plugins."""
+    outside = [
+        p for p in python_files("trainer") if p.relative_to(ROOT / "trainer").parts[0] != "commands"
+    ]
+    assert outside, "no trainer modules found"
+    assert offenders(outside, ("faceedit.commands",)) == []
+
+
+def test_stages_never_import_commands_or_judges() -> None:
+    """trainer/stages runs a stage: commands, comparisons and the learning check call it,
+    never the other way round."""
+    banned = ("trainer.commands", "trainer.judges")
+    assert offenders(python_files("trainer", "stages"), banned) == []
+
+
+def test_judges_never_import_the_commands() -> None:
+    """A comparison or a check trains through trainer/stages, never through a command."""
+    assert offenders(python_files("trainer", "judges"), ("trainer.commands",)) == []
+
+
 def test_model_package_does_no_io_or_ui() -> None:
     banned = (
         "faceedit.ui",
@@ -173,4 +200,14 @@ def test_faceedit_loads_no_trainer() -> None:
         ("trainer",), packages=("faceedit",), skip=("faceedit.ui",)
     )
     assert "faceedit.commands.cli" in imported and "faceedit.weights.checkpoint" in imported
+    assert loaded == []
+
+
+def test_stages_and_judges_load_no_command_line() -> None:
+    """Importing every stage and judge module (the bench's training section included) loads
+    neither the trainer's commands nor faceedit's command line, even indirectly."""
+    imported, loaded = loaded_after_import(
+        ("trainer.commands", "faceedit.commands"), packages=("trainer.stages", "trainer.judges")
+    )
+    assert "trainer.stages.throughput" in imported and "trainer.judges.learning" in imported
     assert loaded == []

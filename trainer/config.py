@@ -18,10 +18,10 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from faceedit.commands.argtypes import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.configs import build, coerce, parse_text, plain
 from faceedit.errors import ConfigError
 from faceedit.fileio import reason
+from faceedit.limits import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
 Stage = Literal["parser", "gan", "joint"]
@@ -276,7 +276,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, f"must be a positive integer, got {value!r}")
-        # The flags' ranges (faceedit/commands/argtypes.py) hold for config files and --set too.
+        # The flags' ranges (faceedit/limits.py) hold for config files and --set too.
         for name, limit in (("steps", MAX_STEPS), ("checkpoint_every", MAX_STEPS),
                             ("log_every", MAX_STEPS), ("image_every", MAX_STEPS),
                             ("batch_size", MAX_BATCH)):  # fmt: skip

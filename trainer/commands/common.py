@@ -12,15 +12,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from faceedit.commands.argtypes import (
+from faceedit.errors import ConfigError, DatasetError, TrainingError
+from faceedit.fileio import check_output_folder
+from faceedit.limits import (
     batch_argument,
     positive_int,
     seed_argument,
     steps_argument,
     workers_argument,
 )
-from faceedit.errors import ConfigError, DatasetError, TrainingError
-from faceedit.fileio import check_output_folder
 from faceedit.model.config import PRESETS, ModelConfig
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.config import (

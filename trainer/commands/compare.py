@@ -17,9 +17,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from faceedit.commands.argtypes import batch_argument, bounded_int, steps_argument
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
+from faceedit.limits import batch_argument, bounded_int, steps_argument
 from faceedit.model.config import PRESETS
 from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
 from trainer.judges.experiments import (

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import bounded_int
 from faceedit.fileio import atomic_write_text, check_output_file
+from faceedit.limits import bounded_int
 from faceedit.weights import checkpoint
 from trainer.config import CRITIC_MASKS
 from trainer.judges.critic_probe import FRAMES, probe_critics

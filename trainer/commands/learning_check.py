@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import bounded_int, seed_argument, steps_argument
 from faceedit.device import resolve_device
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
+from faceedit.limits import bounded_int, seed_argument, steps_argument
 from trainer.judges.learning import (
     CheckPlan,
     command_line,

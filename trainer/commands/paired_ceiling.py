@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import (
+from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_folder
+from faceedit.limits import (
     batch_argument,
     bounded_int,
     positive_float,
     seed_argument,
     steps_argument,
 )
-from faceedit.errors import ConfigError
-from faceedit.fileio import check_output_folder
 from faceedit.model.config import CONDITIONING_MODES
 from trainer.judges.paired import PairedPlan, check_files, run_paired_ceiling
 
