@@ -2,9 +2,10 @@
 
 A run is fully described by one `TrainConfig`: the model (faceedit's `ModelConfig`), the
 optimiser settings, the loss weights, the data and the schedule. It is resolved once (stage
-defaults -> YAML file -> flags -> `--set`), printed as a diff against the defaults, saved as
-`config.yaml` beside the checkpoints and stored in `state.pt`, so a resumed run checks it
-continues the same experiment.
+defaults -> recipe (trainer/recipes/) -> YAML file -> flags -> `--set`; trainer/stages/api.py),
+printed as a diff against the defaults, saved as `config.yaml` beside the checkpoints and stored
+in `state.pt`, so a resumed run checks it continues the same experiment. This module holds
+defaults only; what made a trained model is its recipe.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from faceedit.limits import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
 Stage = Literal["parser", "gan", "joint"]
-STAGES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
+STAGES: Final[tuple[Stage, ...]] = ("parser", "gan", "joint")
 ParserOptimiser = Literal["auto", "sgd", "adam"]
 ExpressionSource = Literal["affectnet", "rafd", "folders"]
 EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders")
@@ -305,69 +306,9 @@ class TrainConfig:
 # ---------------------------------------------------------------- defaults per stage
 
 
-# Training settings that differ from the stage defaults for one preset, per stage (dotted
-# keys). world-64 trains on the procedural world in minutes on a CPU, where StarGAN's schedule
-# (5 critic steps per generator step at lr 1e-4, made for 200k iterations) leaves the generator
-# a few hundred updates; docs/learning.md has the measurements behind each value.
-# What world-64's critics see and the edit's extra terms: one set for the gan and joint
-# stages, so the joint stage never trains against critics set up otherwise than in the gan run.
-_WORLD_CRITIC_SETTINGS: Final[dict[str, Any]] = {
-    "gan_optim.critic_masks": "own",
-    "loss.fake_source_classification": 0.2,
-    "loss.edit_tv": 10.0,
-}
-PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
-    "world-64": {
-        # Flips and colour jitter but no rescaling (augment_scale 1,1): nearest-neighbour label
-        # resampling erodes the 1-2 px brows, lips and glasses frames of a 64 px face (held-out
-        # mIoU 0.631 -> 0.657 without it), while flips and jitter alone add 0.013-0.014 (240 and
-        # 960 identities) and stop the overfitting of longer runs (docs/learning.md).
-        "parser": {
-            "parser_optim.adam_lr": 1e-2,
-            "data.augment": True,
-            "data.augment_scale": (1.0, 1.0),
-        },
-        "gan": {
-            "gan_optim.n_critic": 1,
-            "gan_optim.lr_g": 2e-4,
-            "gan_optim.lr_d": 5e-4,
-            "gan_optim.attention_start": 0.9,
-            # Critics on shifted views (gan_optim.critic_shift 2, critic_warmup 1500) raised the
-            # judged-as-target share (0.19/0.23 against 0.12/0.14, learning check seeds 0/1) but
-            # doubled the change outside the face (3.4/255 against 1.7/1.4): not the default.
-            # A 1500-step warm-up (the local critics first learn the expressions), each image
-            # seen by the critics through its own parse (critic_masks "own": an edit cannot be
-            # told apart by masks that belong to its input), the fake-source classification
-            # term and a total-variation penalty on the edit (the speckle the critics reward)
-            # took the gan stage alone (FiLM generators) from 0.196 to 0.246 judged as target,
-            # the L1 to the truth 3.60 -> 2.24 (seed 0, 280 held-out edits), and the full check
-            # from 0.132 / 0.074 to 0.217 / 0.232 (seeds 0 / 2026; docs/learning.md).
-            "gan_optim.critic_warmup": 1500,
-            **_WORLD_CRITIC_SETTINGS,
-        },
-        "joint": {
-            "gan_optim.n_critic": 1,
-            "gan_optim.lr_g": 1e-4,
-            "gan_optim.lr_d": 2e-4,
-            # as in the gan stage: the critics read each image through its own parse
-            **_WORLD_CRITIC_SETTINGS,
-            # the parser keeps learning from CelebAMask-HQ, augmented as above
-            "data.augment": True,
-            "data.augment_scale": (1.0, 1.0),
-        },
-    },
-}
-
-
 def default_config(stage: Stage, preset_name: str = DEFAULT_PRESET) -> TrainConfig:
-    """The defaults of one stage: the community parser recipe, StarGAN's GAN schedule, and the
-    preset's own training settings (PRESET_TRAINING) on top."""
-    config = _stage_defaults(stage, preset_name)
-    overrides = PRESET_TRAINING.get(preset_name, {}).get(stage)
-    return merge(config, overrides) if overrides else config
-
-
-def _stage_defaults(stage: Stage, preset_name: str) -> TrainConfig:
+    """The defaults of one stage for a model preset: the community parser recipe and StarGAN's
+    GAN schedule. What a trained model used is its recipe (trainer/recipes/), applied on top."""
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
     model = preset(preset_name)

@@ -2,7 +2,7 @@
 
 Reads a finished learning check's folder (its world, parser and judge), trains a fresh
 generator for --steps updates with the L1 distance to the true rendering of the target
-(trainer/judges/paired.py), and scores it exactly as the learning check scores its joint model:
+(trainer/research/paired_ceiling.py), and scores it exactly as the learning check scores its joint model:
 held-out identities, every source towards every other expression, through the app's engine.
 Writes OUT/report.json (scores, loss curve, machine, wall time) and OUT/model.safetensors.
 """
@@ -25,9 +25,9 @@ from faceedit.limits import (
     steps_argument,
 )
 from faceedit.model.config import CONDITIONING_MODES
-from trainer.judges.paired import PairedPlan, check_files, run_paired_ceiling
+from trainer.research.paired_ceiling import PairedPlan, check_files, run_paired_ceiling
 
-logger = logging.getLogger("trainer.judges.paired")
+logger = logging.getLogger("trainer.research.paired_ceiling")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
