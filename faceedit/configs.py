@@ -4,7 +4,11 @@
 state.pt and `--set key=value`) and the expression classifier's config are all nested frozen
 dataclasses. `build` makes any of them from a nested mapping: unknown keys are refused, values
 are checked against (and converted to) the field annotations, nested dataclasses are built
-recursively, and every failure is a ConfigError naming the dotted key. It lives here, beside
+recursively, and every failure is a ConfigError naming the dotted key. A class may list options
+that experiments retired in a `RETIRED` class attribute (name -> the value they always had in
+practice): a stored config that still holds one with that value loads with it dropped, any other
+value is refused by name, since the code no longer does what it asked for
+(docs/notes/retired-options.md). It lives here, beside
 errors.py and fileio.py, because faceedit's model configs and the trainer both need it and
 neither the model package (networks only) nor the trainer (faceedit never imports it) is the
 right owner.
@@ -33,6 +37,7 @@ def build(cls: Any, data: Mapping[str, Any], owner: str = "") -> Any:
         raise ConfigError(f"{name}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
+    data = drop_retired(cls, data, owner)
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(f"{name}: unknown field(s) {unknown}; known: {sorted(fields)}")
@@ -45,6 +50,38 @@ def build(cls: Any, data: Mapping[str, Any], owner: str = "") -> Any:
         else:
             kwargs[field_name] = coerce(value, hint, key)
     return cls(**kwargs)
+
+
+def retired_options(cls: Any) -> Mapping[str, Any]:
+    """The retired options of dataclass `cls`: name -> the one value still accepted."""
+    retired: Mapping[str, Any] = getattr(cls, "RETIRED", {})
+    return retired
+
+
+def check_retired(cls: Any, name: str, value: Any, key: str) -> None:
+    """Accept retired option `name` of `cls` only with the value it always had in practice."""
+    old = retired_options(cls)[name]
+    try:
+        same = coerce(value, type(old), key) == old
+    except ConfigError:
+        same = False
+    if not same:
+        raise ConfigError(
+            f"{key}={value!r}: this option was retired (docs/notes/retired-options.md: it did "
+            f"not help in the measurements); only its old default {old!r} is still accepted, "
+            "which is what faceedit now always does"
+        )
+
+
+def drop_retired(cls: Any, data: Mapping[str, Any], owner: str = "") -> Mapping[str, Any]:
+    """`data` without the retired options of `cls` (each checked by `check_retired`)."""
+    retired = retired_options(cls)
+    if not isinstance(data, Mapping) or not any(name in retired for name in data):
+        return data
+    for name in retired:
+        if name in data:
+            check_retired(cls, name, data[name], f"{owner}.{name}" if owner else name)
+    return {k: v for k, v in data.items() if k not in retired}
 
 
 def plain(value: Any) -> Any:

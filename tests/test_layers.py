@@ -137,6 +137,67 @@ def test_faceedit_never_imports_dlib() -> None:
     assert all("dlib_landmarks.py" in line for line in users), users
 
 
+def test_ui_never_imports_the_command_line() -> None:
+    """The app shares the flags' limits and converters through faceedit.limits, not the CLI."""
+    assert offenders(python_files("faceedit", "ui"), ("faceedit.commands",)) == []
+
+
+def test_only_the_trainers_commands_import_the_product_command_line() -> None:
+    """Stages, judges, data, the world and the research diagnostics reach the limits through
+    faceedit.limits and the bench through faceedit.timing and faceedit.bench_plugins."""
+    outside = [
+        p for p in python_files("trainer") if p.relative_to(ROOT / "trainer").parts[0] != "commands"
+    ]
+    assert outside, "no trainer modules found"
+    assert offenders(outside, ("faceedit.commands",)) == []
+
+
+def test_stages_never_import_commands_judges_or_research() -> None:
+    """trainer/stages runs a stage (trainer.stages.api): the commands, the comparisons and the
+    learning check call it, never the other way round."""
+    banned = ("trainer.commands", "trainer.judges", "trainer.research")
+    assert offenders(python_files("trainer", "stages"), banned) == []
+
+
+def test_judges_never_import_the_commands() -> None:
+    """A comparison or a check trains through trainer.stages.api, never through a command."""
+    assert offenders(python_files("trainer", "judges"), ("trainer.commands",)) == []
+
+
+def test_library_code_builds_and_parses_no_command_line() -> None:
+    """Library code calls library code: stages, judges, recipes and the research diagnostics'
+    own modules train through trainer.stages.api, never through argv, a parser of flags or
+    a command module reached by name (importlib), which the import checks cannot see."""
+    library = [
+        p
+        for part in ("stages", "judges", "recipes", "research")
+        for p in python_files("trainer", part)
+        if not p.name.endswith("_command.py")  # the research commands' own flags
+    ]
+    assert library, "no library modules found"
+    markers = ("parse_args(", "ArgumentParser(", "trainer.commands", "main([", "argv")
+    found = [
+        f"{p.relative_to(ROOT)} contains {m!r}"
+        for p in library
+        for m in markers
+        if m in p.read_text(encoding="utf-8")
+    ]
+    assert found == []
+
+
+def test_maintained_code_never_imports_the_research_diagnostics() -> None:
+    """trainer/research depends on the maintained trainer, not the other way round; the one
+    exception is the probe the learning check's report runs (trainer.research.critic_probe)."""
+    maintained = [
+        p
+        for p in python_files("trainer")
+        if p.relative_to(ROOT / "trainer").parts[0] not in ("research", "judges")
+    ]
+    assert offenders(maintained, ("trainer.research",)) == []
+    judges = offenders(python_files("trainer", "judges"), ("trainer.research",))
+    assert judges == ["trainer/judges/learning.py imports trainer.research.critic_probe"]
+
+
 def test_model_package_does_no_io_or_ui() -> None:
     banned = (
         "faceedit.ui",
@@ -242,4 +303,14 @@ def test_faceedit_loads_no_trainer() -> None:
         ("trainer",), packages=("faceedit",), skip=("faceedit.ui",)
     )
     assert "faceedit.commands.cli" in imported and "faceedit.weights.checkpoint" in imported
+    assert loaded == []
+
+
+def test_stages_and_judges_load_no_command_line() -> None:
+    """Importing every stage and judge module (the bench's training section included) loads
+    neither the trainer's commands nor faceedit's command line, even indirectly."""
+    imported, loaded = loaded_after_import(
+        ("trainer.commands", "faceedit.commands"), packages=("trainer.stages", "trainer.judges")
+    )
+    assert "trainer.stages.throughput" in imported and "trainer.judges.learning" in imported
     assert loaded == []

@@ -2,9 +2,10 @@
 
 A run is fully described by one `TrainConfig`: the model (faceedit's `ModelConfig`), the
 optimiser settings, the loss weights, the data and the schedule. It is resolved once (stage
-defaults -> YAML file -> flags -> `--set`), printed as a diff against the defaults, saved as
-`config.yaml` beside the checkpoints and stored in `state.pt`, so a resumed run checks it
-continues the same experiment.
+defaults -> recipe (trainer/recipes/) -> YAML file -> flags -> `--set`; trainer/stages/api.py),
+printed as a diff against the defaults, saved as `config.yaml` beside the checkpoints and stored
+in `state.pt`, so a resumed run checks it continues the same experiment. This module holds
+defaults only; what made a trained model is its recipe.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import yaml
 
-from faceedit.commands.argtypes import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
-from faceedit.configs import build, coerce, parse_text, plain
+from faceedit.configs import build, check_retired, coerce, parse_text, plain, retired_options
 from faceedit.errors import ConfigError
 from faceedit.fileio import reason
+from faceedit.limits import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.model.config import PRESETS, ModelConfig, preset
 
 Stage = Literal["parser", "gan", "joint"]
-STAGES: Final[tuple[str, ...]] = ("parser", "gan", "joint")
+STAGES: Final[tuple[Stage, ...]] = ("parser", "gan", "joint")
 ParserOptimiser = Literal["auto", "sgd", "adam"]
 ExpressionSource = Literal["affectnet", "rafd", "folders", "facial_expressions"]
 EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders", "facial_expressions")
@@ -84,15 +85,9 @@ class ParserOptimConfig:
     ohem_threshold: float = 0.7  # hard pixel: predicted probability of its class below this
     ohem_min_fraction: float = 1 / 16  # keep at least this fraction of the batch's pixels
     aux_weight: float = 1.0  # BiSeNet's two auxiliary heads, each
-    # Weight of a soft Dice term on the main head (losses.soft_dice_loss): cross-entropy
-    # counts pixels, mean IoU counts classes. On the world at 64 px it did not raise held-out
-    # mIoU (docs/learning.md), so it is off.
-    dice_weight: float = 0.0
-    # Exponent p of the OHEM term's class weights (n_c / n)^-p (losses.ohem_cross_entropy):
-    # 0 weighs every pixel alike (the community recipe), 1 every class present alike. On the
-    # world at 64 px it lowered held-out mIoU (0.829 -> 0.806 at 0.5, 0.676 at 1;
-    # docs/learning.md), so it is 0.
-    class_weight_power: float = 0.0
+    # Options that experiments retired, with the one value still read from old configs
+    # (docs/notes/retired-options.md; faceedit.configs.build drops them).
+    RETIRED: ClassVar[Mapping[str, Any]] = {"dice_weight": 0.0, "class_weight_power": 0.0}
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("auto", "sgd", "adam"):
@@ -107,8 +102,6 @@ class ParserOptimConfig:
             poly_power=self.poly_power,
             warmup_steps=self.warmup_steps,
             aux_weight=self.aux_weight,
-            dice_weight=self.dice_weight,
-            class_weight_power=self.class_weight_power,
         )
         if not 0.0 < self.ohem_threshold < 1.0:
             _fail("parser_optim.ohem_threshold", f"must be in (0, 1), got {self.ohem_threshold}")
@@ -141,17 +134,18 @@ class GanOptimConfig:
     # The first iterations train only the critics' expression heads on real images, so the
     # generator's classification loss means something from its first update (warm_start.py).
     critic_warmup: int = 0
-    # What the critics see of every image, real or fake (trainer/stages/critic_view.py): a random
-    # shift of up to this many pixels, a Gaussian blur of this sigma (pixels), added Gaussian
-    # noise of this std ([-1, 1] units). 0 = the image as it is (the paper).
-    critic_shift: int = 0
-    critic_blur: float = 0.0
-    critic_noise: float = 0.0
     # Which masks the region critics see a fake through: "input" (the input's, as the editors
     # use them) or "own" (the parser's masks of the fake itself). Through the input's masks a
     # region critic reads the input's outline of a part (a closed mouth's, a lowered brow's) in
     # every fake, so no faithful edit can satisfy it (docs/learning.md).
     critic_masks: str = "input"
+    # Retired: what the critics saw of each image (shifted, blurred, noised views);
+    # docs/notes/retired-options.md.
+    RETIRED: ClassVar[Mapping[str, Any]] = {
+        "critic_shift": 0,
+        "critic_blur": 0.0,
+        "critic_noise": 0.0,
+    }
 
     def __post_init__(self) -> None:
         _check_positive("gan_optim", lr_g=self.lr_g, lr_d=self.lr_d, lr_parser=self.lr_parser)
@@ -160,14 +154,6 @@ class GanOptimConfig:
                 "gan_optim.critic_masks",
                 f"must be one of {list(CRITIC_MASKS)}, got {self.critic_masks!r}",
             )
-        if not isinstance(self.critic_shift, int) or not 0 <= self.critic_shift <= 16:
-            _fail(
-                "gan_optim.critic_shift",
-                f"must be an integer in [0, 16], got {self.critic_shift!r}",
-            )
-        _check_non_negative(
-            "gan_optim", critic_blur=self.critic_blur, critic_noise=self.critic_noise
-        )
         if not isinstance(self.critic_warmup, int) or self.critic_warmup < 0:
             _fail("gan_optim.critic_warmup", f"must be an integer >= 0, got {self.critic_warmup!r}")
         if not 0.0 <= self.attention_start < 1.0:
@@ -293,7 +279,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 _fail(name, f"must be a positive integer, got {value!r}")
-        # The flags' ranges (faceedit/commands/argtypes.py) hold for config files and --set too.
+        # The flags' ranges (faceedit/limits.py) hold for config files and --set too.
         for name, limit in (("steps", MAX_STEPS), ("checkpoint_every", MAX_STEPS),
                             ("log_every", MAX_STEPS), ("image_every", MAX_STEPS),
                             ("batch_size", MAX_BATCH)):  # fmt: skip
@@ -337,69 +323,9 @@ class TrainConfig:
 # ---------------------------------------------------------------- defaults per stage
 
 
-# Training settings that differ from the stage defaults for one preset, per stage (dotted
-# keys). world-64 trains on the procedural world in minutes on a CPU, where StarGAN's schedule
-# (5 critic steps per generator step at lr 1e-4, made for 200k iterations) leaves the generator
-# a few hundred updates; docs/learning.md has the measurements behind each value.
-# What world-64's critics see and the edit's extra terms: one set for the gan and joint
-# stages, so the joint stage never trains against critics set up otherwise than in the gan run.
-_WORLD_CRITIC_SETTINGS: Final[dict[str, Any]] = {
-    "gan_optim.critic_masks": "own",
-    "loss.fake_source_classification": 0.2,
-    "loss.edit_tv": 10.0,
-}
-PRESET_TRAINING: Final[dict[str, dict[str, dict[str, Any]]]] = {
-    "world-64": {
-        # Flips and colour jitter but no rescaling (augment_scale 1,1): nearest-neighbour label
-        # resampling erodes the 1-2 px brows, lips and glasses frames of a 64 px face (held-out
-        # mIoU 0.631 -> 0.657 without it), while flips and jitter alone add 0.013-0.014 (240 and
-        # 960 identities) and stop the overfitting of longer runs (docs/learning.md).
-        "parser": {
-            "parser_optim.adam_lr": 1e-2,
-            "data.augment": True,
-            "data.augment_scale": (1.0, 1.0),
-        },
-        "gan": {
-            "gan_optim.n_critic": 1,
-            "gan_optim.lr_g": 2e-4,
-            "gan_optim.lr_d": 5e-4,
-            "gan_optim.attention_start": 0.9,
-            # Critics on shifted views (gan_optim.critic_shift 2, critic_warmup 1500) raised the
-            # judged-as-target share (0.19/0.23 against 0.12/0.14, learning check seeds 0/1) but
-            # doubled the change outside the face (3.4/255 against 1.7/1.4): not the default.
-            # A 1500-step warm-up (the local critics first learn the expressions), each image
-            # seen by the critics through its own parse (critic_masks "own": an edit cannot be
-            # told apart by masks that belong to its input), the fake-source classification
-            # term and a total-variation penalty on the edit (the speckle the critics reward)
-            # took the gan stage alone (FiLM generators) from 0.196 to 0.246 judged as target,
-            # the L1 to the truth 3.60 -> 2.24 (seed 0, 280 held-out edits), and the full check
-            # from 0.132 / 0.074 to 0.217 / 0.232 (seeds 0 / 2026; docs/learning.md).
-            "gan_optim.critic_warmup": 1500,
-            **_WORLD_CRITIC_SETTINGS,
-        },
-        "joint": {
-            "gan_optim.n_critic": 1,
-            "gan_optim.lr_g": 1e-4,
-            "gan_optim.lr_d": 2e-4,
-            # as in the gan stage: the critics read each image through its own parse
-            **_WORLD_CRITIC_SETTINGS,
-            # the parser keeps learning from CelebAMask-HQ, augmented as above
-            "data.augment": True,
-            "data.augment_scale": (1.0, 1.0),
-        },
-    },
-}
-
-
 def default_config(stage: Stage, preset_name: str = DEFAULT_PRESET) -> TrainConfig:
-    """The defaults of one stage: the community parser recipe, StarGAN's GAN schedule, and the
-    preset's own training settings (PRESET_TRAINING) on top."""
-    config = _stage_defaults(stage, preset_name)
-    overrides = PRESET_TRAINING.get(preset_name, {}).get(stage)
-    return merge(config, overrides) if overrides else config
-
-
-def _stage_defaults(stage: Stage, preset_name: str) -> TrainConfig:
+    """The defaults of one stage for a model preset: the community parser recipe and StarGAN's
+    GAN schedule. What a trained model used is its recipe (trainer/recipes/), applied on top."""
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
     model = preset(preset_name)
@@ -510,6 +436,10 @@ def merge(config: TrainConfig, updates: Mapping[str, Any], from_text: bool = Fal
     """
     data = config.to_dict()
     for key, value in _flatten(updates).items():
+        owner = retired_owner(key)
+        if owner is not None:  # an old config's retired option: checked, then dropped
+            check_retired(owner, key.rsplit(".", 1)[-1], value, key)
+            continue
         hint = field_type(key)
         parsed = parse_text(value, hint, key) if from_text else coerce(value, hint, key)
         _assign(data, key, plain(parsed))
@@ -525,7 +455,7 @@ def field_type(key: str) -> Any:
             raise ConfigError(
                 f"unknown config key {key!r}: {'.'.join(parts[:depth])} has no fields"
             )
-        hints = typing.get_type_hints(cls)
+        hints = _field_hints(cls)
         if name not in hints:
             owner = ".".join(parts[:depth]) or "the top level"
             raise ConfigError(
@@ -533,6 +463,26 @@ def field_type(key: str) -> Any:
             )
         cls = hints[name]
     return cls
+
+
+def retired_owner(key: str) -> Any:
+    """The config class a dotted key's last part is a retired option of, or None."""
+    *parents, leaf = key.split(".")
+    cls: Any = TrainConfig
+    for name in parents:
+        hints = _field_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if name not in hints:
+            return None
+        cls = hints[name]
+    if not dataclasses.is_dataclass(cls) or leaf in _field_hints(cls):
+        return None
+    return cls if leaf in retired_options(cls) else None
+
+
+def _field_hints(cls: Any) -> dict[str, Any]:
+    """Type annotations of the dataclass fields of `cls` (class attributes left out)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
 
 
 def save_yaml(config: TrainConfig) -> str:

@@ -19,14 +19,6 @@ from typing import Final, Literal
 
 import numpy as np
 
-from faceedit.commands.argtypes import (
-    MAX_FACE_PIXELS,
-    MIN_FACE_PIXELS,
-    editable_argument,
-    expression_argument,
-    positive_int,
-    region_argument,
-)
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.faces.detect import FaceDetector
 from faceedit.faces.frame_maps import frame_parse
@@ -35,6 +27,14 @@ from faceedit.inference.engine import EditEngine
 from faceedit.inference.optimize import PRECISION_CHOICES
 from faceedit.inference.pipeline import FramePipeline, FrameResult
 from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
+from faceedit.limits import (
+    MAX_FACE_PIXELS,
+    MIN_FACE_PIXELS,
+    editable_argument,
+    expression_argument,
+    positive_int,
+    region_argument,
+)
 from faceedit.media.bundled import is_procedural_sample, resolve_checkpoint, training_domain
 from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, save_masks

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faceedit.commands.argtypes import bounded_int
+from faceedit.limits import bounded_int
 from faceedit.model.config import MAX_PARSER_RESOLUTION
 from faceedit.weights.community_parser import import_parser
 

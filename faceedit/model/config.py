@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from faceedit.configs import build
 from faceedit.errors import ConfigError
@@ -100,7 +100,6 @@ class ParserConfig:
             _fail("ParserConfig.resolution", f"{self.resolution} is not a multiple of {divisor}")
 
 
-UPSAMPLING_MODES: Final[tuple[str, ...]] = ("transposed", "resize")
 CONDITIONING_MODES: Final[tuple[str, ...]] = ("input", "film")
 
 
@@ -110,10 +109,6 @@ class GeneratorConfig:
 
     base_channels: int = 64
     num_res_blocks: int = 6
-    # "transposed": 4x4 stride-2 transposed convolutions (StarGAN, the paper); "resize": nearest
-    # 2x upsampling then a 3x3 convolution, which has no checkerboard pattern for the critics
-    # to reward (Odena et al. 2016; docs/learning.md measures it on the world).
-    upsample: str = "transposed"
     # "input": the condition enters only as constant channels beside the image (StarGAN, the
     # paper). Instance norm then subtracts each channel's mean over the image, which removes a
     # constant channel's contribution everywhere but near the zero-padded border, so the
@@ -121,13 +116,11 @@ class GeneratorConfig:
     # "film": every instance norm's output is also scaled and shifted by a linear map of the
     # condition (FiLM), which starts at zero, so a fresh editor computes what "input" does.
     conditioning: str = "input"
+    # Retired: `upsample: resize` (nearest upsampling and a 3x3 convolution instead of the
+    # transposed convolutions); old checkpoints store "transposed" (docs/notes/retired-options.md).
+    RETIRED: ClassVar[Mapping[str, Any]] = {"upsample": "transposed"}
 
     def __post_init__(self) -> None:
-        if self.upsample not in UPSAMPLING_MODES:
-            _fail(
-                "GeneratorConfig.upsample",
-                f"must be one of {list(UPSAMPLING_MODES)}, got {self.upsample!r}",
-            )
         if self.conditioning not in CONDITIONING_MODES:
             _fail(
                 "GeneratorConfig.conditioning",

@@ -63,19 +63,15 @@ def _conv_block(
     ]
 
 
-def _up_block(in_channels: int, out_channels: int, mode: str) -> list[nn.Module]:
-    # "transposed": 4x4 stride-2 transposed convolutions (StarGAN): measured on a 2-core CPU at
-    # 128 px they are as fast as nearest upsampling + 3x3 conv, with less than half its FLOPs.
-    # Their uneven overlap paints a 2-pixel checkerboard that a critic can learn to reward;
-    # "resize" (nearest upsampling, then a 3x3 conv) cannot draw one by construction.
-    if mode == "resize":
-        upsample: list[nn.Module] = [
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False),
-        ]
-    else:
-        upsample = [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)]
-    return [*upsample, InstanceNorm(out_channels), nn.ReLU(inplace=True)]
+def _up_block(in_channels: int, out_channels: int) -> list[nn.Module]:
+    # 4x4 stride-2 transposed convolutions (StarGAN): measured on a 2-core CPU at 128 px they
+    # are as fast as nearest upsampling + 3x3 conv, with less than half its FLOPs; the
+    # alternative did not help on the world (docs/notes/retired-options.md).
+    return [
+        nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False),
+        InstanceNorm(out_channels),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class ResidualBlock(nn.Module):
@@ -130,8 +126,8 @@ class _AttentionEditor(nn.Module):
             *_conv_block(ch, 2 * ch, 4, 2, 1),
             *_conv_block(2 * ch, 4 * ch, 4, 2, 1),
             *(ResidualBlock(4 * ch) for _ in range(config.num_res_blocks)),
-            *_up_block(4 * ch, 2 * ch, config.upsample),
-            *_up_block(2 * ch, ch, config.upsample),
+            *_up_block(4 * ch, 2 * ch),
+            *_up_block(2 * ch, ch),
         )
         # Both heads in one conv: output channels 0..2 are the colour head, channel 3 the
         # attention head. On CPU a 7x7 conv costs the same for 1, 3 or 4 output channels, so two

@@ -18,16 +18,16 @@ from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
-from faceedit.commands.argtypes import (
+from faceedit.device import DEVICES
+from faceedit.errors import FaceEditError
+from faceedit.fileio import check_output_file
+from faceedit.limits import (
     camera_index,
     editable_argument,
     expression_argument,
     positive_seconds,
     region_argument,
 )
-from faceedit.device import DEVICES
-from faceedit.errors import FaceEditError
-from faceedit.fileio import check_output_file
 from faceedit.media import bundled
 from faceedit.ui.settings import (
     APPLICATION,

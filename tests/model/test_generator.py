@@ -240,36 +240,20 @@ def test_global_only_generator_has_no_local_editors_and_no_fuser() -> None:
         assert float(generator(x * 5, masks, condition).image.abs().max()) <= 1.0
 
 
-def test_resize_upsampling_keeps_shapes_and_draws_no_checkerboard() -> None:
-    """A constant feature map decoded by transposed convolutions comes out with a 2-pixel
-    pattern (their kernels overlap unevenly); nearest upsampling + conv keeps it flat inside."""
-    torch.manual_seed(0)
-    outputs = {}
-    for mode in ("transposed", "resize"):
-        editor = GlobalGenerator(3, 8, GeneratorConfig(base_channels=8, num_res_blocks=1, upsample=mode))
-        decoder = nn.Sequential(*list(editor.trunk)[-(8 if mode == "resize" else 6) :])  # 2 up blocks
-        assert any(isinstance(m, nn.Upsample) for m in decoder) == (mode == "resize")
-        randomise(decoder, 0.5)
-        with torch.no_grad():
-            outputs[mode] = decoder(torch.ones(1, 32, 8, 8))
-        assert outputs[mode].shape == (1, 8, 32, 32)
-    x = torch.rand(1, 3, 32, 32) * 2 - 1
-    resize_editor = GlobalGenerator(3, 8, GeneratorConfig(8, 1, upsample="resize"))
-    assert resize_editor(x, torch.zeros(1, 8)).image.shape == x.shape
-
-    def checkerboard(features: torch.Tensor) -> float:
-        inner = features[..., 4:-4, 4:-4]  # away from the zero-padded border
-        return float((inner[..., ::2, ::2] - inner[..., 1::2, 1::2]).abs().mean())
-
-    assert checkerboard(outputs["transposed"]) > 1e-3
-    assert checkerboard(outputs["resize"]) < 1e-6
-
-
-def test_generator_config_refuses_an_unknown_upsampling() -> None:
+def test_the_retired_upsampling_option_loads_only_with_its_old_value() -> None:
+    """`upsample: resize` was retired (docs/notes/retired-options.md): a stored config holding
+    the transposed convolutions every model used still loads, a resize one is refused by name."""
     from faceedit.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="upsample"):
-        GeneratorConfig(upsample="bilinear")
+    stored = preset("world-64").to_dict()
+    stored["global_generator"]["upsample"] = "transposed"
+    stored["local_generator"]["upsample"] = "transposed"
+    assert ModelConfig.from_dict(stored) == preset("world-64")
+    stored["local_generator"]["upsample"] = "resize"
+    with pytest.raises(ConfigError, match=r"local_generator\.upsample='resize'.*retired"):
+        ModelConfig.from_dict(stored)
+    with pytest.raises(TypeError):
+        GeneratorConfig(upsample="transposed")  # type: ignore[call-arg]  # no longer a field
 
 
 def test_instance_norm_is_torchs_instance_norm_through_fewer_operators() -> None:

@@ -66,3 +66,75 @@ def test_yaml_values_merge_and_resume_refuses_a_different_experiment(tmp_path: P
     check_resumable(config, config.replace(steps=10, log_every=5))  # allowed changes
     with pytest.raises(ConfigError, match=r"loss\.cycle"):
         check_resumable(config, merge(config, {"loss.cycle": 4}))
+
+
+# What configs written before these options were retired (docs/notes/retired-options.md) held.
+OLD_DEFAULTS = {
+    "parser_optim": {"dice_weight": 0.0, "class_weight_power": 0.0},
+    "gan_optim": {"critic_shift": 0, "critic_blur": 0.0, "critic_noise": 0.0},
+    "model": {
+        "global_generator": {"upsample": "transposed"},
+        "local_generator": {"upsample": "transposed"},
+    },
+}
+
+
+def _with_old_keys(data: dict, old: dict) -> dict:
+    out = dict(data)
+    for key, value in old.items():
+        out[key] = _with_old_keys(data[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def test_a_config_saved_before_the_retirements_loads_with_its_old_defaults(
+    tmp_path: Path,
+) -> None:
+    """state.pt and config.yaml of old runs hold the retired keys with their defaults: loaded
+    (TrainConfig.from_dict), merged (--config old/config.yaml) or set (--set), they are dropped."""
+    import yaml
+
+    config = default_config("gan", "tiny")
+    old = _with_old_keys(config.to_dict(), OLD_DEFAULTS)
+    assert TrainConfig.from_dict(old) == config
+    assert merge(config, old) == config
+    old_file = tmp_path / "config.yaml"
+    old_file.write_text(yaml.safe_dump(old))
+    from trainer.config import load_yaml
+
+    assert merge(config, load_yaml(old_file)) == config
+    assert (
+        apply_overrides(config, ["parser_optim.dice_weight=0", "gan_optim.critic_shift=0"])
+        == config
+    )
+    assert "dice_weight" not in TrainConfig.from_dict(old).to_dict()["parser_optim"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("parser_optim.dice_weight", 1.0),
+        ("parser_optim.class_weight_power", 0.5),
+        ("gan_optim.critic_shift", 2),
+        ("gan_optim.critic_blur", 1.0),
+        ("gan_optim.critic_noise", 0.05),
+        ("model.global_generator.upsample", "resize"),
+    ],
+)
+def test_a_retired_option_with_another_value_is_refused_by_name(key: str, value: object) -> None:
+    config = default_config("gan", "tiny")
+    *parents, leaf = key.split(".")
+    nested: dict = {leaf: value}
+    for name in reversed(parents):
+        nested = {name: nested}
+    old = _with_old_keys(config.to_dict(), nested)
+    for load in (lambda: TrainConfig.from_dict(old), lambda: merge(config, {key: value})):
+        with pytest.raises(ConfigError, match=rf"{leaf}=.*retired"):
+            load()
+    with pytest.raises(ConfigError, match="retired"):
+        apply_overrides(config, [f"{key}={value}"])
+
+
+def test_the_retired_lists_are_not_config_keys() -> None:
+    with pytest.raises(ConfigError, match="unknown config key") as error:
+        apply_overrides(default_config("gan", "tiny"), ["parser_optim.RETIRED=1"])
+    assert "RETIRED" not in str(error.value).split("keys at")[1]

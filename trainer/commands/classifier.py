@@ -11,7 +11,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from faceedit.commands.argtypes import (
+from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_file
+from faceedit.limits import (
     batch_argument,
     bounded_int,
     image_size_argument,
@@ -21,8 +23,6 @@ from faceedit.commands.argtypes import (
     steps_argument,
     workers_argument,
 )
-from faceedit.errors import ConfigError
-from faceedit.fileio import check_output_file
 from trainer.commands.common import add_expression_arguments, expression_source
 from trainer.data import build_expression_dataset
 from trainer.judges.classifier import (

@@ -26,11 +26,11 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "train every stage on a procedural world and check that it learned",
     ),
     "paired-ceiling": (
-        "trainer.commands.paired_ceiling",
+        "trainer.research.paired_ceiling_command",
         "diagnostic: the world generator trained with the ground truth, scored like the check",
     ),
     "critic-probe": (
-        "trainer.commands.critic_probe",
+        "trainer.research.critic_probe_command",
         "diagnostic: do a model's critics reward the true edit more than its own edit?",
     ),
     "real-faces-score": (

@@ -1,41 +1,34 @@
 """What the training commands share: their flags (run, expression data, evaluation inputs) and
-config resolution. The run itself lives in trainer/stages/runner.py.
+config resolution. Resolving and training are trainer/stages/api.py's (`stage_config`,
+`train_stage`); a command only turns its flags into their arguments.
 
-Precedence when resolving a config: stage defaults for the preset (or, with --resume, the
-saved run's config) < --config YAML file < flags like --steps < --set KEY=VALUE.
+Precedence when resolving a config: stage defaults for the preset < --recipe (trainer/recipes/)
+< --config YAML file < flags like --steps < --set KEY=VALUE; with --resume the saved run's
+config takes the place of the first two.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from faceedit.commands.argtypes import (
+from faceedit.errors import ConfigError, DatasetError
+from faceedit.fileio import check_output_folder
+from faceedit.limits import (
     batch_argument,
     positive_int,
     seed_argument,
     steps_argument,
     workers_argument,
 )
-from faceedit.errors import ConfigError, DatasetError, TrainingError
-from faceedit.fileio import check_output_folder
-from faceedit.model.config import PRESETS, ModelConfig
+from faceedit.model.config import PRESETS
 from faceedit.vocab.expressions import EXPRESSIONS
-from trainer.config import (
-    DEFAULT_PRESET,
-    EXPRESSION_SOURCES,
-    Stage,
-    TrainConfig,
-    apply_overrides,
-    check_resumable,
-    default_config,
-    load_yaml,
-    merge,
-)
+from trainer.config import DEFAULT_PRESET, EXPRESSION_SOURCES, Stage, TrainConfig, load_yaml
 from trainer.judges.fid import WEIGHTS_FILE_NAME
-from trainer.stages.state import STATE_FILE, load_state
+from trainer.recipes import load_recipe, recipe_names
+from trainer.stages.api import InitSource, saved_config, stage_config
 
 # The training stages' expression flags: needed for a new run, not for --resume.
 EXPRESSION_GROUP: Final[str] = "expression data (give one; not needed with --resume)"
@@ -71,11 +64,19 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "dataset locations may change)",
     )
     run.add_argument(
+        "--recipe",
+        metavar="NAME|FILE",
+        help="every setting of a trained model, from a recipe file: "
+        f"{', '.join(recipe_names())} (trainer/recipes/NAME.yaml), NAME:VARIANT "
+        "(world-64:quick), or any recipe file; the other options apply on top. New runs only",
+    )
+    run.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default=None,
-        help=f"model size: 'tiny' (32 px, seconds per step on a CPU) or 'paper-128' (128 px "
-        f"crops, the real thing); default {DEFAULT_PRESET}",
+        help=f"model size without a recipe (the stage defaults at that size): 'tiny' (32 px, "
+        f"seconds per step on a CPU), 'world-64' or 'paper-128'; default {DEFAULT_PRESET}, or "
+        "the recipe's",
     )
     run.add_argument(
         "--config",
@@ -144,52 +145,42 @@ def resolve_config(
     args: argparse.Namespace,
     stage: Stage,
     data: Mapping[str, str],
-    adjust_model: Callable[[ModelConfig], ModelConfig] | None = None,
-    preset_hint: str | None = None,
-) -> tuple[TrainConfig, TrainConfig, dict[str, Any] | None]:
-    """(config, the defaults it is compared with, the saved state when resuming).
+    init: InitSource | None = None,
+) -> TrainConfig:
+    """The stage's config from the run flags (trainer.stages.api.stage_config does the work).
 
     `data` holds the dataset roots given on the command line (config keys under `data.`);
-    `adjust_model` lets a stage fit the model to its inputs (the parser checkpoint's parser,
-    the init run's architecture) before the user's overrides, for new runs only;
-    `preset_hint` is the preset to use when neither --preset nor the YAML file names one.
+    `init` is what a new run starts from (the gan stage's parser, the joint stage's gan run).
     """
     out = check_output_folder(args.out, "--out")
     yaml_updates = load_yaml(args.config) if args.config else {}
-    state: dict[str, Any] | None = None
+    flags = {key: getattr(args, attr) for attr, key in _FLAG_KEYS.items()}
+    if args.deterministic:
+        flags["deterministic"] = True
+    updates = [yaml_updates, {k: v for k, v in flags.items() if v is not None}]
     if args.resume:
-        state = load_state(out / STATE_FILE)
-        if state.get("stage_name") != stage:
-            raise TrainingError(
-                f"{out} holds a {state.get('stage_name')!r} run; resume it with "
-                f"'faceedit-train {state.get('stage_name')} --resume'"
+        if args.recipe:
+            raise ConfigError(
+                f"--recipe {args.recipe}: a resumed run continues with its saved settings; "
+                "drop --recipe (only --steps, the intervals, --num-workers and dataset "
+                "folders may change)"
             )
-        saved = TrainConfig.from_dict(state["config"])
+        saved = saved_config(out, stage)
         if args.preset and args.preset != saved.preset:
             raise ConfigError(
                 f"--preset {args.preset}: the run in {out} was made with preset {saved.preset}"
             )
-        base = saved
-    else:
-        if (out / STATE_FILE).exists():
-            raise TrainingError(
-                f"{out} already holds a training run ({STATE_FILE}); continue it with --resume, "
-                "or choose another --out so nothing is overwritten"
-            )
-        preset_name = args.preset or yaml_updates.get("preset") or preset_hint or DEFAULT_PRESET
-        base = default_config(stage, preset_name)
-        if adjust_model is not None:
-            base = base.replace(model=adjust_model(base.model))
-    config = merge(base, yaml_updates) if yaml_updates else base
-    flags = {key: getattr(args, attr) for attr, key in _FLAG_KEYS.items()}
-    if args.deterministic:
-        flags["deterministic"] = True
-    flags.update({f"data.{k}": v for k, v in data.items() if v})
-    config = merge(config, {k: v for k, v in flags.items() if v is not None})
-    config = apply_overrides(config, args.set)
-    if state is not None:
-        check_resumable(TrainConfig.from_dict(state["config"]), config)
-    return config, default_config(stage, config.preset), state
+        return stage_config(stage, base=saved, data=data, updates=updates, sets=args.set)
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    return stage_config(
+        stage,
+        recipe=recipe,
+        preset_name=args.preset,
+        init=init,
+        data=data,
+        updates=updates,
+        sets=args.set,
+    )
 
 
 def add_expression_arguments(

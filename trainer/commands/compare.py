@@ -1,7 +1,7 @@
 """`faceedit-train compare EXPERIMENT`: the paper's comparisons, trained and scored with seeds.
 
 Each experiment trains its variants with the trainer's own stages under one shared budget
-(preset, steps, batch size), once per seed, scores every final checkpoint with the same judges
+(recipe or preset, steps, batch size), once per seed, scores every final checkpoint with the same judges
 over the same pixels, and writes per experiment a table of mean ± std over seeds (Markdown
 and LaTeX), JSON, bar plots with error bars and an edit grid (PNG). Resumable: finished runs
 and scores are kept (trainer/judges/experiments.py).
@@ -17,9 +17,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from faceedit.commands.argtypes import batch_argument, bounded_int, steps_argument
 from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
+from faceedit.limits import batch_argument, bounded_int, steps_argument
 from faceedit.model.config import PRESETS
 from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
 from trainer.judges.experiments import (
@@ -32,6 +32,7 @@ from trainer.judges.experiments import (
     get_experiments,
     run_comparison,
 )
+from trainer.recipes import load_recipe
 from trainer.stages.distributed import resolve_device
 
 EPILOG = (
@@ -42,7 +43,7 @@ EPILOG = (
 
 examples:
   faceedit-train synth --out world64 --count 240 --size 64
-  faceedit-train compare all --world world64 --out cmp/world --preset world-64 --seeds 3 \\
+  faceedit-train compare all --world world64 --out cmp/world --recipe world-64 --seeds 3 \\
       --parser-steps 600 --gan-steps 400 --joint-steps 100 --set gan_optim.critic_warmup=150
   faceedit-train compare joint-vs-frozen --out cmp/jf --celebamask-hq ~/data/CelebAMask-HQ \\
       --rafd ~/data/RaFD --classifier judge.safetensors --fid-weights pt_inception.pth
@@ -68,7 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "AffectNet layouts, score against its ground truth (replaces the dataset flags)",
     )
     budget = parser.add_argument_group("budget (shared by every variant)")
-    budget.add_argument("--preset", choices=sorted(PRESETS), default="paper-128")
+    budget.add_argument(
+        "--recipe",
+        metavar="NAME|FILE",
+        help="every stage's settings from a recipe (trainer/recipes/NAME.yaml, NAME:VARIANT or "
+        "a file); the budget's steps, batch sizes and --set apply on top",
+    )
+    budget.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="model size without a recipe (the stage defaults at that size; default paper-128)",
+    )
     budget.add_argument(
         "--steps", type=steps_argument, help="iterations of every stage (default: each stage's own)"
     )
@@ -125,8 +137,11 @@ def _budget(args: argparse.Namespace) -> Budget:
     for name, value in numbers:
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be a positive number, got {value}")
+    if args.recipe:
+        load_recipe(args.recipe)  # a bad recipe is refused before anything trains
     return Budget(
         preset=args.preset,
+        recipe=args.recipe,
         steps=args.steps,
         stage_steps=stage_steps,
         batch_size=args.train_batch_size,

@@ -1,22 +1,21 @@
 """`faceedit-train parser`: stage 1, the face parser on CelebAMask-HQ or on prepared
 facial_expressions faces with landmark labels (trainer/stages/parser.py).
 
-Writes `parser.safetensors` (what `faceedit-train gan --parser` and the app load).
+Writes `parser.safetensors` (what `faceedit-train gan --parser` and the app load). The flags
+become the arguments of trainer.stages.api's `stage_config` and `train_stage`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from faceedit.errors import ConfigError
 from trainer.commands.common import add_common_arguments, existing_folder, resolve_config
-from trainer.config import TrainConfig
-from trainer.stages.distributed import DistInfo
-from trainer.stages.parser import CHECKPOINT_NAME, ParserStage
-from trainer.stages.runner import run_stage
+from trainer.stages.api import train_stage
+from trainer.stages.parser import CHECKPOINT_NAME
 
 EPILOG = """examples:
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --preset tiny --steps 200 --out runs/p1
+  faceedit-train parser --celebamask-hq WORLD/celebamask-hq --recipe world-64 --out runs/p-world
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --out runs/p1          # paper-128: BiSeNet at 256 px
   faceedit-train parser --celebamask-hq ~/data/CelebAMask-HQ --set model.parser.kind=unet --out runs/p-unet
   faceedit-train parser --facial-expressions ~/data/fe128 --preset tiny --out runs/p-real   # prepared real faces
@@ -63,15 +62,9 @@ def run(args: argparse.Namespace) -> int:
         roots["facial_expressions"] = existing_folder(
             "--facial-expressions", args.facial_expressions
         )
-    config, defaults, state = resolve_config(args, "parser", roots)
-    if config.data.parsing_source is None:
-        raise ConfigError(
-            "the parser stage needs --celebamask-hq ROOT (the CelebAMask-HQ folder) or "
-            "--facial-expressions DIR (a prepared facial_expressions folder)"
-        )
-    backbone = args.backbone_weights if state is None else None
-
-    def build(c: TrainConfig, i: DistInfo) -> ParserStage:
-        return ParserStage.build(c, i, backbone)
-
-    return run_stage(config, defaults, state, build, args.out, args.device, args.compile)
+    backbone = None if args.resume else args.backbone_weights
+    config = resolve_config(args, "parser", roots)
+    train_stage(
+        config, backbone, args.out, device=args.device, resume=args.resume, compile=args.compile
+    )
+    return 0

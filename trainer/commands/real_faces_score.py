@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import bounded_int
+from faceedit.limits import bounded_int
 from trainer.judges.real.report import goals, write_report
 from trainer.judges.real.scorer import score_real_faces
 

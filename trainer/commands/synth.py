@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import cast
 
-from faceedit.commands.argtypes import bounded_int, image_size_argument, seed_argument
 from faceedit.fileio import check_output_folder
+from faceedit.limits import bounded_int, image_size_argument, seed_argument
 from faceedit.progress import ProgressBar
 from trainer.world.world import MIN_COUNT, MIN_SIZE, WorldConfig, build_world
 

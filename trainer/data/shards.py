@@ -363,16 +363,6 @@ def read_fact(folder: Path, name: str, count: int) -> np.ndarray | None:
     return np.asarray(values)
 
 
-def prepared_kind(root: str | os.PathLike[str]) -> str:
-    """The dataset kind of a prepared folder (DatasetError when it is not one)."""
-    return Manifest.read(Path(root)).kind
-
-
-def uint8_image_batch_to_float(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, S, S) uint8 -> float32 in [-1, 1], exactly what to_tensor gives per sample."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
 __all__ = [
     "KINDS",
     "MANIFEST",

@@ -1,21 +1,21 @@
 """The paper's comparisons as named experiments: train each variant with several seeds, score
 every final checkpoint with the same judges, write tables (mean +- std) and figures.
 
-Every variant runs the trainer's own commands (`faceedit-train parser`, `gan`, `joint`) with the
-same preset, steps, batch size and seed; it differs only in the `--set` overrides that define
-it. Runs two variants have in common (the parser of joint-vs-frozen, say) train once per seed
-and are shared, across experiments too. Each seed's runs live under `runs/s{seed}/`.
+Every variant trains the trainer's own stages (trainer.stages.api: `stage_config`, then
+`train_stage`, as `faceedit-train parser`, `gan` and `joint` do) with the same recipe or
+preset, steps, batch size and seed; it differs only in the settings (KEY=VALUE, as `--set`)
+that define it. Runs two variants have in common (the parser of joint-vs-frozen, say) train once
+per seed and are shared, across experiments too. Each seed's runs live under `runs/s{seed}/`.
 
 Resuming: a run whose folder holds its final checkpoint and a `done.json` written with the same
-options is not trained again; an unfinished one (a `state.pt`, no `done.json`) resumes; a
-variant/seed whose `eval/{variant}/s{seed}/scores.json` exists is not scored again. Tables and
-figures are rewritten after every seed, so a stopped comparison still leaves what finished.
+request (`StageRun.key`) is not trained again; an unfinished one (a `state.pt`, no `done.json`)
+resumes; a variant/seed whose `eval/{variant}/s{seed}/scores.json` exists is not scored again.
+Tables and figures are rewritten after every seed, so a stopped comparison still leaves what
+finished.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 import logging
 import os
@@ -26,10 +26,13 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from faceedit.errors import ConfigError, TrainingError
+from faceedit.errors import ConfigError
 from faceedit.fileio import atomic_write_text
+from trainer.config import Stage, TrainConfig
 from trainer.judges import plots
 from trainer.judges.tables import Metric, comparison_tables, summarise
+from trainer.recipes import load_recipe
+from trainer.stages.api import stage_config, train_stage
 
 logger = logging.getLogger("trainer.judges.experiments")
 
@@ -44,12 +47,6 @@ FINAL_CHECKPOINT: Final[dict[str, str]] = {
     "parser": PARSER_CHECKPOINT,
     "gan": MODEL_CHECKPOINT,
     "joint": MODEL_CHECKPOINT,
-}
-# The stage commands, called in-process exactly as `faceedit-train STAGE ...` would run them.
-STAGE_MODULES: Final[dict[str, str]] = {
-    "parser": "trainer.commands.parser",
-    "gan": "trainer.commands.gan",
-    "joint": "trainer.commands.joint",
 }
 DEFAULT_SEEDS: Final[int] = 3
 FREEZE: Final[str] = "model.freeze_parser=true"
@@ -181,14 +178,19 @@ ALL: Final[str] = "all"
 
 @dataclass(frozen=True)
 class Budget:
-    """What every run of a comparison shares: model size, steps, batch, device, settings.
+    """What every run of a comparison shares: recipe or model size, steps, batch, device,
+    settings.
 
-    `steps` None means each stage's own default; `stage_steps` overrides it per stage
-    ({"gan": 300}), `stage_batch` likewise the batch size. `settings` are `--set KEY=VALUE` for the gan and joint stages of every
-    variant (a shorter critic warm-up for a short budget, say).
+    `recipe` (a name in trainer/recipes/ or a file) gives every stage its settings; without
+    one, `preset` (None: paper-128) gives the stage defaults at that size. `steps` None means
+    each stage's own (the recipe's, else the default); `stage_steps` overrides it per stage
+    ({"gan": 300}), `stage_batch` likewise the batch size. `settings` are KEY=VALUE (as
+    `--set`) for the gan and joint stages of every variant (a shorter critic warm-up for a
+    short budget, say).
     """
 
-    preset: str = "paper-128"
+    preset: str | None = None
+    recipe: str | None = None
     steps: int | None = None
     stage_steps: Mapping[str, int] = field(default_factory=dict)
     batch_size: int | None = None
@@ -198,24 +200,24 @@ class Budget:
     settings: tuple[str, ...] = ()
     log_every: int | None = None
 
-    def flags(self, stage: str, seed: int) -> list[str]:
-        out = ["--seed", str(seed), "--device", self.device]
-        if stage != "joint":  # the joint stage takes its model, preset included, from --init
-            out += ["--preset", self.preset]
+    def run_settings(self, stage: str, seed: int) -> dict[str, Any]:
+        """The config keys every run of `stage` shares (as the stage's flags would set them)."""
+        out: dict[str, Any] = {"seed": seed}
         steps = self.stage_steps.get(stage, self.steps)
-        for flag, value in (
-            ("--steps", steps),
-            ("--batch-size", self.stage_batch.get(stage, self.batch_size)),
-            ("--num-workers", self.num_workers),
-            ("--log-every", self.log_every),
+        for key, value in (
+            ("steps", steps),
+            ("batch_size", self.stage_batch.get(stage, self.batch_size)),
+            ("num_workers", self.num_workers),
+            ("log_every", self.log_every),
         ):
             if value is not None:
-                out += [flag, str(value)]
+                out[key] = value
         if steps is not None:  # one checkpoint and one image set, at the end
-            out += ["--checkpoint-every", str(steps), "--image-every", str(steps)]
-        if stage != "parser":
-            out += _sets(self.settings)
+            out["checkpoint_every"] = out["image_every"] = steps
         return out
+
+    def sets(self, stage: str) -> tuple[str, ...]:
+        return self.settings if stage != "parser" else ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -233,15 +235,72 @@ class Data:
     expression: tuple[str, str]
     align: str = ""
 
-    def flags(self, stage: str) -> list[str]:
+    def folders(self, stage: str) -> dict[str, str]:
+        """The dataset folders `stage` reads, by their config keys under `data.`."""
         kind, root = self.expression
-        kind = kind.replace("_", "-")  # the config key facial_expressions is --facial-expressions
-        align = ["--set", f"data.align={self.align}"] if self.align else []
         if stage == "parser":
-            return ["--celebamask-hq", self.celebamask_hq]
+            return {"celebamask_hq": self.celebamask_hq}
         if stage == "gan":
-            return [f"--{kind}", root, *align]
-        return [f"--{kind}", root, "--celebamask-hq", self.celebamask_hq, *align]
+            return {kind: root}
+        return {kind: root, "celebamask_hq": self.celebamask_hq}
+
+    def settings(self, stage: str) -> dict[str, Any]:
+        return {"data.align": self.align} if self.align and stage != "parser" else {}
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One run of a comparison: its stage, folder and start, and everything that defines it.
+
+    `settings` are config keys given as values (the budget's steps, batch, seed; the data's
+    crop alignment), `sets` KEY=VALUE texts applied after them (the budget's, then the
+    variant's), as `faceedit-train STAGE` applies its flags and then `--set`.
+    """
+
+    stage: Stage
+    out: Path
+    init: Path | None
+    recipe: str | None
+    preset: str | None
+    settings: Mapping[str, Any]
+    data: Mapping[str, str]
+    sets: tuple[str, ...]
+    device: str = "auto"
+
+    def config(self) -> TrainConfig:
+        """The run's resolved config (trainer.stages.api.stage_config)."""
+        recipe = load_recipe(self.recipe) if self.recipe else None
+        return stage_config(
+            self.stage,
+            recipe=recipe,
+            preset_name=self.preset,
+            init=self.init,
+            data=self.data,
+            updates=[self.settings],
+            sets=self.sets,
+        )
+
+    def key(self, root: Path) -> dict[str, Any]:
+        """What identifies the run in its done.json (the device left out: a finished run is
+        finished wherever it trained), with the comparison's folder written `{out}` so a moved
+        or copied comparison still knows its finished runs."""
+        record = {
+            "stage": self.stage,
+            "init": str(self.init) if self.init is not None else None,
+            "recipe": self.recipe,
+            "preset": self.preset,
+            "settings": dict(self.settings),
+            "data": dict(self.data),
+            "sets": list(self.sets),
+        }
+        text = json.dumps(record, sort_keys=True).replace(json.dumps(str(root))[1:-1], "{out}")
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+
+def train_stage_run(run: StageRun, resume: bool) -> None:
+    """Resolve and train one run (the default runner of a comparison)."""
+    train_stage(run.config(), run.init, run.out, device=run.device, resume=resume)
 
 
 class Scorer(Protocol):
@@ -279,92 +338,79 @@ def get_experiments(name: str) -> list[Experiment]:
         ) from None
 
 
-def run_stage_command(stage: str, argv: Sequence[str]) -> None:
-    """Run `faceedit-train STAGE argv` in this process (its errors propagate as exceptions)."""
-    module = importlib.import_module(STAGE_MODULES[stage])
-    parser = argparse.ArgumentParser(prog=f"faceedit-train {stage}")
-    module.add_arguments(parser)
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit:  # argparse has printed what is wrong with the flags
-        raise TrainingError(f"faceedit-train {stage} refused the options {list(argv)}") from None
-    code = int(module.run(args) or 0)
-    if code != 0:
-        raise TrainingError(f"faceedit-train {stage} {' '.join(argv)} exited with status {code}")
-
-
 def train_run(
-    stage: str,
-    folder: Path,
-    argv: Sequence[str],
-    done: dict[Path, tuple[str, ...]],
-    runner: Callable[[str, Sequence[str]], None],
+    run: StageRun,
+    root: Path,
+    done: dict[Path, dict[str, Any]],
+    runner: Callable[[StageRun, bool], None],
     log: Callable[[str], None],
 ) -> None:
-    """Train one run into `folder` unless it is finished; resume it if a state file is there.
-
-    Its options are recorded with the comparison's folder written `{out}`, so a moved or
-    copied comparison folder still knows its finished runs.
-    """
-    root = str(folder.parent.parent.parent)  # runs/s{seed}/{run} under the comparison folder
-    key = tuple(a.replace(root, "{out}") for a in argv)
+    """Train one run into its folder unless it is finished; resume it if a state file is there."""
+    key = run.key(root)
+    folder = run.out
     if folder in done:
         if done[folder] != key:
             raise ConfigError(f"run {folder} is shared by variants that configure it differently")
         return
     marker = folder / DONE_FILE
-    if marker.is_file() and (folder / FINAL_CHECKPOINT[stage]).is_file():
-        recorded = tuple(json.loads(marker.read_text())["argv"])
-        if recorded != key:
+    if marker.is_file() and (folder / FINAL_CHECKPOINT[run.stage]).is_file():
+        recorded = json.loads(marker.read_text())
+        if "run" not in recorded:
             raise ConfigError(
-                f"{folder} was trained with other options ({list(recorded)}), not {list(key)}; "
-                "use another --out for another budget"
+                f"{marker} was written by an older faceedit (it records a command line); delete "
+                "it and the run is resumed instead, which checks its saved settings against "
+                "these"
             )
-        log(f"{stage} run {folder} is finished: not trained again")
+        if recorded["run"] != key:
+            raise ConfigError(
+                f"{folder} was trained with other options ({recorded['run']}), not {key}; use "
+                "another --out for another budget"
+            )
+        log(f"{run.stage} run {folder} is finished: not trained again")
         done[folder] = key
         return
     resume = (folder / STATE_FILE).is_file()
-    log(f"{'resuming' if resume else 'training'} {stage} run {folder}")
-    runner(stage, [*argv, "--out", str(folder), *(["--resume"] if resume else [])])
-    atomic_write_text(marker, json.dumps({"stage": stage, "argv": list(key)}, indent=2) + "\n")
+    log(f"{'resuming' if resume else 'training'} {run.stage} run {folder}")
+    runner(run, resume)
+    atomic_write_text(marker, json.dumps({"stage": run.stage, "run": key}, indent=2) + "\n")
     done[folder] = key
 
 
 def train_variant(
     variant: Variant,
-    runs: Path,
+    root: Path,
+    seed: int,
     data: Data,
     budget: Budget,
-    seed: int,
-    done: dict[Path, tuple[str, ...]],
-    runner: Callable[[str, Sequence[str]], None],
+    done: dict[Path, dict[str, Any]],
+    runner: Callable[[StageRun, bool], None],
     log: Callable[[str], None],
 ) -> Path:
     """The variant's three stages for one seed; returns its final checkpoint."""
-    parser_dir, gan_dir, joint_dir = (
-        runs / variant.parser_run,
-        runs / variant.gan_run,
-        runs / variant.joint_run,
-    )
-    parser_argv = [
-        *data.flags("parser"), *budget.flags("parser", seed), *_sets(variant.parser_set)
-    ]  # fmt: skip
-    train_run("parser", parser_dir, parser_argv, done, runner, log)
-    gan_argv = [
-        *data.flags("gan"),
-        *("--parser", str(parser_dir / PARSER_CHECKPOINT)),
-        *budget.flags("gan", seed),
-        *_sets(variant.gan_set),
-    ]
-    train_run("gan", gan_dir, gan_argv, done, runner, log)
-    joint_argv = [
-        *data.flags("joint"),
-        *("--init", str(gan_dir)),
-        *budget.flags("joint", seed),
-        *_sets(variant.joint_set),
-    ]
-    train_run("joint", joint_dir, joint_argv, done, runner, log)
-    return joint_dir / MODEL_CHECKPOINT
+    runs = root / RUNS_DIR / f"s{seed}"
+    folders = {
+        "parser": runs / variant.parser_run,
+        "gan": runs / variant.gan_run,
+        "joint": runs / variant.joint_run,
+    }
+    inits = {"parser": None, "gan": folders["parser"] / PARSER_CHECKPOINT, "joint": folders["gan"]}
+    variant_sets = {"parser": variant.parser_set, "gan": variant.gan_set, "joint": variant.joint_set}
+    stage: Stage
+    for stage in ("parser", "gan", "joint"):
+        run = StageRun(
+            stage=stage,
+            out=folders[stage],
+            init=inits[stage],
+            recipe=budget.recipe,
+            # the joint stage takes its model, preset included, from its init
+            preset=budget.preset if stage != "joint" else None,
+            settings={**budget.run_settings(stage, seed), **data.settings(stage)},
+            data=data.folders(stage),
+            sets=(*budget.sets(stage), *variant_sets[stage]),
+            device=budget.device,
+        )
+        train_run(run, root, done, runner, log)
+    return folders["joint"] / MODEL_CHECKPOINT
 
 
 def run_comparison(
@@ -375,7 +421,7 @@ def run_comparison(
     seeds: Sequence[int],
     scorer: Scorer,
     *,
-    runner: Callable[[str, Sequence[str]], None] = run_stage_command,
+    runner: Callable[[StageRun, bool], None] = train_stage_run,
     log: Callable[[str], None] = logger.info,
 ) -> ComparisonResult:
     """Train and score every variant of `experiments` for every seed (seed by seed, so early
@@ -393,11 +439,10 @@ def run_comparison(
     checkpoints: dict[int, dict[str, Path]] = {}
     result = ComparisonResult(list(experiments), scores, {}, {})
     for seed in seeds:
-        done: dict[Path, tuple[str, ...]] = {}
-        runs = root / RUNS_DIR / f"s{seed}"
+        done: dict[Path, dict[str, Any]] = {}
         for name in names:
             variant = VARIANTS[name]
-            checkpoint = train_variant(variant, runs, data, budget, seed, done, runner, log)
+            checkpoint = train_variant(variant, root, seed, data, budget, done, runner, log)
             checkpoints.setdefault(seed, {})[name] = checkpoint
             scores[name][seed] = score_run(
                 scorer, checkpoint, root / EVAL_DIR / name / f"s{seed}", log
@@ -510,7 +555,3 @@ def write_comparison(
         tables,
         paths,
     )
-
-
-def _sets(assignments: Sequence[str]) -> list[str]:
-    return [part for text in assignments for part in ("--set", text)]

@@ -1,11 +1,14 @@
 """The learning check: does faceedit's training actually learn? (`faceedit-train learning-check`)
 
-It makes a procedural world (trainer/world), trains parser, gan and joint through the real
-`faceedit-train` stages at 64 px, trains a judge classifier on the world's real renderings of
-train identities, and scores the final model on held-out identities against the world's ground
-truth: parser mIoU, the judge's verdict on edits, the L1 distance of edits to the true rendering
-of their target, and locality (the region lock is exact; outside the face barely changes).
-Everything is written to one folder: report.md, report.json, an edit grid and loss curves.
+It makes a procedural world (trainer/world), trains parser, gan and joint at 64 px through the
+trainer's own stage API (trainer.stages.api: `stage_config`, `train_stage`, as `faceedit-train
+parser|gan|joint` do) with the settings of a recipe (trainer/recipes/world-64.yaml, whose
+`check` section also sizes the world and the judge; its `quick` variant is `--quick`), trains a
+judge classifier on the world's real renderings of train identities, and scores the final model
+on held-out identities against the world's ground truth: parser mIoU, the judge's verdict on
+edits, the L1 distance of edits to the true rendering of their target, and locality (the region
+lock is exact; outside the face barely changes). Everything is written to one folder:
+report.md, report.json, an edit grid and loss curves.
 """
 
 from __future__ import annotations
@@ -14,11 +17,9 @@ import json
 import logging
 import os
 import platform
-import shlex
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -31,7 +32,7 @@ from faceedit.fileio import atomic_write_text
 from faceedit.inference.engine import EditEngine
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
-from trainer.config import TrainConfig, load_yaml
+from trainer.config import Stage, TrainConfig, load_yaml
 from trainer.judges import plots
 from trainer.judges.classifier import (
     ClassifierConfig,
@@ -41,9 +42,7 @@ from trainer.judges.classifier import (
     save_classifier,
     train_classifier,
 )
-from trainer.judges.critic_probe import Frame, probe_critics
 from trainer.judges.evaluation import evaluate_parser, to_uint8_crops
-from trainer.judges.experiments import run_stage_command
 from trainer.judges.world_scores import (
     PAIRS_FILE,
     EditScores,
@@ -56,10 +55,15 @@ from trainer.judges.world_scores import (
     score_locality,
     world_valence_arousal,
 )
+from trainer.recipes import Recipe, load_recipe
+from trainer.research.critic_probe import Frame, probe_critics
+from trainer.stages.api import stage_config, train_stage
 from trainer.stages.runner import CONFIG_FILE
 from trainer.world.world import WorldConfig, build_world
 
-PRESET: Final[str] = "world-64"
+# The recipe whose stages the check trains; `--quick` is its variant QUICK.
+RECIPE: Final[str] = "world-64"
+QUICK: Final[str] = "quick"
 SIZE: Final[int] = 64
 LOCK_REGIONS: Final[tuple[str, ...]] = ("mouth",)  # the region-lock test edits only these
 GRID_ROWS: Final[int] = 6
@@ -72,10 +76,6 @@ JUDGE_SELF_TARGET: Final[float] = 0.95
 JUDGE_EDIT_TARGET: Final[float] = 0.80
 L1_RATIO_TARGET: Final[float] = 0.5
 OUTSIDE_FACE_TARGET: Final[float] = 1.0 / 255.0
-# The gan and joint stages read the world's expression images as the aligned crops they are
-# (data.align=aligned), the frame the check edits and the app shows: trained on landmark-
-# aligned crops, the model edited faces in a frame it never saw in training (docs/learning.md).
-ALIGN: Final[str] = "aligned"
 # How the report names the masks the critics saw (gan_optim.critic_masks).
 _MASKS_SEEN: Final[dict[str, str]] = {
     "input": "the input's masks",
@@ -85,30 +85,22 @@ _MASKS_SEEN: Final[dict[str, str]] = {
 
 @dataclass(frozen=True)
 class CheckPlan:
-    """Sizes and step counts of one check; `quick` is the CI-sized version."""
+    """Sizes and step counts of one check, all from its recipe (`from_recipe`); report.json
+    keeps the plan a check trained with."""
 
+    identities: int  # of the world: train, val and held-out test identities
+    parser_steps: int
+    gan_steps: int  # the critic warm-up (gan_optim.critic_warmup) included
+    joint_steps: int
+    batch_size: int  # the parser stage's
+    gan_batch_size: int  # the gan and joint stages'
+    judge_steps: int
+    judge_width: int
+    eval_identities: int  # held-out identities scored (all 8 sources each)
     seed: int = 0
-    # 960, not 240: the parser learns from 2 CelebAMask-HQ-layout images per identity, and 4x
-    # the identities raised held-out mIoU 0.767 -> 0.804 at the same steps (docs/learning.md);
-    # the world costs about 20 s more to make.
-    identities: int = 960
-    # 3000, not 1500: with flips and jitter the parser no longer overfits, and the second 1500
-    # steps raised held-out mIoU 0.804 -> 0.829 (960 identities, docs/learning.md).
-    parser_steps: int = 3000
-    # 5000: the first 1500 only warm the critics up (world-64's critic_warmup); 500 GAN
-    # iterations after them left 0.217 / 0.232 of the edits judged as target (seeds 0 / 2026),
-    # 1000 0.561, 1500 0.689, 2500 0.850 / 0.795, 3500 0.839 on seed 31337 (0.749 at 2500;
-    # docs/learning.md). The shared edit (trainer.stages.steps.EditPass) and the decoded-sample
-    # cache made the 3500 fit the 30 minutes.
-    gan_steps: int = 5000
-    joint_steps: int = 100
-    batch_size: int = 16
-    gan_batch_size: int = 8
-    judge_steps: int = 1000
-    judge_width: int = 16
-    eval_identities: int = 24  # held-out identities scored (all 8 sources each)
     extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
     device: str = "cpu"  # where the stages and the judge train; the evaluation always runs on the CPU
+    recipe: str = RECIPE  # NAME, NAME:VARIANT or a file: the stages' settings
 
     def scaled(self, factor: int) -> CheckPlan:
         """Every step budget (parser, gan, joint, judge) times `factor`: the same check with the
@@ -122,20 +114,44 @@ class CheckPlan:
         )
 
     @classmethod
-    def for_mode(cls, seed: int, quick: bool) -> CheckPlan:
-        if not quick:
-            return cls(seed=seed)
+    def from_recipe(cls, recipe: Recipe, seed: int = 0) -> CheckPlan:
+        """The plan of `recipe`: its stages' steps and batch sizes and its `check` section."""
+        check = recipe.check
+        if check is None:
+            raise ConfigError(
+                f"recipe {recipe.name} ({recipe.path}) has no `check` section: the learning "
+                "check needs its world's identities and its judge's steps and width"
+            )
+        if check.gan_identities is not None or check.world_seed is not None:
+            raise ConfigError(
+                f"recipe {recipe.name}: its check gives the stages worlds of their own "
+                "(world_seed, gan_identities: the CI's short check); the learning check makes "
+                "one world, from its --seed"
+            )
+        configs = {stage: recipe.config(stage) for stage in ("parser", "gan", "joint")}
+        if configs["parser"].model.crop_size != SIZE:
+            raise ConfigError(
+                f"recipe {recipe.name}: the learning check's world is {SIZE} px; the recipe's "
+                f"model crops {configs['parser'].model.crop_size} px"
+            )
         return cls(
+            identities=check.identities,
+            parser_steps=configs["parser"].steps,
+            gan_steps=configs["gan"].steps,
+            joint_steps=configs["joint"].steps,
+            batch_size=configs["parser"].batch_size,
+            gan_batch_size=configs["gan"].batch_size,
+            judge_steps=check.judge_steps,
+            judge_width=check.judge_width,
+            eval_identities=check.eval_identities,
             seed=seed,
-            identities=60,
-            parser_steps=150,
-            gan_steps=200,
-            joint_steps=20,
-            judge_steps=150,
-            eval_identities=4,
-            # world-64 warms the critics up for 1500 iterations; a quick run has 200 in all
-            extra_settings=("gan_optim.critic_warmup=100",),
+            recipe=recipe.spec,
         )
+
+    @classmethod
+    def for_mode(cls, seed: int, quick: bool, recipe: str = RECIPE) -> CheckPlan:
+        """The plan of `recipe` (a name or a file), or of its quick variant (`--quick`)."""
+        return cls.from_recipe(load_recipe(f"{recipe}:{QUICK}" if quick else recipe), seed)
 
 
 @dataclass
@@ -201,41 +217,18 @@ def machine_description() -> dict[str, Any]:
     }
 
 
-def _train(argv: Sequence[str]) -> None:
-    """Run one `faceedit-train` command in this process: the world, or a real training stage."""
-    if argv[0] == "synth":
-        flags = dict(zip(argv[1::2], argv[2::2], strict=True))
-        config = WorldConfig(
-            count=int(flags["--count"]), size=int(flags["--size"]), seed=int(flags["--seed"])
-        )
-        build_world(config, flags["--out"])
-        return
-    run_stage_command(argv[0], argv[1:])
-
-
-def _stage_flags(plan: CheckPlan, steps: int, batch: int) -> list[str]:
-    every = str(max(1, steps // 30))
-    return [
-        "--preset",
-        PRESET,
-        "--steps",
-        str(steps),
-        "--batch-size",
-        str(batch),
-        "--seed",
-        str(plan.seed),
-        "--num-workers",
+def run_settings(plan: CheckPlan, steps: int, batch: int) -> dict[str, Any]:
+    """What the check sets beyond the recipe for one stage: its budget, seed and reporting."""
+    return {
+        "steps": steps,
+        "batch_size": batch,
+        "seed": plan.seed,
         # loader processes only where the GPU would otherwise wait; the CPU check loads in-process
-        "0" if plan.device == "cpu" else "-1",
-        "--device",
-        plan.device,
-        "--log-every",
-        every,
-        "--checkpoint-every",
-        str(steps),
-        "--image-every",
-        str(steps),
-    ]
+        "num_workers": 0 if plan.device == "cpu" else -1,
+        "log_every": max(1, steps // 30),
+        "checkpoint_every": steps,
+        "image_every": steps,
+    }
 
 
 def run_paths(out: Path) -> dict[str, Path]:
@@ -244,40 +237,55 @@ def run_paths(out: Path) -> dict[str, Path]:
     return {"world": out / "world", "parser": runs / "parser", "gan": runs / "gan", "joint": runs / "joint"}
 
 
-def train_stages(plan: CheckPlan, out: Path, timings: dict[str, float], log: Callable[[str], None]) -> dict[str, Path]:
-    """World, then parser, gan and joint through `faceedit-train`; returns the run folders."""
+def check_stage_config(
+    plan: CheckPlan, stage: Stage, out: Path, recipe: Recipe | None = None
+) -> tuple[TrainConfig, Path | None]:
+    """One stage's resolved config and what it starts from: the recipe, then the plan's
+    budget, the world's folders and the plan's extra settings (stage_config). The stage before
+    it must have run (the gan stage takes the parser run's parser, the joint stage the gan run)."""
+    recipe = recipe if recipe is not None else load_recipe(plan.recipe)
     paths = run_paths(out)
     world = paths["world"]
-    affectnet = ["--affectnet", str(world / "affectnet"), "--set", f"data.align={ALIGN}"]
-    settings = [arg for s in plan.extra_settings for arg in ("--set", s)]
-    steps: list[tuple[str, list[str]]] = [
-        (
-            "world",
-            ["synth", "--out", str(world), "--count", str(plan.identities), "--size", str(SIZE),
-             "--seed", str(plan.seed)],
-        ),
-        (
-            "parser",
-            ["parser", "--celebamask-hq", str(world / "celebamask-hq"), "--out",
-             str(paths["parser"]), *_stage_flags(plan, plan.parser_steps, plan.batch_size)],
-        ),
-        (
-            "gan",
-            ["gan", *affectnet, "--parser", str(paths["parser"]), "--out", str(paths["gan"]),
-             *_stage_flags(plan, plan.gan_steps, plan.gan_batch_size), *settings],
-        ),
-        (
-            "joint",
-            ["joint", *affectnet, "--celebamask-hq", str(world / "celebamask-hq"), "--init",
-             str(paths["gan"]), "--out", str(paths["joint"]),
-             *_stage_flags(plan, plan.joint_steps, plan.gan_batch_size), *settings],
-        ),
-    ]
-    for name, argv in steps:
-        log(f"learning-check: {name}: faceedit-train {shlex.join(argv)}")
+    celeba = {"celebamask_hq": str(world / "celebamask-hq")}
+    affectnet = {"affectnet": str(world / "affectnet")}
+    init, data, steps, batch = {
+        "parser": (None, celeba, plan.parser_steps, plan.batch_size),
+        "gan": (paths["parser"], affectnet, plan.gan_steps, plan.gan_batch_size),
+        "joint": (paths["gan"], {**affectnet, **celeba}, plan.joint_steps, plan.gan_batch_size),
+    }[stage]
+    config = stage_config(
+        stage,
+        recipe=recipe,
+        init=init,
+        data=data,
+        updates=[run_settings(plan, steps, batch)],
+        sets=plan.extra_settings if stage != "parser" else (),
+    )
+    return config, init
+
+
+def train_stages(
+    plan: CheckPlan, out: Path, timings: dict[str, float], log: Callable[[str], None]
+) -> dict[str, Path]:
+    """The world, then parser, gan and joint (trainer.stages.api); returns the run folders."""
+    paths = run_paths(out)
+    log(f"learning-check: world: {plan.identities} identities at {SIZE} px, seed {plan.seed}")
+    started = time.perf_counter()
+    build_world(WorldConfig(count=plan.identities, size=SIZE, seed=plan.seed), paths["world"])
+    timings["world"] = time.perf_counter() - started
+    recipe = load_recipe(plan.recipe)
+    stage: Stage
+    for stage in ("parser", "gan", "joint"):
+        config, init = check_stage_config(plan, stage, out, recipe)
+        extra = plan.extra_settings if stage != "parser" else ()
+        settings = f" and {' '.join(extra)}" if extra else ""
+        log(
+            f"learning-check: {stage}: {config.steps} steps at batch {config.batch_size}, recipe "
+            f"{plan.recipe}{settings}, into {paths[stage]}"
+        )
         started = time.perf_counter()
-        _train(argv)
-        timings[name] = time.perf_counter() - started
+        train_stage(config, init, paths[stage], device=plan.device)
+        timings[stage] = time.perf_counter() - started
     return paths
 
 
@@ -636,7 +644,3 @@ def _previous_report(path: Path) -> tuple[dict[str, Any], CheckPlan] | None:
         raise ConfigError(f"{path} is not a learning check's report ({error}); move it away to "
                           "rescore with the plan from the command line") from error
     return record, plan
-
-
-def command_line() -> str:
-    return shlex.join(["faceedit-train", *sys.argv[1:]]) if sys.argv else "faceedit-train"

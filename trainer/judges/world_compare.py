@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -142,15 +141,6 @@ def train_world_judge(
     log(f"judge: held-out accuracy on real renderings {accuracy:.3f}")
     save_classifier(path, trained.model, {"held_out_accuracy": accuracy, "steps": steps})
     return trained.model.eval()
-
-
-@dataclass
-class _Pair:
-    source: np.ndarray  # (S, S, 3) uint8
-    truth: np.ndarray
-    points: np.ndarray  # (5, 2) of the source
-    face: np.ndarray  # (S, S) bool: fixed face pixels for this (source, target)
-    background: np.ndarray
 
 
 class WorldScorer:

@@ -454,13 +454,6 @@ def _mean_change(edited: np.ndarray, crop: np.ndarray, where: np.ndarray) -> flo
     return float(diff[where].sum()) / 255.0
 
 
-def resize_labels_to(labels: Tensor, size: int) -> Tensor:
-    """(B, H, W) int labels at size x size (nearest)."""
-    if labels.shape[-1] == size:
-        return labels
-    return F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
-
-
 def _pair(values: Sequence[float]) -> tuple[float, float]:
     """(valence, arousal) as the engine takes it."""
     valence, arousal = values

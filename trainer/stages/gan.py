@@ -25,7 +25,6 @@ from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
 from faceedit.weights import checkpoint
 from trainer.config import TrainConfig
-from trainer.stages.critic_view import CriticView
 from trainer.stages.distributed import DistInfo, autocast, wrap
 from trainer.stages.loop import (
     EndlessLoader,
@@ -179,7 +178,6 @@ class GanStage:
             self.model.generator = self.generator  # type: ignore[assignment]  # the DDP wrapper stands in for it
             self.model.parser = self.parser
 
-        self.critic_view = CriticView(opt.critic_shift, opt.critic_blur, opt.critic_noise)
         self.own_masks = opt.critic_masks == "own"
 
         # ---- optimisers
@@ -311,9 +309,7 @@ class GanStage:
         named: dict[str, Tensor] = {}
         if step < self.config.gan_optim.critic_warmup:  # the critics learn expressions first
             with autocast(self.info):
-                named = critic_warmup_losses(
-                    self.model, self.discriminator, batch, weights, self.critic_view
-                )
+                named = critic_warmup_losses(self.model, self.discriminator, batch, weights)
             self.opt_d.zero_grad(set_to_none=True)
             total_loss(named, step, self.info).backward()
             self.opt_d.step()
@@ -338,7 +334,6 @@ class GanStage:
                 self.discriminator,
                 batch,
                 weights,
-                self.critic_view,
                 self.own_masks,
                 edit,
             )
@@ -357,7 +352,6 @@ class GanStage:
                     self.discriminator_net,
                     batch,
                     weights,
-                    self.critic_view,
                     self.own_masks,
                     edit,
                 )

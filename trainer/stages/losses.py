@@ -24,7 +24,6 @@ def ohem_cross_entropy(
     threshold: float = 0.7,
     min_kept: int | None = None,
     ignore_index: int = IGNORE_INDEX,
-    class_weight_power: float = 0.0,
 ) -> Tensor:
     """Cross-entropy averaged over the hard pixels only (online hard example mining).
 
@@ -32,9 +31,6 @@ def ohem_cross_entropy(
     its true class is below `threshold`. At least `min_kept` pixels are averaged (default: a
     sixteenth of the batch's pixels, as in face-parsing.PyTorch): when fewer are hard, the
     `min_kept` largest losses are used, so a nearly solved batch still teaches something.
-    With `class_weight_power` p > 0 the kept pixels are averaged with weights (n_c / n)^-p, n_c the
-    batch's pixels of the pixel's class: mean IoU counts classes where cross-entropy counts
-    pixels, and at p = 1 every class present weighs alike. Which pixels are hard does not change.
     logits (B, C, H, W), target (B, H, W) int64 class indices (`ignore_index` is skipped).
     """
     batch, _, height, width = logits.shape
@@ -43,9 +39,7 @@ def ohem_cross_entropy(
     pixel_loss = F.cross_entropy(
         logits.float(), target, ignore_index=ignore_index, reduction="none"
     ).flatten()
-    flat_target = target.flatten()
-    labelled = flat_target != ignore_index
-    valid = pixel_loss[labelled]
+    valid = pixel_loss[target.flatten() != ignore_index]
     if valid.numel() == 0:
         return logits.sum() * 0.0  # keeps the graph (and DDP's bookkeeping) intact
     min_kept = max(1, min(int(min_kept), valid.numel()))
@@ -56,38 +50,7 @@ def ohem_cross_entropy(
         kept = order[ranked > hard_threshold]
     else:
         kept = order[:min_kept]
-    if class_weight_power <= 0:
-        return valid[kept].mean()
-    classes = flat_target[labelled]
-    share = torch.bincount(classes, minlength=logits.shape[1]).float() / classes.numel()
-    weights = share[classes[kept]].pow(-class_weight_power)
-    return (valid[kept] * weights).sum() / weights.sum()
-
-
-def soft_dice_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """1 - the mean soft Dice coefficient over the classes present in the batch's labels.
-
-    Cross-entropy weighs every pixel alike, so a class of a few pixels (an earring, a glasses
-    frame at 64 px) barely moves it, while mean IoU weighs every class alike. Dice is the
-    differentiable stand-in for a class's overlap, computed over the whole batch so a class that
-    is absent from one image does not divide by zero. Classes absent from the labels are left
-    out: their only term would push their probability down, which cross-entropy already does.
-    logits (B, C, H, W), target (B, H, W) int64 class indices (`ignore_index` is skipped).
-    """
-    probs = logits.float().softmax(dim=1)  # (B, C, H, W)
-    valid = target != ignore_index
-    safe = torch.where(valid, target, torch.zeros_like(target))
-    one_hot = F.one_hot(safe, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
-    weight = valid.unsqueeze(1).to(probs.dtype)
-    probs, one_hot = probs * weight, one_hot * weight
-    overlap = (probs * one_hot).sum((0, 2, 3))  # (C,)
-    sizes = probs.sum((0, 2, 3)) + one_hot.sum((0, 2, 3))
-    present = (one_hot.sum((0, 2, 3)) > 0).to(probs.dtype)
-    count = present.sum()
-    dice = 2 * overlap / sizes.clamp_min(1e-6)
-    # Masked rather than indexed, so no value goes back to the host (no GPU sync); with no
-    # labelled pixel at all the loss is 0 and the graph stays whole.
-    return (1.0 - (dice * present).sum() / count.clamp_min(1.0)) * (count > 0)
+    return valid[kept].mean()
 
 
 # ---------------------------------------------------------------------------- adversarial

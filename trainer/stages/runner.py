@@ -10,8 +10,8 @@ from typing import Any, Final
 from faceedit.fileio import atomic_write_text, make_folder
 from trainer.config import TrainConfig, describe_differences, save_yaml
 from trainer.stages.distributed import DistInfo, cleanup, setup
+from trainer.stages.loop import RunResult, check_fits, seed_everything, set_deterministic, train
 from trainer.stages.loop import Stage as StageProtocol
-from trainer.stages.loop import check_fits, seed_everything, set_deterministic, train
 from trainer.stages.run_log import NullLogger, RunLogger
 from trainer.stages.speed import configure_backends
 from trainer.stages.state import remove_stale_temporaries
@@ -28,10 +28,11 @@ def run_stage(
     out: str | Path,
     device: str,
     compile: bool = False,
-) -> int:
+) -> RunResult:
     """Join the process group, build the stage, train it into `out`, and always clean up.
 
     `defaults` is what the printed config is compared with; `state` the saved run when resuming.
+    Called by trainer.stages.api.train_stage, which resolves and checks what it is given.
     """
     info = setup(device, compile)
     logger: NullLogger = NullLogger()
@@ -65,7 +66,7 @@ def run_stage(
             f"done: step {result.step}; inference checkpoint {result.checkpoint_path}; "
             f"training state {result.state_path}; TensorBoard: tensorboard --logdir {out / TENSORBOARD_DIR}"
         )
-        return 0
+        return result
     finally:
         logger.close()
         cleanup()

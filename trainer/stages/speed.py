@@ -14,7 +14,7 @@ which compiled autograd graphs do not support.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import nn
@@ -59,8 +59,3 @@ def compile_module(module: nn.Module, enabled: bool, backend: str = "inductor") 
     if not enabled:
         return module
     return cast(nn.Module, torch.compile(module, backend=backend))  # an OptimizedModule
-
-
-def uncompiled(module: Any) -> nn.Module:
-    """The module inside a torch.compile wrapper (for saving and plain forward passes)."""
-    return getattr(module, "_orig_mod", module)

@@ -23,7 +23,6 @@ from faceedit.model.discriminator import HierarchicalDiscriminator, PatchOutput
 from faceedit.model.unified import UnifiedModel, UnifiedOutput
 from trainer.config import LossWeights, ParserOptimConfig
 from trainer.stages import losses
-from trainer.stages.critic_view import AS_IS, CriticView
 from trainer.stages.distributed import DistInfo, any_rank, unwrap
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -76,8 +75,7 @@ def parser_step(
     settings: ParserOptimConfig,
     weight: float = 1.0,
 ) -> dict[str, Tensor]:
-    """OHEM cross-entropy of the main head and (BiSeNet) the two auxiliary heads, plus a soft
-    Dice term on the main head when `settings.dice_weight` is set.
+    """OHEM cross-entropy of the main head and (BiSeNet) the two auxiliary heads.
 
     images (B, 3, H, W) in [-1, 1] at the parser's resolution; labels (B, H, W) int64.
     """
@@ -86,20 +84,11 @@ def parser_step(
     min_kept = max(1, int(batch * height * width * settings.ohem_min_fraction))
 
     def ohem(logits: Tensor) -> Tensor:
-        return losses.ohem_cross_entropy(
-            logits,
-            labels,
-            settings.ohem_threshold,
-            min_kept,
-            class_weight_power=settings.class_weight_power,
-        )
+        return losses.ohem_cross_entropy(logits, labels, settings.ohem_threshold, min_kept)
 
     named = {"parser/ohem": weight * ohem(output.logits)}
     for k, aux in enumerate(output.aux):
         named[f"parser/ohem_aux{k + 1}"] = weight * settings.aux_weight * ohem(aux)
-    if settings.dice_weight > 0:
-        dice = losses.soft_dice_loss(output.logits, labels)
-        named["parser/dice"] = weight * settings.dice_weight * dice
     return named
 
 
@@ -216,7 +205,6 @@ def discriminator_step(
     discriminator: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
-    view: CriticView = AS_IS,
     own_masks: bool = False,
     edit: EditPass | None = None,
 ) -> dict[str, Tensor]:
@@ -244,12 +232,7 @@ def discriminator_step(
             masks = model.region_masks(x, batch.landmarks).masks  # (B, K, S, S)
             fake = model.generate(x, masks, batch.target).image.detach()
             fake_masks = fake_region_masks(model, fake, batch.landmarks) if own_masks else masks
-    # The critics judge what `view` shows them (trainer/stages/critic_view.py); reals and fakes
-    # are each shifted on their own, and every term below, the penalty included, is taken on
-    # those views, the inputs the critics are a function of.
-    x, real_masks = view(x, masks)
-    fake, fake_masks = view(fake, fake_masks)
-    both = discriminator(torch.cat([x, fake]), torch.cat([real_masks, fake_masks]))
+    both = discriminator(torch.cat([x, fake]), torch.cat([masks, fake_masks]))
     n = x.shape[0]
 
     fake_source = weights.fake_source_classification > 0
@@ -288,7 +271,7 @@ def discriminator_step(
     for k, region_critic in enumerate(critic.local_discriminators.values()):
         # between the two masked inputs: (x * m) and (fake * m') mixed by alpha, which is
         # interp * m when both are seen through the same masks m = m'
-        real_in, fake_in = x * real_masks[:, k : k + 1], fake * fake_masks[:, k : k + 1]
+        real_in, fake_in = x * masks[:, k : k + 1], fake * fake_masks[:, k : k + 1]
         masked = losses.interpolate(real_in, fake_in, alpha).detach().requires_grad_(True)
         penalties.append(losses.gradient_penalty(region_critic(masked).patch, masked))
     named["d/gp"] = weights.gradient_penalty * penalties[0]
@@ -302,7 +285,6 @@ def generator_step(
     critic: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
-    view: CriticView = AS_IS,
     own_masks: bool = False,
     edit: EditPass | None = None,
 ) -> dict[str, Tensor]:
@@ -318,7 +300,7 @@ def generator_step(
     edit = edit if edit is not None else edit_pass(model, batch, own_masks)
     out, masks = edit.output, edit.output.region_masks
     # 2. Critics on the edit: through the input's masks, or (own_masks) through the edit's own.
-    judged = critic(*view(out.image, edit.seen_through))
+    judged = critic(out.image, edit.seen_through)
     adv = losses.wgan_generator_loss(judged.global_.patch)
     _, cls, va = _critic_terms(judged.global_, batch.target_labels, batch.target_valence_arousal)
     local = [

@@ -3,7 +3,9 @@
 The bench finds `section_training` through the entry point `training` in the group
 `faceedit.bench_sections` (pyproject.toml), so the dependency runs trainer -> faceedit as
 docs/architecture.md §2 draws it: faceedit never imports the trainer, and a faceedit without
-the trainer reports the section as skipped. The rows land in the report's `training` list, which the bench
+the trainer reports the section as skipped. It sees the bench through the plug-in contract
+(faceedit/bench_plugins.py) and times with faceedit/timing.py: the command line
+(faceedit/commands) is not imported. The rows land in the report's `training` list, which the bench
 prints as its "Training throughput" table and writes under the JSON key "training".
 """
 
@@ -17,11 +19,11 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from faceedit.commands.bench.context import Context
-from faceedit.commands.bench.timing import Timing, measure
+from faceedit.bench_plugins import SectionContext
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
+from faceedit.timing import Timing, measure
 from trainer.config import GanOptimConfig, LossWeights, ParserOptimConfig
 from trainer.stages import steps
 from trainer.stages.data_throughput import consumption, load_average, measure_data
@@ -33,7 +35,7 @@ DATA_PRESET = "paper-128"
 GAN_ITERATION = "GAN iteration (D + G, one edit)"
 
 
-def section_training(ctx: Context) -> None:
+def section_training(ctx: SectionContext) -> None:
     """Steps per second of each training phase for each preset (random data, random weights),
     the data loaders' samples per worker core, and what each model consumes."""
     section_training_data(ctx)
@@ -45,14 +47,13 @@ def section_training(ctx: Context) -> None:
             preset(name), ctx.device, s.train_batch, repeats, 1, joint=not s.quick
         )
         if name == DATA_PRESET:
-            ctx.report.training_consumption += consumption_rows(
-                preset(name), ctx.device, results, s.train_batch
+            ctx.report.training_consumption.extend(
+                consumption_rows(preset(name), ctx.device, results, s.train_batch)
             )
             differences = penalty_precision(preset(name), ctx.device, s.train_batch)
             ctx.report.notes.append(
                 f"{name} on {ctx.dev}: bf16 autocast vs float32 on one fixed batch, relative "
-                "difference of "
-                + ", ".join(f"{k} {v:.2%}" for k, v in differences.items())
+                "difference of " + ", ".join(f"{k} {v:.2%}" for k, v in differences.items())
             )
         for step, timing in results.items():
             ctx.report.training.append(
@@ -69,11 +70,11 @@ def section_training(ctx: Context) -> None:
             )
 
 
-def section_training_data(ctx: Context) -> None:
+def section_training_data(ctx: SectionContext) -> None:
     """Samples per worker core from raw files and from shards (once per run: CPU work)."""
     if ctx.report.training_data:
         return
-    ctx.report.training_data += measure_data(quick=ctx.settings.quick)
+    ctx.report.training_data.extend(measure_data(quick=ctx.settings.quick))
     ctx.report.notes.append(
         f"training data measured at load average {load_average():.2f} "
         f"({ctx.report.machine.get('cpu_model', '?')}); rates are per CPU-second of one process"

@@ -26,7 +26,6 @@ from faceedit.model.generator import ATTENTION_CHANNEL, HierarchicalGenerator
 from faceedit.model.unified import UnifiedModel
 from trainer.config import LossWeights
 from trainer.stages import losses
-from trainer.stages.critic_view import AS_IS, CriticView
 from trainer.stages.steps import ExpressionBatch
 
 
@@ -54,7 +53,6 @@ def critic_warmup_losses(
     discriminator: nn.Module,
     batch: ExpressionBatch,
     weights: LossWeights,
-    view: CriticView = AS_IS,
 ) -> dict[str, torch.Tensor]:
     """Expression classification (and valence/arousal) of every critic on real images only.
 
@@ -63,7 +61,7 @@ def critic_warmup_losses(
     """
     with torch.no_grad():
         masks = model.region_masks(batch.images, batch.landmarks).masks
-    judged = discriminator(*view(batch.images, masks))
+    judged = discriminator(batch.images, masks)
     named = {
         "d/cls": weights.classification
         * losses.classification_loss(judged.global_.logits, batch.labels)

@@ -75,10 +75,6 @@ class Mouth:
     lip_lower: float
     lower_teeth: float  # share of the opening the lower teeth fill (AU16, AU20)
 
-    def s_of(self, x: np.ndarray) -> np.ndarray:
-        dx = x - self.centre[0]
-        return np.clip(dx / np.where(dx < 0, self.half_widths[0], self.half_widths[1]), -1.0, 1.0)
-
     def curves(self, s: np.ndarray) -> tuple[np.ndarray, ...]:
         """(outer upper, inner upper, inner lower, outer lower) lip lines over s."""
         bend = np.where(s < 0, self.corner_dy[0], self.corner_dy[1])

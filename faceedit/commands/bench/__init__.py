@@ -10,11 +10,14 @@ during the run skews both sides alike. docs/performance.md records a run and wha
 Without --checkpoint the networks are randomly initialised networks of the preset: the
 benchmark measures speed, not quality, and says so. The app never runs random weights.
 
-Modules: settings (command line), timing (measurement primitives), report (results, JSON and
-tables), fixtures (models, scene, inputs), context (what a section receives), one module per
-section (stages, parse, baseline, slider, optimizations, video for `pipeline`), sections (the
-registry and the `faceedit.bench_sections` plug-in seam through which the trainer provides
-`training`), runner (the command). This module re-exports what the CLI and tests use.
+Modules: settings (command line), report (results, JSON and tables), fixtures (models, scene,
+inputs), context (what a section receives), one module per section (stages, parse, baseline,
+slider, optimizations, video for `pipeline`), sections (the registry and the
+`faceedit.bench_sections` plug-in seam through which the trainer provides `training`), runner
+(the command). The measurement primitives live outside the command line, in faceedit/timing.py,
+and what a plug-in section receives is declared in faceedit/bench_plugins.py, so a plug-in
+imports neither this package nor anything under faceedit/commands. This module re-exports what
+the CLI and tests use.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from faceedit.commands.bench.report import (
 from faceedit.commands.bench.runner import run, run_benchmark
 from faceedit.commands.bench.sections import PLUGIN_GROUP, section_functions
 from faceedit.commands.bench.settings import SECTIONS, Settings, add_arguments
-from faceedit.commands.bench.timing import (
+from faceedit.timing import (
     Timing,
     count_gflop,
     matmul_peak_gflops,

@@ -11,10 +11,10 @@ from torch import nn
 from faceedit.commands.bench.context import Context, cfg_crop
 from faceedit.commands.bench.fixtures import build_models, conditions, crops_tensor
 from faceedit.commands.bench.report import Row
-from faceedit.commands.bench.timing import count_gflop, measure_interleaved
 from faceedit.model.config import GeneratorConfig
 from faceedit.model.generator import GlobalGenerator
 from faceedit.model.unified import UnifiedModel
+from faceedit.timing import count_gflop, measure_interleaved
 
 STARGAN: Final[GeneratorConfig] = GeneratorConfig(base_channels=64, num_res_blocks=6)
 

@@ -20,12 +20,12 @@ from faceedit.commands.bench.fixtures import (
     reduced_precision,
 )
 from faceedit.commands.bench.report import Gain, round_or_none
-from faceedit.commands.bench.timing import measure, measure_interleaved
 from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
 from faceedit.model.config import GeneratorConfig, ModelConfig
 from faceedit.model.generator import HierarchicalGenerator, InstanceNorm
 from faceedit.model.unified import resize
+from faceedit.timing import measure, measure_interleaved
 
 LIGHT_LOCALS: Final[GeneratorConfig] = GeneratorConfig(base_channels=8, num_res_blocks=2)
 

@@ -9,8 +9,8 @@ import torch
 from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.fixtures import DTYPES, crops_tensor, reduced_precision
 from faceedit.commands.bench.report import Row, round_or_none
-from faceedit.commands.bench.timing import count_gflop, measure_interleaved
 from faceedit.inference import optimize
+from faceedit.timing import count_gflop, measure_interleaved
 
 
 def section_parse(ctx: Context) -> None:

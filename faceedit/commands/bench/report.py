@@ -18,7 +18,7 @@ from typing import Any, Final
 import torch
 
 from faceedit.commands.bench.settings import Settings
-from faceedit.commands.bench.timing import Timing
+from faceedit.timing import Timing
 
 # Targets for the paper-128 preset on a 2-core laptop CPU (docs/performance.md).
 TARGETS: Final[dict[str, tuple[str, float]]] = {

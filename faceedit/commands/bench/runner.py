@@ -23,10 +23,10 @@ from faceedit.commands.bench.fixtures import (
 from faceedit.commands.bench.report import Report, format_report, machine_description
 from faceedit.commands.bench.sections import section_functions
 from faceedit.commands.bench.settings import Settings
-from faceedit.commands.bench.timing import matmul_peak_gflops
 from faceedit.errors import ConfigError, FaceEditError
 from faceedit.fileio import atomic_write_text
 from faceedit.model.config import preset
+from faceedit.timing import matmul_peak_gflops
 from faceedit.weights import checkpoint as checkpoint_io
 
 

@@ -1,7 +1,8 @@
 """The section registry: the built-in sections by name, and those that plug-ins provide.
 
 A plug-in is an entry point in the group `faceedit.bench_sections` whose name is one of
-SECTIONS and whose object is a callable taking a Context. The trainer provides `training` this
+SECTIONS and whose object is a callable taking a `faceedit.bench_plugins.SectionContext` (the
+bench's Context satisfies it; mypy checks that in `load_plugin`). The trainer provides `training` this
 way (trainer.stages.throughput:section_training), so faceedit never imports the trainer (docs/architecture.md §2:
 trainer -> faceedit, never the reverse), and a faceedit without the trainer still runs every
 other section and says in one note why `training` was skipped.
@@ -20,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Final
 
+from faceedit.bench_plugins import SectionContext
 from faceedit.commands.bench.baseline import section_baseline
 from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.optimizations import section_optimizations
@@ -30,6 +32,8 @@ from faceedit.commands.bench.stages import section_stages
 from faceedit.commands.bench.video import section_pipeline
 
 SectionFunction = Callable[[Context], None]
+# What a plug-in provides: it sees the bench's context only through the plug-in contract.
+PluginFunction = Callable[[SectionContext], None]
 
 PLUGIN_GROUP: Final[str] = "faceedit.bench_sections"
 BUILTIN_SECTIONS: Final[dict[str, SectionFunction]] = {
@@ -105,8 +109,8 @@ def load_plugin(name: str, entry_point: metadata.EntryPoint | None) -> SectionFu
         )
     if not callable(function):
         return _skipped(f"{name}: the plug-in {entry_point.value} is not callable; skipped")
-    section: SectionFunction = function
-    return section
+    section: PluginFunction = function
+    return section  # a Context is a SectionContext: mypy checks the bench keeps the contract
 
 
 def _by_name(entry_points: Iterable[metadata.EntryPoint]) -> dict[str, metadata.EntryPoint]:

@@ -9,8 +9,8 @@ from typing import Final
 
 import torch
 
-from faceedit.commands.argtypes import int_list, name_list, non_negative_int, positive_int
 from faceedit.device import resolve_device
+from faceedit.limits import int_list, name_list, non_negative_int, positive_int
 from faceedit.model.config import preset
 
 # The parts of a run, in the order they run and print. "training" comes from a plug-in

@@ -10,10 +10,10 @@ import torch
 from faceedit.commands.bench.context import Context, cfg_crop, fast_variants
 from faceedit.commands.bench.fixtures import conditions, crops_tensor, headline_suffix
 from faceedit.commands.bench.report import Row, round_or_none
-from faceedit.commands.bench.timing import count_gflop, measure
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.request import EditRequest
+from faceedit.timing import count_gflop, measure
 
 
 def section_slider(ctx: Context) -> None:

@@ -11,9 +11,9 @@ from torch import nn
 from faceedit.commands.bench.context import Context
 from faceedit.commands.bench.fixtures import Models, conditions, crops_tensor
 from faceedit.commands.bench.report import Row
-from faceedit.commands.bench.timing import count_gflop, measure
 from faceedit.faces.align import paste_back
 from faceedit.model.unified import resize
+from faceedit.timing import count_gflop, measure
 
 
 def section_stages(ctx: Context) -> None:

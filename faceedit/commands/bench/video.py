@@ -12,7 +12,6 @@ from typing import Any
 from faceedit.commands.bench.context import Context, cfg_crop, fast_variants
 from faceedit.commands.bench.fixtures import Variant, headline_suffix, make_video, variant_engine
 from faceedit.commands.bench.report import Row
-from faceedit.commands.bench.timing import Timing, synchronize
 from faceedit.errors import InputError
 from faceedit.faces.detect import FaceDetector
 from faceedit.inference import optimize
@@ -20,6 +19,7 @@ from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.request import EditRequest, ReparsePolicy
 from faceedit.media.sources import open_source
+from faceedit.timing import Timing, synchronize
 
 
 def section_pipeline(ctx: Context) -> None:

@@ -44,7 +44,7 @@ def test_no_command_module_imports_another() -> None:
     assert [line for path in files for line in command_imports(path)] == []
 
 
-@pytest.mark.parametrize("package", ["stages", "judges", "data"])
+@pytest.mark.parametrize("package", ["stages", "judges", "data", "recipes", "research", "world"])
 def test_stages_and_judges_never_import_a_command(package: str) -> None:
     files = sorted((ROOT / "trainer" / package).rglob("*.py"))
     assert files

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from trainer.judges.experiments import (
     VARIANTS,
     Budget,
     Data,
+    StageRun,
     get_experiments,
     run_comparison,
 )
@@ -115,17 +116,18 @@ class FakeScorer:
 
 
 def recording_runner(
-    calls: list[tuple[str, list[str]]], tiny_model: Path, tiny_parser: Path
+    calls: list[tuple[StageRun, bool]], tiny_model: Path, tiny_parser: Path
 ) -> Any:
-    def runner(stage: str, argv: Sequence[str]) -> None:
-        calls.append((stage, list(argv)))
-        out = Path(argv[argv.index("--out") + 1])
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "state.pt").write_bytes(b"")
-        if stage == "parser":
-            shutil.copyfile(tiny_parser, out / "parser.safetensors")
+    """Records each run it is asked for (and whether it resumes) instead of training it."""
+
+    def runner(run: StageRun, resume: bool) -> None:
+        calls.append((run, resume))
+        run.out.mkdir(parents=True, exist_ok=True)
+        (run.out / "state.pt").write_bytes(b"")
+        if run.stage == "parser":
+            shutil.copyfile(tiny_parser, run.out / "parser.safetensors")
         else:
-            shutil.copyfile(tiny_model, out / "model.safetensors")
+            shutil.copyfile(tiny_model, run.out / "model.safetensors")
 
     return runner
 
@@ -136,7 +138,7 @@ def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
     """With a recording runner (no training): every run gets the same budget flags and its
     seed, shared runs train once per seed, finished runs and scores are not redone, and an
     interrupted run resumes."""
-    calls: list[tuple[str, list[str]]] = []
+    calls: list[tuple[StageRun, bool]] = []
     runner = recording_runner(calls, tiny_model, tiny_parser)
     budget = Budget(preset="tiny", steps=5, batch_size=2, device="cpu", num_workers=0)
     data_spec = Data("celeba", ("folders", "faces"))
@@ -145,19 +147,22 @@ def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
     result = run_comparison(
         experiments, tmp_path, data_spec, budget, [0, 1], scorer, runner=runner, log=print
     )
-    assert [stage for stage, _ in calls] == ["parser", "gan", "joint", "joint"] * 2
-    for k, (stage, argv) in enumerate(calls):
-        assert argv[argv.index("--seed") + 1] == str(k // 4)
-        assert f"/runs/s{k // 4}/" in argv[argv.index("--out") + 1]
-        assert argv[argv.index("--steps") + 1] == "5"
-        assert argv[argv.index("--batch-size") + 1] == "2"
-        assert ("--preset" in argv) == (stage != "joint")  # joint inherits the gan run's model
-        assert "--resume" not in argv
-    frozen = calls[2][1] if "--set" in calls[2][1] else calls[3][1]
-    assert frozen[frozen.index("--set") + 1] == "model.freeze_parser=true"
-    assert calls[1][1][calls[1][1].index("--parser") + 1].endswith(
-        "runs/s0/parser/parser.safetensors"
-    )
+    assert [run.stage for run, _ in calls] == ["parser", "gan", "joint", "joint"] * 2
+    for k, (run, resume) in enumerate(calls):
+        assert run.settings["seed"] == k // 4
+        assert f"/runs/s{k // 4}/" in str(run.out)
+        assert run.settings["steps"] == 5 and run.settings["batch_size"] == 2
+        assert (run.preset == "tiny") == (run.stage != "joint")  # joint: the gan run's model
+        assert run.device == "cpu" and not resume
+    frozen = calls[2][0] if calls[2][0].sets else calls[3][0]
+    assert frozen.sets == ("model.freeze_parser=true",)
+    assert str(calls[1][0].init).endswith("runs/s0/parser/parser.safetensors")
+    assert calls[2][0].init == calls[1][0].out  # the joint runs start from the gan run
+    # a run resolves to its config through the stage API, as the default runner does (from the
+    # gan run's checkpoint here: this runner's state.pt files are empty)
+    joint = replace(calls[2][0], init=calls[1][0].out / "model.safetensors")
+    assert joint.config().model.freeze_parser == (calls[2][0] is frozen)
+    assert calls[0][0].config().preset == "tiny" and calls[0][0].config().steps == 5
     assert set(result.scores) == {"frozen", "joint"} and set(result.scores["joint"]) == {0, 1}
     table = result.paths["joint-vs-frozen"]["markdown"].read_text()
     assert table.count("| joint ") == 1 and "±" in table
@@ -174,7 +179,7 @@ def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
     (tmp_path / "runs" / "s1" / "joint-joint" / "done.json").unlink()
     shutil.rmtree(tmp_path / "eval" / "joint" / "s1")
     run_comparison(experiments, tmp_path, data_spec, budget, [0, 1], scorer, runner=runner)
-    assert [(stage, "--resume" in argv) for stage, argv in calls] == [("joint", True)]
+    assert [(run.stage, resume) for run, resume in calls] == [("joint", True)]
     assert len(scorer.scored) == 1
 
     # other options for a finished run are refused, not silently mixed
@@ -183,6 +188,11 @@ def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
     other = Budget(preset="tiny", steps=6, batch_size=2, device="cpu", num_workers=0)
     with pytest.raises(ConfigError, match="another --out"):
         run_comparison(experiments, tmp_path, data_spec, other, [0], scorer, runner=runner)
+    # a finished run recorded by an older faceedit (a command line) is not guessed at
+    marker = tmp_path / "runs" / "s0" / "parser" / "done.json"
+    marker.write_text(json.dumps({"stage": "parser", "argv": ["--seed", "0"]}))
+    with pytest.raises(ConfigError, match="older faceedit"):
+        run_comparison(experiments, tmp_path, data_spec, budget, [0], scorer, runner=runner)
 
 
 def test_baseline_and_low_label_variants_are_defined_by_their_settings(
@@ -191,7 +201,7 @@ def test_baseline_and_low_label_variants_are_defined_by_their_settings(
     """The global-only baseline has no regions; the boxes variant takes keypoint boxes; the
     low-label variants limit the parser's labels in the parser and joint stages alike; every
     variant but the joint ones freezes the parser in the joint stage (same GAN budget)."""
-    calls: list[tuple[str, list[str]]] = []
+    calls: list[tuple[StageRun, bool]] = []
     runner = recording_runner(calls, tiny_model, tiny_parser)
     budget = Budget(preset="tiny", steps=1, settings=("gan_optim.critic_warmup=0",))
     run_comparison(
@@ -203,18 +213,19 @@ def test_baseline_and_low_label_variants_are_defined_by_their_settings(
         FakeScorer(),
         runner=runner,
     )
-    by_out = {Path(argv[argv.index("--out") + 1]).name: argv for _, argv in calls}
-    assert "model.regions=" in by_out["gan-global"]
-    assert "model.region_source=boxes" in by_out["gan-boxes"]
-    assert "data.parser_label_fraction=0.1" in by_out["parser-low"]
-    assert "data.parser_label_fraction=0.1" in by_out["joint-low-joint"]
+    by_out = {run.out.name: run for run, _ in calls}
+    assert "model.regions=" in by_out["gan-global"].sets
+    assert "model.region_source=boxes" in by_out["gan-boxes"].sets
+    assert "data.parser_label_fraction=0.1" in by_out["parser-low"].sets
+    assert "data.parser_label_fraction=0.1" in by_out["joint-low-joint"].sets
     for name in ("global", "boxes", "frozen", "low-frozen"):
-        assert "model.freeze_parser=true" in by_out[f"joint-{name}"]
+        assert "model.freeze_parser=true" in by_out[f"joint-{name}"].sets
     for name in ("joint", "low-joint"):
-        assert "model.freeze_parser=true" not in by_out[f"joint-{name}"]
-    for name, argv in by_out.items():
+        assert "model.freeze_parser=true" not in by_out[f"joint-{name}"].sets
+    for name, run in by_out.items():
         if not name.startswith("parser"):
-            assert "gan_optim.critic_warmup=0" in argv and "data.align=landmarks" in argv
+            assert "gan_optim.critic_warmup=0" in run.sets
+            assert run.settings["data.align"] == "landmarks"
     assert set(VARIANTS) >= set(EXPERIMENTS["hierarchy"].variants)
 
 

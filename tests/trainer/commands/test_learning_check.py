@@ -48,20 +48,53 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
     )
     assert code == 0
     assert seen["out"] == tmp_path / "a"
-    quick = CheckPlan.for_mode(7, quick=True)
-    assert seen["plan"].seed == 7
-    assert seen["plan"].gan_steps == quick.gan_steps < CheckPlan().gan_steps
-    assert seen["plan"].extra_settings == (*quick.extra_settings, "loss.cycle=5")
+    quick, full = CheckPlan.for_mode(7, quick=True), CheckPlan.for_mode(7, quick=False)
+    assert seen["plan"].seed == 7 and seen["plan"].recipe == "world-64:quick"
+    assert seen["plan"].gan_steps == quick.gan_steps < full.gan_steps
+    assert seen["plan"].extra_settings == ("loss.cycle=5",)
     seen["ok"] = False
     assert main(["learning-check", "--out", str(tmp_path / "b"), "--threads", "1"]) == 1
     scaled = ["--out", str(tmp_path / "c"), "--threads", "1", "--scale", "3", "--device", "cpu"]
     main(["learning-check", *scaled])
-    assert seen["plan"].parser_steps == 3 * CheckPlan().parser_steps
+    assert seen["plan"].parser_steps == 3 * full.parser_steps
     assert seen["plan"].device == "cpu"
     longer_gan = ["--out", str(tmp_path / "d"), "--threads", "1", "--gan-steps", "2000", "--scale", "2"]
     main(["learning-check", *longer_gan])
     assert seen["plan"].gan_steps == 2 * 2000
-    assert seen["plan"].parser_steps == 2 * CheckPlan().parser_steps
+    assert seen["plan"].parser_steps == 2 * full.parser_steps
+
+
+def test_the_recipe_flag_and_a_bad_setting_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--recipe takes a recipe file too (its plan from its stages and `check` section); a bad
+    --set or a recipe without a `check` section is refused before the world is made."""
+    import yaml
+
+    from trainer.recipes import RECIPES_DIR
+
+    seen: dict[str, Any] = {}
+
+    def fake_check(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
+        seen["plan"] = plan
+        report = LearningReport(plan=plan, command=command, machine={})
+        report.targets = [Target("t", ">= 1", 2.0, True)]
+        return report
+
+    monkeypatch.setattr(learning_check, "run_learning_check", fake_check)
+    mine = yaml.safe_load((RECIPES_DIR / "world-64.yaml").read_text())
+    mine["stages"]["parser"]["steps"] = 123
+    mine["check"]["identities"] = 77
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text(yaml.safe_dump(mine))
+    assert main(["learning-check", "--out", str(tmp_path / "a"), "--recipe", str(recipe)]) == 0
+    plan = seen["plan"]
+    assert (plan.parser_steps, plan.identities, plan.recipe) == (123, 77, str(recipe))
+    code = main(["learning-check", "--out", str(tmp_path / "b"), "--set", "loss.cyclee=5"])
+    assert code == 2 and "loss.cyclee" in capsys.readouterr().err
+    code = main(["learning-check", "--out", str(tmp_path / "c"), "--recipe", "paper-128"])
+    assert code == 2 and "no `check` section" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 def test_a_missing_gpu_is_refused_before_any_work(

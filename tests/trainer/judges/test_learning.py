@@ -150,9 +150,14 @@ def test_curve_figure_and_image_grid() -> None:
         plots.image_grid([])
 
 
+def full_plan(**changes: Any) -> CheckPlan:
+    """The check's plan from the world-64 recipe, with `changes`."""
+    return replace(CheckPlan.for_mode(0, quick=False), **changes)
+
+
 def _report(**edits: float) -> LearningReport:
     machine = {"cpu_model": "x", "cpu_count": 2, "torch": "2", "torch_threads": 2}
-    report = LearningReport(plan=CheckPlan(), command="c", machine=machine)
+    report = LearningReport(plan=full_plan(), command="c", machine=machine)
     report.metrics = {
         "parser_final": {"miou": 0.95},
         "parser_parser_stage": {"miou": 0.93},
@@ -243,23 +248,18 @@ def test_every_plan_leaves_generator_updates_after_the_critic_warm_up() -> None:
     score an untrained editor. The full plan gives the generator 3500 updates (docs/learning.md:
     500 left the edits at 0.22 judged as target, 2500 at 0.75-0.85, 3500 0.84 on the seed
     that was weakest at 2500)."""
-    from trainer.config import default_config
+    from trainer.recipes import load_recipe
 
-    warm_up = default_config("gan", "world-64").gan_optim.critic_warmup
-    assert CheckPlan().gan_steps - warm_up >= 3500
+    warm_up = load_recipe("world-64").config("gan").gan_optim.critic_warmup
+    assert full_plan().gan_steps - warm_up >= 3500
     quick = CheckPlan.for_mode(0, quick=True)
-    quick_warm_up = int(
-        next(s for s in quick.extra_settings if s.startswith("gan_optim.critic_warmup=")).split(
-            "="
-        )[1]
-    )
-    assert quick.gan_steps > quick_warm_up
+    assert quick.gan_steps > load_recipe(quick.recipe).config("gan").gan_optim.critic_warmup
 
 
 def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
-    from trainer.judges.learning import _stage_flags
+    from trainer.judges.learning import run_settings
 
-    base = CheckPlan()
+    base = full_plan()
     longer = replace(base.scaled(4), device="cuda")
     assert (longer.parser_steps, longer.gan_steps, longer.joint_steps, longer.judge_steps) == (
         4 * base.parser_steps,
@@ -268,35 +268,33 @@ def test_a_scaled_plan_trains_longer_where_it_is_told() -> None:
         4 * base.judge_steps,
     )
     assert longer.identities == base.identities and longer.seed == base.seed
-
-    def flag(flags: list[str], name: str) -> str:
-        return flags[flags.index(name) + 1]
-
-    on_gpu = _stage_flags(longer, longer.gan_steps, longer.gan_batch_size)
-    assert flag(on_gpu, "--device") == "cuda" and flag(on_gpu, "--num-workers") == "-1"
-    assert flag(on_gpu, "--steps") == str(4 * base.gan_steps)
-    on_cpu = _stage_flags(base, base.gan_steps, base.gan_batch_size)
-    assert flag(on_cpu, "--device") == "cpu" and flag(on_cpu, "--num-workers") == "0"
+    on_gpu = run_settings(longer, longer.gan_steps, longer.gan_batch_size)
+    assert on_gpu["num_workers"] == -1 and on_gpu["steps"] == 4 * base.gan_steps
+    assert run_settings(base, base.gan_steps, base.gan_batch_size)["num_workers"] == 0
 
 
 def test_the_gan_and_joint_stages_train_on_the_crops_as_rendered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check edits the world's images as the aligned crops they are, so the GAN stages
-    train in that frame too (learning.ALIGN); --set settings come after and can change it."""
+    train in that frame too (the recipe's data.align); --set settings come after and can
+    change it, and reach the gan and joint stages only."""
+    from tests.trainer.world_runs import record_stages
     from trainer.judges import learning
 
-    calls: list[list[str]] = []
-    monkeypatch.setattr(learning, "_train", calls.append)
-    plan = replace(CheckPlan(), extra_settings=("data.align=landmarks",))
-    learning.train_stages(plan, tmp_path, {}, lambda _: None)
-    by_stage = {argv[0]: argv for argv in calls}
-    assert list(by_stage) == ["synth", "parser", "gan", "joint"]
-    for stage in ("gan", "joint"):
-        settings = [by_stage[stage][i + 1] for i, a in enumerate(by_stage[stage]) if a == "--set"]
-        assert settings == [f"data.align={learning.ALIGN}", "data.align=landmarks"]
-    assert learning.ALIGN == "aligned"
-    assert "--set" not in by_stage["parser"]
+    calls = record_stages(monkeypatch, learning)
+    learning.train_stages(full_plan(), tmp_path / "a", {}, lambda _: None)
+    assert [c["config"].data.align for c in calls] == ["", "aligned", "aligned"]
+    calls.clear()
+    plan = full_plan(extra_settings=("data.align=landmarks", "loss.cycle=5"))
+    learning.train_stages(plan, tmp_path / "b", {}, lambda _: None)
+    parser, gan, joint = (c["config"] for c in calls)
+    assert gan.data.align == joint.data.align == "landmarks" and gan.loss.cycle == 5.0
+    assert parser.data.align == "" and parser.loss.cycle == 10.0
+    assert [str(c["init"]) for c in calls[1:]] == [
+        str(tmp_path / "b" / "runs" / "parser"),
+        str(tmp_path / "b" / "runs" / "gan"),
+    ]
 
 
 def test_target_lines_are_dataclasses() -> None:
@@ -305,68 +303,28 @@ def test_target_lines_are_dataclasses() -> None:
 
 
 # ------------------------------------------------------------------ slow: training learns
+# The CI's short check: its worlds and stage settings are the world-64 recipe's variant `ci`
+# (trainer/recipes/world-64.yaml, where the measurements behind them are), trained through the
+# stage API as every entry point trains (tests/trainer/world_runs.py).
 
-
-def _train(argv: list[str]) -> None:
-    from trainer.commands.cli import main
-
-    assert main(argv) == 0
-
-
-def _fast(steps: int, batch: int) -> list[str]:
-    return [
-        "--preset",
-        "world-64",
-        "--steps",
-        str(steps),
-        "--batch-size",
-        str(batch),
-        "--num-workers",
-        "0",
-        "--device",
-        "cpu",
-        "--log-every",
-        str(steps),
-        "--checkpoint-every",
-        str(steps),
-        "--image-every",
-        str(steps),
-        "--seed",
-        "0",
-    ]
-
-
-# The short check's parser (docs/learning.md, "The CI version"): a world with enough
-# identities that the held-out ones are new faces, and enough steps at batch 8 on both cores
-# for the small parts. Held-out mIoU measured 0.8071 (two threads, 126 s) and 0.8069 (one
-# thread, 2800 steps): the issue's 0.8 with a small margin that two trajectories agree on.
-PARSER_IDENTITIES = 480
-PARSER_STEPS = 2400
-PARSER_BATCH = 8
+# Held-out mIoU of the short check's parser: the issue's 0.8; measured 0.8071 (two threads,
+# 126 s) and 0.8069 (one thread, 2800 steps), a small margin that two trajectories agree on.
 PARSER_MIOU = 0.8
 
 
 @pytest.fixture(scope="module")
 def learned_parser(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A parser run through the real `faceedit-train parser` stage, and its world."""
+    """A parser run through the real parser stage, and its world."""
+    from tests.trainer.world_runs import ci_recipe, ci_stage_config
+    from trainer.stages.api import train_stage
+
+    check = ci_recipe().check
+    assert check is not None and check.world_seed is not None
     root = tmp_path_factory.mktemp("parser-check")
     world = root / "world"
-    build_world(WorldConfig(count=PARSER_IDENTITIES, size=SIZE, seed=1), world)
-    saved = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        _train(
-            [
-                "parser",
-                "--celebamask-hq",
-                str(world / "celebamask-hq"),
-                "--out",
-                str(root / "parser"),
-                *_fast(PARSER_STEPS, PARSER_BATCH),
-            ]
-        )
-    finally:
-        torch.set_num_threads(saved)
+    build_world(WorldConfig(count=check.identities, size=SIZE, seed=check.world_seed), world)
+    config = ci_stage_config("parser", world)
+    train_stage(config, None, root / "parser", device="cpu", threads=2)
     return {"world": world, "parser": root / "parser"}
 
 
@@ -374,39 +332,22 @@ def learned_parser(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def trained(
     learned_parser: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """A 40-identity world and a gan run on it with the learned parser (200 critic warm-up
-    iterations, cheap, then 80 GAN iterations), through the real `faceedit-train` stage.
+    """A small world of its own and a short gan run on it with the learned parser (the
+    variant's critic warm-up, cheap, then a few GAN iterations), through the real gan stage, on
+    landmark-aligned crops (the variant's data.align; why: the recipe's comment)."""
+    from tests.trainer.world_runs import ci_recipe, ci_stage_config
+    from trainer.stages.api import train_stage
 
-    The gan run trains on landmark-aligned crops, not on the crops as rendered as the full
-    check does (learning.ALIGN): after so short a warm-up, trained on the rendered crops, the
-    target's probability under the critics moved 0.126 -> 0.126 and the judge 0.112 -> 0.113,
-    which the tests below cannot tell from noise; on landmark-aligned crops the same budget
-    moves both."""
+    check = ci_recipe().check
+    assert check is not None and check.gan_identities is not None
     root = tmp_path_factory.mktemp("learning")
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        world = root / "world"
-        build_world(WorldConfig(count=40, size=SIZE, seed=0), world)
-        gan_run = root / "gan"
-        _train(
-            [
-                "gan",
-                "--affectnet",
-                str(world / "affectnet"),
-                "--set",
-                "data.align=landmarks",
-                "--parser",
-                str(learned_parser["parser"]),
-                "--out",
-                str(gan_run),
-                *_fast(280, 8),
-                "--set",
-                "gan_optim.critic_warmup=200",
-            ]
-        )
-    finally:
-        torch.set_num_threads(saved)
+    world = root / "world"
+    build_world(
+        WorldConfig(count=check.gan_identities, size=SIZE, seed=check.gan_world_seed or 0), world
+    )
+    gan_run = root / "gan"
+    config = ci_stage_config("gan", world, learned_parser["parser"])
+    train_stage(config, learned_parser["parser"], gan_run, device="cpu", threads=1)
     return {"world": world, "gan": gan_run}
 
 
@@ -496,19 +437,23 @@ def test_a_short_gan_run_moves_the_judge_towards_the_target(trained: dict[str, P
     """The judge (trained on real renderings of train identities) gives the target expression
     more probability on edits by the trained generator than on edits by the untrained one."""
     from faceedit.inference.engine import EditEngine
+    from tests.trainer.world_runs import ci_recipe
     from trainer.judges.classifier import ClassifierTrainConfig, train_classifier
     from trainer.judges.world_scores import RenderingSet, engine_editor
 
+    check = ci_recipe().check
+    assert check is not None
     world = trained["world"]
     rows = read_pairs(world)
     torch.manual_seed(0)
     view = 2 * SIZE  # as the learning check's judge: the parts are a few pixels at 64
-    judge = ExpressionClassifier(ClassifierConfig(base_channels=8, image_size=view))
+    judge = ExpressionClassifier(ClassifierConfig(base_channels=check.judge_width, image_size=view))
+    steps = check.judge_steps
     train_classifier(
         judge,
         RenderingSet([r for r in rows if r.split == "train"], SIZE, view),
         RenderingSet([r for r in rows if r.split == "test"], SIZE, view),
-        ClassifierTrainConfig(steps=200, batch_size=32, lr=2e-3, num_workers=0, log_every=200),
+        ClassifierTrainConfig(steps=steps, batch_size=32, lr=2e-3, num_workers=0, log_every=steps),
     )
     model, untrained = _edit_models(trained)
     va = mean_valence_arousal(
@@ -536,7 +481,7 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
 
     out = tmp_path / "check"
     with pytest.raises(ConfigError, match=r"parser\.safetensors.*missing"):
-        learning.rescore_learning_check(out, CheckPlan(), "rescore-cmd", log=lambda _: None)
+        learning.rescore_learning_check(out, full_plan(), "rescore-cmd", log=lambda _: None)
     paths = learning.run_paths(out)
     for file in (
         paths["world"] / "pairs.csv",
@@ -548,7 +493,7 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
         file.write_text("stand-in: evaluate() is replaced below")
     save_classifier(out / "judge.safetensors", tiny_judge(), {"held_out_accuracy": 0.9})
     trained = _report()
-    trained.plan = CheckPlan(seed=5, gan_steps=3000, extra_settings=("loss.cycle=5",))
+    trained.plan = full_plan(seed=5, gan_steps=3000, extra_settings=("loss.cycle=5",))
     trained.command = "faceedit-train learning-check --out check --seed 5"
     trained.timings_s = {"parser": 300.0, "gan": 900.0, "evaluation": 100.0, "total": 1400.0}
     (out / "report.json").write_text(json.dumps(trained.to_dict()))
@@ -563,7 +508,7 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
 
     monkeypatch.setattr(learning, "evaluate", fake_evaluate)
     monkeypatch.setattr(learning, "write_figures", lambda *a: None)
-    report = learning.rescore_learning_check(out, CheckPlan(), "rescore-cmd", log=lambda _: None)
+    report = learning.rescore_learning_check(out, full_plan(), "rescore-cmd", log=lambda _: None)
     assert seen["plan"] == trained.plan  # the check's own plan, not the fallback
     written = json.loads((out / "report.json").read_text())
     assert written["command"] == trained.command
@@ -584,10 +529,26 @@ def test_rescoring_keeps_the_training_record_and_scores_again(
     # a check whose evaluation never finished has no report: the fallback plan, the judge's
     # accuracy from its file
     (out / "report.json").unlink()
-    learning.rescore_learning_check(out, CheckPlan(seed=9), "again", log=lambda _: None)
+    learning.rescore_learning_check(out, full_plan(seed=9), "again", log=lambda _: None)
     written = json.loads((out / "report.json").read_text())
     assert written["plan"]["seed"] == 9 and written["metrics"]["judge"]["scores"]["accuracy"] == 0.9
     assert "rescored_on" not in written["machine"] and written["machine"]["cpu_count"] >= 1
     (out / "report.json").write_text("{not json")
     with pytest.raises(ConfigError, match="not a learning check's report"):
-        learning.rescore_learning_check(out, CheckPlan(), "x", log=lambda _: None)
+        learning.rescore_learning_check(out, full_plan(), "x", log=lambda _: None)
+
+
+def test_a_report_written_before_the_recipes_still_gives_its_plan(tmp_path: Path) -> None:
+    """report.json of a check trained before the recipes: its plan has no `recipe` (it trained
+    with the world-64 settings) and the quick plan's warm-up is among its settings."""
+    import json
+
+    from trainer.judges.learning import _previous_report
+
+    old = full_plan().__dict__ | {"extra_settings": ["gan_optim.critic_warmup=100"]}
+    old.pop("recipe")
+    (tmp_path / "report.json").write_text(json.dumps({"plan": old}))
+    previous = _previous_report(tmp_path / "report.json")
+    assert previous is not None
+    plan = previous[1]
+    assert plan.recipe == "world-64" and plan.extra_settings == ("gan_optim.critic_warmup=100",)

@@ -57,69 +57,7 @@ def test_ohem_skips_ignored_pixels() -> None:
     assert loss.item() == pytest.approx(-math.log(0.9), rel=1e-5)
 
 
-def test_class_weights_of_power_one_weigh_every_class_present_alike() -> None:
-    """p = 1: the mean of each class's mean loss; p = 0: the plain mean; the hard pixels are
-    the same either way."""
-    probs = torch.full((1, 4, 4), 0.3)  # every pixel hard at threshold 0.7
-    target = torch.zeros(1, 4, 4, dtype=torch.long)
-    target.view(-1)[:2] = 1  # a rare class: 2 of 16 pixels, whose class-1 probability is 0.1
-    probs.view(-1)[:2] = 0.9
-    logits = _logits_for(probs)
-    common, rare = -math.log(0.3), -math.log(0.1)
-    plain = losses.ohem_cross_entropy(logits, target, threshold=0.7, min_kept=1)
-    assert plain.item() == pytest.approx((14 * common + 2 * rare) / 16, rel=1e-5)
-    balanced = losses.ohem_cross_entropy(
-        logits, target, threshold=0.7, min_kept=1, class_weight_power=1.0
-    )
-    assert balanced.item() == pytest.approx((common + rare) / 2, rel=1e-5)
-    half = losses.ohem_cross_entropy(
-        logits, target, threshold=0.7, min_kept=1, class_weight_power=0.5
-    )
-    w_common, w_rare = (14 / 16) ** -0.5, (2 / 16) ** -0.5
-    expected = (14 * w_common * common + 2 * w_rare * rare) / (14 * w_common + 2 * w_rare)
-    assert half.item() == pytest.approx(expected, rel=1e-5)
-    # only the hard pixels count: the easy ones keep no weight whatever their class
-    probs.view(-1)[2:8] = 0.99
-    easy = losses.ohem_cross_entropy(
-        _logits_for(probs), target, threshold=0.7, min_kept=1, class_weight_power=1.0
-    )
-    assert easy.item() == pytest.approx(
-        (8 * (16 / 14) * common + 2 * 8 * rare) / (8 * (16 / 14) + 2 * 8), rel=1e-5
-    )
-
-
-def test_soft_dice_averages_the_classes_present_in_the_labels() -> None:
-    # 4 pixels, 3 classes; labels hold classes 0 (3 pixels) and 1 (1 pixel), never class 2.
-    # Class 0 gets probability 0.9 on its own pixels and 0.5 on the other; class 1 the rest.
-    probs = torch.tensor([[0.9, 0.9, 0.9, 0.5], [0.1, 0.1, 0.1, 0.5], [0.0, 0.0, 0.0, 0.0]])
-    logits = torch.log(probs.clamp_min(1e-9)).view(1, 3, 2, 2)
-    target = torch.tensor([[[0, 0], [0, 1]]])
-    dice_0 = 2 * 2.7 / (3.2 + 3)  # overlap 3 x 0.9; predicted mass 3.2; 3 labelled pixels
-    dice_1 = 2 * 0.5 / (0.8 + 1)
-    loss = losses.soft_dice_loss(logits, target)
-    assert loss.item() == pytest.approx(1 - (dice_0 + dice_1) / 2, rel=1e-4)
-
-
-def test_soft_dice_weighs_a_small_class_like_a_large_one() -> None:
-    """Missing a one-pixel class costs Dice half its range; cross-entropy barely notices."""
-    target = torch.zeros(1, 8, 8, dtype=torch.long)
-    target[0, 0, 0] = 1
-    probs = torch.full((1, 8, 8), 0.99)  # class 0 everywhere, the small class missed
-    logits = _logits_for(probs)
-    assert losses.soft_dice_loss(logits, target).item() > 0.45
-    assert torch.nn.functional.cross_entropy(logits, target).item() < 0.1
-
-
-def test_soft_dice_skips_ignored_pixels_and_keeps_the_graph_without_labels() -> None:
-    logits = torch.zeros(1, 2, 2, 2, requires_grad=True)
-    target = torch.full((1, 2, 2), losses.IGNORE_INDEX)
-    loss = losses.soft_dice_loss(logits, target)
-    assert loss.item() == 0.0
-    loss.backward()
-    assert logits.grad is not None
-
-
-def test_the_parser_step_adds_the_dice_term_only_when_weighted() -> None:
+def test_the_parser_step_of_a_unet_is_one_ohem_term() -> None:
     from faceedit.model.config import preset
     from faceedit.model.parsing import build_parser
     from trainer.config import ParserOptimConfig
@@ -129,13 +67,8 @@ def test_the_parser_step_adds_the_dice_term_only_when_weighted() -> None:
     parser = build_parser(preset("tiny").parser)
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     labels = torch.randint(0, 19, (2, 32, 32))
-    plain = parser_step(parser, images, labels, ParserOptimConfig())
-    assert set(plain) == {"parser/ohem"}
-    named = parser_step(parser, images, labels, ParserOptimConfig(dice_weight=0.5))
-    output = parser(images)
-    assert named["parser/dice"].item() == pytest.approx(
-        0.5 * losses.soft_dice_loss(output.logits, labels).item(), rel=1e-5
-    )
+    named = parser_step(parser, images, labels, ParserOptimConfig())
+    assert set(named) == {"parser/ohem"}
 
 
 def test_gradient_penalty_of_a_linear_critic_is_analytic() -> None:

@@ -71,13 +71,16 @@ def test_critic_warmup_trains_only_on_real_images_and_lowers_the_classification_
         assert after.grad is None and torch.equal(before, after)
 
 
-def test_world_preset_training_defaults_and_validation() -> None:
-    gan = default_config("gan", "world-64").gan_optim
+def test_world_recipe_training_settings_and_validation() -> None:
+    from trainer.recipes import load_recipe
+
+    recipe = load_recipe("world-64")
+    gan = recipe.config("gan").gan_optim
     assert gan.n_critic == 1 and gan.critic_warmup > 0 and gan.attention_start > 0.5
     assert gan.lr_d > gan.lr_g
     # the world's region critics see each image through its own parse, in both GAN stages
     for stage in ("gan", "joint"):
-        world = default_config(stage, "world-64")
+        world = recipe.config(stage)
         assert world.gan_optim.critic_masks == "own"
         assert world.loss.fake_source_classification > 0 and world.loss.edit_tv > 0
         assert world.model.global_generator.conditioning == "film"

@@ -1,4 +1,8 @@
-"""Timing primitives: medians after warm-up, interleaved comparisons, FLOP counts, the matmul peak."""
+"""Timing primitives: medians after warm-up, interleaved comparisons, FLOP counts, the matmul peak.
+
+Used by `faceedit bench` (faceedit/commands/bench) and by the bench sections that live outside
+faceedit (the trainer's `training` section), which must not import the command line.
+"""
 
 from __future__ import annotations
 

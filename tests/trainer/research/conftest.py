@@ -1,4 +1,4 @@
-"""A learning-check folder in miniature, shared by the diagnostics' tests."""
+"""A learning-check folder in miniature, shared by the research diagnostics' tests."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import torch
 
 from faceedit.weights import checkpoint
 from trainer.commands.cli import main
-from trainer.judges.paired import PairedPlan, identity_stacks, train_paired
+from trainer.research.paired_ceiling import PairedPlan, identity_stacks, train_paired
 
 
 def test_training_with_the_answer_lowers_the_distance_to_it(check_folder: Path) -> None:

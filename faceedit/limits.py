@@ -1,8 +1,13 @@
-"""argparse `type=` converters shared by the subcommands and the app, so all word refusals alike.
+"""The ranges faceedit accepts (expression weights, seeds, steps, batch sizes, ...) and the
+argparse `type=` converters that enforce them, shared by `faceedit`'s commands, the app and the
+trainer, so all word refusals alike.
 
-torch-free: `faceedit app` parses its flags with these before the window (and torch) loads.
+A neutral module, beside errors.py and fileio.py: the UI and the trainer use it without
+importing the command line (faceedit/commands), and it is torch-free, because the app parses
+its flags with these before the window (and torch) loads.
 
-Each raises argparse.ArgumentTypeError, which argparse turns into a usage error naming the option.
+Each converter raises argparse.ArgumentTypeError, which argparse turns into a usage error naming
+the option; the trainer's configs check the same limits (trainer/config.py).
 """
 
 from __future__ import annotations
@@ -206,7 +211,9 @@ def _whole_number(text: str) -> int:
 
 def _check_weights(weights: dict[str, float], text: str) -> None:
     bad = {
-        k: v for k, v in weights.items() if not math.isfinite(v) or not 0 <= v <= MAX_EXPRESSION_WEIGHT
+        k: v
+        for k, v in weights.items()
+        if not math.isfinite(v) or not 0 <= v <= MAX_EXPRESSION_WEIGHT
     }
     if bad:
         raise argparse.ArgumentTypeError(

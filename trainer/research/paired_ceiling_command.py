@@ -2,7 +2,7 @@
 
 Reads a finished learning check's folder (its world, parser and judge), trains a fresh
 generator for --steps updates with the L1 distance to the true rendering of the target
-(trainer/judges/paired.py), and scores it exactly as the learning check scores its joint model:
+(trainer/research/paired_ceiling.py), and scores it exactly as the learning check scores its joint model:
 held-out identities, every source towards every other expression, through the app's engine.
 Writes OUT/report.json (scores, loss curve, machine, wall time) and OUT/model.safetensors.
 """
@@ -15,19 +15,19 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import (
+from faceedit.errors import ConfigError
+from faceedit.fileio import check_output_folder
+from faceedit.limits import (
     batch_argument,
     bounded_int,
     positive_float,
     seed_argument,
     steps_argument,
 )
-from faceedit.errors import ConfigError
-from faceedit.fileio import check_output_folder
 from faceedit.model.config import CONDITIONING_MODES
-from trainer.judges.paired import PairedPlan, check_files, run_paired_ceiling
+from trainer.research.paired_ceiling import PairedPlan, check_files, run_paired_ceiling
 
-logger = logging.getLogger("trainer.judges.paired")
+logger = logging.getLogger("trainer.research.paired_ceiling")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 On a learning check's world, the critics of a gan or joint checkpoint read the held-out
 identities' true renderings of each target (seen as an edit is seen: through the input's
 masks, or with --masks own each through its own parse) and the model's edits;
-trainer/judges/critic_probe.py says why that matters. Writes a JSON report and prints, per
+trainer/research/critic_probe.py says why that matters. Writes a JSON report and prints, per
 critic, its cross-entropy towards the target on both.
 """
 
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from faceedit.commands.argtypes import bounded_int
 from faceedit.fileio import atomic_write_text, check_output_file
+from faceedit.limits import bounded_int
 from faceedit.weights import checkpoint
 from trainer.config import CRITIC_MASKS
-from trainer.judges.critic_probe import FRAMES, probe_critics
+from trainer.research.critic_probe import FRAMES, probe_critics
 
-logger = logging.getLogger("trainer.judges.critic_probe")
+logger = logging.getLogger("trainer.research.critic_probe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
 from faceedit.weights import checkpoint
 from trainer.commands.cli import main
-from trainer.judges.critic_probe import held_out_pairs, probe_critics
+from trainer.research.critic_probe import held_out_pairs, probe_critics
 from trainer.stages.warm_start import start_attention
 
 
@@ -136,7 +137,8 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
         "joint": joint,
     }
     judge = load_classifier(check_folder / "judge.safetensors").model
-    metrics, scores, edits, table = evaluate(CheckPlan(eval_identities=1), paths, judge, tmp_path)
+    plan = replace(CheckPlan.for_mode(0, quick=True), eval_identities=1)
+    metrics, scores, edits, table = evaluate(plan, paths, judge, tmp_path)
     assert scores.edits == 8 * 7 and len(edits) == 8 * 7 and len(table) == 1
     assert 0.0 <= metrics["parser_final"]["miou"] <= 1.0
     locality = metrics["locality"]

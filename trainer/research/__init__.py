@@ -1,0 +1,1 @@
+"""Research diagnostics, apart from the maintained trainer: see README.md beside this file."""
