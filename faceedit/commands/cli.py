@@ -95,8 +95,8 @@ def run_command(
     except OSError as error:
         if error.errno not in ENVIRONMENT_ERRNOS:
             return _unexpected(prog, error, debug)
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"{prog}: error: cannot write{where}: {reason(error)}", file=sys.stderr)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"{prog}: error: {where}{reason(error)}", file=sys.stderr)
         if debug:
             traceback.print_exc()
         return EXIT_ERROR

@@ -18,7 +18,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -31,8 +30,8 @@ from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import compile_process, optimize
-from faceedit.inference.edit_weights import edit_weight, lock_union
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
+from faceedit.inference.outputs import EditResult, Parsing, parsing_arrays, paste_maps, to_uint8
 from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel, resize
@@ -47,30 +46,6 @@ HOW_TO_GET_A_MODEL: Final[str] = (
     "train one with 'faceedit-train' (parser, gan, joint stages) or import the community "
     "face parser with 'faceedit import-parser 79999_iter.pth parser.safetensors'"
 )
-
-
-@dataclass
-class Parsing:
-    """Parser output for one crop, at the crop's size."""
-
-    probabilities: np.ndarray  # (19, H, W) float32, sums to 1 over classes
-    labels: np.ndarray  # (H, W) uint8 class indices
-    region_masks: np.ndarray  # (K, H, W) float32 soft masks of the expression regions
-
-
-@dataclass
-class EditResult:
-    """One edited crop with what explains it: region masks, attention maps, timings."""
-
-    crop: np.ndarray  # (S, S, 3) uint8 RGB
-    region_masks: np.ndarray  # (K, S, S) float32
-    attention: np.ndarray  # (1 + K, S, S) float32; 1 keeps the input pixel
-    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
-    # (S, S) float32 paste weights: where the model edits (inference/edit_weights.py); None
-    # pastes the whole change.
-    weight: np.ndarray | None = None
-    # (S, S) float32 soft union of the editable regions under a region lock, else None.
-    lock: np.ndarray | None = None
 
 
 class EditEngine:
@@ -343,9 +318,9 @@ class EditEngine:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         timings["generate"] = (time.perf_counter() - started) * 1000
-        weights, lock = _paste_maps(out.attention, masks, editable, crop.shape[:2])
+        weights, lock = paste_maps(out.attention, masks, editable, crop.shape[:2])
         result = EditResult(
-            crop=_to_uint8(image[0], crop.shape[:2]),
+            crop=to_uint8(image[0], crop.shape[:2]),
             region_masks=masks[0].float().cpu().numpy(),
             attention=out.attention[0, :, 0].float().cpu().numpy(),
             timings=timings,
@@ -392,12 +367,12 @@ class EditEngine:
         }
         results = []
         for i, crop in enumerate(crops):
-            weights, lock = _paste_maps(
+            weights, lock = paste_maps(
                 out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2]
             )
             results.append(
                 EditResult(
-                    crop=_to_uint8(out.image[i], crop.shape[:2]),
+                    crop=to_uint8(out.image[i], crop.shape[:2]),
                     region_masks=masks[i].float().cpu().numpy(),
                     attention=out.attention[i, :, 0].float().cpu().numpy(),
                     timings=dict(timings),
@@ -529,7 +504,7 @@ class EditEngine:
             from faceedit.model.regions import soft_region_masks
 
             masks = soft_region_masks(logits, self.regions)
-        parsing = None if self._parser is None else _parsing(logits, masks, crop.shape[:2])
+        parsing = None if self._parser is None else parsing_arrays(logits, masks, crop.shape[:2])
         if timings is not None:
             timings["parse"] = (time.perf_counter() - started) * 1000
         self._parse_cache[key] = entry = (x, masks, parsing)
@@ -613,46 +588,3 @@ def _load_compiled(
     finally:
         if last:
             child.finish()
-
-
-def _parsing(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> Parsing:
-    """Numpy parsing of the first item, with probabilities at the caller's crop size."""
-    probabilities = torch.softmax(logits.float(), dim=1)
-    if tuple(probabilities.shape[-2:]) != tuple(size):
-        probabilities = F.interpolate(
-            probabilities, size=size, mode="bilinear", align_corners=False
-        )
-    return Parsing(
-        probabilities=probabilities[0].cpu().numpy(),
-        labels=probabilities[0].argmax(0).to(torch.uint8).cpu().numpy(),
-        region_masks=masks[0].float().cpu().numpy(),
-    )
-
-
-def _paste_maps(
-    attention: torch.Tensor,
-    masks: torch.Tensor,
-    editable: torch.Tensor | None,
-    size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(B, H, W) paste weights and, under a region lock, the lock's soft union, at the
-    caller's crop size (faceedit.faces.align.paste_back takes them)."""
-    maps = [edit_weight(attention, masks)]
-    if editable is not None:
-        maps.append(lock_union(masks, editable))
-    if tuple(maps[0].shape[-2:]) != tuple(size):
-        maps = [
-            F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-            for m in maps
-        ]
-    arrays = [m.cpu().numpy().astype(np.float32) for m in maps]
-    return arrays[0], arrays[1] if len(arrays) > 1 else None
-
-
-def _to_uint8(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """(3, S, S) in [-1, 1] -> (H, W, 3) uint8 RGB at the caller's crop size."""
-    image = image.float()[None]
-    if tuple(image.shape[-2:]) != tuple(size):
-        image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
-    pixels = ((image[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.permute(1, 2, 0).cpu().numpy()

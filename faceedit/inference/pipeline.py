@@ -18,7 +18,8 @@ from faceedit.faces.align import Alignment, align, paste_back, whole_image_face
 from faceedit.faces.detect import Face, FaceDetector
 from faceedit.faces.image import as_rgb_uint8
 from faceedit.faces.tracking import FaceTracker
-from faceedit.inference.engine import EditEngine, EditResult, Parsing
+from faceedit.inference.engine import EditEngine
+from faceedit.inference.outputs import EditResult, Parsing
 from faceedit.inference.request import REPARSE_POLICIES, EditRequest, ReparsePolicy
 
 STAGES: Final[tuple[str, ...]] = ("detect", "align", "parse", "generate", "paste")

@@ -162,7 +162,7 @@ class FrameUpdate:
     edited: bool = False
     input_scores: np.ndarray | None = None  # (8,) softmax, None when the model cannot score
     edited_scores: np.ndarray | None = None
-    # faceedit.inference.engine.Parsing (or None) per processed face, in `alignments` order.
+    # faceedit.inference.outputs.Parsing (or None) per processed face, in `alignments` order.
     parsings: list[Any] = field(default_factory=list)
     _frame_parse: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 

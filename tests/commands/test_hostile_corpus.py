@@ -355,16 +355,19 @@ def test_memory_and_os_errors_read_as_one_plain_line(
     from faceedit.commands import import_parser
 
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    for error, expected in (
-        (MemoryError(), "out of memory"),
-        (PermissionError(13, "Permission denied", "/x/y"), "/x/y: permission denied"),
+    # A place that cannot be written (permissions, a full disk) is the environment's fault, not
+    # faceedit's: exit 2 like any unwritable output; running out of memory stays 70.
+    for error, expected, code in (
+        (MemoryError(), "out of memory", cli.EXIT_UNEXPECTED),
+        (PermissionError(13, "Permission denied", "/x/y"), "/x/y: permission denied", cli.EXIT_ERROR),
+        (OSError(28, "No space left on device", "/x/z"), "/x/z: no space left", cli.EXIT_ERROR),
     ):
 
         def explode(args: object, error: BaseException = error) -> int:
             raise error
 
         monkeypatch.setattr(import_parser, "run", explode)
-        assert cli.main(["import-parser", "a", "b"]) == cli.EXIT_UNEXPECTED
+        assert cli.main(["import-parser", "a", "b"]) == code
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err
 

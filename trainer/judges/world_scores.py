@@ -22,7 +22,8 @@ from torch.utils.data import Dataset
 
 from faceedit.errors import DatasetError
 from faceedit.faces.align import REGION_LEVEL, align, paste_back, whole_image_face
-from faceedit.inference.engine import EditEngine, EditResult
+from faceedit.inference.engine import EditEngine
+from faceedit.inference.outputs import EditResult
 from faceedit.model.config import ModelConfig
 from faceedit.vocab.expressions import EXPRESSION_INDEX, EXPRESSIONS
 from faceedit.vocab.labels import CLASS_INDEX, region_classes

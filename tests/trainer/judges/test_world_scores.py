@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceedit.inference.engine import EditResult
+from faceedit.inference.outputs import EditResult
 from trainer.judges.world_scores import shown_crop
 
 SIZE = 64

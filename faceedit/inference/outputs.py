@@ -1,0 +1,83 @@
+"""What EditEngine hands back: numpy results of one crop, and the conversions from tensors.
+
+Kept apart from the engine so the engine holds the networks and the device, and this file the
+shapes, ranges and sizes of what the app, the `edit` command and the judges receive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faceedit.inference.edit_weights import edit_weight, lock_union
+
+
+@dataclass
+class Parsing:
+    """Parser output for one crop, at the crop's size."""
+
+    probabilities: np.ndarray  # (19, H, W) float32, sums to 1 over classes
+    labels: np.ndarray  # (H, W) uint8 class indices
+    region_masks: np.ndarray  # (K, H, W) float32 soft masks of the expression regions
+
+
+@dataclass
+class EditResult:
+    """One edited crop with what explains it: region masks, attention maps, timings."""
+
+    crop: np.ndarray  # (S, S, 3) uint8 RGB
+    region_masks: np.ndarray  # (K, S, S) float32
+    attention: np.ndarray  # (1 + K, S, S) float32; 1 keeps the input pixel
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    # (S, S) float32 paste weights: where the model edits (inference/edit_weights.py); None
+    # pastes the whole change.
+    weight: np.ndarray | None = None
+    # (S, S) float32 soft union of the editable regions under a region lock, else None.
+    lock: np.ndarray | None = None
+
+
+
+def parsing_arrays(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> Parsing:
+    """Numpy parsing of the first item, with probabilities at the caller's crop size."""
+    probabilities = torch.softmax(logits.float(), dim=1)
+    if tuple(probabilities.shape[-2:]) != tuple(size):
+        probabilities = F.interpolate(
+            probabilities, size=size, mode="bilinear", align_corners=False
+        )
+    return Parsing(
+        probabilities=probabilities[0].cpu().numpy(),
+        labels=probabilities[0].argmax(0).to(torch.uint8).cpu().numpy(),
+        region_masks=masks[0].float().cpu().numpy(),
+    )
+
+
+def paste_maps(
+    attention: torch.Tensor,
+    masks: torch.Tensor,
+    editable: torch.Tensor | None,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(B, H, W) paste weights and, under a region lock, the lock's soft union, at the
+    caller's crop size (faceedit.faces.align.paste_back takes them)."""
+    maps = [edit_weight(attention, masks)]
+    if editable is not None:
+        maps.append(lock_union(masks, editable))
+    if tuple(maps[0].shape[-2:]) != tuple(size):
+        maps = [
+            F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+            for m in maps
+        ]
+    arrays = [m.cpu().numpy().astype(np.float32) for m in maps]
+    return arrays[0], arrays[1] if len(arrays) > 1 else None
+
+
+def to_uint8(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(3, S, S) in [-1, 1] -> (H, W, 3) uint8 RGB at the caller's crop size."""
+    image = image.float()[None]
+    if tuple(image.shape[-2:]) != tuple(size):
+        image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    pixels = ((image[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 0).cpu().numpy()
