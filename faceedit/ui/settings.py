@@ -253,11 +253,7 @@ class Preferences:
 
     def existing_recent_files(self) -> list[str]:
         """The recent files that still exist; deleted or moved ones leave the list."""
-        paths = self.recent_files
-        existing = [p for p in paths if Path(p).is_file()]
-        if existing != paths:
-            self.store.setValue("recent/files", existing)
-        return existing
+        return self._existing_paths("recent/files")
 
     @property
     def last_save_folder(self) -> str | None:
@@ -278,10 +274,13 @@ class Preferences:
 
     def existing_recent_checkpoints(self) -> list[str]:
         """The recent checkpoints that still exist; deleted or moved ones leave the list."""
-        paths = self.recent_checkpoints
+        return self._existing_paths("recent/checkpoints")
+
+    def _existing_paths(self, key: str) -> list[str]:
+        paths = self._paths(key)
         existing = [p for p in paths if Path(p).is_file()]
         if existing != paths:
-            self.store.setValue("recent/checkpoints", existing)
+            self.store.setValue(key, existing)
         return existing
 
     def forget_missing_checkpoint(self) -> str | None:
