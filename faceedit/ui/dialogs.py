@@ -74,13 +74,20 @@ def ask_jpeg_quality(parent: QWidget, quality: int) -> int | None:
 UnsavedAnswer = Literal["save", "discard", "cancel"]
 
 
-def ask_unsaved(parent: QWidget, action: str) -> UnsavedAnswer:
-    """Before `action` ("quit", "open x.png") drops unsaved edits: save, discard or cancel."""
+def ask_unsaved(parent: QWidget, action: str, video: bool = False) -> UnsavedAnswer:
+    """Before `action` ("quit", "open x.png") drops unsaved edits: save, discard or cancel.
+    For a video or camera, Save saves the frame on screen (Record keeps the whole stream)."""
     buttons = QMessageBox.StandardButton
+    question = (
+        f"The edits to this video have not been saved. Save the edited frame on screen before "
+        f"you {action}? (Record saves the whole edited video.)"
+        if video
+        else f"The edited picture has not been saved. Save it before you {action}?"
+    )
     box = QMessageBox(
         QMessageBox.Icon.Warning,
         "Unsaved edits",
-        f"The edited picture has not been saved. Save it before you {action}?",
+        question,
         buttons.Save | buttons.Discard | buttons.Cancel,
         parent,
     )

@@ -102,7 +102,9 @@ class FileActions(WindowParts):
         """Before `action` drops unsaved edits: ask to save them, drop them, or stay."""
         if not self.document.modified:
             return True
-        answer = dialogs.ask_unsaved(self, action)
+        info = self.source_info
+        video = info is not None and (info.is_live or (info.frame_count or 0) > 1)
+        answer = dialogs.ask_unsaved(self, action, video)
         if answer == "save":
             return self._ask_save_frame() is not None
         return answer == "discard"

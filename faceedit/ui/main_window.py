@@ -53,6 +53,7 @@ from faceedit.ui.widgets.message_bar import MessageBar, MessageKind
 from faceedit.ui.widgets.overlay_panel import OverlayPanel
 from faceedit.ui.widgets.plots_panel import PlotsPanel
 from faceedit.ui.widgets.region_panel import RegionPanel
+from faceedit.ui.widgets.status_bar import ElidingStatusBar
 from faceedit.ui.widgets.va_pad import ValenceArousalPanel
 from faceedit.ui.widgets.video_controls import VideoControls
 from faceedit.ui.worker import InferenceWorker
@@ -183,6 +184,7 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         self.regions.tab_after(self.expressions.reset_button)  # both in this window now
 
     def _build_status_bar(self) -> None:
+        self.setStatusBar(ElidingStatusBar(self))
         self.status_device = QLabel("starting…")
         self.status_fps = QLabel("")
         # Says, for as long as the demo model is loaded, what it is and is not good for.

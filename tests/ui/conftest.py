@@ -15,9 +15,13 @@ class UnsavedAnswers:
     def __init__(self) -> None:
         self.answer: dialogs.UnsavedAnswer = "discard"
         self.asked: list[str] = []
+        self.about_video: list[bool] = []  # per question: asked about a video's frame
 
-    def __call__(self, parent: object, action: str) -> dialogs.UnsavedAnswer:
+    def __call__(
+        self, parent: object, action: str, video: bool = False
+    ) -> dialogs.UnsavedAnswer:
         self.asked.append(action)
+        self.about_video.append(video)
         return self.answer
 
 
@@ -33,6 +37,8 @@ def unsaved_answers() -> Iterator[UnsavedAnswers]:
 def unsaved(unsaved_answers: UnsavedAnswers) -> Iterator[UnsavedAnswers]:
     """The recorder, reset for one test and back to "discard" after it."""
     unsaved_answers.asked.clear()
+    unsaved_answers.about_video.clear()
     yield unsaved_answers
     unsaved_answers.answer = "discard"
     unsaved_answers.asked.clear()
+    unsaved_answers.about_video.clear()

@@ -255,3 +255,24 @@ def test_save_offers_a_jpeg_inputs_own_format_with_its_quality(
     assert saved is not None and saved.read_bytes()[:2] == b"\xff\xd8"  # a JPEG file
     best = fresh.save_frame(tmp_path / "best.jpg", quality=100)
     assert best is not None and best.stat().st_size > saved.stat().st_size  # quality was used
+
+
+def test_the_save_question_about_a_video_names_its_frame_not_a_picture(
+    qtbot, fresh: MainWindow, files, unsaved
+) -> None:
+    import numpy as np
+
+    from faceedit.media.sources import VideoWriter
+
+    clip = files.root / "clip.avi"
+    face = read_image(files.face)
+    with VideoWriter(clip, 10.0, (SMALL, SMALL)) as writer:
+        for _ in range(3):
+            writer.write(np.ascontiguousarray(face))
+    fresh.expressions.set_condition({"happy": 1.0})
+    open_and_wait(qtbot, fresh, files.other)  # a photo: asked about the picture
+    fresh.expressions.set_condition({"happy": 0.5})
+    open_and_wait(qtbot, fresh, clip)
+    fresh.expressions.set_condition({"happy": 1.0})
+    assert fresh.confirm_discard("quit")
+    assert unsaved.about_video == [False, False, True]

@@ -285,3 +285,26 @@ def test_open_camera_lists_the_cameras_by_name(qtbot, monkeypatch: pytest.Monkey
     cameras = [(0, "Integrated Camera"), (2, "USB Webcam")]
     assert dialogs.ask_camera_index(parent, cameras) == 2
     assert offered == [["Integrated Camera (camera 0)", "USB Webcam (camera 2)"]]
+
+
+def test_a_long_status_message_ends_in_an_ellipsis_beside_the_permanent_widgets(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QLabel, QMainWindow
+
+    from faceedit.ui.widgets.status_bar import ElidingStatusBar
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    bar = ElidingStatusBar(window)
+    window.setStatusBar(bar)
+    bar.addPermanentWidget(QLabel("CPU · float32 · model.safetensors"))
+    window.resize(420, 200)
+    window.show()
+    qtbot.waitExposed(window)
+    text = "1 face · detect 31 ms · parse 12 ms · generate 40 ms · paste 3 ms · scores 5 ms"
+    bar.showMessage(text)
+    shown = bar.currentMessage()
+    assert shown.endswith("…") and shown != text
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.room()
+    assert bar.full_message() == text and bar.toolTip() == text
+    bar.showMessage("Saved")
+    assert bar.currentMessage() == "Saved" and bar.toolTip() == ""
