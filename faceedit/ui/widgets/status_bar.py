@@ -22,13 +22,13 @@ class ElidingStatusBar(QStatusBar):
         self._permanent: list[QWidget] = []
         self._full = ""
 
-    def addPermanentWidget(self, widget: QWidget, stretch: int = 0) -> None:
+    def addPermanentWidget(self, widget: QWidget, stretch: int | None = 0) -> None:
         self._permanent.append(widget)
-        super().addPermanentWidget(widget, stretch)
+        super().addPermanentWidget(widget, stretch or 0)
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:
+    def showMessage(self, text: str, timeout: int | None = 0) -> None:
         self._full = text
-        super().showMessage(self._fitted(text), timeout)
+        super().showMessage(self._fitted(text), timeout or 0)
         self.setToolTip(text if self.currentMessage() != text else "")
 
     def full_message(self) -> str:
