@@ -209,6 +209,23 @@ def app_icon() -> QIcon:
     return icon
 
 
+def choose_platform(snapshot: bool) -> None:
+    """On Linux without a display, Qt aborts the process with its own message: a snapshot
+    renders offscreen instead, and the window says plainly why it cannot open."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if snapshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return
+    raise FaceEditError(
+        "there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset): "
+        "run faceedit in a desktop session, or `faceedit --snapshot out.png` for a picture of "
+        "the window, or `faceedit edit` to edit without one"
+    )
+
+
 def _application() -> QApplication:
     existing = QApplication.instance()
     if existing is None:
@@ -243,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     _slider_range(args)
     if args.device == "cuda":
         _check_cuda()
+    choose_platform(args.snapshot is not None)
     app = _application()
     from faceedit.ui.main_window import MainWindow  # after QApplication: it builds pixmaps
     from faceedit.ui.settings import Preferences

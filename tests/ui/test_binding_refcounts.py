@@ -104,3 +104,22 @@ def test_the_app_refuses_a_binding_known_to_abort_it() -> None:
         check_binding("6.12.0", (3, 11))
     check_binding("6.12.0", (3, 12))  # immortal None/True/False: the drift cannot kill it
     check_binding("6.11.3", (3, 11))
+
+
+def test_without_a_display_a_snapshot_goes_offscreen_and_the_window_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from faceedit.errors import FaceEditError
+    from faceedit.ui import app
+
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(FaceEditError, match=r"no display .* --snapshot"):
+        app.choose_platform(snapshot=False)
+    app.choose_platform(snapshot=True)
+    assert os.environ["QT_QPA_PLATFORM"] == "offscreen"
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    app.choose_platform(snapshot=False)  # a display: Qt picks its platform as usual
+    assert "QT_QPA_PLATFORM" not in os.environ
