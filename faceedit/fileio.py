@@ -178,7 +178,7 @@ def free_space_text(folder: Path) -> str:
         free = shutil.disk_usage(_nearest_existing(folder)).free
     except OSError:
         return "the free space on its disk is unknown"
-    if free < 2**20:
+    if free < DISK_FULL_BYTES:
         return f"only {free // 1024} KB are free on its disk (is the disk full?)"
     return f"{free / 2**30:.1f} GB are free on its disk"
 
