@@ -150,19 +150,24 @@ def output_error(target: Path, error: OSError, what: str = "output") -> OutputEr
     return OutputError(f"{what} {target}: cannot be written: {reason(error)}")
 
 
+def _free_bytes(folder: Path) -> int | None:
+    """Bytes this user may still write where `folder` lies (or would lie); None if unknown."""
+    try:
+        return shutil.disk_usage(_nearest_existing(folder)).free
+    except OSError:
+        return None
+
+
 def disk_full(folder: Path) -> bool:
     """Whether the disk holding `folder` has less than DISK_FULL_BYTES left for this user."""
-    try:
-        return shutil.disk_usage(_nearest_existing(folder)).free < DISK_FULL_BYTES
-    except OSError:
-        return False
+    free = _free_bytes(folder)
+    return free is not None and free < DISK_FULL_BYTES
 
 
 def require_free_space(target: Path, needed: int, what: str = "output") -> None:
     """OutputError before a write of about `needed` bytes that the disk cannot hold."""
-    try:
-        free = shutil.disk_usage(_nearest_existing(target.parent)).free
-    except OSError:
+    free = _free_bytes(target.parent)
+    if free is None:
         return  # unknown: let the write itself say
     if free < needed + DISK_FULL_BYTES:
         raise OutputError(
@@ -174,9 +179,8 @@ def require_free_space(target: Path, needed: int, what: str = "output") -> None:
 
 def free_space_text(folder: Path) -> str:
     """How much room is left where `folder` lies, for messages about incomplete writes."""
-    try:
-        free = shutil.disk_usage(_nearest_existing(folder)).free
-    except OSError:
+    free = _free_bytes(folder)
+    if free is None:
         return "the free space on its disk is unknown"
     if free < DISK_FULL_BYTES:
         return f"only {free // 1024} KB are free on its disk (is the disk full?)"
