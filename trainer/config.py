@@ -189,6 +189,10 @@ class LossWeights:
     # misreads as an expression costs far more than the edges of a reshaped mouth or brow.
     # 0 in the paper's setting (trainer/stages/steps.py).
     edit_tv: float = 0.0
+    # Same-person pairs (trainer/data/pairs.py): where the data holds another photo of the same
+    # identity, it is the target, and the edit's blurred luminance in the face parts is pulled
+    # towards that photo's. 0 in the paper's setting; needs a prepared facial-expressions folder.
+    paired: float = 0.0
     parser_loss_weight: float = 1.0  # joint stage: the parser's own OHEM cross-entropy
 
     def __post_init__(self) -> None:

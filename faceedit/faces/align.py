@@ -350,6 +350,11 @@ def region_gate(region_mask: np.ndarray) -> np.ndarray:
     return gate
 
 
+def is_grey(image: np.ndarray) -> bool:
+    """Whether an (H, W, 3) image has equal channels everywhere (a greyscale photo)."""
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
+
+
 def paste_back(
     image: np.ndarray,
     alignment: Alignment,
@@ -366,6 +371,7 @@ def paste_back(
     its own detail under the edit, a crop equal to the input changes no pixel at all, pixels
     where the weight or the rounded change is 0 are copied bit for bit, and with a region lock
     no pixel outside the region's footprint (its mask >= REGION_LEVEL in the frame) changes.
+    On a greyscale face (`is_grey` crop) the change is made grey, so the photo stays greyscale.
     Only the frame rectangle under the non-zero change is computed.
     """
     frame = as_rgb_uint8(image, source="frame")
@@ -378,6 +384,8 @@ def paste_back(
         )
     result = frame.copy()
     change = crop.astype(np.float32) - alignment.crop.astype(np.float32)
+    if is_grey(alignment.crop):  # a greyscale photo gets a grey change: no tint
+        change[:] = change.mean(axis=2, keepdims=True)
     weights = _crop_weights(size, crop_mask)
     # Crop pixels near which both the weight and the change can be non-zero once interpolated:
     # bilinear sampling (the weights, the lock) reaches one crop pixel, bicubic (the change) two.

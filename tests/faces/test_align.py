@@ -98,6 +98,22 @@ def test_paste_back_adds_the_change_and_keeps_the_photos_detail(
     assert crop_feather(128) is feather  # built once per size
 
 
+def test_a_greyscale_photo_stays_greyscale_under_a_coloured_edit(
+    sample: np.ndarray, sample_face: Face
+) -> None:
+    grey = np.repeat(sample.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    alignment = align(grey, sample_face, size=128)
+    tinted = alignment.crop.astype(np.int16)
+    tinted[..., 0] += 40  # a reddish edit, as an untrained generator may paint
+    result = paste_back(grey, alignment, np.clip(tinted, 0, 255).astype(np.uint8))
+    assert not np.array_equal(result, grey)  # it did change
+    assert np.array_equal(result[..., 0], result[..., 1])
+    assert np.array_equal(result[..., 1], result[..., 2])
+    colour = align(sample, sample_face, size=128)
+    kept = paste_back(sample, colour, np.clip(colour.crop.astype(np.int16) + [40, 0, 0], 0, 255).astype(np.uint8))
+    assert (kept[..., 0].astype(int) - sample[..., 0]).max() > 20  # colour photos keep the colour
+
+
 def test_paste_back_with_a_region_lock_changes_nothing_outside_its_footprint(
     sample: np.ndarray, sample_face: Face
 ) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -25,6 +26,7 @@ from faceedit.model.parsing import build_parser
 from faceedit.model.unified import UnifiedModel
 from faceedit.weights import checkpoint
 from trainer.config import TrainConfig
+from trainer.data.pairs import PairedExpressions
 from trainer.stages.distributed import DistInfo, autocast, wrap
 from trainer.stages.loop import (
     EndlessLoader,
@@ -45,6 +47,7 @@ from trainer.stages.speed import (
     uses_channels_last,
 )
 from trainer.stages.steps import (
+    SamePersonPairs,
     condition,
     discriminator_step,
     edit_pass,
@@ -119,6 +122,18 @@ def face_landmarks(points: Tensor, size: int) -> tuple[Tensor, int]:
     template = template_landmarks(points.shape[0], size, points.device)
     filled = torch.where(missing[:, None, None], template, points)
     return filled, int(missing.sum())
+
+
+def paired_expressions(expressions: Any, config: TrainConfig) -> PairedExpressions:
+    """The training set with same-person partners (loss.paired), among the expressions the run
+    teaches (those with at least data.min_class_images photos)."""
+    if config.model.region_source == "boxes":
+        raise ConfigError("loss.paired works with model.region_source=masks only")
+    counts = np.bincount(np.asarray(expressions.targets), minlength=config.model.num_expressions)
+    teachable = counts >= max(1, config.data.min_class_images)
+    paired = PairedExpressions(expressions, teachable, seed=config.seed)
+    logger.info("same-person pairs: %.0f %% of training photos have one", 100 * paired.share_with_partner)
+    return paired
 
 
 class GanStage:
@@ -202,6 +217,9 @@ class GanStage:
             )
         if self.boxes:
             expressions.return_points = True
+        self.paired = config.loss.paired > 0
+        if self.paired:
+            expressions = paired_expressions(expressions, config)
         self.box_samples = 0  # samples given keypoint boxes, and of those, template fallbacks
         self.template_fallbacks = 0
         weights = (
@@ -277,9 +295,14 @@ class GanStage:
     # ---- one iteration
 
     def _next_batch(self) -> Any:
-        images, labels, valence_arousal, *points = next(self.loaders["expressions"])
+        images, labels, valence_arousal, *rest = next(self.loaders["expressions"])
         device = self.info.device
         images = images_to(images.to(device, non_blocking=True), self.channels_last)
+        pairs, pair_labels, points = None, None, rest
+        if self.paired:
+            partner, pair_labels, has_partner, parts = (t.to(device) for t in rest)
+            pairs = SamePersonPairs(images_to(partner, self.channels_last), has_partner, parts)
+            points = []
         landmarks = None
         if self.boxes:
             landmarks, fallbacks = face_landmarks(points[0].to(device), images.shape[-1])
@@ -290,6 +313,8 @@ class GanStage:
             valence_arousal.to(device, non_blocking=True),
             self.config.model,
             landmarks,
+            pairs,
+            pair_labels,
         )
 
     def _count_fallbacks(self, samples: int, fallbacks: int) -> None:

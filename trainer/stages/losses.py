@@ -138,3 +138,33 @@ def total_variation(maps: Tensor) -> Tensor:
     dy = (maps[..., 1:, :] - maps[..., :-1, :]).abs().mean()
     dx = (maps[..., :, 1:] - maps[..., :, :-1]).abs().mean()
     return dx + dy
+
+
+# ---------------------------------------------------------------------------- same-person pairs
+
+PAIRED_BLUR: int = 4  # compare 4x4 block means: two photos of one person never align exactly
+
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def paired_loss(edit: Tensor, partner: Tensor, parts: Tensor, has_partner: Tensor) -> Tensor:
+    """Mean |blur(edit) - blur(partner)| of luminance inside `parts`, over samples with a partner.
+
+    Luminance only, each image less its own mean inside `parts`: the two photos' lighting and
+    colour differ (one may be greyscale), the shape and shading of their expression is what the
+    edit should take. edit, partner (B, 3, S, S); parts (B, 1, S, S) bool or float;
+    has_partner (B,) bool. Zero (with a gradient path) when no sample has a partner.
+    """
+    luma = edit.new_tensor(LUMA).view(1, 3, 1, 1)
+    weight = F.avg_pool2d(parts.to(edit.dtype), PAIRED_BLUR)  # share of each block in a part
+    area = weight.sum((2, 3), keepdim=True).clamp_min(1e-6)
+
+    def centred(image: Tensor) -> Tensor:
+        blurred = F.avg_pool2d((image * luma).sum(1, keepdim=True), PAIRED_BLUR)
+        return blurred - (blurred * weight).sum((2, 3), keepdim=True) / area
+
+    difference = centred(edit) - centred(partner).detach()
+    per_sample = (difference.abs() * weight).sum((1, 2, 3)) / area.flatten()
+    chosen = has_partner.to(edit.dtype)
+    return (per_sample * chosen).sum() / chosen.sum().clamp_min(1.0)

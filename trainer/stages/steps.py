@@ -96,6 +96,15 @@ def parser_step(
 
 
 @dataclass
+class SamePersonPairs:
+    """Per sample, a photo of the same person with the target expression (trainer/data/pairs.py)."""
+
+    images: Tensor  # (B, 3, S, S) in [-1, 1]; the sample itself where it has no partner
+    has_partner: Tensor  # (B,) bool
+    parts: Tensor  # (B, 1, S, S) bool: both photos' brows, eyes, nose, lips and inner mouth
+
+
+@dataclass
 class ExpressionBatch:
     """One batch of expression data on the device, with the source and target conditions."""
 
@@ -107,6 +116,7 @@ class ExpressionBatch:
     source: Tensor  # (B, C) condition of the input as it is (for the cycle back)
     target: Tensor  # (B, C) condition to edit towards
     landmarks: Tensor | None = None  # (B, 5, 2) crop pixels, for keypoint-box regions
+    pairs: SamePersonPairs | None = None  # same-person targets (loss.paired), where known
 
 
 def condition(labels: Tensor, valence_arousal: Tensor, model: ModelConfig) -> Tensor:
@@ -123,15 +133,22 @@ def expression_batch(
     valence_arousal: Tensor,
     model: ModelConfig,
     landmarks: Tensor | None = None,
+    pairs: SamePersonPairs | None = None,
+    pair_labels: Tensor | None = None,
 ) -> ExpressionBatch:
     """Pair every image with the expression of another image of the batch (StarGAN's targets).
 
     Taking targets from a shuffled batch keeps them distributed like the (class-balanced)
     data, and gives valence/arousal targets that belong to a real face of that expression.
-    The shuffle draws from the global torch RNG, which the training state saves.
+    The shuffle draws from the global torch RNG, which the training state saves. With `pairs`,
+    a sample that has a same-person partner takes the partner's expression (`pair_labels`).
     """
     order = torch.randperm(labels.shape[0]).to(labels.device)
     target_labels, target_va = labels[order], valence_arousal[order]
+    if pairs is not None and pair_labels is not None:
+        target_labels = torch.where(pairs.has_partner, pair_labels, target_labels)
+        nan = torch.full_like(target_va, float("nan"))
+        target_va = torch.where(pairs.has_partner[:, None], nan, target_va)
     return ExpressionBatch(
         images=images,
         labels=labels,
@@ -141,6 +158,7 @@ def expression_batch(
         source=condition(labels, valence_arousal, model),
         target=condition(target_labels, target_va, model),
         landmarks=landmarks,
+        pairs=pairs,
     )
 
 
@@ -325,4 +343,9 @@ def generator_step(
     named["g/attention_tv"] = weights.attention_tv * losses.total_variation(attention)
     if weights.edit_tv > 0:
         named["g/edit_tv"] = weights.edit_tv * losses.total_variation(out.image - x)
+    if weights.paired > 0 and batch.pairs is not None:
+        pairs = batch.pairs
+        named["g/paired"] = weights.paired * losses.paired_loss(
+            out.image, pairs.images, pairs.parts, pairs.has_partner
+        )
     return named

@@ -139,3 +139,39 @@ def test_cycle_attention_and_classification_losses() -> None:
     assert losses.classification_loss(logits, torch.tensor([1])).item() == pytest.approx(
         math.log(2)
     )
+
+
+def _pair(size: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    edit = torch.rand(2, 3, size, size) * 2 - 1
+    parts = torch.zeros(2, 1, size, size, dtype=torch.bool)
+    parts[:, :, 4:12, 4:12] = True
+    return edit, edit.clone(), parts
+
+
+def test_paired_loss_ignores_lighting_colour_and_what_lies_outside_the_parts() -> None:
+    edit, partner, parts = _pair()
+    brighter = partner + 0.3  # another photo's lighting: the mean is taken away
+    grey = partner.mean(1, keepdim=True).expand(-1, 3, -1, -1)
+    outside = partner.clone()
+    outside[:, :, :4] = -1.0  # all 4x4 blocks of the first rows lie outside the parts
+    both = torch.tensor([True, True])
+    for other in (partner, brighter, outside):
+        assert float(losses.paired_loss(edit, other, parts, both)) == pytest.approx(0, abs=1e-6)
+    luma_only = losses.paired_loss(edit.mean(1, keepdim=True).expand(-1, 3, -1, -1), grey, parts, both)
+    assert float(luma_only) == pytest.approx(0, abs=1e-6)
+
+
+def test_paired_loss_counts_only_samples_with_a_partner_and_trains_only_the_edit() -> None:
+    edit, partner, parts = _pair()
+    partner[0] = -partner[0]
+    edit.requires_grad_(True)
+    partner.requires_grad_(True)
+    first_only = losses.paired_loss(edit, partner, parts, torch.tensor([True, False]))
+    second_only = losses.paired_loss(edit, partner, parts, torch.tensor([False, True]))
+    assert float(first_only.detach()) > 0.05 and float(second_only.detach()) == pytest.approx(0, abs=1e-6)
+    first_only.backward()
+    assert edit.grad is not None and float(edit.grad[0].abs().sum()) > 0
+    assert float(edit.grad[1].abs().sum()) == 0 and partner.grad is None
+    nobody = losses.paired_loss(edit, partner, parts, torch.tensor([False, False]))
+    assert float(nobody.detach()) == 0 and nobody.requires_grad
