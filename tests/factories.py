@@ -11,11 +11,13 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from faceedit.errors import InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.faces.detect import Face
-from faceedit.media.bundled import demo_checkpoint_path
+from faceedit.media import bundled
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
@@ -71,13 +73,18 @@ def make_checkpoint(
     config: ModelConfig | None = None,
     parts: tuple[str, ...] = ("parser", "generator", "discriminator"),
     steps: int = 3,
+    metadata: dict[str, object] | None = None,
 ) -> Path:
-    """Write a checkpoint holding `parts` of a briefly trained tiny model."""
+    """Write a checkpoint holding `parts` of a briefly trained tiny model (`metadata` is added
+    to its own)."""
     config = config or preset("tiny")
     model, disc = train_briefly(config, steps)
     modules = {"parser": model.parser, "generator": model.generator, "discriminator": disc}
     return checkpoint.save(
-        path, config, **{p: modules[p] for p in parts}, metadata={"trained_steps": steps}
+        path,
+        config,
+        **{p: modules[p] for p in parts},
+        metadata={"trained_steps": steps, **(metadata or {})},
     )
 
 
@@ -101,5 +108,19 @@ def demo_at_crop(crop_size: int) -> checkpoint.LoadedCheckpoint:
     """The bundled demo model (world-64) with its crop size changed: every network is
     convolutional, so it runs at 128 or 256 px, with a trained parser's soft masks and trained
     attention maps (its edits there are not what it learnt, which paste-back tests need not)."""
-    loaded = checkpoint.load(demo_checkpoint_path(), device="cpu")
+    loaded = checkpoint.load(bundled.bundled_path("demo"), device="cpu")
     return dataclasses.replace(loaded, config=loaded.config.replace(crop_size=crop_size))
+
+
+def use_bundled(monkeypatch: pytest.MonkeyPatch, **files: Path) -> None:
+    """Point the whole product's bundled models at stand-ins (word=file, e.g. demo=path)
+    through faceedit.media.bundled.bundled_path, the one function that locates them; the
+    bundled models not given are missing, whatever faceedit/assets/ holds."""
+
+    def located(word: str) -> Path:
+        model = bundled.bundled_model(word)
+        if model.word not in files:
+            raise InputError(f"the {model.label} is missing (this test has no stand-in for it)")
+        return files[model.word]
+
+    monkeypatch.setattr(bundled, "bundled_path", located)

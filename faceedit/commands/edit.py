@@ -19,6 +19,7 @@ from typing import Final, Literal
 
 import numpy as np
 
+from faceedit.commands.edit_model import choose_checkpoint, domain_note, untrained_note
 from faceedit.errors import FaceEditError, InputError, NoFaceError
 from faceedit.faces.detect import FaceDetector
 from faceedit.faces.frame_maps import frame_parse
@@ -35,7 +36,6 @@ from faceedit.limits import (
     positive_int,
     region_argument,
 )
-from faceedit.media.bundled import is_procedural_sample, resolve_checkpoint, training_domain
 from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, save_masks
 from faceedit.media.sources import (
@@ -66,17 +66,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Edit the expression of the face(s) in an image, in every image of a folder (OUTPUT is "
         "then a folder and file names are kept), or in a video (OUTPUT is a video with the "
-        "same frame rate).\n\nexample:\n  faceedit edit photo.jpg smiling.jpg --checkpoint "
-        "model.safetensors --expression happy=0.8,surprised=0.2 --region eyes:surprised=1"
+        "same frame rate). Without --checkpoint the bundled real-face model edits (the demo "
+        "model for its own procedural samples).\n\nexamples:\n  faceedit edit photo.jpg "
+        "smiling.jpg --expression happy=0.8,surprised=0.2 --region eyes:surprised=1\n"
+        "  faceedit edit photos/ edited/ --checkpoint model.safetensors --expression happy=1"
     )
     parser.add_argument("input", type=Path, help="an image, a folder of images or a video")
     parser.add_argument("output", type=Path, help="where to write the result(s)")
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        required=True,
-        help="a faceedit .safetensors model, or `demo` for the bundled demo model (trained on "
-        "procedural faces: try it with --aligned on its sample faces)",
+        default=None,
+        help="a faceedit .safetensors model, or a bundled model: `real` (trained on real "
+        "photographs, 128 px) or `demo` (procedural faces only: try it with --aligned on its "
+        "sample faces). Default: `real` (the demo model when every input is one of its "
+        "samples, or when `real` is not installed)",
     )
     parser.add_argument(
         "--aligned",
@@ -365,45 +369,22 @@ def run(args: argparse.Namespace) -> int:
         )
     job = plan(args.input, args.output)
     check_outputs(job, args.save_masks)
-    pipeline = _pipeline(args)
+    sources = [source for source, _ in job.pairs]
+    pipeline = _pipeline(args, choose_checkpoint(args.checkpoint, sources))
     _check_regions(request, pipeline.engine.regions)
-    note = domain_note(pipeline.engine, job)
-    if note:
-        print(f"faceedit: note: {note}", file=sys.stderr)
+    notes = (
+        domain_note(pipeline.engine, job.kind, sources),
+        untrained_note(pipeline.engine, request),
+    )
+    for note in notes:
+        if note:
+            print(f"faceedit: note: {note}", file=sys.stderr)
     show = not args.no_progress
     if job.kind == "video":
         summary = _edit_video(pipeline, request, job, args.save_masks, show)
     else:
         summary = _edit_images(pipeline, request, job, args.save_masks, show)
     return _report(job, summary)
-
-
-def domain_note(engine: EditEngine, job: Job) -> str | None:
-    """One plain sentence when the model was made for other faces than the input's, else None.
-
-    The checkpoint says what it was trained on (faceedit.media.bundled.training_domain); a
-    model of the procedural world smears real photos, and says nothing about it otherwise.
-    """
-    loaded = engine.checkpoint
-    if loaded is None:
-        return None
-    domain = training_domain(loaded.path, loaded.metadata)
-    if domain != "procedural":
-        return None
-    foreign = [source for source, _ in job.pairs if not is_procedural_sample(source)]
-    if not foreign:
-        return None
-    if job.kind == "video":
-        what = "this video"
-    elif len(job.pairs) == 1:
-        what = "this image"
-    else:
-        what = f"{len(foreign)} of these {len(job.pairs)} images"
-    return (
-        f"this model was trained on procedural faces (faceedit-train synth), not on photos, so "
-        f"its edits of {what} will look smeared; for photos use a model trained on real faces "
-        "(faceedit-train; docs/training.md in faceedit's source says how)"
-    )
 
 
 def _region_conditions(
@@ -430,9 +411,8 @@ def _check_regions(request: EditRequest, model_regions: Sequence[str]) -> None:
         )
 
 
-def _pipeline(args: argparse.Namespace) -> FramePipeline:
+def _pipeline(args: argparse.Namespace, checkpoint: Path) -> FramePipeline:
     """Load the model (refusing one that cannot edit) and, unless --aligned, the detector."""
-    checkpoint = resolve_checkpoint(args.checkpoint)
     engine = EditEngine.load(checkpoint, device=args.device, precision=args.precision)
     if not engine.capabilities.can_edit:
         raise FaceEditError(f"{checkpoint}: " + " ".join(engine.capabilities.missing))

@@ -95,8 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="a faceedit checkpoint (.safetensors), or `demo` for the bundled demo model "
-        "(trained on procedural faces); default: the last one used, else the demo model",
+        help="a faceedit checkpoint (.safetensors), or a bundled model: `real` (trained on real "
+        "photographs) or `demo` (procedural faces only); default: the last one used, else the "
+        "bundled model made for the picture (the demo model for its procedural samples, "
+        "else `real`, else `demo`)",
     )
     parser.add_argument(
         "--no-checkpoint",
@@ -380,7 +382,7 @@ def apply_options(
     elif args.source is not None:
         window.open_path(args.source)  # with the demo model this turns aligned input off
     else:
-        window.open_sample()  # with the demo model: a procedural sample, aligned input on
+        window.open_sample()  # the sample photo; with the demo model a procedural face, aligned
     if args.aligned is not None:
         window.set_aligned_input(args.aligned)
 
@@ -388,8 +390,10 @@ def apply_options(
 def _checkpoint_to_load(  # type: ignore[no-untyped-def]
     window, args: argparse.Namespace
 ) -> tuple[str | None, str | None]:
-    """(checkpoint, note): the checkpoint given, else the one remembered, else the bundled demo
-    model (if any); the note says so when the remembered one is gone (it is then forgotten).
+    """(checkpoint, note): the checkpoint given, else the one remembered, else the bundled model
+    made for the picture (bundled.bundled_for: the real-face model unless the picture is a
+    procedural sample; None when none is installed); the note says so when the remembered one
+    is gone (it is then forgotten).
 
     --no-checkpoint starts without a model; --snapshot never uses a remembered one, so its
     picture depends on the command line alone.
@@ -402,10 +406,15 @@ def _checkpoint_to_load(  # type: ignore[no-untyped-def]
     last = window.prefs.last_checkpoint
     if last:
         return str(last), None
-    fallback = bundled.DEMO_WORD if bundled.demo_available() else None
+    pictures = [] if args.source is None or args.camera is not None else [args.source]
+    fallback = bundled.bundled_for(pictures)
     note = None
     if missing:
-        instead = "the demo model is loaded instead" if fallback else "no model is loaded"
+        instead = (
+            f"the bundled {bundled.BUNDLED_MODELS[fallback].label} is loaded instead"
+            if fallback
+            else "no model is loaded"
+        )
         note = (
             f"The model used last time, {missing}, is no longer there (moved or deleted): "
             f"{instead}. Load another with File > Load Checkpoint (Ctrl+L)."

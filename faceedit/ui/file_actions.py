@@ -37,8 +37,9 @@ class FileActions(WindowParts):
     def open_path(self, path: str | Path) -> None:
         """Open an image, a video, or (by its extension) a checkpoint; errors become messages.
 
-        With the demo model, a picture that is not one of its procedural samples is taken for
-        the user's own photo: aligned input turns off, so the face is detected.
+        A bundled model follows the picture (`_bundled_model_for`). With the demo model, a
+        picture that is not one of its procedural samples is taken for the user's own photo:
+        aligned input turns off, so the face is detected; one of its samples turns it on.
         """
         path = Path(path).expanduser()
         if path.suffix.lower() == CHECKPOINT_SUFFIX:
@@ -51,18 +52,35 @@ class FileActions(WindowParts):
             return
         if not self.confirm_discard(f"open {path.name}"):
             return
-        if self.demo_in_use and not bundled.is_procedural_sample(path):
-            self.set_aligned_input(False, remember=False)
+        self._bundled_model_for(path, path.name)
+        if self.demo_in_use:
+            self.set_aligned_input(bundled.is_procedural_sample(path), remember=False)
         self._begin_opening(path.name)
         self.worker.open_stream(path)
 
     def open_camera(self, index: int) -> None:
         if not self.confirm_discard(f"open camera {index}"):
             return
+        self._bundled_model_for(None, f"camera {index}")
         if self.demo_in_use:
             self.set_aligned_input(False, remember=False)
         self._begin_opening(f"camera {index}")
         self.worker.open_stream(int(index))
+
+    def _bundled_model_for(self, picture: Path | None, label: str) -> None:
+        """With a bundled model loaded, switch to the bundled one made for `picture` (None: a
+        camera): the demo model for a procedural sample, the real-face model for a photo,
+        each when installed. A model the user chose themselves is never swapped."""
+        current = bundled.bundled_word(self._requested_model)
+        wanted = bundled.bundled_for([] if picture is None else [picture])
+        if current is None or wanted is None or wanted == current:
+            return
+        kind = "one of the procedural sample faces" if wanted == bundled.DEMO_WORD else "a photo"
+        model = bundled.BUNDLED_MODELS[wanted]
+        was = bundled.BUNDLED_MODELS[current].label
+        self.load_checkpoint(
+            wanted, note=f"{label} is {kind}: the {model.label}, made for it, replaces the {was}."
+        )
 
     def _begin_opening(self, label: str) -> None:
         """A new source is asked for: the views empty at once and wait, busy, for its picture."""
@@ -80,7 +98,7 @@ class FileActions(WindowParts):
 
     def open_sample(self) -> None:
         """The sample face: with the demo model, the next procedural one (as an aligned crop),
-        else the bundled portrait."""
+        else the bundled sample photo (a held-out real face)."""
         if self.demo_in_use and self.open_procedural_sample(self._next_sample):
             self._next_sample += 1
             return

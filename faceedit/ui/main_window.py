@@ -187,16 +187,15 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         self.setStatusBar(ElidingStatusBar(self))
         self.status_device = QLabel("starting…")
         self.status_fps = QLabel("")
-        # Says, for as long as the demo model is loaded, what it is and is not good for.
+        # Says, for as long as a bundled model is loaded, which one and what it is good for.
         # Short, so the status message beside it is not cut mid-word on a laptop screen; the
         # banner and its tooltip say the whole note.
-        self.status_demo = QLabel("Demo model: procedural faces only")
-        self.status_demo.setToolTip(bundled.DEMO_NOTE[0].upper() + bundled.DEMO_NOTE[1:])
-        self.status_demo.setWordWrap(False)
-        self.status_demo.hide()
+        self.status_model_note = QLabel("")
+        self.status_model_note.setWordWrap(False)
+        self.status_model_note.hide()
         self.busy = BusyIndicator()
         self.statusBar().addPermanentWidget(self.busy)
-        self.statusBar().addPermanentWidget(self.status_demo)
+        self.statusBar().addPermanentWidget(self.status_model_note)
         self.statusBar().addPermanentWidget(self.status_fps)
         self.statusBar().addPermanentWidget(self.status_device)
 
@@ -313,8 +312,9 @@ class MainWindow(FileActions, ModelActions, Results, QMainWindow):
         self.compare.set_mode(mode)
 
     def _connect_model_menu(self, a: Actions) -> None:
-        a.load_demo.triggered.connect(self.load_demo)
-        a.load_demo.setEnabled(bundled.demo_available())
+        for word, action in ((bundled.DEMO_WORD, a.load_demo), (bundled.REAL_WORD, a.load_real)):
+            action.triggered.connect(lambda _=False, w=word: self.load_bundled(w))
+            action.setEnabled(bundled.is_installed(word))
         a.aligned_input.setChecked(self.prefs.aligned_input)
         a.aligned_input.toggled.connect(lambda on: self.set_aligned_input(on))
         for device, action in a.devices.items():

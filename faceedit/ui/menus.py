@@ -58,6 +58,7 @@ class Actions:
     compile_networks: QAction
     aligned_input: QAction
     load_demo: QAction
+    load_real: QAction
     view_menu: QMenu
     shortcuts: QAction
     about: QAction
@@ -91,7 +92,10 @@ ACTIONS: Final[dict[str, Spec]] = {
         "Open &Camera…", "Ctrl+Shift+O", "Edit a webcam's stream live",
         icon=Pixmap.SP_ComputerIcon, short="Camera",
     ),
-    "open_sample": Spec("Open &Sample Face", None, "Open the bundled public-domain portrait"),
+    "open_sample": Spec(
+        "Open &Sample Face", None,
+        "Open the bundled sample photo (with the demo model: its next procedural face)",
+    ),
     "load_checkpoint": Spec(
         "&Load Checkpoint…", "Ctrl+L", "Load a faceedit model (.safetensors)",
         icon=Pixmap.SP_DriveHDIcon, short="Checkpoint",
@@ -171,6 +175,10 @@ ACTIONS: Final[dict[str, Spec]] = {
         "Treat each picture as an already aligned face crop: no face detection, the whole "
         "picture is scaled to the model's crop, edited and scaled back",
         checkable=True,
+    ),
+    "load_real": Spec(
+        "Load &Real-Face Model", None,
+        "Load the bundled real-face model (trained on real photographs, 128 px), the default",
     ),
     "load_demo": Spec(
         "Load &Demo Model", None,
@@ -263,7 +271,7 @@ MENUS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("&Playback", ("play", "previous_frame", "next_frame", "detect_every", "min_face")),
     ("&Model", (
         "devices", "precisions", "compile_networks", "aligned_input", "-",
-        "load_checkpoint", "load_demo", "unload_checkpoint",
+        "load_checkpoint", "load_real", "load_demo", "unload_checkpoint",
     )),
     ("&Help", ("shortcuts", "about")),
 )  # fmt: skip

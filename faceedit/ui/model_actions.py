@@ -19,6 +19,7 @@ from faceedit.ui.widgets.about_dialog import AboutDialog, about_rows
 from faceedit.ui.widgets.availability import set_available
 from faceedit.ui.window_parts import WindowParts
 from faceedit.ui.worker import speed_from_preferences
+from faceedit.weights.expression_facts import describe, read_facts, untrained
 
 LOADING: Final[str] = "the model is still loading"
 NO_VALENCE_AROUSAL: Final[str] = (
@@ -37,9 +38,9 @@ class ModelActions(WindowParts):
     """Load, unload and configure the model; enable the controls it can drive."""
 
     def load_checkpoint(self, path: str | Path | None, note: str | None = None) -> None:
-        """Load a model in the worker (None: run without one; the word `demo`: the bundled demo
-        model); the controls follow its abilities. `note` is said in the model's banner once
-        it has loaded (why this model, e.g. the remembered one is gone)."""
+        """Load a model in the worker (None: run without one; a bundled model's word, `real` or
+        `demo`: that model); the controls follow its abilities. `note` is said in the model's
+        banner once it has loaded (why this model, e.g. the remembered one is gone)."""
         self._model_note = note
         try:
             resolved = None if path is None else bundled.resolve_checkpoint(path)
@@ -60,10 +61,17 @@ class ModelActions(WindowParts):
         self._set_model_controls(None)
         self.worker.load_model(self._requested_model)
 
-    def load_demo(self) -> None:
-        """Load the demo model and open a procedural sample on it (Model menu)."""
-        self.load_checkpoint(bundled.DEMO_WORD)
-        if self.demo_in_use:
+    def load_bundled(self, word: str) -> None:
+        """Load bundled model `word` (Model menu) and, unless the picture open is made for it
+        already, open its sample (the demo model: a procedural face; the real one: a photo)."""
+        self.load_checkpoint(word)
+        if bundled.bundled_word(self._requested_model) != word:
+            return  # not installed: the message says so
+        info = self.source_info
+        procedural = (
+            info is not None and not info.is_live and bundled.is_procedural_sample(info.path)
+        )
+        if info is None or procedural != (bundled.BUNDLED_MODELS[word].domain == "procedural"):
             self.open_sample()
 
     @property
@@ -138,35 +146,53 @@ class ModelActions(WindowParts):
         self.compile_state = "off"
         self.busy.end("model")
         self._check_device(info)
-        caps = info.capabilities
         name = Path(info.path).name if info.path else "no model"
-        demo = bundled.is_demo_checkpoint(info.path)
+        word = bundled.bundled_word(info.path)
         self.status_device.setText(self._model_label(info))
-        self.status_demo.setVisible(demo)
+        self._show_bundled_badge(word)
         if info.path:
             self.prefs.add_recent_checkpoint(info.path)
-            if not demo:  # a start without a model offers the demo again anyway
+            if word is None:  # a start without a model loads the bundled default anyway
                 self.prefs.last_checkpoint = info.path
             self.statusBar().showMessage(f"Loaded {name} on {info.device}", 5000)
         else:
             self.prefs.last_checkpoint = None
-        note, self._model_note = self._model_note, None
-        if caps.missing or note:
-            lines = ([note] if note else []) + list(caps.missing)
-            if demo and not caps.missing:
-                lines.append(f"Loaded the {bundled.DEMO_NOTE}.")
-            self.model_banner.show_message("warning", "\n".join(lines))
-        elif demo:
-            self.model_banner.show_message("info", f"Loaded the {bundled.DEMO_NOTE}.")
-        else:
-            self.model_banner.clear()
+        self._show_model_banner(info, word)
         self.expressions.set_regions(info.regions)
+        self.expressions.set_facts(read_facts(info.metadata))
         self.regions.set_regions(info.regions)
         # Overrides of regions this model lacks went with the old one.
         self.document.rebase(self.edit_state())
         self._set_model_controls(info)
         self.document.settled_request_id = self.submit()
         self.modelReady.emit(info)
+
+    def _show_bundled_badge(self, word: str | None) -> None:
+        """The status bar names a bundled model and what it is for, for as long as it runs."""
+        self.status_model_note.setVisible(word is not None)
+        if word is not None:
+            model = bundled.BUNDLED_MODELS[word]
+            self.status_model_note.setText(model.badge)
+            self.status_model_note.setToolTip(f"{model.note[0].upper()}{model.note[1:]}")
+
+    def _show_model_banner(self, info: ModelInfo, word: str | None) -> None:
+        """Above the picture: why this model (the note), what it lacks, what a bundled one is
+        for, and which expressions it was not trained on."""
+        note, self._model_note = self._model_note, None
+        lines = ([note] if note else []) + list(info.capabilities.missing)
+        if word is not None and not info.capabilities.missing:
+            lines.append(f"Loaded the {bundled.BUNDLED_MODELS[word].note}.")
+        skipped = untrained(read_facts(info.metadata))
+        if skipped and info.capabilities.can_edit:
+            lines.append(
+                f"Not trained (too few training photos): {', '.join(skipped)}; their sliders "
+                "are off and marked (untrained)."
+            )
+        if not lines:
+            self.model_banner.clear()
+        else:
+            warn = bool(note or info.capabilities.missing)
+            self.model_banner.show_message("warning" if warn else "info", "\n".join(lines))
 
     def _on_model_failed(self, text: str) -> None:
         """The worker kept the model it had (if any): give its controls back and explain."""
@@ -192,8 +218,7 @@ class ModelActions(WindowParts):
         compiled = {"compiling": " · compiling…", "ready": " · compiled"}.get(
             self.compile_state, ""
         )
-        name = "demo model" if bundled.is_demo_checkpoint(info.path) else Path(info.path).name
-        return f"{name} · {info.device} · {info.precision}{compiled}"
+        return f"{model_name(info.path)} · {info.device} · {info.precision}{compiled}"
 
     def _set_model_controls(self, info: ModelInfo | None) -> None:
         """Enable what the loaded model can do; disabled controls say in their tooltip why."""
@@ -233,12 +258,20 @@ class ModelActions(WindowParts):
         model = None
         if info and info.path:
             steps = info.metadata.get("trained_steps") or info.metadata.get("step")
+            named = model_name(info.path)
             model = f"{info.path} (crop {info.crop_size}, regions {', '.join(info.regions)}" + (
                 f", {steps} training steps)" if steps else ")"
             )
+            if named != Path(info.path).name:
+                model = f"{named}: {model}"
         rows = about_rows(versions, info.device if info else None, model)
-        if info and bundled.is_demo_checkpoint(info.path):
-            rows.append(("Note", f"This is the {bundled.DEMO_NOTE}."))
+        word = bundled.bundled_word(info.path if info else None)
+        if word is not None:
+            rows.append(("Note", f"This is the {bundled.BUNDLED_MODELS[word].note}."))
+        facts = read_facts(info.metadata) if info else None
+        if facts:
+            said = [f"{name}: {describe(name, row)}" for name, row in facts.items()]
+            rows.append(("Expressions", "\n".join(said)))
         return rows
 
     def show_about(self) -> AboutDialog:
@@ -246,3 +279,12 @@ class ModelActions(WindowParts):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+
+def model_name(path: str | None) -> str:
+    """How the status bar and the About dialog name a model: a bundled one by its label
+    ("real-face model", "demo model"), another by its file name."""
+    if not path:
+        return "no model"
+    word = bundled.bundled_word(path)
+    return bundled.BUNDLED_MODELS[word].label if word else Path(path).name

@@ -55,7 +55,7 @@ class WindowParts(_Base):  # type: ignore[misc,valid-type]
     busy: BusyIndicator
     status_device: QLabel
     status_fps: QLabel
-    status_demo: QLabel
+    status_model_note: QLabel
 
     model_info: ModelInfo | None
     source_info: SourceInfo | None
@@ -84,6 +84,7 @@ class WindowParts(_Base):  # type: ignore[misc,valid-type]
     load_checkpoint: Callable[..., None]
     set_aligned_input: Callable[..., None]
     confirm_discard: Callable[[str], bool]
+    open_sample: Callable[[], None]
     save_frame: Callable[[str | Path], Path | None]
     _set_model_controls: Callable[[ModelInfo | None], None]
     _show_scores: Callable[[FrameUpdate | None], None]

@@ -85,6 +85,28 @@ def save(
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the given networks and their config to one `.safetensors` file, atomically."""
+    data = encode(
+        config,
+        parser=parser,
+        generator=generator,
+        discriminator=discriminator,
+        metadata=metadata,
+        where=str(path),
+    )
+    return atomic_write_bytes(path, data)
+
+
+def encode(
+    config: ModelConfig,
+    *,
+    parser: nn.Module | None = None,
+    generator: nn.Module | None = None,
+    discriminator: nn.Module | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    where: str = "a checkpoint",
+) -> bytes:
+    """The bytes `save` writes (for a caller that checks their size first); `where` names the
+    destination in errors."""
     modules = {"parser": parser, "generator": generator, "discriminator": discriminator}
     tensors: dict[str, torch.Tensor] = {}
     for part, module in modules.items():
@@ -93,7 +115,7 @@ def save(
         for key, value in _unwrap(module).state_dict().items():
             tensors[f"{part}.{key}"] = value.detach().to("cpu").contiguous().clone()
     if not tensors:
-        raise CheckpointError(f"nothing to save to {path}: give a parser, a generator or both")
+        raise CheckpointError(f"nothing to save to {where}: give a parser, a generator or both")
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -104,7 +126,7 @@ def save(
         "tensor_sha256": tensor_digest(tensors),
         "metadata": dict(metadata or {}),
     }
-    return write_with_header(path, tensors, header, what="checkpoint")
+    return encode_with_header(tensors, header, what="checkpoint", where=where)
 
 
 def write_with_header(
@@ -115,13 +137,26 @@ def write_with_header(
     header_key: str = HEADER_KEY,
 ) -> Path:
     """Write tensors plus a JSON header as one safetensors file, atomically (shared by the classifier)."""
+    return atomic_write_bytes(
+        path, encode_with_header(tensors, header, what, str(path), header_key)
+    )
+
+
+def encode_with_header(
+    tensors: Mapping[str, torch.Tensor],
+    header: Mapping[str, Any],
+    what: str,
+    where: str,
+    header_key: str = HEADER_KEY,
+) -> bytes:
+    """Tensors plus a JSON header as the bytes of one safetensors file."""
     try:
         text = json.dumps(header, sort_keys=True)
     except TypeError as error:
         raise CheckpointError(
-            f"{what} metadata for {path} is not JSON-serialisable: {error}"
+            f"{what} metadata for {where} is not JSON-serialisable: {error}"
         ) from None
-    return atomic_write_bytes(path, safetensors_bytes(dict(tensors), metadata={header_key: text}))
+    return safetensors_bytes(dict(tensors), metadata={header_key: text})
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -12,14 +12,15 @@ import pytest
 
 from faceedit.commands import edit as batch_edit
 from faceedit.commands.cli import main
+from faceedit.commands.edit_model import choose_checkpoint
 from faceedit.errors import InputError
-from faceedit.media.bundled import demo_available, sample_image_path
+from faceedit.media.bundled import astronaut_image_path, is_installed
 from faceedit.media.images import save_image
 from faceedit.media.masks import mask_paths, read_labels
 from faceedit.media.sources import VideoWriter, open_source, read_image
 from faceedit.progress import ProgressBar
 from faceedit.vocab.labels import CLASS_INDEX, REGION_NAMES, palette
-from tests.factories import world_photo
+from tests.factories import use_bundled, world_photo
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def model(tiny_model: Path) -> Path:
 def face_png(tmp_path: Path) -> Path:
     path = tmp_path / "in" / "face.png"
     path.parent.mkdir()
-    shutil.copy(sample_image_path(), path)
+    shutil.copy(astronaut_image_path(), path)
     return path
 
 
@@ -82,7 +83,7 @@ def test_folder_skips_corrupt_and_faceless_files_and_reports_them(
 
 
 def test_video_keeps_frame_count_and_rate(model: Path, tmp_path: Path) -> None:
-    face = cv2.resize(read_image(sample_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(read_image(astronaut_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
     source = tmp_path / "clip.avi"
     with VideoWriter(source, 12.0, (240, 220)) as writer:
         for shift in range(0, 16, 4):
@@ -135,7 +136,7 @@ def test_video_pipeline_options_reach_the_pipeline(model: Path) -> None:
             "40",
         ]
     )
-    pipeline = batch_edit._pipeline(args)
+    pipeline = batch_edit._pipeline(args, model)
     assert pipeline.reparse == "on_detection" and pipeline.detector.min_face_size == 40
     assert pipeline.engine.precision == "float32", "exports default to exact float32"
 
@@ -302,9 +303,8 @@ def test_aligned_demo_edits_a_64_pixel_crop_without_the_detector(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from faceedit.faces.detect import FaceDetector
-    from faceedit.media import bundled
 
-    monkeypatch.setattr(bundled, "demo_checkpoint_path", lambda: model)
+    use_bundled(monkeypatch, demo=model)
     monkeypatch.setattr(FaceDetector, "__init__", _no_detector)
     monkeypatch.setattr(FaceDetector, "detect", _no_detector)
     sample = _aligned_sample(tmp_path / "in" / "sample.png")
@@ -317,6 +317,65 @@ def test_aligned_demo_edits_a_64_pixel_crop_without_the_detector(
     # The paste-back feather is exactly 0 at the crop's border: the corners stay bit-exact.
     for rows, cols in ((0, 0), (0, -1), (-1, 0), (-1, -1)):
         assert np.array_equal(after[rows, cols], before[rows, cols])
+
+
+@pytest.fixture(scope="module")
+def real_model(tmp_path_factory: pytest.TempPathFactory, model: Path) -> Path:
+    """The tiny model again, as a stand-in real-face model whose table says fearful was not
+    trained (which only this file's note can tell)."""
+    from faceedit.weights import checkpoint
+
+    loaded = checkpoint.load(model)
+    table = {"fearful": {"trained": False, "read_as_target": None, "photos": 19}}
+    return checkpoint.save(
+        tmp_path_factory.mktemp("real") / "real.safetensors",
+        loaded.config,
+        parser=loaded.parser,
+        generator=loaded.generator,
+        metadata={"domain": "photos", "expressions": table},
+    )
+
+
+def test_without_a_checkpoint_the_bundled_real_model_edits_a_photo(
+    real_model: Path,
+    model: Path,
+    face_png: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_bundled(monkeypatch, real=real_model, demo=model)
+    out = tmp_path / "out" / "smile.png"
+    assert edit(face_png, out, "--expression", "happy=1,fearful=0.5") == 0
+    err = capsys.readouterr().err
+    assert "using --checkpoint real, the bundled real-face model" in err
+    assert "not trained on fearful" in err, "the stand-in real model's own table: it ran"
+    assert "procedural" not in err
+    assert not np.array_equal(read_image(out), read_image(face_png))
+
+
+def test_the_default_model_follows_the_inputs_and_is_said_when_missing(
+    real_model: Path, model: Path, face_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceedit.media import bundled
+
+    use_bundled(monkeypatch, real=real_model, demo=model)
+    photo = [face_png]
+    sample = _aligned_sample(tmp_path / "samples" / "face.png")
+    monkeypatch.setattr(bundled, "procedural_samples", lambda: [sample])
+    samples = [sample]
+    assert choose_checkpoint(None, photo) == real_model
+    assert choose_checkpoint(None, samples) == model, "the demo's own samples"
+    assert choose_checkpoint(Path("demo"), photo) == model
+    mine = tmp_path / "mine.safetensors"
+    assert choose_checkpoint(mine, samples) == mine
+    use_bundled(monkeypatch, demo=model)
+    assert choose_checkpoint(None, photo) == model, "no real model: the demo"
+    use_bundled(monkeypatch)
+    with pytest.raises(InputError, match=r"no bundled model is installed; pass .* --checkpoint"):
+        choose_checkpoint(None, photo)
+    helped = " ".join(batch_edit_parser().format_help().split())
+    assert "Default: `real`" in helped and "Without --checkpoint the bundled real-face" in helped
 
 
 def test_demo_word_names_the_missing_demo_model(
@@ -334,7 +393,7 @@ def test_demo_word_names_the_missing_demo_model(
     assert "demo model is missing" in err and str(tmp_path / "assets" / "demo.safetensors") in err
 
 
-@pytest.mark.skipif(not demo_available(), reason="the bundled demo model is missing")
+@pytest.mark.skipif(not is_installed("demo"), reason="the bundled demo model is missing")
 def test_mouth_locked_edit_of_a_1024_photo_changes_only_the_saved_mouth_mask(
     tmp_path: Path,
 ) -> None:
@@ -363,7 +422,7 @@ def test_mouth_locked_edit_of_a_1024_photo_changes_only_the_saved_mouth_mask(
 
 def _noisy_face_clip(path: Path, frames: int) -> Path:
     """A clip of the sample face on a noise background, which compresses poorly."""
-    face = cv2.resize(read_image(sample_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(read_image(astronaut_image_path()), (200, 200), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(0)
     with VideoWriter(path, 12.0, (240, 220)) as writer:
         for _ in range(frames):
@@ -401,7 +460,7 @@ def test_a_damaged_video_prints_one_error_and_no_ffmpeg_noise(
     assert "moov" not in err and "WARN" not in err, err
 
 
-@pytest.mark.skipif(not demo_available(), reason="the demo model is not bundled")
+@pytest.mark.skipif(not is_installed("demo"), reason="the demo model is not bundled")
 def test_a_model_of_procedural_faces_says_once_that_photos_are_not_its_faces(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -410,7 +469,7 @@ def test_a_model_of_procedural_faces_says_once_that_photos_are_not_its_faces(
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ("a.png", "b.png"):
-        shutil.copy(sample_image_path(), photos / name)
+        shutil.copy(astronaut_image_path(), photos / name)
     code = edit(photos, tmp_path / "out", "--checkpoint", "demo", "--expression", "happy=1")
     err = capsys.readouterr().err
     assert code == 0, err
@@ -430,7 +489,7 @@ def test_the_checkpoint_says_its_domain_and_the_demo_is_procedural() -> None:
 
     assert training_domain("x.safetensors", {"domain": "photos"}) == "photos"
     assert training_domain("x.safetensors", {"dataset": "affectnet"}) is None
-    if demo_available():
-        from faceedit.media.bundled import demo_checkpoint_path
+    if is_installed("demo"):
+        from faceedit.media.bundled import bundled_path
 
-        assert training_domain(demo_checkpoint_path(), {"dataset": "affectnet"}) == "procedural"
+        assert training_domain(bundled_path("demo"), {"dataset": "affectnet"}) == "procedural"

@@ -26,7 +26,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from faceedit.commands import cli
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.weights import checkpoint
 from trainer.commands.cli import main as train_main
 
@@ -56,7 +56,7 @@ class World:
         path = self.root / "in" / "face.png"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(sample_image_path(), path)
+            shutil.copy(astronaut_image_path(), path)
         return path
 
     def file(self, name: str, data: bytes = b"a regular file\n") -> Path:
@@ -391,7 +391,7 @@ def test_the_real_console_script_exits_cleanly_on_hostile_flags(tmp_path: Path) 
 def test_a_multi_page_tiff_says_only_its_first_page_is_edited(
     tmp_path: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    face = np.asarray(Image.open(sample_image_path()).convert("RGB"))
+    face = np.asarray(Image.open(astronaut_image_path()).convert("RGB"))
     pages = [Image.fromarray(face), Image.fromarray(face[::-1].copy()), Image.fromarray(face)]
     source = tmp_path / "pages.tiff"
     pages[0].save(source, save_all=True, append_images=pages[1:])
@@ -407,7 +407,7 @@ def test_a_face_smaller_than_min_face_is_named_not_a_crash(
     tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     small = tmp_path / "small.png"
-    Image.open(sample_image_path()).convert("RGB").resize((64, 64)).save(small)
+    Image.open(astronaut_image_path()).convert("RGB").resize((64, 64)).save(small)
     argv = ["edit", str(small), str(tmp_path / "o.png"), "--checkpoint", str(tiny_model)]
     assert cli.main([*argv, "--expression", "happy", "--min-face", "200", "--no-progress"]) == 2
     err = capsys.readouterr().err

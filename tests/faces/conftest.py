@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceedit.faces.detect import Face, FaceDetector
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import read_image
 
 
@@ -18,7 +18,7 @@ def detector() -> FaceDetector:
 
 @pytest.fixture(scope="module")
 def sample() -> np.ndarray:
-    return read_image(sample_image_path())
+    return read_image(astronaut_image_path())
 
 
 @pytest.fixture(scope="module")

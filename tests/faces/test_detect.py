@@ -15,7 +15,7 @@ import pytest
 from faceedit.errors import InputError
 from faceedit.faces import detect as detect_module
 from faceedit.faces.detect import Face, FaceDetector
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import read_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,7 +238,7 @@ def test_smallest_face_can_change_between_sources() -> None:
     """A still photo searches down to 20 px; a video can skip small faces (cheaper pyramid)."""
     from faceedit.errors import ConfigError
 
-    small = cv2.resize(read_image(sample_image_path()), (96, 96), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(read_image(astronaut_image_path()), (96, 96), interpolation=cv2.INTER_AREA)
     frame = np.full((240, 320, 3), 128, np.uint8)
     frame[72:168, 112:208] = small  # a face about 70 px wide
     detector = FaceDetector(device="cpu", min_face_size=20)

@@ -6,7 +6,7 @@ import pytest
 
 from faceedit.faces.detect import Face, FaceDetector
 from faceedit.faces.tracking import FaceTracker, box_iou
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import read_image
 
 
@@ -43,7 +43,7 @@ def shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def test_tracks_between_detections(detector: FaceDetector) -> None:
-    image = read_image(sample_image_path())
+    image = read_image(astronaut_image_path())
     counting = CountingDetector(detector)
     tracker = FaceTracker(counting, detect_every=5, smoothing=0.0)
     first = tracker.update(image)
@@ -59,7 +59,7 @@ def test_tracks_between_detections(detector: FaceDetector) -> None:
 
 
 def test_lost_points_force_a_new_detection(detector: FaceDetector) -> None:
-    image = read_image(sample_image_path())
+    image = read_image(astronaut_image_path())
     counting = CountingDetector(detector)
     tracker = FaceTracker(counting, detect_every=30)
     assert len(tracker.update(image)) == 1

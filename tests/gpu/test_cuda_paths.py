@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from faceedit.inference.engine import EditEngine
-from faceedit.media.bundled import demo_checkpoint_path, procedural_samples
+from faceedit.media.bundled import bundled_path, procedural_samples
 from faceedit.media.sources import read_image
 
 pytestmark = pytest.mark.gpu
@@ -38,8 +38,8 @@ def _grey_levels(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_the_engine_on_cuda_edits_as_on_the_cpu() -> None:
     crop = _demo_crop()
-    on_cpu = EditEngine.load(demo_checkpoint_path(), device="cpu").edit(crop, HAPPY)
-    on_cuda = EditEngine.load(demo_checkpoint_path(), device="cuda", precision="float32")
+    on_cpu = EditEngine.load(bundled_path("demo"), device="cpu").edit(crop, HAPPY)
+    on_cuda = EditEngine.load(bundled_path("demo"), device="cuda", precision="float32")
     assert on_cuda.device.type == "cuda"
     result = on_cuda.edit(crop, HAPPY)
     # TF32 convolutions and other kernels: a fraction of a grey level, never a different edit
@@ -50,8 +50,8 @@ def test_the_engine_on_cuda_edits_as_on_the_cpu() -> None:
 
 def test_bfloat16_on_cuda_stays_within_a_few_grey_levels() -> None:
     crop = _demo_crop()
-    exact = EditEngine.load(demo_checkpoint_path(), device="cuda", precision="float32")
-    fast = EditEngine.load(demo_checkpoint_path(), device="cuda", precision="auto")
+    exact = EditEngine.load(bundled_path("demo"), device="cuda", precision="float32")
+    fast = EditEngine.load(bundled_path("demo"), device="cuda", precision="auto")
     assert fast.precision == "bfloat16"  # every CUDA GPU faceedit supports runs bf16 natively
     difference = _grey_levels(fast.edit(crop, HAPPY).crop, exact.edit(crop, HAPPY).crop)
     assert difference < 3.0
@@ -60,12 +60,12 @@ def test_bfloat16_on_cuda_stays_within_a_few_grey_levels() -> None:
 def test_the_apps_session_computes_on_cuda() -> None:
     from faceedit.inference.request import EditRequest
     from faceedit.inference.session import EditSession
-    from faceedit.media.bundled import sample_image_path
+    from faceedit.media.bundled import astronaut_image_path
 
     session = EditSession(detect_every=1)
-    report = session.load(str(demo_checkpoint_path()), "cuda", "auto")
+    report = session.load(str(bundled_path("demo")), "cuda", "auto")
     assert report.error is None and report.info is not None and report.info.device.startswith("cuda")
-    session.open(str(sample_image_path()))
+    session.open(str(astronaut_image_path()))
     update = session.compute(EditRequest(condition=HAPPY))
     assert update.edited and update.output.shape == update.input.shape
     assert not np.array_equal(update.output, update.input)

@@ -14,11 +14,13 @@ from faceedit.faces.frame_maps import masks_to_frame
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.request import EditRequest
-from faceedit.media.bundled import demo_available
+from faceedit.media.bundled import is_installed
 from faceedit.model.generator import ATTENTION_CHANNEL
 from tests.factories import demo_at_crop, world_photo
 
-pytestmark = pytest.mark.skipif(not demo_available(), reason="the bundled demo model is missing")
+pytestmark = pytest.mark.skipif(
+    not is_installed("demo"), reason="the bundled demo model is missing"
+)
 
 HAPPY = {"happy": 1.0}
 

@@ -11,7 +11,7 @@ from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.request import EditRequest
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import read_image
 
 
@@ -22,7 +22,7 @@ def pipeline(tiny_model: Path) -> FramePipeline:
 
 
 def test_edit_changes_only_the_face_region(pipeline: FramePipeline) -> None:
-    frame = read_image(sample_image_path())
+    frame = read_image(astronaut_image_path())
     result = pipeline.process(frame, EditRequest(condition={"happy": 1.0}), frame_key="sample")
     assert len(result.faces) == 1 and len(result.processed) == 1
     processed = result.processed[0]
@@ -35,14 +35,14 @@ def test_edit_changes_only_the_face_region(pipeline: FramePipeline) -> None:
 
 
 def test_identity_request_returns_the_input(pipeline: FramePipeline) -> None:
-    frame = read_image(sample_image_path())
+    frame = read_image(astronaut_image_path())
     result = pipeline.process(frame, EditRequest(), frame_key="sample")
     assert np.array_equal(result.output, frame) and result.output is not frame
     assert result.processed[0].edit is None
 
 
 def test_still_frames_detect_once(pipeline: FramePipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    frame = read_image(sample_image_path())
+    frame = read_image(astronaut_image_path())
     pipeline.reset()
     calls = []
     original = pipeline.detector.detect
@@ -67,7 +67,7 @@ def test_no_face_leaves_the_frame_alone(pipeline: FramePipeline) -> None:
 
 def test_engine_without_model_still_detects(tmp_path: Path) -> None:
     plain = FramePipeline(EditEngine.empty(device="cpu"), FaceDetector(device="cpu"))
-    frame = read_image(sample_image_path())
+    frame = read_image(astronaut_image_path())
     result = plain.process(frame, EditRequest(condition={"happy": 1.0}))
     assert len(result.faces) == 1
     assert result.processed[0].alignment.crop.shape == (128, 128, 3)
@@ -87,7 +87,7 @@ def shifted(frame: np.ndarray, dx: int) -> np.ndarray:
 def test_reparse_policy_on_tracked_frames(
     pipeline: FramePipeline, monkeypatch: pytest.MonkeyPatch, reparse: str
 ) -> None:
-    frame = read_image(sample_image_path())
+    frame = read_image(astronaut_image_path())
     video = FramePipeline(pipeline.engine, pipeline.detector, detect_every=3, reparse=reparse)
     parses = []
     original = video.engine.parse

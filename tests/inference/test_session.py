@@ -16,7 +16,7 @@ from faceedit.faces.align import face_region_mask
 from faceedit.inference import session as session_module
 from faceedit.inference.request import EditRequest
 from faceedit.inference.session import EditSession, SpeedOptions, load_ahead
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 
 HAPPY = EditRequest(condition={"happy": 1.0})
 # Frame i of the test video is filled with grey level GREYS[i]; MJPG keeps flat areas close.
@@ -92,7 +92,7 @@ def test_a_failing_first_load_leaves_detection_working(tmp_path: Path) -> None:
     assert report.error and "missing.safetensors" in report.error
     assert report.info is not None and report.info.path is None
     assert not report.info.capabilities.can_edit
-    session.open(str(sample_image_path()))
+    session.open(str(astronaut_image_path()))
     update = session.compute(HAPPY)
     assert len(update.boxes) == 1 and not update.edited
     assert np.array_equal(update.output, update.input)
@@ -104,7 +104,7 @@ def test_nothing_to_compute_before_a_frame_is_a_clear_error() -> None:
 
 
 def test_a_request_on_the_sample_edits_only_the_face(session: EditSession) -> None:
-    info = session.open(str(sample_image_path()))
+    info = session.open(str(astronaut_image_path()))
     assert not info.is_live and info.frame_count == 1
     update = session.compute(HAPPY, request_id=7)
     assert update.request_id == 7 and update.edited and update.chosen == (0,)
@@ -121,7 +121,7 @@ def test_a_request_on_the_sample_edits_only_the_face(session: EditSession) -> No
 
 
 def test_the_parse_comes_in_the_photos_own_coordinates(session: EditSession) -> None:
-    session.open(str(sample_image_path()))
+    session.open(str(astronaut_image_path()))
     update = session.compute(HAPPY, frame_parse=True)
     assert update._frame_parse is not None  # computed by compute, in the worker's thread
     parsed = update.frame_parse()

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from faceedit.errors import InputError, OutputError
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -46,7 +46,7 @@ def test_lossless_formats_round_trip_exactly(tmp_path: Path, suffix: str) -> Non
 
 
 def test_the_sample_image_reads_as_rgb() -> None:
-    image = read_image(sample_image_path())
+    image = read_image(astronaut_image_path())
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8
     # Red and blue must not be swapped: skin, hair and the flag make the sample redder than blue.
     assert image[..., 0].mean() > image[..., 2].mean()

@@ -307,10 +307,10 @@ class FacialExpressionsPhoto:
 def face_photo(variant: int, grey: bool = False, side: int = 80) -> np.ndarray:
     """(side, side, 3) uint8: the bundled sample face cropped from brows to chin (a little
     differently per `variant`, mirrored on odd ones), as the dataset's tight crops are."""
-    from faceedit.media.bundled import sample_image_path
+    from faceedit.media.bundled import astronaut_image_path
     from faceedit.media.sources import read_image
 
-    sample = read_image(sample_image_path())  # 512 x 512, the face around (225, 120)
+    sample = read_image(astronaut_image_path())  # 512 x 512, the face around (225, 120)
     shift = (variant % 4) * 4
     crop = sample[60 + shift : 220 + shift, 150 + shift : 310 + shift]
     if variant % 2:

@@ -27,7 +27,7 @@ from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.session import FrameUpdate
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path, sample_image_path
 from faceedit.media.images import save_png
 from faceedit.media.masks import read_labels
 from faceedit.media.sources import VideoWriter, read_image
@@ -48,7 +48,9 @@ SMALL = 256  # the sample, downscaled: detection on it is ~4x cheaper than at 51
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("ui-assets")
-    face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(
+        read_image(astronaut_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA
+    )
     return SimpleNamespace(
         root=root,
         checkpoint=tiny_model,
@@ -168,7 +170,10 @@ class ShownFrames:
 
 def test_window_opens_on_the_sample_and_finds_its_face(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
-    update = wait_for(qtbot, window, lambda u: u.input.shape == (512, 512, 3))
+    # The sample photo: a held-out real face, 160 x 160.
+    update = wait_for(qtbot, window, lambda u: u.input.shape == (160, 160, 3))
+    assert window.source_info is not None
+    assert window.source_info.path == str(sample_image_path())
     assert len(update.boxes) == 1
     assert window.compare.after_view.face_boxes and len(window.compare.after_view.face_boxes) == 1
     assert window.model_info.capabilities.can_edit

@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget
 
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path, sample_image_path
 from faceedit.media.images import save_png
 from faceedit.media.sources import read_image
 from faceedit.state.document import NO_CLASSIFIER, NO_SOURCE_SCORES
@@ -35,7 +35,9 @@ def _prefs(folder: Path) -> Preferences:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("app-state")
-    face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(
+        read_image(astronaut_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA
+    )
     broken = root / "broken.png"
     broken.write_bytes(b"this is no picture at all" * 10)
     return SimpleNamespace(

@@ -2,8 +2,9 @@
 procedural sample as an aligned crop, says what it is, and detects faces in the user's photos.
 
 The demo model here is a stand-in (a tiny few-step checkpoint) put in place by replacing
-faceedit.media.bundled.demo_checkpoint_path, the one function that locates it, so these tests
-never depend on the real file.
+faceedit.media.bundled.bundled_path, the one function that locates the bundled models
+(tests.factories.use_bundled), so these tests never depend on the real files; the real-face
+model is missing here, as in an install without it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from faceedit.media.sources import read_image
 from faceedit.ui import app
 from faceedit.ui.main_window import MainWindow
 from faceedit.ui.settings import Preferences
-from tests.factories import make_checkpoint, synthetic_faces
+from tests.factories import make_checkpoint, synthetic_faces, use_bundled
 
 pytestmark = pytest.mark.gui
 
@@ -40,7 +41,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         save_png(root / "samples" / f"face-{i}.png", ((f + 1) * 127.5).round().astype(np.uint8))
         for i, f in enumerate(faces)
     ]
-    photo = cv2.resize(read_image(bundled.sample_image_path()), (256, 256), cv2.INTER_AREA)
+    photo = cv2.resize(read_image(bundled.astronaut_image_path()), (256, 256), cv2.INTER_AREA)
     return SimpleNamespace(
         demo=make_checkpoint(root / "stand-in-demo.safetensors"),
         other=make_checkpoint(root / "mine.safetensors", steps=1),
@@ -52,7 +53,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 @pytest.fixture
 def detections(monkeypatch: pytest.MonkeyPatch, files: SimpleNamespace) -> Iterator[list[int]]:
     """The stand-in demo in place; yields the list that counts face detector runs."""
-    monkeypatch.setattr(bundled, "demo_checkpoint_path", lambda: files.demo)
+    use_bundled(monkeypatch, demo=files.demo)
     monkeypatch.setattr(bundled, "procedural_samples", lambda: list(files.samples))
     calls: list[int] = []
     original = FaceDetector.detect
@@ -104,14 +105,11 @@ def test_no_model_opens_the_demo_on_a_procedural_sample_that_the_sliders_edit(
         assert detections == [] and errors == [], "an aligned sample needs no face detector"
 
         # It says plainly what the model is, in the status bar, the banner and About.
-        assert "procedural faces" in window.status_demo.text()
-        for text in (window.status_demo.toolTip(), window.model_banner.message()):
-            assert (
-                "procedural faces" in text
-                and "real photos need a model trained on real data" in text
-            )
+        assert window.status_model_note.text() == "Demo model: procedural faces only"
+        for text in (window.status_model_note.toolTip(), window.model_banner.message()):
+            assert "procedural faces only" in text and "photos need the real-face model" in text
             assert "docs/training.md" in text
-        assert window.status_demo.isVisible()
+        assert window.status_model_note.isVisible()
         assert window.status_device.text().startswith("demo model · cpu")
         rows = dict(window.about_rows())
         assert "demo model, trained on procedural faces" in rows["Note"]
@@ -127,7 +125,7 @@ def test_no_model_opens_the_demo_on_a_procedural_sample_that_the_sliders_edit(
         photo = _wait(qtbot, window, lambda u: u.input.shape == (256, 256, 3))
         assert not window.actions_.aligned_input.isChecked()
         assert len(detections) >= 1 and len(photo.boxes) == 1
-        assert window.status_demo.isVisible() and errors == []
+        assert window.status_model_note.isVisible() and errors == []
     finally:
         window.close()
 
@@ -152,7 +150,7 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
     try:
         with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
             app.apply_options(window, _args("--checkpoint", str(files.other), "--aligned"))
-        assert not window.demo_in_use and window.status_demo.isHidden()
+        assert not window.demo_in_use and window.status_model_note.isHidden()
         assert window.model_banner.message() == ""
         assert window.prefs.aligned_input and window.current_request().aligned
         window.actions_.aligned_input.trigger()  # the Model menu's toggle
@@ -166,7 +164,8 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
         window.set_aligned_input(False)
         with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
             window.actions_.load_demo.trigger()
-        assert window.model_info.path == str(files.demo) and not window.status_demo.isHidden()
+        assert window.model_info.path == str(files.demo)
+        assert not window.status_model_note.isHidden()
         update = _wait(qtbot, window, lambda u: u.input.shape == (64, 64, 3))
         assert window.current_request().aligned and len(update.boxes) == 1
         assert not window.prefs.aligned_input

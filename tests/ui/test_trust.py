@@ -24,7 +24,7 @@ from faceedit.commands import cli
 from faceedit.inference.pipeline import FramePipeline
 from faceedit.inference.session import EditSession, FrameUpdate
 from faceedit.media import sources
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path, sample_image_path
 from faceedit.media.images import save_png
 from faceedit.media.sources import VideoWriter, read_image
 from faceedit.ui import layout
@@ -42,7 +42,9 @@ SMALL = 256
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("trust")
-    face = cv2.resize(read_image(sample_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(
+        read_image(astronaut_image_path()), (SMALL, SMALL), interpolation=cv2.INTER_AREA
+    )
     other = np.ascontiguousarray(face[:, ::-1])  # the same face, mirrored: another picture
     return SimpleNamespace(
         root=root,

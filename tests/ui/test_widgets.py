@@ -17,6 +17,7 @@ from faceedit.ui.widgets.expression_panel import ExpressionPanel
 from faceedit.ui.widgets.image_view import ImageView, qimage_to_array, to_qimage
 from faceedit.ui.widgets.overlay_panel import OverlayPanel
 from faceedit.ui.widgets.region_panel import RegionPanel
+from faceedit.weights.expression_facts import ExpressionFacts
 
 pytestmark = pytest.mark.gui
 
@@ -188,6 +189,46 @@ def test_unavailable_panel_explains_itself_in_every_tooltip(qtbot) -> None:
     set_available(panel, None)
     assert panel.sliders["happy"].isEnabled()
     assert "not renormalised" in panel.sliders["happy"].toolTip()
+
+
+def test_an_untrained_expression_is_marked_and_off_until_tried(qtbot) -> None:
+    panel = ExpressionPanel()
+    qtbot.addWidget(panel)
+    panel.set_condition({"fearful": 1.0, "happy": 0.5})  # asked for before the model loaded
+    panel.set_facts(
+        {
+            "happy": ExpressionFacts(True, 0.62, 3954),
+            "fearful": ExpressionFacts(False, None, 19),
+        }
+    )
+    fearful, happy = panel.sliders["fearful"], panel.sliders["happy"]
+    assert panel.labels["fearful"].text() == "Fearful\n(untrained)"
+    assert panel.labels["happy"].text() == "Happy"
+    assert not fearful.isEnabled() and happy.isEnabled() and panel.sliders["sad"].isEnabled()
+    assert "only 19 training photos" in fearful.toolTip()
+    assert "Not trained" in panel.labels["fearful"].toolTip()
+    assert "read as happy 62 %" in happy.toolTip() and "not renormalised" in happy.toolTip()
+    assert panel.condition() == {"happy": 0.5} and fearful.value() == 0, "never silently applied"
+    # A panel disabled while a model loads gets the measured tooltips back afterwards.
+    set_available(panel, "the model is still loading")
+    set_available(panel, None)
+    assert "only 19 training photos" in fearful.toolTip() and not fearful.isEnabled()
+
+    assert panel.untrained_box.isVisibleTo(panel) and not panel.untrained_box.isChecked()
+    with qtbot.waitSignal(panel.changed):
+        panel.untrained_box.setChecked(True)
+    assert fearful.isEnabled() and panel.labels["fearful"].isEnabled()
+    fearful.setValue(40)
+    assert panel.condition() == {"happy": 0.5, "fearful": pytest.approx(0.4)}
+    with qtbot.waitSignal(panel.changed):
+        panel.untrained_box.setChecked(False)
+    assert panel.condition() == {"happy": 0.5} and not fearful.isEnabled()
+
+    # A model without the table: every slider as before.
+    panel.set_facts(None)
+    assert panel.labels["fearful"].text() == "Fearful" and fearful.isEnabled()
+    assert not panel.untrained_box.isVisibleTo(panel)
+    assert "training photos" not in fearful.toolTip()
 
 
 def test_scaled_pixmaps_are_made_at_device_resolution_for_hidpi(qtbot) -> None:

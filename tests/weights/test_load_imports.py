@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from faceedit.media.bundled import demo_checkpoint_path
+from faceedit.media.bundled import bundled_path
 
 LOAD_THEN_LIST = """
 import sys
@@ -18,7 +18,7 @@ print("torch._dynamo" in sys.modules, "sympy" in sys.modules)
 
 def test_loading_a_model_imports_no_compiler() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", LOAD_THEN_LIST, str(demo_checkpoint_path())],
+        [sys.executable, "-c", LOAD_THEN_LIST, str(bundled_path("demo"))],
         capture_output=True,
         text=True,
         timeout=300,

@@ -37,6 +37,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "trainer.commands.real_faces_score",
         "score a checkpoint on held-out real faces, with controls that must score low",
     ),
+    "bundle": (
+        "trainer.commands.bundle",
+        "make the model faceedit ships: a checkpoint cut for the app, with its measurements",
+    ),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
     "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
 }

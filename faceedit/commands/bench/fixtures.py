@@ -21,7 +21,7 @@ from faceedit.faces.align import Alignment, align
 from faceedit.faces.detect import Face, FaceDetector
 from faceedit.inference import optimize
 from faceedit.inference.engine import EditEngine
-from faceedit.media.bundled import sample_image_path
+from faceedit.media.bundled import astronaut_image_path
 from faceedit.media.sources import VideoWriter, read_image
 from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel
@@ -122,9 +122,9 @@ def build_models(
 def sample_frame(
     size: tuple[int, int] = FRAME_SIZE, scale: float = 0.55, shift: float = 0.5
 ) -> np.ndarray:
-    """A (H, W, 3) frame with the bundled sample face, scaled to `scale` of the frame height."""
+    """A (H, W, 3) frame with the astronaut portrait, scaled to `scale` of the frame height."""
     width, height = size
-    face = read_image(sample_image_path())
+    face = read_image(astronaut_image_path())
     side = max(16, round(scale * height))
     small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     frame = np.empty((height, width, 3), np.uint8)

@@ -37,7 +37,8 @@ class AboutDialog(QDialog):
         )
         title.setWordWrap(True)
         table = "".join(
-            f"<tr><td style='padding-right:14px'><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+            f"<tr><td style='padding-right:14px; vertical-align:top'><b>{html.escape(k)}</b></td>"
+            f"<td>{html.escape(v).replace(chr(10), '<br>')}</td></tr>"
             for k, v in rows
         )
         self.details = QLabel(f"<table>{table}</table>")

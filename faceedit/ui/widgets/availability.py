@@ -28,3 +28,13 @@ def unavailable_reason(widget: QWidget) -> str | None:
         return None
     tip = widget.toolTip()
     return tip.removeprefix("Unavailable: ") if tip.startswith("Unavailable: ") else tip
+
+
+def set_own_tooltip(widget: QWidget, text: str) -> None:
+    """Give `widget` a tooltip of its own that `set_available` keeps: shown now unless its
+    panel is unavailable, and restored when the panel becomes available again."""
+    if widget.property(_ORIGINAL) is not None:
+        widget.setProperty(_ORIGINAL, text)
+        if widget.toolTip().startswith("Unavailable: "):
+            return
+    widget.setToolTip(text)

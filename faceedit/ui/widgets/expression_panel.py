@@ -1,4 +1,10 @@
-"""One slider per expression, for the whole face or for one region with its own target."""
+"""One slider per expression, for the whole face or for one region with its own target.
+
+An expression the loaded model was not trained on (its checkpoint's `expressions` table,
+faceedit.weights.expression_facts) is marked "(untrained)" and its slider is off, at 0, until
+the user ticks "Try untrained expressions"; the trained ones say how well they were measured to
+work in their tooltips.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from faceedit.ui.widgets.availability import set_own_tooltip
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.vocab.labels import REGION_NAMES
+from faceedit.weights.expression_facts import ExpressionFacts, describe, untrained
 
 WHOLE_FACE: Final[str] = ""
 SLIDER_STEPS: Final[int] = 100
@@ -28,6 +36,11 @@ MIXTURE_HELP: Final[str] = (
     "not renormalised: happy 50 % asks for half-way to happy; happy 100 % + surprised 50 % asks "
     "for a full smile plus half a surprise. All sliders at 0 is the input's own look: the input "
     "is shown unchanged."
+)
+UNTRAINED_MARK: Final[str] = "(untrained)"
+TRY_UNTRAINED_HELP: Final[str] = (
+    "The loaded model was not trained on the expressions marked (untrained): too few training "
+    "photos. Tick to move their sliders anyway; their edits are not meaningful."
 )
 
 
@@ -51,6 +64,8 @@ class ExpressionPanel(QWidget):
         self.change_key: tuple[object, ...] = ()
         self.change_text = ""
         self._steering: tuple[float, float] | None = None  # valence/arousal, said in the summary
+        self._facts: dict[str, ExpressionFacts] = {}
+        self._untrained: frozenset[str] = frozenset()  # held at 0 unless untrained_box is ticked
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -73,12 +88,13 @@ class ExpressionPanel(QWidget):
         grid.setVerticalSpacing(2)
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
+        self.labels: dict[str, QLabel] = {}
         for row, name in enumerate(EXPRESSIONS):
             label = QLabel(name.capitalize())
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, SLIDER_STEPS)
             slider.setPageStep(10)
-            slider.setToolTip(f"{name}: weight in %.\n\n{MIXTURE_HELP}")
+            slider.setToolTip(_slider_tip(name, None))
             value = QLabel("0 %")
             value.setMinimumWidth(40)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -90,7 +106,12 @@ class ExpressionPanel(QWidget):
             grid.addWidget(value, row, 2)
             self.sliders[name] = slider
             self.value_labels[name] = value
+            self.labels[name] = label
         layout.addLayout(grid)
+        self.untrained_box = QCheckBox("Try untrained expressions")
+        self.untrained_box.setToolTip(TRY_UNTRAINED_HELP)
+        self.untrained_box.hide()
+        layout.addWidget(self.untrained_box)
 
         bottom = QHBoxLayout()
         self.reset_button = QPushButton("Reset to input")
@@ -109,6 +130,7 @@ class ExpressionPanel(QWidget):
 
         self.target.currentIndexChanged.connect(self._on_target)
         self.own_box.toggled.connect(self._on_own)
+        self.untrained_box.toggled.connect(self._on_try_untrained)
         self.set_regions(regions)
 
     # ---- public state ---------------------------------------------------------------------------
@@ -126,6 +148,31 @@ class ExpressionPanel(QWidget):
         self._target = self.target.currentData()
         self._show_target()
 
+    def set_facts(self, facts: Mapping[str, ExpressionFacts] | None) -> None:
+        """What the loaded model says of each expression (None: nothing, as before the table
+        existed). Untrained ones are marked and held at 0 until the user tries them; without
+        a `changed` (a new model's controls are taken without an undo step)."""
+        self._facts = dict(facts or {})
+        self._untrained = frozenset(untrained(self._facts))
+        with QSignalBlocker(self.untrained_box):
+            self.untrained_box.setChecked(False)
+        self.untrained_box.setVisible(bool(self._untrained))
+        for name in EXPRESSIONS:
+            # On a line of its own: "Contemptuous (untrained)" on one would narrow every slider.
+            mark = f"\n{UNTRAINED_MARK}" if name in self._untrained else ""
+            self.labels[name].setText(f"{name.capitalize()}{mark}")
+            tip = _slider_tip(name, self._facts.get(name))
+            for widget in (self.labels[name], self.sliders[name]):
+                set_own_tooltip(widget, tip)
+        self._hold_untrained()
+        self._show_target()
+
+    def untrained_locked(self) -> list[str]:
+        """The untrained expressions whose sliders are off now, in EXPRESSIONS order."""
+        if self.untrained_box.isChecked():
+            return []
+        return [n for n in EXPRESSIONS if n in self._untrained]
+
     def condition(self) -> dict[str, float]:
         """Whole-face weights in [0, 1], only the non-zero ones."""
         return {n: w for n, w in self._whole.items() if w > 0}
@@ -142,6 +189,7 @@ class ExpressionPanel(QWidget):
             for region, weights in own.items()
             if self.target.findData(region) >= 0
         }
+        self._hold_untrained()
         self._show_target()
 
     def set_condition(self, weights: Mapping[str, float], region: str = WHOLE_FACE) -> None:
@@ -152,6 +200,7 @@ class ExpressionPanel(QWidget):
             self._whole = values
         else:
             self._own[region] = values
+        self._hold_untrained()
         self._show_target()
         self._announce(("set", region), f"Set {region or 'face'} expression")
 
@@ -189,6 +238,19 @@ class ExpressionPanel(QWidget):
         where = f" ({self._target})" if self._target else ""
         self._announce(("slider", self._target, name, self._gesture), f"Change {name}{where}")
 
+    def _hold_untrained(self) -> None:
+        """Untrained expressions stay at 0 while their sliders are off."""
+        for name in self.untrained_locked():
+            self._whole[name] = 0.0
+            for weights in self._own.values():
+                weights[name] = 0.0
+
+    def _on_try_untrained(self, on: bool) -> None:
+        self._hold_untrained()
+        self._show_target()
+        verb = "Try" if on else "Stop trying"
+        self._announce(("untrained",), f"{verb} untrained expressions")
+
     def _on_target(self) -> None:
         self._target = self.target.currentData()
         self._show_target()
@@ -212,12 +274,14 @@ class ExpressionPanel(QWidget):
             self.own_box.setChecked(region in self._own)
         following = region != WHOLE_FACE and region not in self._own
         weights = self._current_weights()
+        locked = self.untrained_locked()
         for name, slider in self.sliders.items():
             with QSignalBlocker(slider):
                 slider.setValue(round(weights[name] * SLIDER_STEPS))
             self.value_labels[name].setText(f"{slider.value()} %")
             slider.setProperty("following", following)
-            slider.setEnabled(self.isEnabled() and not following)
+            slider.setEnabled(self.isEnabled() and not following and name not in locked)
+            self.labels[name].setEnabled(self.isEnabled() and name not in locked)
         self._update_summary()
 
     def set_steering(self, valence_arousal: tuple[float, float] | None) -> None:
@@ -241,6 +305,15 @@ class ExpressionPanel(QWidget):
         super().changeEvent(event)
         if event.type() == event.Type.EnabledChange:
             self._show_target()
+
+
+def _slider_tip(name: str, facts: ExpressionFacts | None) -> str:
+    """A slider's tooltip: its weight, what the model says of it (if anything), the mixing rule."""
+    sentence = "" if facts is None else describe(name, facts)
+    said = f"\n{sentence[:1].upper()}{sentence[1:]}." if sentence else ""
+    if facts is not None and not facts.trained:
+        said += " Tick 'Try untrained expressions' to move it anyway."
+    return f"{name}: weight in %.{said}\n\n{MIXTURE_HELP}"
 
 
 def _describe(who: str, weights: Mapping[str, float]) -> str:

@@ -119,11 +119,11 @@ def test_detect_aligns_faces_like_the_app_and_skips_photos_without_one(tmp_path:
     from PIL import Image
 
     from faceedit.faces.align import align
-    from faceedit.media.bundled import sample_image_path
+    from faceedit.media.bundled import astronaut_image_path
     from faceedit.media.sources import read_image
     from trainer.data import common
 
-    photo = cv2.resize(read_image(sample_image_path()), (256, 256), interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(read_image(astronaut_image_path()), (256, 256), interpolation=cv2.INTER_AREA)
     (tmp_path / "train" / "happy").mkdir(parents=True)
     (tmp_path / "test" / "happy").mkdir(parents=True)
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "train/happy/a_wall.png")
