@@ -206,7 +206,7 @@ def report_markdown(report: RealFaceReport) -> str:
         "| edit | " + " | ".join(EXPRESSIONS) + " |",
         "| --- |" + " --- |" * len(EXPRESSIONS),
     ]
-    readings = [(f"{t}=1", p.targets[t]) for t in TARGETS]
+    readings = [(f"{t}=1", scores) for t, scores in p.targets.items()]
     readings.append(("happy=1 --editable mouth", p.locked.expression))
     for label, t in readings:
         lines.append(

@@ -42,6 +42,8 @@ from trainer.judges.real.identity import SAME_PERSON, Describer, descriptor_dist
 
 JUDGE_CROP: Final[int] = 128  # the prepared crops' size: what the judge was trained from
 TARGETS: Final[tuple[str, ...]] = ("happy", "surprised")
+# The other expressions the real data can teach, measured on the product only (no goal).
+SURVEY_TARGETS: Final[tuple[str, ...]] = ("sad", "angry", "disgusted")
 LOCK_TARGET: Final[str] = "happy"
 LOCK_REGIONS: Final[tuple[str, ...]] = ("mouth",)
 MOUTH_CLASSES: Final[tuple[int, ...]] = tuple(CLASS_INDEX[n] for n in ("mouth", "u_lip", "l_lip"))
@@ -272,16 +274,21 @@ def score_editors(
     colour_files: Sequence[str] = (),
     log: Log = print,
 ) -> tuple[tuple[EditorScores, ...], dict[str, str], tuple[tuple[np.ndarray, ...], ...], list[str]]:
-    """Edit every face of `files` (under root/images) with every editor: `TARGETS` unlocked,
+    """Edit every face of `files` (under root/images) with every editor: `TARGETS` unlocked
+    (the first editor, the product, also `SURVEY_TARGETS`),
     LOCK_TARGET locked to LOCK_REGIONS; `colour_files` are edited towards LOCK_TARGET to read
     the white balance. `find_faces(photo, key)` is the product's detector (ProductEditor.faces);
     the first face it returns is edited.
 
     Returns the scores per editor, the files skipped with why, grid rows (the input, the first
-    editor's TARGETS edits, their first one's difference x4) and the files edited."""
+    editor's edits, their first one's difference x4) and the files edited."""
     judge.eval()
     folder = Path(root) / IMAGE_DIR
-    tallies = {e.name: _Tally(probs={t: [] for t in TARGETS}) for e in editors}
+
+    def targets_of(editor: Editor) -> tuple[str, ...]:
+        return TARGETS + SURVEY_TARGETS if editor is editors[0] else TARGETS
+
+    tallies = {e.name: _Tally(probs={t: [] for t in targets_of(e)}) for e in editors}
     skipped: dict[str, str] = {}
     grid: list[tuple[np.ndarray, ...]] = []
     edited: list[str] = []
@@ -296,7 +303,7 @@ def score_editors(
         row: list[np.ndarray] = [align(photo, known.face, size=JUDGE_CROP).crop]
         for editor in editors:
             tally = tallies[editor.name]
-            for target in TARGETS:
+            for target in targets_of(editor):
                 edit = editor(photo, known.face, target, None, file)
                 tally.probs[target].append(_judge(judge, edit.output, known.face))
                 _measure(tally, known, edit, describer)
@@ -315,7 +322,7 @@ def score_editors(
                 share = measures.share_inside(locked.crop_footprint, known.mouth, known.band)
                 if share is not None:
                     tally.inside.append(share)
-        if len(grid) < GRID_ROWS and len(row) == 1 + len(TARGETS):
+        if len(grid) < GRID_ROWS and len(row) == 1 + len(targets_of(editors[0])):
             difference = np.abs(row[1].astype(np.int16) - row[0].astype(np.int16)) * 4
             row.append(np.clip(difference, 0, 255).astype(np.uint8))
             grid.append(tuple(row))

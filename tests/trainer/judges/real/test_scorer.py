@@ -14,6 +14,7 @@ from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
 from trainer.judges.real.editors import Editor, IdentityEditor, PatchEditor
 from trainer.judges.real.report import goals, write_report
 from trainer.judges.real.scorer import (
+    SURVEY_TARGETS,
     TARGETS,
     EditorScores,
     FoundScores,
@@ -43,7 +44,11 @@ def scored(photo_root: Path) -> dict[str, EditorScores]:
         log=lambda _: None,
     )
     assert not skipped and edited == list(GREY_FILES)
-    assert len(grid) == 2 and all(len(row) == 2 + len(TARGETS) for row in grid)
+    # The first editor (the product's place) is also surveyed on the other expressions.
+    survey = len(TARGETS) + len(SURVEY_TARGETS)
+    assert len(grid) == 2 and all(len(row) == 2 + survey for row in grid)
+    assert set(scores[0].targets) == {*TARGETS, *SURVEY_TARGETS}
+    assert all(set(s.targets) == set(TARGETS) for s in scores[1:])
     return {s.editor: s for s in scores}
 
 
