@@ -74,14 +74,15 @@ class ParserOptimConfig:
     `gan_optim.lr_parser` and uses only the OHEM settings from here.
     """
 
+    # "sgd" (BiSeNet's community recipe), "adam", or "auto": SGD for BiSeNet, Adam for UNet
     optimiser: ParserOptimiser = "auto"
     lr: float = 1e-2  # SGD's peak learning rate
-    adam_lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4  # on conv/linear weights only, as in the community recipe
-    poly_power: float = 0.9
+    adam_lr: float = 1e-3  # Adam's peak learning rate
+    momentum: float = 0.9  # SGD's momentum
+    weight_decay: float = 5e-4  # SGD's, on conv/linear weights only, as in the community recipe
+    poly_power: float = 0.9  # after the warm-up: `peak * (1 - progress) ** poly_power`
     warmup_steps: int = 1000  # capped at a tenth of the run, so short runs are not all warm-up
-    warmup_start_lr: float = 1e-5
+    warmup_start_lr: float = 1e-5  # the linear warm-up's first learning rate
     ohem_threshold: float = 0.7  # hard pixel: predicted probability of its class below this
     ohem_min_fraction: float = 1 / 16  # keep at least this fraction of the batch's pixels
     aux_weight: float = 1.0  # BiSeNet's two auxiliary heads, each
@@ -119,13 +120,15 @@ CRITIC_MASKS: Final[tuple[str, ...]] = ("input", "own")
 class GanOptimConfig:
     """Stage-2/3 optimisation: Adam for generator, discriminators and (joint) the parser."""
 
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
+    lr_g: float = 1e-4  # the generators' Adam learning rate
+    lr_d: float = 1e-4  # the critics' Adam learning rate
     lr_parser: float = 1e-5  # joint stage: the parser is fine-tuned, not retrained
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = 0.5  # Adam's beta1, for all three
+    beta2: float = 0.999  # Adam's beta2, for all three
     n_critic: int = 5  # discriminator steps per generator step
     decay_start: float = 0.5  # learning rates fall linearly to 0 from this fraction of the run
+    # The EMA generator (what the app loads) moves towards the trained one by this decay after
+    # each generator step, warmed up as min(ema_decay, (1 + n) / (10 + n)) after n updates.
     ema_decay: float = 0.999
     # A fresh gan run's editors start keeping this fraction of each pixel (the attention heads'
     # bias set to its logit); 0 leaves the random initialisation, which keeps about half and so
@@ -172,19 +175,23 @@ class GanOptimConfig:
 class LossWeights:
     """Weights of the GAN losses (StarGAN's and GANimation's defaults) and of the parser's."""
 
-    adversarial: float = 1.0
-    local_adversarial: float = 1.0  # each region discriminator
-    gradient_penalty: float = 10.0
+    adversarial: float = 1.0  # the global critic's WGAN loss
+    local_adversarial: float = 1.0  # the region critics' WGAN loss (their mean)
+    gradient_penalty: float = 10.0  # WGAN-GP, for every critic
+    # Expression cross-entropy of the critics' heads: real images with their labels (critics),
+    # edits with their targets (generator).
     classification: float = 1.0
     # The critics also learn to find the input's own (source) expression in each fake. StarGAN
     # (0) trains their classifiers on real images only, so an edit that paints patterns the
     # classifier misreads scores as well as a real change of expression; with this term the
     # source's features left in such an edit give it away (trainer/stages/steps.py).
     fake_source_classification: float = 0.0
-    valence_arousal: float = 1.0
-    cycle: float = 10.0
+    valence_arousal: float = 1.0  # the critics' valence/arousal regression, where labelled
+    cycle: float = 10.0  # L1 between the input and its edit edited back to the source expression
+    # GANimation's penalty on the attention's mean (1 keeps a pixel): without it the cycle loss
+    # is happiest with every pixel kept.
     attention_mean: float = 0.1
-    attention_tv: float = 1.0  # on the mean absolute neighbour difference
+    attention_tv: float = 1.0  # the attention's smoothness: mean absolute neighbour difference
     # The same smoothness on the change itself (edit - input): speckle that a critic's head
     # misreads as an expression costs far more than the edges of a reshaped mouth or brow.
     # 0 in the paper's setting (trainer/stages/steps.py).
@@ -201,17 +208,22 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the datasets are and how to read them."""
+    """Where the datasets are (each a folder, as downloaded or as `faceedit-train prepare` made
+    it; "" for none) and how to read them."""
 
-    celebamask_hq: str = ""
-    affectnet: str = ""
-    rafd: str = ""
-    folders: str = ""
+    celebamask_hq: str = ""  # CelebAMask-HQ: the parser's labelled faces
+    affectnet: str = ""  # AffectNet: the gan and joint stages' expressions, valence and arousal
+    rafd: str = ""  # RaFD: expression data, split by subject (one expression dataset at most)
+    folders: str = ""  # your photos as expression data: `ROOT/<expression>/*` or `ROOT/train/...`
     # Real faces (trainer/data/facial_expressions.py): the gan and joint stages' expression
     # data, and, when celebamask_hq is empty, the parser's (its prepared folder's label maps
     # drawn from landmarks; see parsing_source).
     facial_expressions: str = ""
-    align: str = ""  # expression crops: "" = the loader's default (box / center)
+    # How expression crops are cut: "" = the loader's default (its face box, or the centre
+    # square); "detect" (the app's detector and alignment; slow); for AffectNet also "box",
+    # "landmarks" (its annotated points, aligned as the app aligns) and "aligned" (each image
+    # is an aligned crop already, resized whole: the procedural world).
+    align: str = ""
     augment: bool = True  # CelebAMask-HQ flips, scales and colour jitter
     # The scale range of that augmentation; (1, 1) flips and jitters without resampling, so
     # 1-2 px parts (brows, glasses frames at 64 px) keep their labels exactly.
@@ -257,21 +269,22 @@ class DataConfig:
 class TrainConfig:
     """Everything that defines a training run (runtime choices like the device are flags)."""
 
-    stage: Stage = "parser"
-    preset: str = DEFAULT_PRESET
+    stage: Stage = "parser"  # which stage the run is (set by the command)
+    preset: str = DEFAULT_PRESET  # the model preset the defaults start from (`--preset`)
     model: ModelConfig = field(default_factory=lambda: preset(DEFAULT_PRESET))
-    steps: int = 80_000
+    steps: int = 80_000  # iterations of the stage (a gan stage's critic warm-up included)
     batch_size: int = 16  # per process; under torchrun the global batch is this x world size
     parser_optim: ParserOptimConfig = field(default_factory=ParserOptimConfig)
     gan_optim: GanOptimConfig = field(default_factory=GanOptimConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     data: DataConfig = field(default_factory=DataConfig)
-    checkpoint_every: int = 1000
-    log_every: int = 50
-    image_every: int = 1000
-    seed: int = 0
+    checkpoint_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    log_every: int = 50  # steps between logged (averaged) losses
+    image_every: int = 1000  # steps between TensorBoard image grids
+    seed: int = 0  # every random draw: weights, sample order, augmentation
     # DataLoader workers per process; -1: from the machine's cores (loop.default_num_workers)
     num_workers: int = -1
+    # Deterministic algorithms: bitwise repeatable on the CPU, best effort on CUDA.
     deterministic: bool = False
 
     def __post_init__(self) -> None:

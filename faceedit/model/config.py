@@ -64,13 +64,15 @@ class ParserConfig:
     `resolution` is the size the engine resizes crops to before parsing.
     """
 
-    kind: ParserKind = "bisenet"
-    num_classes: int = NUM_CLASSES
-    resolution: int = 512
+    kind: ParserKind = "bisenet"  # the architecture: BiSeNet (the paper's) or a plain UNet
+    num_classes: int = NUM_CLASSES  # CelebAMask-HQ's 19 classes (the region groups need them)
+    resolution: int = 512  # crops are resized to this before parsing
+    # The input normalisation's per-channel mean and std, defined on [0, 1] images (ImageNet's
+    # for BiSeNet's backbone; (0.5, 0.5, 0.5) leaves the [-1, 1] input as it is).
     mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    unet_depth: int = 4
-    unet_base_width: int = 32
+    std: tuple[float, float, float] = IMAGENET_STD  # see mean
+    unet_depth: int = 4  # UNet only: max-pool levels (the resolution: a multiple of `2**depth`)
+    unet_base_width: int = 32  # UNet only: channels at full resolution, doubled per level
 
     def __post_init__(self) -> None:
         if self.kind not in ("bisenet", "unet"):
@@ -107,8 +109,8 @@ CONDITIONING_MODES: Final[tuple[str, ...]] = ("input", "film")
 class GeneratorConfig:
     """One GANimation-style generator: conv 7x7, 2 downsamplings, residual blocks, 2 upsamplings."""
 
-    base_channels: int = 64
-    num_res_blocks: int = 6
+    base_channels: int = 64  # width of the first convolution (x2, x4 after the downsamplings)
+    num_res_blocks: int = 6  # residual blocks at the lowest resolution
     # "input": the condition enters only as constant channels beside the image (StarGAN, the
     # paper). Instance norm then subtracts each channel's mean over the image, which removes a
     # constant channel's contribution everywhere but near the zero-padded border, so the
@@ -137,10 +139,10 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     """Global StarGAN PatchGAN plus lighter local PatchGANs on each region."""
 
-    base_channels: int = 64
-    num_layers: int = 6
-    local_base_channels: int = 32
-    local_num_layers: int = 4
+    base_channels: int = 64  # the global critic's first width, doubled per layer
+    num_layers: int = 6  # the global critic's stride-2 layers (the crop: a multiple of `2**layers`)
+    local_base_channels: int = 32  # each region critic's first width
+    local_num_layers: int = 4  # each region critic's stride-2 layers
 
     def __post_init__(self) -> None:
         _check_positive(
@@ -168,18 +170,24 @@ class DiscriminatorConfig:
 class ModelConfig:
     """The whole unified model: parser + hierarchical generator (+ discriminators for training)."""
 
-    crop_size: int = 128
-    num_expressions: int = NUM_EXPRESSIONS
+    crop_size: int = 128  # side of the aligned face crop the generators edit (a multiple of 4)
+    num_expressions: int = NUM_EXPRESSIONS  # the 8 expressions of faceedit.vocab.expressions
+    # Two more condition dimensions, valence and arousal in [-1, 1] (set when trained on
+    # AffectNet, which labels them).
     valence_arousal: bool = False
+    # The local editors and region critics, one per region (faceedit.vocab.labels
+    # REGION_GROUPS); empty: the global-only baseline, no local editors, fuser or region critics.
     regions: tuple[str, ...] = tuple(REGION_GROUPS)
+    # "masks": the parser's soft masks select the regions (the method); "boxes": boxes around
+    # each face's five landmarks (the paper's ablation).
     region_source: RegionSource = "masks"
-    freeze_parser: bool = False
+    freeze_parser: bool = False  # the parser gets no gradients (the gan stage; an ablation)
     parser: ParserConfig = field(default_factory=ParserConfig)
     global_generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     local_generator: GeneratorConfig = field(
         default_factory=lambda: GeneratorConfig(base_channels=16, num_res_blocks=3)
     )
-    fusion_channels: int = 32
+    fusion_channels: int = 32  # width of the small network that removes the regions' seams
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def __post_init__(self) -> None:
