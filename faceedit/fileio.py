@@ -70,9 +70,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if target.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as error:
         raise output_error(target, error) from None
@@ -225,9 +223,7 @@ def _check_location(target: Path, start: Path, what: str) -> None:
     """`start` (a folder that is, or will be, above the output) must be a creatable folder."""
     existing = _nearest_existing(start)
     if not existing.is_dir():
-        raise OutputError(
-            f"{what} {target}: cannot be created: {existing} is a file, not a folder"
-        )
+        raise OutputError(f"{what} {target}: cannot be created: {existing} is a file, not a folder")
     kind = filesystem_type(existing)
     if kind in PSEUDO_FILESYSTEMS:
         raise OutputError(
@@ -237,7 +233,9 @@ def _check_location(target: Path, start: Path, what: str) -> None:
     try:
         _probe(existing)
     except OSError as error:
-        raise OutputError(f"{what} {target}: cannot be written in {existing}: {reason(error)}") from None
+        raise OutputError(
+            f"{what} {target}: cannot be written in {existing}: {reason(error)}"
+        ) from None
 
 
 def check_output_file(path: str | os.PathLike[str], what: str = "output") -> Path:

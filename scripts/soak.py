@@ -256,7 +256,9 @@ def soak_session(options: argparse.Namespace) -> int:
     if report.error:
         print(f"soak: {report.error}", file=sys.stderr)
         return 2
-    images = [str(options.image)] if options.image else [str(p) for p in bundled.procedural_samples()]
+    images = (
+        [str(options.image)] if options.image else [str(p) for p in bundled.procedural_samples()]
+    )
     started = time.perf_counter()
     samples: list[Sample] = []
     every = max(1, options.edits // 20)

@@ -91,7 +91,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         check=False,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode()[:200]}")
+        pytest.skip(
+            f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode()[:200]}"
+        )
     try:
         yield folder
     finally:

@@ -58,16 +58,19 @@ def test_write_failures_are_output_errors_naming_path_and_reason(tmp_path: Path)
         atomic_write_text(blocker / "x.txt", "x")
     folder = tmp_path / "taken.txt"
     folder.mkdir()
-    with pytest.raises(OutputError, match=r"taken\.txt: cannot be written: it is an existing folder"):
+    with pytest.raises(
+        OutputError, match=r"taken\.txt: cannot be written: it is an existing folder"
+    ):
         atomic_write_text(folder, "x")
     assert isinstance(OutputError("x"), OSError), "old `except OSError` guards still catch it"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "taken.txt"]
 
 
 def test_an_os_error_inside_the_write_removes_the_temporary_file(tmp_path: Path) -> None:
-    with pytest.raises(OutputError, match=r"a.bin: cannot be written: no space left"), atomic_path(
-        tmp_path / "a.bin"
-    ) as tmp:
+    with (
+        pytest.raises(OutputError, match=r"a.bin: cannot be written: no space left"),
+        atomic_path(tmp_path / "a.bin") as tmp,
+    ):
         tmp.write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert list(tmp_path.iterdir()) == []
@@ -180,6 +183,8 @@ def test_a_writer_error_with_room_left_is_not_called_a_full_disk(
 
 
 def test_require_free_space_refuses_what_cannot_fit(small_disk: Path) -> None:
-    with pytest.raises(OutputError, match=r"big\.bin: cannot be written: no space left .*MB needed"):
+    with pytest.raises(
+        OutputError, match=r"big\.bin: cannot be written: no space left .*MB needed"
+    ):
         fileio.require_free_space(small_disk / "big.bin", 4 * 2**20, "training state")
     fileio.require_free_space(small_disk / "small.bin", 100_000)  # fits, with the margin

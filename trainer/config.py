@@ -242,12 +242,17 @@ class DataConfig:
         if len(given) > 1:
             _fail("data", f"give one expression dataset, got {given}")
         if not isinstance(self.min_class_images, int) or self.min_class_images < 0:
-            _fail("data.min_class_images", f"must be an integer >= 0, got {self.min_class_images!r}")
+            _fail(
+                "data.min_class_images", f"must be an integer >= 0, got {self.min_class_images!r}"
+            )
         if not 0.0 < self.parser_label_fraction <= 1.0:
             _fail("data.parser_label_fraction", f"{self.parser_label_fraction} is not in (0, 1]")
         low, high = self.augment_scale
         if not 0.0 < low <= high:
-            _fail("data.augment_scale", f"must be (low, high) with 0 < low <= high, got {self.augment_scale}")
+            _fail(
+                "data.augment_scale",
+                f"must be (low, high) with 0 < low <= high, got {self.augment_scale}",
+            )
 
     @property
     def parsing_source(self) -> str | None:

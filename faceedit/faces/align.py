@@ -352,7 +352,10 @@ def region_gate(region_mask: np.ndarray) -> np.ndarray:
 
 def is_grey(image: np.ndarray) -> bool:
     """Whether an (H, W, 3) image has equal channels everywhere (a greyscale photo)."""
-    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
+    return bool(
+        np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 1], image[..., 2])
+    )
 
 
 def paste_back(

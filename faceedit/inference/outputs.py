@@ -39,7 +39,6 @@ class EditResult:
     lock: np.ndarray | None = None
 
 
-
 def parsing_arrays(logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> Parsing:
     """Numpy parsing of the first item, with probabilities at the caller's crop size."""
     probabilities = torch.softmax(logits.float(), dim=1)

@@ -325,8 +325,10 @@ class CameraSource(FrameSource):
         open_timeout: float = CAMERA_OPEN_TIMEOUT_S,
         read_timeout: float = CAMERA_READ_TIMEOUT_S,
     ) -> None:
-        if isinstance(index, bool) or not isinstance(index, int) or not (
-            0 <= index <= MAX_CAMERA_INDEX
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or not (0 <= index <= MAX_CAMERA_INDEX)
         ):
             raise InputError(
                 f"camera {index!r}: a camera index is a whole number from 0 (the first camera) "

@@ -107,9 +107,7 @@ def parse_expression_spec(spec: str) -> dict[str, float]:
                 f"unknown expression {name!r} in {spec!r}; expected one of {list(EXPRESSIONS)}"
             )
         if name in out:
-            raise ValueError(
-                f"{name!r} is given twice in {spec!r}; give each expression once"
-            )
+            raise ValueError(f"{name!r} is given twice in {spec!r}; give each expression once")
         try:
             out[name] = float(value) if value else 1.0
         except ValueError:

@@ -79,7 +79,9 @@ def load_torch_file(
     except pickle.UnpicklingError as error:
         reason = _unpickler_reason(error)
         if reason.startswith(CODE_REFUSAL):
-            raise CheckpointError(f"{file} was refused: {CODE_REFUSAL_MESSAGE}; expected {expected}") from None
+            raise CheckpointError(
+                f"{file} was refused: {CODE_REFUSAL_MESSAGE}; expected {expected}"
+            ) from None
         detail = reason
     except Exception as error:
         # torch reports damaged files as RuntimeError, EOFError, IndexError, ValueError, ...

@@ -226,7 +226,9 @@ def test_a_checkout_run_without_install_finds_its_own_plugins(
     )
     assert sections.plugin_entry_points()["training"].value.endswith(":plugged_section")
     other = tmp_path / "pyproject.toml"
-    other.write_text('[project]\nname = "other"\n[project.entry-points."faceedit.bench_sections"]\ntraining = "x:y"\n')
+    other.write_text(
+        '[project]\nname = "other"\n[project.entry-points."faceedit.bench_sections"]\ntraining = "x:y"\n'
+    )
     assert sections.checkout_entry_points(checkout=tmp_path) == {}
     other.write_text("not toml [")
     assert sections.checkout_entry_points(checkout=tmp_path) == {}

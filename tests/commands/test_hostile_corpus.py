@@ -270,7 +270,15 @@ if not HAS_CUDA:
         Case(
             "flags",
             "app: --device cuda without a GPU",
-            fe(lambda w: ["--no-checkpoint", "--device", "cuda", "--snapshot", str(w.root / "s.png")]),
+            fe(
+                lambda w: [
+                    "--no-checkpoint",
+                    "--device",
+                    "cuda",
+                    "--snapshot",
+                    str(w.root / "s.png"),
+                ]
+            ),
             "no usable GPU was found",
         )
     )
@@ -359,7 +367,11 @@ def test_memory_and_os_errors_read_as_one_plain_line(
     # faceedit's: exit 2 like any unwritable output; running out of memory stays 70.
     for error, expected, code in (
         (MemoryError(), "out of memory", cli.EXIT_UNEXPECTED),
-        (PermissionError(13, "Permission denied", "/x/y"), "/x/y: permission denied", cli.EXIT_ERROR),
+        (
+            PermissionError(13, "Permission denied", "/x/y"),
+            "/x/y: permission denied",
+            cli.EXIT_ERROR,
+        ),
         (OSError(28, "No space left on device", "/x/z"), "/x/z: no space left", cli.EXIT_ERROR),
     ):
 

@@ -110,7 +110,9 @@ def test_a_greyscale_photo_stays_greyscale_under_a_coloured_edit(
     assert np.array_equal(result[..., 0], result[..., 1])
     assert np.array_equal(result[..., 1], result[..., 2])
     colour = align(sample, sample_face, size=128)
-    kept = paste_back(sample, colour, np.clip(colour.crop.astype(np.int16) + [40, 0, 0], 0, 255).astype(np.uint8))
+    redder = colour.crop.astype(np.int16)
+    redder[..., 0] += 40
+    kept = paste_back(sample, colour, np.clip(redder, 0, 255).astype(np.uint8))
     assert (kept[..., 0].astype(int) - sample[..., 0]).max() > 20  # colour photos keep the colour
 
 

@@ -64,7 +64,9 @@ def test_the_apps_session_computes_on_cuda() -> None:
 
     session = EditSession(detect_every=1)
     report = session.load(str(bundled_path("demo")), "cuda", "auto")
-    assert report.error is None and report.info is not None and report.info.device.startswith("cuda")
+    assert (
+        report.error is None and report.info is not None and report.info.device.startswith("cuda")
+    )
     session.open(str(astronaut_image_path()))
     update = session.compute(EditRequest(condition=HAPPY))
     assert update.edited and update.output.shape == update.input.shape

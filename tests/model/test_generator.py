@@ -281,7 +281,9 @@ def test_instance_norm_is_torchs_instance_norm_through_fewer_operators() -> None
     counts = []
     outputs = []
     for norm in (plain, ours):
-        x = torch.randn(4, 16, 24, 24, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        x = torch.randn(
+            4, 16, 24, 24, generator=torch.Generator().manual_seed(1), requires_grad=True
+        )
         with CountOps() as ops:
             y = norm(x)
             (y * torch.linspace(-1, 1, 24)).sum().backward()
@@ -295,7 +297,9 @@ def test_instance_norm_is_torchs_instance_norm_through_fewer_operators() -> None
 def _first_block(editor: GlobalGenerator, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
     """The editor's first conv, norm (with FiLM when it has it) and ReLU."""
     conv, norm, relu = editor.trunk[:3]
-    features = norm(conv(torch.cat([x, condition[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)))
+    features = norm(
+        conv(torch.cat([x, condition[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1))
+    )
     if editor.condition_film is not None:
         scale, shift = next(editor._film(condition))
         features = torch.addcmul(shift, features, 1 + scale)
@@ -362,7 +366,9 @@ def test_film_is_applied_through_torchs_own_instance_norm_too() -> None:
     swapped = torch_instance_norm(editor)
     x, condition = torch.rand(2, 3, 32, 32) * 2 - 1, torch.eye(8)[:2]
     with torch.no_grad():
-        torch.testing.assert_close(swapped(x, condition).image, editor(x, condition).image, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            swapped(x, condition).image, editor(x, condition).image, rtol=1e-4, atol=1e-4
+        )
         changed = GlobalGenerator(3, 8, GeneratorConfig(8, 1, conditioning="film")).eval()
         changed.load_state_dict(editor.state_dict())
         changed.condition_film.weight.zero_()

@@ -17,9 +17,7 @@ class UnsavedAnswers:
         self.asked: list[str] = []
         self.about_video: list[bool] = []  # per question: asked about a video's frame
 
-    def __call__(
-        self, parent: object, action: str, video: bool = False
-    ) -> dialogs.UnsavedAnswer:
+    def __call__(self, parent: object, action: str, video: bool = False) -> dialogs.UnsavedAnswer:
         self.asked.append(action)
         self.about_video.append(video)
         return self.answer

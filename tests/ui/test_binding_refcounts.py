@@ -89,7 +89,9 @@ def test_signals_sliders_and_repaints_keep_none_true_false_counts_steady() -> No
         f"error in PySide6; install the pinned release (bash scripts/setup.sh).\n{child.stderr[-2000:]}"
     )
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    drift = [after - before for before, after in zip(result["before"], result["after"], strict=True)]
+    drift = [
+        after - before for before, after in zip(result["before"], result["after"], strict=True)
+    ]
     assert all(abs(d) <= TOLERANCE for d in drift), (
         f"PySide6 {result['version']}: references to None/True/False moved by {drift} over "
         f"{CALLS} rounds of calls"

@@ -139,7 +139,8 @@ def test_aligned_toggle_is_remembered_and_a_users_checkpoint_is_unchanged(
     holder = SimpleNamespace(prefs=prefs)
     assert app._checkpoint_to_load(holder, _args())[0] == str(files.other)
     assert (
-        app._checkpoint_to_load(holder, _args("--checkpoint", "x.safetensors"))[0] == "x.safetensors"
+        app._checkpoint_to_load(holder, _args("--checkpoint", "x.safetensors"))[0]
+        == "x.safetensors"
     )
     assert app._checkpoint_to_load(holder, _args("--no-checkpoint"))[0] is None
     prefs.last_checkpoint = None

@@ -57,7 +57,10 @@ def test_pickled_code_is_refused_unrun_and_never_with_advice_to_load_it_unsafely
             load_torch_file(tmp_path / name, "a tiny state dict")
         message = str(info.value)
         assert message.startswith(f"{tmp_path / name} was refused") and "could run code" in message
-        assert "this file contains code or objects faceedit will not load; only safetensors and plain tensor files are accepted" in message
+        assert (
+            "this file contains code or objects faceedit will not load; only safetensors and plain tensor files are accepted"
+            in message
+        )
         assert "expected a tiny state dict" in message
         assert "weights_only" not in message and "trust the source" not in message
     with open(tmp_path / "plain.pkl", "wb") as handle:

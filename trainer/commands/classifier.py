@@ -44,10 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, type=Path, help="the classifier file to write (.safetensors)"
     )
     parser.add_argument(
-        "--size", type=image_size_argument, default=128, help="image size it sees (default 128, the crop size)"
+        "--size",
+        type=image_size_argument,
+        default=128,
+        help="image size it sees (default 128, the crop size)",
     )
     parser.add_argument(
-        "--width", type=bounded_int(1, 1024), default=64, help="base channels (64 = ResNet-18; smaller is faster)"
+        "--width",
+        type=bounded_int(1, 1024),
+        default=64,
+        help="base channels (64 = ResNet-18; smaller is faster)",
     )
     parser.add_argument(
         "--init-weights",

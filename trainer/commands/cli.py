@@ -42,7 +42,10 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
         "make the model faceedit ships: a checkpoint cut for the app, with its measurements",
     ),
     "compare": ("trainer.commands.compare", "train and evaluate the paper's variants side by side"),
-    "synth": ("trainer.commands.synth", "render the procedural face world (known answers) to train on"),
+    "synth": (
+        "trainer.commands.synth",
+        "render the procedural face world (known answers) to train on",
+    ),
 }
 
 

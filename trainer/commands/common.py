@@ -91,8 +91,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="override one setting by its dotted key, e.g. --set model.parser.kind=unet "
         "--set loss.cycle=5 --set model.region_source=boxes (repeatable; see docs/training.md)",
     )
-    run.add_argument("--steps", type=steps_argument, help="training iterations (default: the stage's)")
-    run.add_argument("--batch-size", type=batch_argument, help="images per batch per process (default 16)")
+    run.add_argument(
+        "--steps", type=steps_argument, help="training iterations (default: the stage's)"
+    )
+    run.add_argument(
+        "--batch-size", type=batch_argument, help="images per batch per process (default 16)"
+    )
     run.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -106,7 +110,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "cores shared by its training processes, less one, at most 8; 0 = load in the main "
         "process)",
     )
-    run.add_argument("--seed", type=seed_argument, help="seed of initialisation, sampling and augmentation")
+    run.add_argument(
+        "--seed", type=seed_argument, help="seed of initialisation, sampling and augmentation"
+    )
     run.add_argument(
         "--compile",
         action="store_true",
@@ -120,9 +126,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="write state.pt and the checkpoint every N steps (and at the end)",
     )
     run.add_argument(
-        "--log-every", type=steps_argument, metavar="N", help="log losses to TensorBoard every N steps"
+        "--log-every",
+        type=steps_argument,
+        metavar="N",
+        help="log losses to TensorBoard every N steps",
     )
-    run.add_argument("--image-every", type=steps_argument, metavar="N", help="log image grids every N steps")
+    run.add_argument(
+        "--image-every", type=steps_argument, metavar="N", help="log image grids every N steps"
+    )
     run.add_argument(
         "--deterministic",
         action="store_true",
@@ -253,7 +264,9 @@ def add_evaluation_inputs(parser: argparse.ArgumentParser) -> None:
     )
     scope = parser.add_argument_group("scope")
     scope.add_argument("--split", choices=("train", "val", "test"), default="test")
-    scope.add_argument("--limit", type=positive_int, metavar="N", help="score at most N images per dataset")
+    scope.add_argument(
+        "--limit", type=positive_int, metavar="N", help="score at most N images per dataset"
+    )
     scope.add_argument(
         "--targets",
         metavar="NAMES",

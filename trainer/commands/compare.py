@@ -86,7 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for stage in ("parser", "gan", "joint"):
         budget.add_argument(
-            f"--{stage}-steps", type=steps_argument, metavar="N", help=f"iterations of the {stage} stage"
+            f"--{stage}-steps",
+            type=steps_argument,
+            metavar="N",
+            help=f"iterations of the {stage} stage",
         )
     budget.add_argument(
         "--seeds",
@@ -95,11 +98,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seeds per variant: 0 .. N-1 (default {DEFAULT_SEEDS})",
     )
     budget.add_argument(
-        "--train-batch-size", type=batch_argument, help="batch size of every stage (default: its own)"
+        "--train-batch-size",
+        type=batch_argument,
+        help="batch size of every stage (default: its own)",
     )
     for stage in ("parser", "gan", "joint"):
         budget.add_argument(
-            f"--{stage}-batch-size", type=batch_argument, metavar="N", help=f"batch size of the {stage} stage"
+            f"--{stage}-batch-size",
+            type=batch_argument,
+            metavar="N",
+            help=f"batch size of the {stage} stage",
         )
     budget.add_argument(
         "--set",
@@ -110,7 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a setting for the gan and joint stages of every variant (repeatable)",
     )
     world = parser.add_argument_group("world judges (with --world)")
-    world.add_argument("--judge-steps", type=steps_argument, default=1000, help="training steps of the judge")
+    world.add_argument(
+        "--judge-steps", type=steps_argument, default=1000, help="training steps of the judge"
+    )
     world.add_argument(
         "--eval-identities",
         type=bounded_int(1, 100_000),

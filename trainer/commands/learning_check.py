@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "L1 to the true rendering, region-lock locality. Writes report.md/.json and PNGs."
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for everything it makes")
-    parser.add_argument("--seed", type=seed_argument, default=0, help="seed of world and training (default 0)")
+    parser.add_argument(
+        "--seed", type=seed_argument, default=0, help="seed of world and training (default 0)"
+    )
     parser.add_argument(
         "--recipe",
         metavar="NAME|FILE",
@@ -56,7 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the recipe's variant {QUICK!r}: a smaller world and fewer steps (minutes, for CI)",
     )
     parser.add_argument(
-        "--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2, the target machine)"
+        "--threads",
+        type=bounded_int(1, 1024),
+        default=2,
+        help="torch CPU threads (default 2, the target machine)",
     )
     parser.add_argument(
         "--device",

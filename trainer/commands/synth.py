@@ -43,10 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "images (one per expression) and 2 CelebAMask-HQ images",
     )
     parser.add_argument(
-        "--size", type=image_size_argument, default=128, help=f"image side in px (default 128, at least {MIN_SIZE})"
+        "--size",
+        type=image_size_argument,
+        default=128,
+        help=f"image side in px (default 128, at least {MIN_SIZE})",
     )
     parser.add_argument(
-        "--seed", type=seed_argument, default=0, help="world seed (default 0); same seed, same bytes"
+        "--seed",
+        type=seed_argument,
+        default=0,
+        help="world seed (default 0); same seed, same bytes",
     )
 
 

@@ -39,7 +39,9 @@ def build_expression_dataset(
     (its manifest names the dataset); `align` must then be the one it was prepared with.
     """
     if is_prepared(root):
-        return ShardExpressions(root, split, size=size, seed=kw.get("seed", 0), align=kw.get("align"))
+        return ShardExpressions(
+            root, split, size=size, seed=kw.get("seed", 0), align=kw.get("align")
+        )
     try:
         cls = EXPRESSION_DATASETS[kind]
     except KeyError:

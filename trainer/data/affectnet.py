@@ -256,8 +256,10 @@ class AffectNet(ExpressionDataset):
             found = detect_align_points(image, self.size)
             if found is not None:
                 return found
-        crop = self._crop(image, record) if self.align != "detect" else box_crop(
-            image, record.box, self.margin, self.size
+        crop = (
+            self._crop(image, record)
+            if self.align != "detect"
+            else box_crop(image, record.box, self.margin, self.size)
         )
         if record.points is None:
             return crop, None

@@ -34,7 +34,9 @@ def part_mask(labels: np.ndarray) -> np.ndarray:
     return np.isin(labels, PART_CLASSES)
 
 
-def partner_table(identities: np.ndarray, targets: np.ndarray, teachable: np.ndarray) -> list[np.ndarray]:
+def partner_table(
+    identities: np.ndarray, targets: np.ndarray, teachable: np.ndarray
+) -> list[np.ndarray]:
     """Per sample: the indices of the same identity's samples with another, teachable expression.
 
     identities (N,) strings; targets (N,) expression indices; teachable (num_expressions,) bool.

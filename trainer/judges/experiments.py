@@ -394,7 +394,11 @@ def train_variant(
         "joint": runs / variant.joint_run,
     }
     inits = {"parser": None, "gan": folders["parser"] / PARSER_CHECKPOINT, "joint": folders["gan"]}
-    variant_sets = {"parser": variant.parser_set, "gan": variant.gan_set, "joint": variant.joint_set}
+    variant_sets = {
+        "parser": variant.parser_set,
+        "gan": variant.gan_set,
+        "joint": variant.joint_set,
+    }
     stage: Stage
     for stage in ("parser", "gan", "joint"):
         run = StageRun(

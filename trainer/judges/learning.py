@@ -99,7 +99,9 @@ class CheckPlan:
     eval_identities: int  # held-out identities scored (all 8 sources each)
     seed: int = 0
     extra_settings: tuple[str, ...] = ()  # --set KEY=VALUE for the gan and joint stages
-    device: str = "cpu"  # where the stages and the judge train; the evaluation always runs on the CPU
+    device: str = (
+        "cpu"  # where the stages and the judge train; the evaluation always runs on the CPU
+    )
     recipe: str = RECIPE  # NAME, NAME:VARIANT or a file: the stages' settings
 
     def scaled(self, factor: int) -> CheckPlan:
@@ -234,7 +236,12 @@ def run_settings(plan: CheckPlan, steps: int, batch: int) -> dict[str, Any]:
 def run_paths(out: Path) -> dict[str, Path]:
     """Where a check keeps its world and its stages' runs."""
     runs = out / "runs"
-    return {"world": out / "world", "parser": runs / "parser", "gan": runs / "gan", "joint": runs / "joint"}
+    return {
+        "world": out / "world",
+        "parser": runs / "parser",
+        "gan": runs / "gan",
+        "joint": runs / "joint",
+    }
 
 
 def check_stage_config(
@@ -301,7 +308,11 @@ def train_judge(
         ClassifierConfig(base_channels=plan.judge_width, image_size=JUDGE_SIZE)
     )
     config = ClassifierTrainConfig(
-        steps=plan.judge_steps, batch_size=32, lr=2e-3, seed=plan.seed, num_workers=0,
+        steps=plan.judge_steps,
+        batch_size=32,
+        lr=2e-3,
+        seed=plan.seed,
+        num_workers=0,
         log_every=max(1, plan.judge_steps // 5),
     )
     trained = train_classifier(model, train, held_out, config, device=plan.device, log=log)
@@ -363,34 +374,61 @@ def judge_targets(report: LearningReport) -> list[Target]:
     loc = m["locality"]
     regions = ", ".join(LOCK_REGIONS)
     return [
-        Target("parser mIoU (held-out, final model)", f">= {MIOU_TARGET}", miou, miou >= MIOU_TARGET,
-               f"after the parser stage: {m['parser_parser_stage']['miou']:.4f}"),
-        Target("judge accuracy on held-out real renderings", f">= {JUDGE_SELF_TARGET}", judge_self,
-               judge_self >= JUDGE_SELF_TARGET),
-        Target("edits judged as their target", f">= {JUDGE_EDIT_TARGET}", edits["judge_accuracy"],
-               edits["judge_accuracy"] >= JUDGE_EDIT_TARGET,
-               f"{edits['edits']} edits; mean target probability "
-               f"{edits['mean_target_probability']:.3f}; generator's crop: "
-               f"{raw['judge_accuracy']:.3f}"),
-        Target("L1(edit, truth) / L1(input, truth)", f"<= {L1_RATIO_TARGET}", ratio,
-               ratio <= L1_RATIO_TARGET,
-               f"{edits['mean_l1_edit_to_truth']:.5f} / {edits['mean_l1_input_to_truth']:.5f}; "
-               f"generator's crop: {raw_ratio:.3f}{l1_parts(edits)}"),
-        Target(f"region lock ({regions}): pixels of other true classes unchanged",
-               "= 1 (bit-exact)", loc["locked_exact_fraction"], loc["locked_changed"] == 0,
-               f"{loc['locked_changed']} of {loc['locked_pixels']} changed; beyond a "
-               f"{loc['band_px']}-px band: {loc['locked_beyond_band_changed']} of "
-               f"{loc['locked_beyond_band_pixels']}; generator's crop: "
-               f"{loc['locked_changed_generator_crop']}"),
-        Target(f"region lock ({regions}): pixels outside its footprint in the model's parse",
-               "= 1 (bit-exact)", loc["locked_outside_parse_exact_fraction"],
-               loc["locked_outside_parse_changed"] == 0,
-               f"{loc['locked_outside_parse_changed']} of "
-               f"{loc['locked_outside_parse_pixels']} changed"),
-        Target("outside the face: mean change (x255)", "<= 1", loc["outside_face_mean_change_x255"],
-               loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET,
-               "generator's crop: "
-               f"{loc['outside_face_mean_change_x255_generator_crop']:.3f}"),
+        Target(
+            "parser mIoU (held-out, final model)",
+            f">= {MIOU_TARGET}",
+            miou,
+            miou >= MIOU_TARGET,
+            f"after the parser stage: {m['parser_parser_stage']['miou']:.4f}",
+        ),
+        Target(
+            "judge accuracy on held-out real renderings",
+            f">= {JUDGE_SELF_TARGET}",
+            judge_self,
+            judge_self >= JUDGE_SELF_TARGET,
+        ),
+        Target(
+            "edits judged as their target",
+            f">= {JUDGE_EDIT_TARGET}",
+            edits["judge_accuracy"],
+            edits["judge_accuracy"] >= JUDGE_EDIT_TARGET,
+            f"{edits['edits']} edits; mean target probability "
+            f"{edits['mean_target_probability']:.3f}; generator's crop: "
+            f"{raw['judge_accuracy']:.3f}",
+        ),
+        Target(
+            "L1(edit, truth) / L1(input, truth)",
+            f"<= {L1_RATIO_TARGET}",
+            ratio,
+            ratio <= L1_RATIO_TARGET,
+            f"{edits['mean_l1_edit_to_truth']:.5f} / {edits['mean_l1_input_to_truth']:.5f}; "
+            f"generator's crop: {raw_ratio:.3f}{l1_parts(edits)}",
+        ),
+        Target(
+            f"region lock ({regions}): pixels of other true classes unchanged",
+            "= 1 (bit-exact)",
+            loc["locked_exact_fraction"],
+            loc["locked_changed"] == 0,
+            f"{loc['locked_changed']} of {loc['locked_pixels']} changed; beyond a "
+            f"{loc['band_px']}-px band: {loc['locked_beyond_band_changed']} of "
+            f"{loc['locked_beyond_band_pixels']}; generator's crop: "
+            f"{loc['locked_changed_generator_crop']}",
+        ),
+        Target(
+            f"region lock ({regions}): pixels outside its footprint in the model's parse",
+            "= 1 (bit-exact)",
+            loc["locked_outside_parse_exact_fraction"],
+            loc["locked_outside_parse_changed"] == 0,
+            f"{loc['locked_outside_parse_changed']} of "
+            f"{loc['locked_outside_parse_pixels']} changed",
+        ),
+        Target(
+            "outside the face: mean change (x255)",
+            "<= 1",
+            loc["outside_face_mean_change_x255"],
+            loc["outside_face_mean_change"] <= OUTSIDE_FACE_TARGET,
+            f"generator's crop: {loc['outside_face_mean_change_x255_generator_crop']:.3f}",
+        ),
     ]
 
 
@@ -403,14 +441,20 @@ def l1_parts(edits: dict[str, Any]) -> str:
     """Where the L1 ratio comes from, in units of L1(input, truth): inside the expression's
     footprint and outside it, beside the true edit misplaced by one pixel (the metric's
     sensitivity). Empty for reports written before these were measured."""
-    keys = ("mean_l1_edit_to_truth_in_footprint", "mean_l1_edit_to_truth_off_footprint",
-            "mean_l1_truth_moved_1px")
+    keys = (
+        "mean_l1_edit_to_truth_in_footprint",
+        "mean_l1_edit_to_truth_off_footprint",
+        "mean_l1_truth_moved_1px",
+    )
     if not all(k in edits for k in keys):
         return ""
-    inside, outside, moved = (float(edits[k]) / max(edits["mean_l1_input_to_truth"], 1e-12)
-                              for k in keys)
-    return (f"; inside the expression's footprint {inside:.3f}, outside it {outside:.3f}; "
-            f"the true edit moved 1 px: {moved:.3f}")
+    inside, outside, moved = (
+        float(edits[k]) / max(edits["mean_l1_input_to_truth"], 1e-12) for k in keys
+    )
+    return (
+        f"; inside the expression's footprint {inside:.3f}, outside it {outside:.3f}; "
+        f"the true edit moved 1 px: {moved:.3f}"
+    )
 
 
 def write_figures(
@@ -485,10 +529,17 @@ def markdown(report: LearningReport) -> str:
         f"torch {report.machine['torch']} with {report.machine['torch_threads']} threads, "
         f"load average at the end {report.machine.get('load_average')}",
         f"- trained on: {report.plan.device}"
-        + (f" ({report.machine['gpu']}, bf16 autocast)" if report.machine.get("gpu") and report.plan.device == "cuda" else ""),
+        + (
+            f" ({report.machine['gpu']}, bf16 autocast)"
+            if report.machine.get("gpu") and report.plan.device == "cuda"
+            else ""
+        ),
         f"- plan: {json.dumps(asdict(report.plan))}",
-        *([f"- scored again, without training: `{report.metrics['rescored_by']}`"]
-          if "rescored_by" in report.metrics else []),
+        *(
+            [f"- scored again, without training: `{report.metrics['rescored_by']}`"]
+            if "rescored_by" in report.metrics
+            else []
+        ),
         "",
         "| target (held-out identities) | goal | measured | pass | detail |",
         "|---|---|---|---|---|",
@@ -595,9 +646,13 @@ def rescore_learning_check(
     they are."""
     out = Path(out)
     paths = run_paths(out)
-    needed = (paths["world"] / PAIRS_FILE, paths["parser"] / "parser.safetensors",
-              paths["joint"] / "model.safetensors", paths["joint"] / CONFIG_FILE,
-              out / "judge.safetensors")
+    needed = (
+        paths["world"] / PAIRS_FILE,
+        paths["parser"] / "parser.safetensors",
+        paths["joint"] / "model.safetensors",
+        paths["joint"] / CONFIG_FILE,
+        out / "judge.safetensors",
+    )
     missing = [str(p.relative_to(out)) for p in needed if not p.is_file()]
     if missing:
         raise ConfigError(
@@ -613,7 +668,9 @@ def rescore_learning_check(
     else:
         record, trained_plan = previous
         report = LearningReport(
-            plan=trained_plan, command=record["command"], machine=record["machine"],
+            plan=trained_plan,
+            command=record["command"],
+            machine=record["machine"],
             timings_s=dict(record["timings_s"]),
         )
         report.metrics["judge"] = record["metrics"]["judge"]
@@ -641,6 +698,8 @@ def _previous_report(path: Path) -> tuple[dict[str, Any], CheckPlan] | None:
         fields = record["plan"]
         plan = CheckPlan(**{**fields, "extra_settings": tuple(fields["extra_settings"])})
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path} is not a learning check's report ({error}); move it away to "
-                          "rescore with the plan from the command line") from error
+        raise ConfigError(
+            f"{path} is not a learning check's report ({error}); move it away to "
+            "rescore with the plan from the command line"
+        ) from error
     return record, plan

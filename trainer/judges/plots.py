@@ -163,7 +163,9 @@ def bar_panel(title: str, bars: Sequence[Bar]) -> np.ndarray:
             cv2.line(panel, (cx - 4, lo), (cx + 4, lo), TEXT, 1, cv2.LINE_AA)
             cv2.line(panel, (cx - 4, hi), (cx + 4, hi), TEXT, 1, cv2.LINE_AA)
         top_y = to_y(mean + (std or 0.0)) if mean >= 0 else to_y(0.0)
-        cv2.putText(panel, _tick(mean), (x0, max(top + 9, top_y - 4)), FONT, 0.3, TEXT, 1, cv2.LINE_AA)
+        cv2.putText(
+            panel, _tick(mean), (x0, max(top + 9, top_y - 4)), FONT, 0.3, TEXT, 1, cv2.LINE_AA
+        )
     return panel
 
 

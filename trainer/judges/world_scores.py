@@ -102,7 +102,9 @@ def held_out_identities(world: Path, count: int) -> dict[str, dict[int, Renderin
 def world_valence_arousal(world: Path) -> list[tuple[float, float]]:
     """Per expression, the mean (valence, arousal) of the world's AffectNet-layout training
     list: what an edit towards that expression is conditioned on in the world's scoring."""
-    return mean_valence_arousal(Path(world) / "affectnet" / AFFECTNET_LIST_DIR / AFFECTNET_CSV["train"])
+    return mean_valence_arousal(
+        Path(world) / "affectnet" / AFFECTNET_LIST_DIR / AFFECTNET_CSV["train"]
+    )
 
 
 def as_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -132,7 +134,10 @@ class RenderingSet(Dataset):
         image = to_tensor(load_crop(row.image, self.size))
         if self.view_size != self.size:
             image = F.interpolate(
-                image[None], size=(self.view_size,) * 2, mode="bilinear", align_corners=False,
+                image[None],
+                size=(self.view_size,) * 2,
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
             )[0]
         return image, row.expression

@@ -158,7 +158,10 @@ def probe_critics(
             "edit": critics(edit, model.region_masks(edit).masks if own else input_masks),
         }
         for kind, output in seen.items():
-            heads = {"global": output.global_.logits, **{k: v.logits for k, v in output.local.items()}}
+            heads = {
+                "global": output.global_.logits,
+                **{k: v.logits for k, v in output.local.items()},
+            }
             for name, value in heads.items():
                 logits[kind].setdefault(name, []).append(value.float())
     probe = CriticProbe(frame=frame, pairs=len(labels), masks=masks)

@@ -30,8 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Probe a gan/joint checkpoint's critics on a procedural world: their cross-entropy "
         "towards the target on the true rendering against on the model's own edit."
     )
-    parser.add_argument("--world", required=True, type=Path, help="the world folder (faceedit-train synth)")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a gan or joint model.safetensors")
+    parser.add_argument(
+        "--world", required=True, type=Path, help="the world folder (faceedit-train synth)"
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a gan or joint model.safetensors"
+    )
     parser.add_argument("--out", required=True, type=Path, help="the JSON report to write")
     parser.add_argument(
         "--frame",

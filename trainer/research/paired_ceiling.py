@@ -71,7 +71,9 @@ def identity_stacks(world: Path, split: str, size: int) -> Tensor:
     """(identities, 8, 3, S, S) in [-1, 1]: each identity of `split` in every expression."""
     table = by_identity(read_pairs(world), split)
     if not table:
-        raise ConfigError(f"{world}: no identity of split {split!r} has all {len(EXPRESSIONS)} expressions")
+        raise ConfigError(
+            f"{world}: no identity of split {split!r} has all {len(EXPRESSIONS)} expressions"
+        )
     return torch.stack(
         [
             crops_to_tensor([load_crop(renders[e].image, size) for e in range(len(EXPRESSIONS))])
@@ -97,7 +99,9 @@ def train_paired(
     """
     loaded = checkpoint.load(parser_file)
     if loaded.parser is None:
-        raise ConfigError(f"{parser_file} holds no parser: give the parser stage's parser.safetensors")
+        raise ConfigError(
+            f"{parser_file} holds no parser: give the parser stage's parser.safetensors"
+        )
     config = loaded.config
     if plan.conditioning is not None:
         config = config.replace(

@@ -37,10 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the ceiling an unpaired run of that length can reach. A diagnostic, not a recipe."
     )
     parser.add_argument(
-        "--check", required=True, type=Path, help="a learning-check folder (world/, runs/parser/, judge.safetensors)"
+        "--check",
+        required=True,
+        type=Path,
+        help="a learning-check folder (world/, runs/parser/, judge.safetensors)",
     )
-    parser.add_argument("--out", required=True, type=Path, help="folder for report.json and model.safetensors")
-    parser.add_argument("--steps", type=steps_argument, default=500, help="generator updates (default 500, the check's)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="folder for report.json and model.safetensors"
+    )
+    parser.add_argument(
+        "--steps",
+        type=steps_argument,
+        default=500,
+        help="generator updates (default 500, the check's)",
+    )
     parser.add_argument("--batch-size", type=batch_argument, default=8)
     parser.add_argument("--seed", type=seed_argument, default=0)
     parser.add_argument(
@@ -57,9 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint's preset's: film for world-64)",
     )
     parser.add_argument(
-        "--identities", type=bounded_int(1, 100_000), default=24, help="held-out identities scored (default 24)"
+        "--identities",
+        type=bounded_int(1, 100_000),
+        default=24,
+        help="held-out identities scored (default 24)",
     )
-    parser.add_argument("--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2)")
+    parser.add_argument(
+        "--threads", type=bounded_int(1, 1024), default=2, help="torch CPU threads (default 2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,7 +60,11 @@ if TYPE_CHECKING:
 InitSource: TypeAlias = str | os.PathLike[str]
 # The dataset folders a stage reads, by their config keys under `data.`.
 DATASET_KEYS: Final[tuple[str, ...]] = (
-    "celebamask_hq", "affectnet", "rafd", "folders", "facial_expressions"
+    "celebamask_hq",
+    "affectnet",
+    "rafd",
+    "folders",
+    "facial_expressions",
 )
 
 

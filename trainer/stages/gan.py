@@ -132,7 +132,9 @@ def paired_expressions(expressions: Any, config: TrainConfig) -> PairedExpressio
     counts = np.bincount(np.asarray(expressions.targets), minlength=config.model.num_expressions)
     teachable = counts >= max(1, config.data.min_class_images)
     paired = PairedExpressions(expressions, teachable, seed=config.seed)
-    logger.info("same-person pairs: %.0f %% of training photos have one", 100 * paired.share_with_partner)
+    logger.info(
+        "same-person pairs: %.0f %% of training photos have one", 100 * paired.share_with_partner
+    )
     return paired
 
 

@@ -161,9 +161,7 @@ class ParserStage:
         )
 
     @classmethod
-    def build(
-        cls, config: TrainConfig, info: DistInfo, backbone: str | None = None
-    ) -> ParserStage:
+    def build(cls, config: TrainConfig, info: DistInfo, backbone: str | None = None) -> ParserStage:
         return cls(config, info, parsing_train_set(config), backbone)
 
     def lr_at(self, step: int) -> float:

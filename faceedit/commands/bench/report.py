@@ -388,7 +388,9 @@ def _consumption_lines(report: Report) -> list[str]:
                     c["model"],
                     c["device"],
                     f"{c['gflop_per_sample']:.2f}",
-                    "-" if c["measured_samples_per_s"] is None else f"{c['measured_samples_per_s']:.1f}",
+                    "-"
+                    if c["measured_samples_per_s"] is None
+                    else f"{c['measured_samples_per_s']:.1f}",
                     f"{c['h100_samples_per_s']:.0f}",
                     c["h100_assumption"],
                 ]

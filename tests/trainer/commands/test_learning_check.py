@@ -58,7 +58,16 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
     main(["learning-check", *scaled])
     assert seen["plan"].parser_steps == 3 * full.parser_steps
     assert seen["plan"].device == "cpu"
-    longer_gan = ["--out", str(tmp_path / "d"), "--threads", "1", "--gan-steps", "2000", "--scale", "2"]
+    longer_gan = [
+        "--out",
+        str(tmp_path / "d"),
+        "--threads",
+        "1",
+        "--gan-steps",
+        "2000",
+        "--scale",
+        "2",
+    ]
     main(["learning-check", *longer_gan])
     assert seen["plan"].gan_steps == 2 * 2000
     assert seen["plan"].parser_steps == 2 * full.parser_steps

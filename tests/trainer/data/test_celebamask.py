@@ -230,7 +230,9 @@ def test_the_parser_stage_augments_with_the_configured_scale_range(tmp_path: Pat
 
     write_celebamask_hq(tmp_path, [0, 1, 2], mapping=ALL_TRAIN)
     base = apply_overrides(default_config("parser", "tiny"), [f"data.celebamask_hq={tmp_path}"])
-    exact = parsing_train_set(apply_overrides(base, ["data.augment=true", "data.augment_scale=1,1"]))
+    exact = parsing_train_set(
+        apply_overrides(base, ["data.augment=true", "data.augment_scale=1,1"])
+    )
     assert exact.augment is not None and exact.augment.scale == (1.0, 1.0)
     plain = CelebAMaskHQ(tmp_path, "train", size=exact.size)
     for index in range(len(plain)):

@@ -49,7 +49,9 @@ def test_pairs_hold_every_source_and_target_of_an_identity(check_folder: Path) -
     assert not torch.equal(truths_aligned, truths)  # and each truth by its input's
 
 
-def test_an_edit_that_keeps_its_input_reads_like_the_input(check_folder: Path, tmp_path: Path) -> None:
+def test_an_edit_that_keeps_its_input_reads_like_the_input(
+    check_folder: Path, tmp_path: Path
+) -> None:
     """Editors that keep every pixel: the critics read the edit as they read the input."""
     loaded = checkpoint.load(gan_checkpoint(tmp_path, 0.999999))
     probe = probe_critics(loaded, check_folder / "world", identities=1)
@@ -58,7 +60,9 @@ def test_an_edit_that_keeps_its_input_reads_like_the_input(check_folder: Path, t
     inputs, _, labels = held_out_pairs(check_folder / "world", 1, 64, "rendered")
     model = UnifiedModel(loaded.config, loaded.parser, loaded.generator).eval()
     with torch.no_grad():
-        logits = loaded.discriminator.eval()(inputs, model.region_masks(inputs).masks).global_.logits
+        logits = loaded.discriminator.eval()(
+            inputs, model.region_masks(inputs).masks
+        ).global_.logits
     expected = F.cross_entropy(logits, labels[:, 1]).item()
     assert probe.edit["global"].cross_entropy == pytest.approx(expected, abs=1e-3)
     source_p = logits.softmax(1)[torch.arange(56), labels[:, 0]].mean().item()
@@ -82,7 +86,9 @@ def test_own_masks_show_the_truth_through_its_own_parse(check_folder: Path, tmp_
     by_input = probe_critics(loaded, world, identities=1, masks="input")
     by_own = probe_critics(loaded, world, identities=1, masks="own")
     assert by_own.masks == "own" and by_own.to_dict()["masks"] == "own"
-    assert by_own.truth["global"].cross_entropy == pytest.approx(by_input.truth["global"].cross_entropy)
+    assert by_own.truth["global"].cross_entropy == pytest.approx(
+        by_input.truth["global"].cross_entropy
+    )
     _, truths, labels = held_out_pairs(world, 1, 64, "rendered")
     model = UnifiedModel(loaded.config, loaded.parser, loaded.generator).eval()
     with torch.no_grad():
@@ -101,13 +107,39 @@ def test_command_writes_the_report_and_refuses_a_model_without_critics(
 ) -> None:
     model = gan_checkpoint(tmp_path, 0.9)
     out = tmp_path / "probe.json"
-    args = ["critic-probe", "--world", str(check_folder / "world"), "--identities", "1", "--threads", "1"]
-    assert main(
-        [*args, "--checkpoint", str(model), "--out", str(out), "--frame", "landmarks", "--masks", "own"]
-    ) == 0
+    args = [
+        "critic-probe",
+        "--world",
+        str(check_folder / "world"),
+        "--identities",
+        "1",
+        "--threads",
+        "1",
+    ]
+    assert (
+        main(
+            [
+                *args,
+                "--checkpoint",
+                str(model),
+                "--out",
+                str(out),
+                "--frame",
+                "landmarks",
+                "--masks",
+                "own",
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["frame"] == "landmarks" and report["pairs"] == 56 and report["masks"] == "own"
-    assert set(report["edit"]["mouth"]) == {"cross_entropy", "target_probability", "source_probability", "accuracy"}
+    assert set(report["edit"]["mouth"]) == {
+        "cross_entropy",
+        "target_probability",
+        "source_probability",
+        "accuracy",
+    }
     parser_only = check_folder / "runs" / "parser" / "parser.safetensors"
     assert main([*args, "--checkpoint", str(parser_only), "--out", str(tmp_path / "x.json")]) == 2
     assert "no critics" in capsys.readouterr().err
@@ -176,4 +208,7 @@ def test_a_world_without_landmarks_is_refused_in_the_landmarks_frame(
         csv_file.write_text(csv_file.read_text().splitlines()[0] + "\n")  # header only
     with pytest.raises(DatasetError, match="has no landmarks"):
         held_out_pairs(world, 1, 64, "landmarks")
-    assert held_out_pairs(world, 1, 64, "rendered")[2].shape == (56, 2)  # the other frame still works
+    assert held_out_pairs(world, 1, 64, "rendered")[2].shape == (
+        56,
+        2,
+    )  # the other frame still works

@@ -31,8 +31,23 @@ def test_training_with_the_answer_lowers_the_distance_to_it(check_folder: Path) 
 def test_command_scores_the_model_like_the_check(check_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ceiling"
     code = main(
-        ["paired-ceiling", "--check", str(check_folder), "--out", str(out), "--steps", "3",
-         "--identities", "1", "--threads", "1", "--lr", "1e-3", "--conditioning", "input"]
+        [
+            "paired-ceiling",
+            "--check",
+            str(check_folder),
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--identities",
+            "1",
+            "--threads",
+            "1",
+            "--lr",
+            "1e-3",
+            "--conditioning",
+            "input",
+        ]
     )
     assert code == 0
     report = json.loads((out / "report.json").read_text())

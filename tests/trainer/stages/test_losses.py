@@ -158,7 +158,9 @@ def test_paired_loss_ignores_lighting_colour_and_what_lies_outside_the_parts() -
     both = torch.tensor([True, True])
     for other in (partner, brighter, outside):
         assert float(losses.paired_loss(edit, other, parts, both)) == pytest.approx(0, abs=1e-6)
-    luma_only = losses.paired_loss(edit.mean(1, keepdim=True).expand(-1, 3, -1, -1), grey, parts, both)
+    luma_only = losses.paired_loss(
+        edit.mean(1, keepdim=True).expand(-1, 3, -1, -1), grey, parts, both
+    )
     assert float(luma_only) == pytest.approx(0, abs=1e-6)
 
 
@@ -169,7 +171,9 @@ def test_paired_loss_counts_only_samples_with_a_partner_and_trains_only_the_edit
     partner.requires_grad_(True)
     first_only = losses.paired_loss(edit, partner, parts, torch.tensor([True, False]))
     second_only = losses.paired_loss(edit, partner, parts, torch.tensor([False, True]))
-    assert float(first_only.detach()) > 0.05 and float(second_only.detach()) == pytest.approx(0, abs=1e-6)
+    assert float(first_only.detach()) > 0.05 and float(second_only.detach()) == pytest.approx(
+        0, abs=1e-6
+    )
     first_only.backward()
     assert edit.grad is not None and float(edit.grad[0].abs().sum()) > 0
     assert float(edit.grad[1].abs().sum()) == 0 and partner.grad is None
