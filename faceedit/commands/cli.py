@@ -85,10 +85,12 @@ def run_command(
         args = parser.parse_args(argv)
         return int(module.run(args) or 0)
     except FaceEditError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        # An error may name its own status (a preempted training run: "requeue me").
+        code = int(getattr(error, "exit_code", EXIT_ERROR))
+        print(f"{prog}: {'error: ' if code == EXIT_ERROR else ''}{error}", file=sys.stderr)
         if debug:
             traceback.print_exc()
-        return EXIT_ERROR
+        return code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -29,8 +29,12 @@ from trainer.config import DEFAULT_PRESET, EXPRESSION_SOURCES, Stage, TrainConfi
 from trainer.judges.fid import WEIGHTS_FILE_NAME
 from trainer.recipes import load_recipe, recipe_names
 from trainer.stages.api import InitSource, saved_config, stage_config
+from trainer.stages.preemption import EXIT_REQUEUE
+from trainer.stages.state import STATE_FILE
 
 # The training stages' expression flags: needed for a new run, not for --resume.
+RESUME_YES: Final[str] = "yes"
+RESUME_AUTO: Final[str] = "auto"
 EXPRESSION_GROUP: Final[str] = "expression data (give one; not needed with --resume)"
 
 # flag attribute -> config key
@@ -58,10 +62,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--resume",
-        action="store_true",
+        nargs="?",
+        const=RESUME_YES,
+        choices=(RESUME_YES, RESUME_AUTO),
         help="continue the run in --out from its state.pt, exactly where it stopped; its saved "
         "settings are used (only --steps, the logging/checkpoint intervals, --num-workers and "
-        "dataset locations may change)",
+        "dataset locations may change). `--resume auto`: continue where a state.pt exists, "
+        "else start the run as the other options say (one command for a job a scheduler "
+        f"requeues: SIGTERM saves the state and exits {EXIT_REQUEUE})",
     )
     run.add_argument(
         "--recipe",
@@ -152,6 +160,15 @@ def existing_folder(flag: str, path: str) -> str:
     return str(folder.resolve())
 
 
+def settle_resume(args: argparse.Namespace) -> bool:
+    """args.resume as a bool: `--resume auto` is True where --out holds a state.pt."""
+    if args.resume == RESUME_AUTO:
+        args.resume = (Path(args.out).expanduser() / STATE_FILE).is_file()
+    else:
+        args.resume = bool(args.resume)
+    return bool(args.resume)
+
+
 def resolve_config(
     args: argparse.Namespace,
     stage: Stage,
@@ -163,6 +180,7 @@ def resolve_config(
     `data` holds the dataset roots given on the command line (config keys under `data.`);
     `init` is what a new run starts from (the gan stage's parser, the joint stage's gan run).
     """
+    settle_resume(args)
     out = check_output_folder(args.out, "--out")
     yaml_updates = load_yaml(args.config) if args.config else {}
     flags = {key: getattr(args, attr) for attr, key in _FLAG_KEYS.items()}

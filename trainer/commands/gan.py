@@ -14,6 +14,7 @@ from trainer.commands.common import (
     add_expression_arguments,
     expression_roots,
     resolve_config,
+    settle_resume,
 )
 from trainer.stages.api import train_stage
 from trainer.stages.gan import CHECKPOINT_NAME
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settle_resume(args)  # --resume auto: continue where a state.pt exists
     roots = expression_roots(args)
     parser = None if args.resume else args.parser
     config = resolve_config(args, "gan", roots, parser)

@@ -19,6 +19,7 @@ from trainer.commands.common import (
     existing_folder,
     expression_roots,
     resolve_config,
+    settle_resume,
 )
 from trainer.stages.api import train_stage
 from trainer.stages.gan import CHECKPOINT_NAME
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settle_resume(args)  # --resume auto: continue where a state.pt exists
     roots = expression_roots(args)
     if args.celebamask_hq:
         roots["celebamask_hq"] = existing_folder("--celebamask-hq", args.celebamask_hq)

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import add_common_arguments, existing_folder, resolve_config
+from trainer.commands.common import (
+    add_common_arguments,
+    existing_folder,
+    resolve_config,
+    settle_resume,
+)
 from trainer.stages.api import train_stage
 from trainer.stages.parser import CHECKPOINT_NAME
 
@@ -55,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settle_resume(args)  # --resume auto: continue where a state.pt exists
     roots = {}
     if args.celebamask_hq:
         roots["celebamask_hq"] = existing_folder("--celebamask-hq", args.celebamask_hq)

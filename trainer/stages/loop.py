@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 from faceedit.errors import DatasetError, TrainingError
 from faceedit.weights.state_match import compare_state
 from trainer.config import TrainConfig
-from trainer.stages.distributed import DistInfo, broadcast_buffers, mean_over_ranks
+from trainer.stages.distributed import DistInfo, any_rank, broadcast_buffers, mean_over_ranks
+from trainer.stages.preemption import Preempted, StopRequest
 from trainer.stages.run_log import NullLogger
 from trainer.stages.state import STATE_FILE, rng_state, save_state, set_rng_state
 
@@ -506,6 +507,16 @@ def write_checkpoint(
     return exported
 
 
+def _stopping(stop: StopRequest, done: int, config: TrainConfig, info: DistInfo) -> bool:
+    """Whether to stop after step `done`: at once alone, at logging steps under torchrun
+    (where every rank must stop at the same step)."""
+    if not info.distributed:
+        return stop.requested
+    if done % config.log_every != 0:
+        return False
+    return any_rank(stop.requested, info)
+
+
 def train(
     stage: Stage,
     config: TrainConfig,
@@ -513,8 +524,14 @@ def train(
     info: DistInfo,
     logger: NullLogger,
     resume: Mapping[str, Any] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunResult:
-    """Run `stage` from its start (or from `resume`) to `config.steps`, checkpointing as it goes."""
+    """Run `stage` from its start (or from `resume`) to `config.steps`, checkpointing as it goes.
+
+    When `stop` is requested (SIGTERM, trainer/stages/preemption.py) the run saves its state
+    after the step it is in and raises Preempted. Under torchrun the ranks agree on it at the
+    logging steps only, so a step never waits on the host for it.
+    """
     start = restore(stage, resume, info, logger) if resume is not None else 0
     if start >= config.steps:
         logger.message(
@@ -558,6 +575,15 @@ def train(
             exported = write_checkpoint(stage, config, out, done, info)
         if delay > 0:
             time.sleep(delay)
+        if stop is not None and _stopping(stop, done, config, info):
+            if done % config.checkpoint_every != 0 and done != config.steps:
+                write_checkpoint(stage, config, out, done, info)
+            if done < config.steps:
+                raise Preempted(
+                    f"stopped by {stop.signal_name or 'another process'} at step {done} of "
+                    f"{config.steps}; the state is saved in {out}: run the same command with "
+                    "--resume auto (or --resume) to continue"
+                )
 
     digest_dir = os.environ.get(WEIGHTS_DIGEST_ENV)
     if digest_dir:

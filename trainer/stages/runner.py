@@ -12,6 +12,7 @@ from trainer.config import TrainConfig, describe_differences, save_yaml
 from trainer.stages.distributed import DistInfo, cleanup, setup
 from trainer.stages.loop import RunResult, check_fits, seed_everything, set_deterministic, train
 from trainer.stages.loop import Stage as StageProtocol
+from trainer.stages.preemption import stop_on_sigterm
 from trainer.stages.run_log import NullLogger, RunLogger
 from trainer.stages.speed import configure_backends
 from trainer.stages.state import remove_stale_temporaries
@@ -61,7 +62,8 @@ def run_stage(
             logger = RunLogger(out / TENSORBOARD_DIR, config.steps, start)
             if start:
                 logger.message(f"resuming {out} at step {start} of {config.steps}")
-        result = train(stage, config, out, info, logger, state)
+        with stop_on_sigterm() as stop:
+            result = train(stage, config, out, info, logger, state, stop)
         logger.message(
             f"done: step {result.step}; inference checkpoint {result.checkpoint_path}; "
             f"training state {result.state_path}; TensorBoard: tensorboard --logdir {out / TENSORBOARD_DIR}"

@@ -25,6 +25,7 @@ from faceedit.commands.bench.sections import section_functions
 from faceedit.commands.bench.settings import Settings
 from faceedit.errors import ConfigError, FaceEditError
 from faceedit.fileio import atomic_write_text
+from faceedit.media.bundled import resolve_checkpoint
 from faceedit.model.config import preset
 from faceedit.timing import matmul_peak_gflops
 from faceedit.weights import checkpoint as checkpoint_io
@@ -91,7 +92,8 @@ def run_benchmark(settings: Settings, progress: Any = None) -> Report:
 
 def _load(settings: Settings) -> tuple[checkpoint_io.LoadedCheckpoint, str]:
     if settings.checkpoint is not None:
-        loaded = checkpoint_io.load(settings.checkpoint, device="cpu")
+        # A bundled model by its word (`--checkpoint real`), as everywhere a checkpoint is taken.
+        loaded = checkpoint_io.load(resolve_checkpoint(settings.checkpoint), device="cpu")
         if loaded.generator is None or loaded.parser is None:
             raise FaceEditError(
                 f"{settings.checkpoint}: the benchmark needs a parser and a generator; this file "

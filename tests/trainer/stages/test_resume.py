@@ -4,6 +4,7 @@ part of the state."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -22,8 +23,10 @@ from faceedit.weights import checkpoint
 from tests.trainer.fixtures import AffectNetRow, write_affectnet, write_celebamask_hq
 from tests.trainer.stages.test_stages import FAST, one_thread  # noqa: F401 (an autouse fixture)
 from trainer.commands.cli import main
+from trainer.commands.common import RESUME_AUTO, RESUME_YES, settle_resume
 from trainer.stages.distributed import DistInfo
 from trainer.stages.loop import STEP_DELAY_ENV, EndlessLoader
+from trainer.stages.preemption import EXIT_REQUEUE
 from trainer.stages.state import SLOW_WRITE_ENV, load_state, save_state
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -137,6 +140,41 @@ def test_a_sigkilled_run_resumes_exactly(
     for part in ("generator", "discriminator", "parser"):
         sa, sb = getattr(a, part).state_dict(), getattr(b, part).state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa), part
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_state_and_the_same_command_continues_exactly(
+    gan_inputs: dict[str, Path], tmp_path: Path, deterministic: None
+) -> None:
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_cli(*gan_args(gan_inputs, straight)) == 0
+    # One command for a requeued job: no state yet, so `--resume auto` starts the run; with
+    # checkpoints only at the end, any state mid-run is the one SIGTERM made.
+    command = [*gan_args(gan_inputs, stopped), "--checkpoint-every", 100, "--resume", "auto"]
+    process = start_cli(*command, env={STEP_DELAY_ENV: "0.5"})
+    wait_for(lambda: (stopped / "tensorboard").is_dir(), process, "the first step")
+    time.sleep(1.0)
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=KILL_TIMEOUT_S)
+    assert process.returncode == EXIT_REQUEUE, stderr.decode()
+    stopped_at = saved_step(stopped)
+    assert 1 <= stopped_at < 6, "SIGTERM did not land mid-run"
+    assert f"stopped by SIGTERM at step {stopped_at} of 6" in stderr.decode()
+    assert (stopped / "model.safetensors").is_file()
+
+    assert run_cli(*command) == 0  # the same command again: it continues
+    assert_same_state(load_state(straight / "state.pt"), load_state(stopped / "state.pt"))
+
+
+def test_resume_auto_continues_only_where_a_state_was_saved(tmp_path: Path) -> None:
+    def settled(resume: str | None, out: Path) -> bool:
+        return settle_resume(argparse.Namespace(resume=resume, out=str(out)))
+
+    assert not settled(RESUME_AUTO, tmp_path / "new")  # nothing saved: a fresh run
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "state.pt").write_bytes(b"")
+    assert settled(RESUME_AUTO, tmp_path / "old")
+    assert settled(RESUME_YES, tmp_path / "new") and not settled(None, tmp_path / "old")
 
 
 @pytest.mark.slow
