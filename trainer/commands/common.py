@@ -164,6 +164,7 @@ def settle_resume(args: argparse.Namespace) -> bool:
     """args.resume as a bool: `--resume auto` is True where --out holds a state.pt."""
     if args.resume == RESUME_AUTO:
         args.resume = (Path(args.out).expanduser() / STATE_FILE).is_file()
+        args.resume_auto = True  # the same command starts and continues: --recipe stays
     else:
         args.resume = bool(args.resume)
     return bool(args.resume)
@@ -188,7 +189,9 @@ def resolve_config(
         flags["deterministic"] = True
     updates = [yaml_updates, {k: v for k, v in flags.items() if v is not None}]
     if args.resume:
-        if args.recipe:
+        # A recipe cannot change a saved run: refused, except in the one requeued command of
+        # `--resume auto`, where the saved settings win (and any flag that differs is refused).
+        if args.recipe and not getattr(args, "resume_auto", False):
             raise ConfigError(
                 f"--recipe {args.recipe}: a resumed run continues with its saved settings; "
                 "drop --recipe (only --steps, the intervals, --num-workers and dataset "

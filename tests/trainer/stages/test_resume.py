@@ -150,7 +150,10 @@ def test_sigterm_saves_the_state_and_the_same_command_continues_exactly(
     assert run_cli(*gan_args(gan_inputs, straight)) == 0
     # One command for a requeued job: no state yet, so `--resume auto` starts the run; with
     # checkpoints only at the end, any state mid-run is the one SIGTERM made.
-    command = [*gan_args(gan_inputs, stopped), "--checkpoint-every", 100, "--resume", "auto"]
+    command = [
+        *gan_args(gan_inputs, stopped),
+        *("--checkpoint-every", 100, "--resume", "auto"),
+    ]
     process = start_cli(*command, env={STEP_DELAY_ENV: "0.5"})
     wait_for(lambda: (stopped / "tensorboard").is_dir(), process, "the first step")
     time.sleep(1.0)
