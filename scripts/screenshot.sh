@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Regenerate docs/screenshot.png: the main window on one of the demo model's procedural sample
-# faces with moved sliders and the segmentation overlay, through the app's own `--snapshot`.
+# Regenerate docs/screenshot.png: the main window on the bundled real sample photo, edited
+# towards happy by the bundled real-face model, with the segmentation overlay, through the app's
+# own `--snapshot`.
 #
-# Uses the bundled demo model (`--checkpoint demo`); CHECKPOINT=path/to/model.safetensors takes
-# another (with a user's checkpoint, give a photo too: IMAGE=path). Renders under a real X
+# CHECKPOINT=demo (or a path) takes another model; IMAGE=path another picture (the demo model
+# needs one of its procedural samples: IMAGE=faceedit/assets/samples/world_face_1.png). Renders under a real X
 # server when xvfb-run is installed (apt-get install xvfb xauth), else offscreen. Never touches
 # the user's settings (a temporary settings folder, and --snapshot writes none anyway).
 # SCREEN=1366x768 renders on a laptop-sized screen (the window fills it): docs/screenshot-1366.png.
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 out=${1:-docs/screenshot.png}
-checkpoint=${CHECKPOINT:-demo}
+checkpoint=${CHECKPOINT:-real}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -30,5 +31,5 @@ if [ -n "${IMAGE:-}" ]; then
 fi
 "${runner[@]}" "$python" -m faceedit.commands.cli "${source[@]}" \
     --checkpoint "$checkpoint" --device cpu --no-compile \
-    --expression happy=0.8,surprised=0.35 --region mouth:happy=1 --editable brows,eyes,mouth \
+    --expression "${EXPRESSION:-happy=1}" \
     --snapshot "$out"

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from faceedit.errors import CheckpointError, ConfigError, DatasetError, InputError
 from faceedit.fileio import atomic_write_bytes, check_output_file
+from faceedit.model.config import EditArea
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
 from faceedit.weights.expression_facts import TABLE_KEY, ExpressionFacts
@@ -127,9 +128,13 @@ def bundle(
     out: str | os.PathLike[str],
     min_class_images: int | None = None,
     max_bytes: int = MAX_BUNDLE_BYTES,
+    edit_area: EditArea | None = None,
 ) -> tuple[Path, dict[str, ExpressionFacts]]:
     """Write the bundled model of a trained checkpoint to `out`, atomically; refuse one that
-    cannot edit or would weigh more than `max_bytes`. Returns the path and its table."""
+    cannot edit or would weigh more than `max_bytes`. Returns the path and its table.
+
+    `edit_area` ("crop" or "face", ModelConfig.edit_area) sets where the app pastes its
+    edits, an inference setting no weight depends on (None: as the checkpoint says)."""
     source = checkpoint_file(run_or_file)
     target = check_output_file(out, "--out")
     loaded = checkpoint.load(source, device="cpu")  # safetensors only: a file runs no code
@@ -151,8 +156,9 @@ def bundle(
         "photos_counted": counts is not None,
         "min_class_images": None if counts is None else counts.min_class_images,
     }
+    config = loaded.config if edit_area is None else loaded.config.replace(edit_area=edit_area)
     data = checkpoint.encode(
-        loaded.config,
+        config,
         parser=loaded.parser,
         generator=loaded.generator,
         metadata=metadata,

@@ -223,6 +223,33 @@ def crop_feather(size: int) -> np.ndarray:
     return weights
 
 
+# The face's oval in the crop template (unit coordinates, CANONICAL_LANDMARKS' proportions): a
+# superellipse (power 3, squarer than an ellipse, as a face is) from above the brows (0.285) to
+# the chin (0.845), cheek to cheek (0.27-0.73). Weight 1 inside _OVAL_FULL of its radius, a
+# smoothstep to 0 at 1: the brows' outer ends still get most of an edit.
+_OVAL_CENTRE: Final[tuple[float, float]] = (0.5, 0.565)
+_OVAL_RADII: Final[tuple[float, float]] = (0.23, 0.28)
+_OVAL_POWER: Final[float] = 3.0
+_OVAL_FULL: Final[float] = 0.75
+
+
+@functools.lru_cache(maxsize=8)
+def face_oval(size: int) -> np.ndarray:
+    """(size, size) float32 weights in crop space: 1 on the aligned face, 0 beyond its oval.
+
+    A model whose config says edit_area="face" has its edits pasted only here, so hair and
+    background keep their pixels (read-only, cached per size).
+    """
+    coords = (np.arange(size, dtype=np.float64) + 0.5) / size
+    dx = (coords[None, :] - _OVAL_CENTRE[0]) / _OVAL_RADII[0]
+    dy = (coords[:, None] - _OVAL_CENTRE[1]) / _OVAL_RADII[1]
+    radius = (np.abs(dx) ** _OVAL_POWER + np.abs(dy) ** _OVAL_POWER) ** (1.0 / _OVAL_POWER)
+    t = np.clip((1.0 - radius) / (1.0 - _OVAL_FULL), 0.0, 1.0)
+    weights = (t * t * (3 - 2 * t)).astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
 def _frame_roi(
     alignment: Alignment,
     frame_shape: tuple[int, ...],

@@ -31,7 +31,14 @@ from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import compile_process, optimize
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
-from faceedit.inference.outputs import EditResult, Parsing, parsing_arrays, paste_maps, to_uint8
+from faceedit.inference.outputs import (
+    EditResult,
+    Parsing,
+    in_edit_area,
+    parsing_arrays,
+    paste_maps,
+    to_uint8,
+)
 from faceedit.inference.request import Capabilities, CompileStatus
 from faceedit.model.config import ModelConfig
 from faceedit.model.unified import UnifiedModel, resize
@@ -318,7 +325,9 @@ class EditEngine:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         timings["generate"] = (time.perf_counter() - started) * 1000
-        weights, lock = paste_maps(out.attention, masks, editable, crop.shape[:2])
+        weights, lock = in_edit_area(
+            self.config, *paste_maps(out.attention, masks, editable, crop.shape[:2])
+        )
         result = EditResult(
             crop=to_uint8(image[0], crop.shape[:2]),
             region_masks=masks[0].float().cpu().numpy(),
@@ -367,8 +376,9 @@ class EditEngine:
         }
         results = []
         for i, crop in enumerate(crops):
-            weights, lock = paste_maps(
-                out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2]
+            weights, lock = in_edit_area(
+                self.config,
+                *paste_maps(out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2]),
             )
             results.append(
                 EditResult(

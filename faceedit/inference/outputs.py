@@ -12,7 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceedit.faces.align import face_oval
 from faceedit.inference.edit_weights import edit_weight, lock_union
+from faceedit.model.config import ModelConfig
 
 
 @dataclass
@@ -71,6 +73,18 @@ def paste_maps(
         ]
     arrays = [m.cpu().numpy().astype(np.float32) for m in maps]
     return arrays[0], arrays[1] if len(arrays) > 1 else None
+
+
+def in_edit_area(
+    config: ModelConfig | None, weights: np.ndarray, lock: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Paste weights (B, S, S) and a lock's union cut to the model's edit area: with
+    edit_area="face", the face's oval (faceedit.faces.align.face_oval), so hair and background
+    keep their pixels and a region lock's footprint stays on the face."""
+    if config is None or config.edit_area != "face":
+        return weights, lock
+    oval = face_oval(weights.shape[-1])
+    return weights * oval, None if lock is None else lock * oval
 
 
 def to_uint8(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

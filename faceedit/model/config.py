@@ -20,6 +20,7 @@ from faceedit.vocab.labels import NUM_CLASSES, REGION_GROUPS
 
 ParserKind = Literal["bisenet", "unet"]
 RegionSource = Literal["masks", "boxes"]
+EditArea = Literal["crop", "face"]
 
 IMAGENET_MEAN: Final[tuple[float, float, float]] = (0.485, 0.456, 0.406)
 IMAGENET_STD: Final[tuple[float, float, float]] = (0.229, 0.224, 0.225)
@@ -182,6 +183,10 @@ class ModelConfig:
     # each face's five landmarks (the paper's ablation).
     region_source: RegionSource = "masks"
     freeze_parser: bool = False  # the parser gets no gradients (the gan stage; an ablation)
+    # Where the app pastes an edit: "crop", the whole aligned crop (feathered at its border);
+    # "face", the face's oval in the crop template (faceedit/faces/align.py `face_oval`), so hair
+    # and background stay as they were. Inference only: no weight depends on it.
+    edit_area: EditArea = "crop"
     parser: ParserConfig = field(default_factory=ParserConfig)
     global_generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     local_generator: GeneratorConfig = field(
@@ -202,6 +207,8 @@ class ModelConfig:
         _check_at_most("ModelConfig", MAX_EXPRESSIONS, num_expressions=self.num_expressions)
         if self.crop_size % 4:
             _fail("ModelConfig.crop_size", f"{self.crop_size} is not a multiple of 4")
+        if self.edit_area not in ("crop", "face"):
+            _fail("ModelConfig.edit_area", f"{self.edit_area!r} is not 'crop' or 'face'")
         if self.region_source not in ("masks", "boxes"):
             _fail("ModelConfig.region_source", f"{self.region_source!r} is not 'masks' or 'boxes'")
         if len(self.regions) > len(REGION_GROUPS):
@@ -331,6 +338,9 @@ def _real_128() -> ModelConfig:
         discriminator=DiscriminatorConfig(
             base_channels=16, num_layers=5, local_base_channels=8, local_num_layers=3
         ),
+        # Real photos: edits stay on the face (its global editor also repaints hair and
+        # background, 3.8 grey levels outside the face on held-out photos; docs/real-faces.md).
+        edit_area="face",
     )
 
 

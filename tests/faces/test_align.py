@@ -14,6 +14,7 @@ from faceedit.faces.align import (
     align,
     crop_feather,
     estimate_similarity,
+    face_oval,
     face_region_mask,
     paste_back,
     region_gate,
@@ -96,6 +97,17 @@ def test_paste_back_adds_the_change_and_keeps_the_photos_detail(
     feather = crop_feather(128)
     assert feather[0].max() == 0 and feather[:, -1].max() == 0 and feather[64, 64] == 1
     assert crop_feather(128) is feather  # built once per size
+
+
+def test_the_face_oval_covers_the_templates_face_and_nothing_beyond() -> None:
+    oval = face_oval(128)
+    assert oval.dtype == np.float32 and not oval.flags.writeable and face_oval(128) is oval
+    assert oval.min() >= 0.0 and oval.max() == 1.0
+    points = template_landmarks(128)
+    for x, y in points.round().astype(int):  # eyes, nose tip, mouth corners: full weight
+        assert oval[y, x] == 1.0
+    assert oval[10, 64] == 0 and oval[64, 5] == 0 and oval[125, 64] == 0  # hair, side, neck
+    assert np.abs(np.diff(oval, axis=0)).max() < 0.2  # a soft edge, no step
 
 
 def test_a_greyscale_photo_stays_greyscale_under_a_coloured_edit(

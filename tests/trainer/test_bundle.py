@@ -9,10 +9,12 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from faceedit.errors import CheckpointError, InputError
+from faceedit.faces.align import face_oval
 from faceedit.inference.engine import EditEngine
 from faceedit.weights import checkpoint
 from faceedit.weights.expression_facts import ExpressionFacts, read_facts
@@ -119,6 +121,19 @@ def test_without_the_runs_data_trained_comes_from_the_report(run: Path, tmp_path
     assert [n for n, row in table.items() if row.trained] == ["neutral", "happy", "sad"]
     assert all(row.photos is None for row in table.values())
     assert table["happy"].read_as_target == 0.62
+
+
+def test_edit_area_face_keeps_the_edit_on_the_face(run: Path, tmp_path: Path) -> None:
+    report = write_report(tmp_path / "report.json", ["neutral", "happy"])
+    kept, _ = bundle(run, report, tmp_path / "kept.safetensors")
+    assert checkpoint.load(kept).config.edit_area == "crop"  # as the checkpoint said
+    face, _ = bundle(run, report, tmp_path / "face.safetensors", edit_area="face")
+    engine = EditEngine.load(face, device="cpu")
+    assert engine.config is not None and engine.config.edit_area == "face"
+    crop = np.full((engine.crop_size, engine.crop_size, 3), 128, np.uint8)
+    weight = engine.edit(crop, {"happy": 1.0}).weight
+    oval = face_oval(engine.crop_size)
+    assert np.all(weight[oval == 0] == 0)  # nothing pasted off the face
 
 
 def test_min_class_images_overrides_the_runs_own(run: Path, data: Path, tmp_path: Path) -> None:

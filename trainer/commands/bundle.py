@@ -52,9 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run's data.min_class_images when it balanced classes, else 1)",
     )
 
+    parser.add_argument(
+        "--edit-area",
+        choices=("crop", "face"),
+        default=None,
+        help="where the app pastes the model's edits: the whole aligned crop, or the face's "
+        "oval only, so hair and background keep their pixels (default: as the checkpoint says)",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
-    path, table = bundle(args.checkpoint, args.report, args.out, args.min_class_images)
+    path, table = bundle(
+        args.checkpoint, args.report, args.out, args.min_class_images, edit_area=args.edit_area
+    )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     for name, row in table.items():
         print(f"  {name}: {describe(name, row)}")

@@ -270,7 +270,7 @@ def write_report(report: RealFaceReport, out: str | os.PathLike[str]) -> dict[st
     if report.grid:
         figure = image_grid(
             [list(r) for r in report.grid],
-            column_titles=("input", "happy", "surprised", "diff x4"),
+            column_titles=("input", *report.editors[0].targets, f"{TARGETS[0]} diff x4"),
         )
         paths["grid"] = save_png(folder / "edits.png", figure)
     return paths
