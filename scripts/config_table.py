@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from trainer.config import DEFAULT_PRESET, STAGES, TrainConfig, default_config
+from trainer.config import DEFAULT_PRESET, STAGES, TrainConfig, default_config, flatten_keys
 
 DOC: Final[Path] = Path(__file__).resolve().parents[1] / "docs" / "training.md"
 START: Final[str] = "<!-- config-table:start -->"
@@ -96,16 +96,6 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def leaves(cls: type, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
     """(dotted key, type, documentation) of every leaf field under the dataclass `cls`."""
     hints = typing.get_type_hints(cls)
@@ -119,7 +109,7 @@ def leaves(cls: type, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
 
 
 def rows() -> list[Row]:
-    defaults = {stage: flatten(default_config(stage).to_dict()) for stage in STAGES}
+    defaults = {stage: flatten_keys(default_config(stage).to_dict()) for stage in STAGES}
     table: list[Row] = []
     undocumented: list[str] = []
     for key, hint, doc in leaves(TrainConfig):

@@ -457,7 +457,7 @@ def merge(config: TrainConfig, updates: Mapping[str, Any], from_text: bool = Fal
     coerced to the field types (lists become tuples, ints become floats where floats are due).
     """
     data = config.to_dict()
-    for key, value in _flatten(updates).items():
+    for key, value in flatten_keys(updates).items():
         owner = retired_owner(key)
         if owner is not None:  # an old config's retired option: checked, then dropped
             check_retired(owner, key.rsplit(".", 1)[-1], value, key)
@@ -514,7 +514,7 @@ def save_yaml(config: TrainConfig) -> str:
 
 def differences(config: TrainConfig, base: TrainConfig) -> dict[str, tuple[Any, Any]]:
     """Dotted key -> (base value, value) for every leaf that differs."""
-    ours, theirs = _flatten(config.to_dict()), _flatten(base.to_dict())
+    ours, theirs = flatten_keys(config.to_dict()), flatten_keys(base.to_dict())
     return {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
 
 
@@ -545,12 +545,13 @@ def check_resumable(saved: TrainConfig, requested: TrainConfig) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_keys(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys: {"loss": {"cycle": 10}} -> {"loss.cycle": 10}."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(_flatten(value, path + "."))
+            flat.update(flatten_keys(value, path + "."))
         else:
             flat[path] = value
     return flat

@@ -22,7 +22,7 @@ from tests.trainer.world_runs import (
     record_stages,
     write_untrained_run,
 )
-from trainer.config import STAGES, TrainConfig
+from trainer.config import STAGES, TrainConfig, flatten_keys
 from trainer.judges import learning
 from trainer.judges.learning import CheckPlan
 from trainer.recipes import RECIPES_DIR, load_recipe, recipe_names
@@ -195,7 +195,7 @@ def test_every_recipe_states_every_setting_its_stages_use(name: str) -> None:
     so a changed default cannot change a trained model's recipe."""
     data = yaml.safe_load((RECIPES_DIR / f"{name}.yaml").read_text())
     for stage, (groups, keys) in USED.items():
-        named = set(_flat(data["stages"][stage]))
+        named = set(flatten_keys(data["stages"][stage]))
         config = load_recipe(name).config(stage).to_dict()
         wanted = {f"{g}.{k}" for g in groups for k in config[g]} | set(keys)
         if stage == "gan":  # the joint stage's parser: not trained here
@@ -216,16 +216,6 @@ def test_variants_load_by_name_and_from_a_file(tmp_path: Path) -> None:
     mine = load_recipe(f"{copy}:quick")
     assert mine.spec == f"{copy}:quick" and mine.config("joint").steps == 20
     assert load_recipe(copy).variants == ("ci", "quick")
-
-
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _recipe_with(tmp_path: Path, change: Any) -> Path:
