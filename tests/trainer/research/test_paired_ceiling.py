@@ -13,6 +13,7 @@ from trainer.commands.cli import main
 from trainer.research.paired_ceiling import PairedPlan, identity_stacks, train_paired
 
 
+@pytest.mark.slow
 def test_training_with_the_answer_lowers_the_distance_to_it(check_folder: Path) -> None:
     faces = identity_stacks(check_folder / "world", "train", 64)
     assert faces.shape[1:] == (8, 3, 64, 64)

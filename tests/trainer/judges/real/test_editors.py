@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from faceedit.faces.detect import FaceDetector
 from faceedit.inference.engine import EditEngine
@@ -22,6 +23,7 @@ from trainer.judges.real.editors import (
 )
 
 
+@pytest.mark.slow
 def test_the_product_editor_finds_the_face_and_keeps_its_lock(tiny_model: Path) -> None:
     engine = EditEngine.load(tiny_model, device="cpu")
     product = ProductEditor(FramePipeline(engine, FaceDetector(device="cpu")))
