@@ -96,31 +96,30 @@ class PairedExpressions(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         return int(choices[rng.integers(len(choices))])
 
-    def _parts(self, index: int) -> np.ndarray:
-        shard, row = self.base.locate(index)
-        return part_mask(np.asarray(self.base._map("labels", shard)[row]))
-
-    def load_uint8(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
-        image, label, valence_arousal = self.base.load_uint8(epoch, index)
+    def _pair(self, epoch: int, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(the partner's index, or `index` itself without one; has_partner; both photos'
+        expression parts (1, S, S))."""
         partner = self.partner_of(epoch, index)
         other = index if partner is None else partner
+        parts = part_mask(self.base.label_array(index)) | part_mask(self.base.label_array(other))
+        return other, torch.tensor(partner is not None), torch.from_numpy(parts[None])
+
+    def load_uint8(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
+        other, has_partner, parts = self._pair(epoch, index)
         partner_image, partner_label, _ = self.base.load_uint8(epoch, other)
-        parts = self._parts(index) | self._parts(other)
         return (
-            image,
-            label,
-            valence_arousal,
+            *self.base.load_uint8(epoch, index),
             partner_image,
             partner_label,
-            torch.tensor(partner is not None),
-            torch.from_numpy(parts[None]),
+            has_partner,
+            parts,
         )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        items = list(self.load_uint8(self.epoch, int(index)))
-        for k in (0, 3):
-            items[k] = items[k].float().div(127.5).sub(1.0)
-        return tuple(items)
+        index = int(index)
+        other, has_partner, parts = self._pair(self.epoch, index)
+        partner_image, partner_label, _ = self.base[other]
+        return (*self.base[index], partner_image, partner_label, has_partner, parts)
 
 
 __all__ = ["PART_CLASSES", "PairedExpressions", "part_mask", "partner_table"]

@@ -231,6 +231,12 @@ class ShardDataset(Dataset):
         image = np.array(self._map("images", shard)[row])
         return resize_image(image, self.size) if self.size != image.shape[0] else image
 
+    def label_array(self, index: int) -> np.ndarray:
+        """(S, S) uint8 label map of sample `index` (parsing shards), at the asked size."""
+        shard, row = self.locate(index)
+        labels = np.array(self._map("labels", shard)[row])
+        return resize_labels(labels, self.size) if self.size != labels.shape[0] else labels
+
     def __getstate__(self) -> dict[str, Any]:
         # Maps are per process: a worker re-opens what it reads.
         state = self.__dict__.copy()
@@ -264,11 +270,7 @@ class ShardParsing(ShardDataset):
 
     def arrays(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(image (S, S, 3) uint8, labels (S, S) uint8) of sample `index` in `epoch`."""
-        shard, row = self.locate(index)
-        image = np.array(self._map("images", shard)[row])
-        labels = np.array(self._map("labels", shard)[row])
-        if self.size != image.shape[0]:
-            image, labels = resize_image(image, self.size), resize_labels(labels, self.size)
+        image, labels = self.image_array(index), self.label_array(index)
         if self.augment is not None:
             # The raw loader's paired augmentation with the same draws: a shard sample equals
             # the raw loader's sample for the same (seed, epoch, index).

@@ -28,20 +28,19 @@ class FakeShards:
     def __len__(self) -> int:
         return len(TARGETS)
 
-    def locate(self, index: int) -> tuple[int, int]:
-        return 0, index
-
-    def _map(self, name: str, shard: int) -> np.ndarray:
-        assert name == "labels"
-        labels = np.zeros((len(TARGETS), SIZE, SIZE), np.uint8)
-        labels[:, 0, :] = CLASS_INDEX["skin"]
-        for k in range(len(TARGETS)):
-            labels[k, 1 + k, :] = CLASS_INDEX["mouth"]  # each sample's mouth on its own row
+    def label_array(self, index: int) -> np.ndarray:
+        labels = np.zeros((SIZE, SIZE), np.uint8)
+        labels[0, :] = CLASS_INDEX["skin"]
+        labels[1 + index, :] = CLASS_INDEX["mouth"]  # each sample's mouth on its own row
         return labels
 
     def load_uint8(self, epoch: int, index: int) -> tuple[torch.Tensor, ...]:
         image = torch.full((3, SIZE, SIZE), index, dtype=torch.uint8)
         return image, torch.tensor(int(TARGETS[index])), torch.full((2,), float("nan"))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        image, label, valence_arousal = self.load_uint8(0, index)
+        return image.float() / 127.5 - 1.0, label, valence_arousal
 
 
 TEACHABLE = np.array([True, True, True, True, False, True, True, False])  # not fear, contempt

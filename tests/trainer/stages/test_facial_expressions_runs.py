@@ -16,6 +16,7 @@ from tests.trainer.stage_runs import FAST
 from tests.trainer.stages.test_stages import one_thread  # noqa: F401 (an autouse fixture)
 from trainer.commands.cli import main
 from trainer.data import dlib_landmarks
+from trainer.judges.learning import read_scalars
 from trainer.stages.state import load_state
 
 
@@ -43,6 +44,10 @@ def test_every_stage_trains_from_one_prepared_folder(
         run_cli(*gan, "--steps", 2, "--set", "gan_optim.n_critic=1", "--out", tmp_path / "g") == 0
     )
     assert checkpoint.load(tmp_path / "g" / "model.safetensors").generator is not None
+    # Same-person pairs read the folder's file names and label maps (trainer/data/pairs.py).
+    paired = ["--set", "gan_optim.n_critic=1", "--set", "loss.paired=10", "--out", tmp_path / "gp"]
+    assert run_cli(*gan, "--steps", 2, *paired) == 0
+    assert "g/paired" in read_scalars(tmp_path / "gp" / "tensorboard")
 
     joint = ["joint", "--facial-expressions", prepared, "--init", tmp_path / "g", *FAST]
     assert (
