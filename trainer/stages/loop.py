@@ -571,19 +571,19 @@ def train(
                 logger.image(tag, image, done)
 
         # ---- checkpoint
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        checkpoint_due = done % config.checkpoint_every == 0 or done == config.steps
+        if checkpoint_due:
             exported = write_checkpoint(stage, config, out, done, info)
         if delay > 0:
             time.sleep(delay)
-        if stop is not None and _stopping(stop, done, config, info):
-            if done % config.checkpoint_every != 0 and done != config.steps:
+        if done < config.steps and stop is not None and _stopping(stop, done, config, info):
+            if not checkpoint_due:
                 write_checkpoint(stage, config, out, done, info)
-            if done < config.steps:
-                raise Preempted(
-                    f"stopped by {stop.signal_name or 'another process'} at step {done} of "
-                    f"{config.steps}; the state is saved in {out}: run the same command with "
-                    "--resume auto (or --resume) to continue"
-                )
+            raise Preempted(
+                f"stopped by {stop.signal_name or 'another process'} at step {done} of "
+                f"{config.steps}; the state is saved in {out}: run the same command with "
+                "--resume auto (or --resume) to continue"
+            )
 
     digest_dir = os.environ.get(WEIGHTS_DIGEST_ENV)
     if digest_dir:
