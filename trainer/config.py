@@ -200,6 +200,11 @@ class LossWeights:
     # identity, it is the target, and the edit's blurred luminance in the face parts is pulled
     # towards that photo's. 0 in the paper's setting; needs a prepared facial-expressions folder.
     paired: float = 0.0
+    # The edit seen as `faceedit edit --editable mouth` shows it (the input outside the parser's
+    # mouth, x + m_mouth (y - x)) is classified as the target by the global critic: a locked
+    # mouth must carry the expression by itself, not leave it to cheeks and eyes. 0 in the
+    # paper's setting; needs a "mouth" region.
+    mouth_only_classification: float = 0.0
     parser_loss_weight: float = 1.0  # joint stage: the parser's own OHEM cross-entropy
 
     def __post_init__(self) -> None:

@@ -47,6 +47,7 @@ from trainer.stages.speed import (
     uses_channels_last,
 )
 from trainer.stages.steps import (
+    MOUTH_REGION,
     SamePersonPairs,
     condition,
     discriminator_step,
@@ -219,6 +220,11 @@ class GanStage:
             )
         if self.boxes:
             expressions.return_points = True
+        if config.loss.mouth_only_classification > 0 and MOUTH_REGION not in model_config.regions:
+            raise ConfigError(
+                f"loss.mouth_only_classification needs a {MOUTH_REGION!r} region; "
+                f"model.regions is {list(model_config.regions)}"
+            )
         self.paired = config.loss.paired > 0
         if self.paired:
             expressions = paired_expressions(expressions, config)

@@ -343,9 +343,29 @@ def generator_step(
     named["g/attention_tv"] = weights.attention_tv * losses.total_variation(attention)
     if weights.edit_tv > 0:
         named["g/edit_tv"] = weights.edit_tv * losses.total_variation(out.image - x)
+    if weights.mouth_only_classification > 0:
+        mouth = model.generator.regions.index(MOUTH_REGION)
+        named["g/mouth_only_cls"] = weights.mouth_only_classification * mouth_only_loss(
+            critic, x, out.image, masks[:, mouth : mouth + 1], batch.target_labels
+        )
     if weights.paired > 0 and batch.pairs is not None:
         pairs = batch.pairs
         named["g/paired"] = weights.paired * losses.paired_loss(
             out.image, pairs.images, pairs.parts, pairs.has_partner
         )
     return named
+
+
+# The region `--editable mouth` leaves editable (LossWeights.mouth_only_classification).
+MOUTH_REGION = "mouth"
+
+
+def mouth_only_loss(
+    critic: nn.Module, x: Tensor, edit: Tensor, mouth: Tensor, targets: Tensor
+) -> Tensor:
+    """The global critic's classification loss towards `targets` of the edit with only the
+    mouth editable, x + m_mouth (edit - x): the composite HierarchicalGenerator's region lock
+    makes, so only the mouth's pixels receive its gradient. mouth (B, 1, S, S)."""
+    composite = x + mouth * (edit - x)
+    judged = cast(HierarchicalDiscriminator, critic).global_discriminator(composite)
+    return losses.classification_loss(judged.logits, targets)

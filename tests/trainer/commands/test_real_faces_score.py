@@ -21,7 +21,7 @@ from trainer.judges.real.scorer import (
 
 def _empty_scores(name: str) -> EditorScores:
     target = {t: TargetScores(t, 0, None, None, {}) for t in ("happy", "surprised")}
-    lock = LockScores("happy", ("mouth",), target["happy"], 0, 0, None, None, 0)
+    lock = LockScores("happy", ("mouth",), target["happy"], 0, 0, None, None, 0, None, 0)
     return EditorScores(name, 0, target, lock, None, None, None, None, None, None, 0)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from faceedit.fileio import atomic_write_text
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.judges.plots import image_grid, save_png
-from trainer.judges.real.scorer import MOUTH_BAND, TARGETS, EditorScores, RealFaceReport
+from trainer.judges.real.scorer import FAR_BAND, MOUTH_BAND, TARGETS, EditorScores, RealFaceReport
 
 PRODUCT: Final[str] = "product"
 CONTROL_MAX_READ: Final[float] = 0.25  # a control read as the target more often fools the judge
@@ -57,11 +57,18 @@ def goals(report: RealFaceReport) -> list[Goal]:
             lambda v: v == 0,
         ),
         (
-            "--editable mouth: footprint within the landmark lips (+0.15 eye distances), "
-            "worst edit",
+            f"--editable mouth: footprint within the landmark lips (+{MOUTH_BAND} eye "
+            "distances), worst edit",
             ">= 0.90",
             locked.footprint_inside_mouth_min,
             lambda v: v >= 0.9,
+        ),
+        (
+            f"--editable mouth: edits whose footprint reaches beyond the lips (+{FAR_BAND} "
+            "eye-to-mouth distances: a cheek, an eye, a corner)",
+            "0",
+            float(locked.footprint_far_edits),
+            lambda v: v == 0,
         ),
         ("surprised=1: read as surprised", ">= 0.40", surprised.read_as_target, lambda v: v >= 0.4),
         (
@@ -199,7 +206,8 @@ def report_markdown(report: RealFaceReport) -> str:
         f"Mouth lock: {lock.changed_pixels} pixels changed in {lock.expression.edits} locked "
         f"edits; the parser's footprint lies within the landmark lips (+{MOUTH_BAND} eye "
         f"distances) for a mean share of {_fmt(lock.footprint_inside_mouth_mean)} over "
-        f"{lock.footprint_edits} edits with a footprint (worst {_fmt(lock.footprint_inside_mouth_min)}).",
+        f"{lock.footprint_edits} edits with a footprint (worst {_fmt(lock.footprint_inside_mouth_min)}, "
+        f"{lock.footprint_worst_photo}).",
         "",
         "## What the judge reads the product's edits as",
         "",

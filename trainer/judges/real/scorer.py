@@ -50,6 +50,10 @@ MOUTH_CLASSES: Final[tuple[int, ...]] = tuple(CLASS_INDEX[n] for n in ("mouth", 
 # A locked footprint "stays inside the mouth" when this share of it lies within the landmark
 # lips grown by MOUTH_BAND eye distances (the landmark polygons are themselves approximate).
 MOUTH_BAND: Final[float] = 0.15
+# A footprint pixel beyond the lips grown by FAR_BAND eye-to-mouth distances (the eyes' mid-point
+# to the lips' centre; unlike the eye distance, it barely shrinks on a turned face) is not on
+# the mouth at all: on a cheek, an eye or the image's corner.
+FAR_BAND: Final[float] = 0.5
 GRID_ROWS: Final[int] = 8
 
 Log = Callable[[str], None]
@@ -84,6 +88,8 @@ class LockScores:
     footprint_inside_mouth_mean: float | None
     footprint_inside_mouth_min: float | None
     footprint_edits: int
+    footprint_worst_photo: str | None  # the photo of the worst share, to look at
+    footprint_far_edits: int  # edits with footprint pixels beyond the lips + FAR_BAND (goal 0)
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,8 @@ class _Tally:
     lock_probs: list[np.ndarray] = field(default_factory=list)
     changed_outside: int = 0
     changed: int = 0
-    inside: list[float] = field(default_factory=list)
+    inside: list[tuple[float, str]] = field(default_factory=list)  # (share, photo)
+    far: int = 0
     distances: list[float] = field(default_factory=list)
     background: list[float] = field(default_factory=list)
     grey_kept: list[bool] = field(default_factory=list)
@@ -193,6 +200,7 @@ class _Face:
     descriptor: np.ndarray
     mouth: np.ndarray  # (S, S) bool landmark lips in the model's crop
     band: int
+    far_band: int
     grey: bool
 
 
@@ -248,6 +256,8 @@ def _know(file: str, photo: np.ndarray, face: Face, describer: Describer, crop_s
     labels = landmark_label_map(crop_points, crop_size)
     eyes = crop_points[36:42].mean(axis=0), crop_points[42:48].mean(axis=0)
     band = max(1, round(MOUTH_BAND * float(np.hypot(*(eyes[1] - eyes[0])))))
+    eye_to_mouth = crop_points[48:68].mean(axis=0) - (eyes[0] + eyes[1]) / 2
+    far_band = max(1, round(FAR_BAND * float(np.hypot(*eye_to_mouth))))
     return _Face(
         file=file,
         photo=photo,
@@ -256,6 +266,7 @@ def _know(file: str, photo: np.ndarray, face: Face, describer: Describer, crop_s
         descriptor=describer.describe(photo, face.box),
         mouth=np.isin(labels, MOUTH_CLASSES),
         band=band,
+        far_band=far_band,
         grey=is_greyscale(photo),
     )
 
@@ -321,7 +332,9 @@ def score_editors(
             if locked.crop_footprint is not None:
                 share = measures.share_inside(locked.crop_footprint, known.mouth, known.band)
                 if share is not None:
-                    tally.inside.append(share)
+                    tally.inside.append((share, file))
+                    near = measures.share_inside(locked.crop_footprint, known.mouth, known.far_band)
+                    tally.far += int(near is not None and near < 1.0)
         if len(grid) < GRID_ROWS and len(row) == 1 + len(targets_of(editors[0])):
             difference = np.abs(row[1].astype(np.int16) - row[0].astype(np.int16)) * 4
             row.append(np.clip(difference, 0, 255).astype(np.uint8))
@@ -343,6 +356,7 @@ def score_editors(
 
 
 def _editor_scores(name: str, tally: _Tally, photos: int, colour: int) -> EditorScores:
+    worst = min(tally.inside) if tally.inside else None
     critic = None
     if tally.critic:
         before, after = np.mean(np.array(tally.critic), axis=0)
@@ -357,9 +371,11 @@ def _editor_scores(name: str, tally: _Tally, photos: int, colour: int) -> Editor
             expression=_target_scores(LOCK_TARGET, tally.lock_probs),
             changed_outside_footprint=tally.changed_outside,
             changed_pixels=tally.changed,
-            footprint_inside_mouth_mean=_mean(tally.inside),
-            footprint_inside_mouth_min=min(tally.inside) if tally.inside else None,
+            footprint_inside_mouth_mean=_mean([share for share, _ in tally.inside]),
+            footprint_inside_mouth_min=worst[0] if worst else None,
             footprint_edits=len(tally.inside),
+            footprint_worst_photo=worst[1] if worst else None,
+            footprint_far_edits=tally.far,
         ),
         identity_kept=measures.fraction([d <= SAME_PERSON for d in tally.distances]),
         identity_mean_distance=_mean(tally.distances),

@@ -81,6 +81,27 @@ class Tinter:
         return Edit(np.clip(out, 0, 255).astype(np.uint8))
 
 
+class CornerLocker:
+    """A control whose lock footprint is the crop's top-left corner, far from any mouth; it
+    changes nothing."""
+
+    name = "corner lock"
+
+    def __call__(
+        self,
+        photo: np.ndarray,
+        face: Face,
+        target: str,
+        editable: Sequence[str] | None = None,
+        key: object = None,
+    ) -> Edit:
+        if editable is None:
+            return Edit(photo.copy())
+        corner = np.zeros((64, 64), bool)  # the scorer's crop size in these tests
+        corner[:6, :6] = True
+        return Edit(photo.copy(), np.zeros(photo.shape[:2], bool), corner)
+
+
 @pytest.fixture
 def photo_root(tmp_path: Path) -> Path:
     """Two grey neutral photos and a colour one, facial_expressions' layout."""

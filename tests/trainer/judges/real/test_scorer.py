@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainer.judges.real.conftest import BoxDescriber, CornerPainter, Tinter, fixed_face
+from tests.trainer.judges.real.conftest import (
+    BoxDescriber,
+    CornerLocker,
+    CornerPainter,
+    Tinter,
+    fixed_face,
+)
 from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
 from trainer.judges.real.editors import Editor, IdentityEditor, PatchEditor
 from trainer.judges.real.report import goals, write_report
@@ -31,7 +37,13 @@ COLOUR_FILES = ("Cy_Colour_0001.jpg",)
 def scored(photo_root: Path) -> dict[str, EditorScores]:
     torch.manual_seed(0)
     judge = ExpressionClassifier(ClassifierConfig(base_channels=4, image_size=32))
-    editors: list[Editor] = [IdentityEditor(), PatchEditor(), CornerPainter(), Tinter()]
+    editors: list[Editor] = [
+        IdentityEditor(),
+        PatchEditor(),
+        CornerPainter(),
+        Tinter(),
+        CornerLocker(),
+    ]
     scores, skipped, grid, edited = score_editors(
         editors,
         fixed_face,
@@ -72,6 +84,15 @@ def test_a_painted_patch_is_caught(scored: dict[str, EditorScores]) -> None:
     assert patch.greyscale_kept == 0.0  # red lips on a grey face
     corner = scored["corner paint"]
     assert corner.background_mean_change is not None and corner.background_mean_change > 0.5
+
+
+def test_a_lock_footprint_off_the_mouth_is_caught(scored: dict[str, EditorScores]) -> None:
+    corner = scored["corner lock"].locked
+    assert corner.footprint_edits == 2 and corner.footprint_far_edits == 2
+    assert corner.footprint_inside_mouth_min == 0.0
+    assert corner.footprint_worst_photo in GREY_FILES
+    none = scored["identity"].locked  # no footprint claimed: nothing to measure
+    assert none.footprint_edits == 0 and none.footprint_far_edits == 0
 
 
 def test_a_greyscale_photo_made_colourful_is_caught(scored: dict[str, EditorScores]) -> None:
