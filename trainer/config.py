@@ -24,6 +24,7 @@ from faceedit.errors import ConfigError
 from faceedit.fileio import reason
 from faceedit.limits import MAX_BATCH, MAX_SEED, MAX_STEPS, MAX_WORKERS
 from faceedit.model.config import PRESETS, ModelConfig, preset
+from faceedit.model.grouped import LOCAL_EXECUTIONS, LocalExecution
 
 Stage = Literal["parser", "gan", "joint"]
 STAGES: Final[tuple[Stage, ...]] = ("parser", "gan", "joint")
@@ -32,8 +33,8 @@ ExpressionSource = Literal["affectnet", "rafd", "folders", "facial_expressions"]
 EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders", "facial_expressions")
 DEFAULT_PRESET: Final[str] = "paper-128"
 
-# Fields a resumed run may change: they say how long to run, how often to report and where the
-# data lives, not what is learned from it.
+# Fields a resumed run may change: they say how long to run, how often to report, where the
+# data lives and how the networks are executed, not what is learned from it.
 RESUMABLE_CHANGES: Final[frozenset[str]] = frozenset(
     {
         "steps",
@@ -41,6 +42,7 @@ RESUMABLE_CHANGES: Final[frozenset[str]] = frozenset(
         "log_every",
         "image_every",
         "num_workers",
+        "local_execution",
         "data.celebamask_hq",
         "data.affectnet",
         "data.rafd",
@@ -296,6 +298,11 @@ class TrainConfig:
     num_workers: int = -1
     # Deterministic algorithms: bitwise repeatable on the CPU, best effort on CUDA.
     deterministic: bool = False
+    # How the gan and joint stages run the local editors and the region critics: "separate",
+    # one after the other (faster on a CPU); "grouped", each kind as one grouped network, for
+    # GPUs: one network's kernel launches instead of one per region, from the same weights, with
+    # the same results to float rounding (faceedit/model/grouped.py). Checkpoints are the same.
+    local_execution: LocalExecution = "separate"
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -316,6 +323,11 @@ class TrainConfig:
             _fail(
                 "num_workers",
                 f"must be an integer from -1 (auto) to {MAX_WORKERS}, got {self.num_workers!r}",
+            )
+        if self.local_execution not in LOCAL_EXECUTIONS:
+            _fail(
+                "local_execution",
+                f"{self.local_execution!r} is not one of {list(LOCAL_EXECUTIONS)}",
             )
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")

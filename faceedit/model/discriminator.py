@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from faceedit.model.config import ModelConfig
+from faceedit.model.grouped import (
+    LocalExecution,
+    check_local_execution,
+    grouped_layer,
+    grouped_sequential,
+)
 
 LEAKY_SLOPE = 0.01  # StarGAN's
 
@@ -93,7 +100,8 @@ class HierarchicalDiscriminator(nn.Module):
     """The global critic on the full crop plus one lighter critic per region on x * m_k.
 
     Every critic has the expression head: with per-region conditions only a region's own critic
-    can tell whether that region shows its target expression.
+    can tell whether that region shows its target expression. The region critics run one after
+    the other, or as one grouped network (`set_local_execution`), as the local editors do.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -121,6 +129,13 @@ class HierarchicalDiscriminator(nn.Module):
                 for name in self.regions
             }
         )
+        self.local_execution: LocalExecution = "separate"
+
+    def set_local_execution(self, mode: LocalExecution) -> HierarchicalDiscriminator:
+        """Run the region critics one after the other ("separate") or as one grouped network
+        ("grouped"); the weights, and so the state dict, stay as they are. Returns self."""
+        self.local_execution = check_local_execution(mode)
+        return self
 
     def forward(self, image: Tensor, region_masks: Tensor) -> DiscriminatorOutput:
         """image (B, 3, S, S) in [-1, 1], region_masks (B, K, S, S) in [0, 1]."""
@@ -132,8 +147,32 @@ class HierarchicalDiscriminator(nn.Module):
                 f"region_masks must be (B, K, S, S) = {expected} for regions "
                 f"{list(self.regions)}, got {tuple(region_masks.shape)}"
             )
+        global_ = self.global_discriminator(image)  # first: it checks the image size
+        critics = self.local_discriminators
+        if self.local_execution == "grouped" and critics:
+            views = image.unsqueeze(1) * region_masks.unsqueeze(2)  # (B, K, 3, S, S)
+            outs = grouped_critics(cast(list[PatchDiscriminator], list(critics.values())), views)
+            return DiscriminatorOutput(global_, dict(zip(critics, outs, strict=True)))
         local = {
             name: critic(image * region_masks[:, k : k + 1])
-            for k, (name, critic) in enumerate(self.local_discriminators.items())
+            for k, (name, critic) in enumerate(critics.items())
         }
-        return DiscriminatorOutput(self.global_discriminator(image), local)
+        return DiscriminatorOutput(global_, local)
+
+
+def grouped_critics(critics: Sequence[PatchDiscriminator], views: Tensor) -> list[PatchOutput]:
+    """The K critics run as one grouped network (faceedit/model/grouped.py), critic k on
+    views[:, k] (B, 3, S, S): what each critic's forward gives, in order."""
+    k = len(critics)
+    features = grouped_sequential([critic.trunk for critic in critics], views.flatten(1, 2))
+    patch = grouped_layer([critic.patch_head for critic in critics], features)  # (B, K, h, w)
+    logits = grouped_layer([critic.class_head for critic in critics], features)
+    logits = torch.unflatten(logits.flatten(1), 1, (k, -1))  # (B, K, num_classes)
+    va = None
+    if critics[0].va_head is not None:
+        va_heads = [cast(nn.Conv2d, critic.va_head) for critic in critics]
+        va = torch.unflatten(torch.tanh(grouped_layer(va_heads, features).flatten(1)), 1, (k, -1))
+    return [
+        PatchOutput(patch[:, i : i + 1], logits[:, i], None if va is None else va[:, i])
+        for i in range(k)
+    ]

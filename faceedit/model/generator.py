@@ -8,14 +8,15 @@ and shift of every instance norm's output (GeneratorConfig.conditioning says why
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Final, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Final, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from faceedit.model.config import GeneratorConfig, ModelConfig
+from faceedit.model.grouped import LocalExecution, check_local_execution, grouped_layer
 
 IMAGE_CHANNELS: Final[int] = 3
 # Output channel of an editor's `heads` conv that holds the attention logit (0..2: colour).
@@ -214,6 +215,61 @@ class LocalGenerator(_AttentionEditor):
         return self._edit(torch.cat([x * mask, mask], 1), condition, base=x)
 
 
+def grouped_local_edits(
+    editors: Sequence[LocalGenerator], x: Tensor, region_masks: Tensor, conditions: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The K local editors run as one grouped network (faceedit/model/grouped.py), computing
+    what each editor's forward does on its own region.
+
+    x (B, 3, S, S), region_masks (B, K, S, S), conditions (B, K, C) -> images (B, K, 3, S, S)
+    and attention (B, K, 1, S, S).
+    """
+    k, (height, width) = len(editors), x.shape[-2:]
+    masks = region_masks.unsqueeze(2)  # (B, K, 1, S, S)
+    conditions = conditions.to(x.dtype)
+    planes = conditions[..., None, None].expand(-1, -1, -1, height, width)  # (B, K, C, S, S)
+    # Editor k's input, [x * m_k, m_k, condition planes], on its own block of channels.
+    stacked = torch.cat([x.unsqueeze(1) * masks, masks, planes], 2).flatten(1, 2)
+    film = None if editors[0].condition_film is None else _grouped_film(editors, conditions)
+    features = _grouped_trunk([editor.trunk for editor in editors], stacked, film)
+    heads = grouped_layer([editor.heads for editor in editors], features)
+    heads = torch.unflatten(heads, 1, (k, -1))  # (B, K, 4, S, S)
+    colour = torch.tanh(heads[:, :, :IMAGE_CHANNELS])  # (B, K, 3, S, S) in [-1, 1]
+    attention = torch.sigmoid(heads[:, :, ATTENTION_CHANNEL:])  # (B, K, 1, S, S) in [0, 1]
+    return attention * x.unsqueeze(1) + (1 - attention) * colour, attention
+
+
+def _grouped_film(
+    editors: Sequence[LocalGenerator], conditions: Tensor
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Per instance norm in trunk order: (scale, shift) of all K editors, each (B, K * C, 1, 1),
+    from conditions (B, K, C_in) (as `_AttentionEditor._film` gives one editor's)."""
+    films = [cast(nn.Linear, editor.condition_film) for editor in editors]
+    weight = torch.stack([film.weight for film in films])  # (K, W, C_in)
+    bias = torch.stack([film.bias for film in films])  # (K, W)
+    out = torch.einsum("bkc,kwc->bkw", conditions, weight) + bias  # (B, K, W)
+    for chunk in torch.split(out, [2 * c for c in editors[0].norm_channels], 2):
+        scale, shift = chunk.chunk(2, 2)  # (B, K, C) each
+        yield scale.flatten(1)[:, :, None, None], shift.flatten(1)[:, :, None, None]
+
+
+def _grouped_trunk(
+    trunks: Sequence[nn.Sequential], x: Tensor, film: Iterator[tuple[Tensor, Tensor]] | None
+) -> Tensor:
+    """K trunks as one grouped network on x (B, K * C, H, W), each instance norm's output
+    modulated by `film` when given (as `_modulated` runs one trunk)."""
+    for layers in zip(*trunks, strict=True):
+        if isinstance(layers[0], ResidualBlock):
+            bodies = [cast(ResidualBlock, block).body for block in layers]
+            x = x + _grouped_trunk(bodies, x, film)
+            continue
+        x = grouped_layer(layers, x)
+        if film is not None and isinstance(layers[0], nn.InstanceNorm2d):
+            scale, shift = next(film)
+            x = torch.addcmul(shift, x, 1 + scale)
+    return x
+
+
 class FusionNetwork(nn.Module):
     """Removes seams where region edits meet: y + f(y, union of the region masks).
 
@@ -257,10 +313,12 @@ class HierarchicalGenerator(nn.Module):
     With no regions (config.regions empty) it is the global-only baseline (StarGAN/GANimation
     style): no local editors and no fuser, since there are no seams to remove.
 
-    Local editors are separate modules (a ModuleDict keyed by region name) run one after the
-    other: running them as one grouped-conv network (groups=K) was measured slower on CPU (about
-    47 ms against 42 ms for four 16-channel editors at 128 px, 2 threads), and separate modules
-    keep each region's weights under its own name.
+    Local editors are separate modules (a ModuleDict keyed by region name), so each region's
+    weights keep their own name, and by default they run one after the other: running them as
+    one grouped-conv network (groups=K) was measured slower on CPU (about 47 ms against 42 ms
+    for four 16-channel editors at 128 px, 2 threads). On a GPU, where four editors are four
+    times the kernel launches, `set_local_execution("grouped")` runs them as one network from
+    the same weights (faceedit/model/grouped.py).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -278,10 +336,17 @@ class HierarchicalGenerator(nn.Module):
         )
         # No regions, no seams: a fuser would only add an unconstrained residual to the edit.
         self.fusion = FusionNetwork(config.fusion_channels) if self.regions else None
+        self.local_execution: LocalExecution = "separate"
 
     @property
     def num_regions(self) -> int:
         return len(self.regions)
+
+    def set_local_execution(self, mode: LocalExecution) -> HierarchicalGenerator:
+        """Run the local editors one after the other ("separate") or as one grouped network
+        ("grouped"); the weights, and so the state dict, stay as they are. Returns self."""
+        self.local_execution = check_local_execution(mode)
+        return self
 
     def forward(
         self,
@@ -300,12 +365,8 @@ class HierarchicalGenerator(nn.Module):
         # 1. Global edit of the whole crop.
         global_out = self.global_generator(x, conditions[:, 0])
         # 2. Each local editor edits the whole crop, seeing only its region.
-        local_outs = [
-            generator(x, region_masks[:, k : k + 1], conditions[:, 1 + k])
-            for k, generator in enumerate(self.local_generators.values())
-        ]
-        if local_outs:
-            local_images = torch.stack([out.image for out in local_outs], 1)  # (B, K, 3, S, S)
+        local_images, local_attention = self._local_edits(x, region_masks, conditions[:, 1:])
+        if self.regions:
             # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k.
             weights, union = _blend_weights(region_masks)
             y = (1 - union) * global_out.image + (weights.unsqueeze(2) * local_images).sum(1)
@@ -313,17 +374,33 @@ class HierarchicalGenerator(nn.Module):
             assert self.fusion is not None
             y = self.fusion(y, union)
         else:  # global-only: the global edit is the output
-            local_images = x.new_zeros(x.shape[0], 0, *x.shape[1:])  # (B, 0, 3, S, S)
             y = global_out.image if self.training else global_out.image.clamp(-1.0, 1.0)
         # 5. Region lock: out = x + U * (y - x), so where U = 0 the input passes through exactly,
         #    and in eval mode (y clamped to [-1, 1]) |out - x| <= 2 U everywhere.
         if editable is not None:
             lock = self._editable_union(region_masks, editable)  # (B, 1, S, S) in [0, 1]
             y = x + lock * (y - x)
-        attention = torch.stack(
-            [global_out.attention] + [out.attention for out in local_outs], 1
-        )  # (B, 1 + K, 1, S, S)
+        attention = torch.cat([global_out.attention.unsqueeze(1), local_attention], 1)
         return GeneratorOutput(y, attention, global_out.image, local_images)
+
+    def _local_edits(
+        self, x: Tensor, region_masks: Tensor, conditions: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Every local editor's image (B, K, 3, S, S) and attention (B, K, 1, S, S), from
+        conditions (B, K, C), run as `local_execution` says."""
+        editors = cast(list[LocalGenerator], list(self.local_generators.values()))
+        batch, _, height, width = x.shape
+        if not editors:  # global-only
+            return x.new_zeros(batch, 0, 3, height, width), x.new_zeros(batch, 0, 1, height, width)
+        if self.local_execution == "grouped":
+            return grouped_local_edits(editors, x, region_masks, conditions)
+        outs = [
+            editor(x, region_masks[:, k : k + 1], conditions[:, k])
+            for k, editor in enumerate(editors)
+        ]
+        images = torch.stack([out.image for out in outs], 1)
+        attention = torch.stack([out.attention for out in outs], 1)
+        return images, attention
 
     def _check_inputs(self, x: Tensor, region_masks: Tensor, condition: Tensor) -> Tensor:
         """Validate shapes; return the conditions as (B, 1 + K, C)."""

@@ -91,6 +91,9 @@ def test_sections_option_runs_only_what_is_asked(
     data = json.loads(out.read_text())
     assert {row["section"] for row in data["stages"]} == {"baseline"}
     assert data["hierarchy_vs_baseline"] > 0 and data["slider_to_frame_ms"] is None
+    names = {row["name"] for row in data["stages"]}
+    assert "hierarchy, the locals as one grouped network" in names
+    assert data["baseline_comparisons"][0]["ratio_grouped"] > 0
     assert data["training"] == [] and data["pipeline"] == []
 
 

@@ -164,11 +164,14 @@ class GanStage:
         self.parser_net = build_parser(model_config.parser)
         _load_into(self.parser_net, init.parser, "parser", init.source)
         self.has_parser = init.parser is not None or self.train_parser
-        self.generator_net = HierarchicalGenerator(model_config)
+        local = config.local_execution  # how the local editors and critics run (the EMA: as copied)
+        self.generator_net = HierarchicalGenerator(model_config).set_local_execution(local)
         if init.generator is None:
             start_attention(self.generator_net, opt.attention_start)
         _load_into(self.generator_net, init.generator, "generator", init.source)
-        self.discriminator_net = HierarchicalDiscriminator(model_config).to(device).train()
+        self.discriminator_net = (
+            HierarchicalDiscriminator(model_config).set_local_execution(local).to(device).train()
+        )
         _load_into(self.discriminator_net, init.discriminator, "discriminator", init.source)
         # UnifiedModel freezes the parser (eval, no grad) or makes it trainable, per config.
         self.model = UnifiedModel(model_config, self.parser_net, self.generator_net).to(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -42,11 +43,14 @@ def _baseline_case(
     device = ctx.device
     x = crops_tensor(ctx.scene, crop, 1, device)
     cond = conditions(1, model.config.condition_dim, device)
+    # The same generator with its local editors run as one grouped network (for GPUs).
+    grouped = copy.deepcopy(model.generator).set_local_execution("grouped")
     with torch.inference_mode():
         masks = model.region_masks(x).masks
         cases: dict[str, Callable[[], Any]] = {
             "baseline": lambda: base(x, cond),
             "hierarchy": lambda: model.generator(x, masks, cond),
+            "hierarchy, grouped": lambda: grouped(x, masks, cond),
             "hierarchy + parse": lambda: model(x, cond),
         }
         timings = measure_interleaved(
@@ -56,12 +60,14 @@ def _baseline_case(
     names = {
         "baseline": "baseline: global generator alone, StarGAN size (64 ch, 6 blocks)",
         "hierarchy": "hierarchy: global + locals + fusion",
+        "hierarchy, grouped": "hierarchy, the locals as one grouped network",
         "hierarchy + parse": "hierarchy + parse",
     }
     for key, timing in timings.items():
         ctx.report.add(Row("baseline", names[key], ctx.dev, timing, crop, 1, variant, flops[key]))
     ratio = timings["hierarchy"].p50 / timings["baseline"].p50
     with_parse = timings["hierarchy + parse"].p50 / timings["baseline"].p50
+    grouped_ratio = timings["hierarchy, grouped"].p50 / timings["baseline"].p50
     ctx.report.headline.setdefault("baseline_comparisons", []).append(
         {
             "device": ctx.dev,
@@ -69,6 +75,7 @@ def _baseline_case(
             "variant": variant,
             "ratio": round(ratio, 3),
             "ratio_with_parse": round(with_parse, 3),
+            "ratio_grouped": round(grouped_ratio, 3),
             "flop_ratio": round(flops["hierarchy"] / flops["baseline"], 3),
         }
     )
