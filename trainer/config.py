@@ -31,6 +31,8 @@ STAGES: Final[tuple[Stage, ...]] = ("parser", "gan", "joint")
 ParserOptimiser = Literal["auto", "sgd", "adam"]
 ExpressionSource = Literal["affectnet", "rafd", "folders", "facial_expressions"]
 EXPRESSION_SOURCES: Final[tuple[str, ...]] = ("affectnet", "rafd", "folders", "facial_expressions")
+NonFiniteCheck = Literal["auto", "immediate", "deferred"]
+NONFINITE_CHECKS: Final[tuple[NonFiniteCheck, ...]] = ("auto", "immediate", "deferred")
 DEFAULT_PRESET: Final[str] = "paper-128"
 
 # Fields a resumed run may change: they say how long to run, how often to report, where the
@@ -43,6 +45,7 @@ RESUMABLE_CHANGES: Final[frozenset[str]] = frozenset(
         "image_every",
         "num_workers",
         "local_execution",
+        "nonfinite_check",
         "data.celebamask_hq",
         "data.affectnet",
         "data.rafd",
@@ -303,6 +306,12 @@ class TrainConfig:
     # GPUs: one network's kernel launches instead of one per region, from the same weights, with
     # the same results to float rounding (faceedit/model/grouped.py). Checkpoints are the same.
     local_execution: LocalExecution = "separate"
+    # When a NaN or infinite loss stops the run: "immediate", read on the host in every phase
+    # before backward, so a bad step never reaches the weights; "deferred", kept on the device
+    # and read at logging steps and before every checkpoint, so no phase waits on the host (a
+    # bad step reaches the weights, which are then never saved); "auto": immediate on the CPU,
+    # where the read costs nothing, deferred on CUDA (trainer/stages/nonfinite.py).
+    nonfinite_check: NonFiniteCheck = "auto"
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -328,6 +337,11 @@ class TrainConfig:
             _fail(
                 "local_execution",
                 f"{self.local_execution!r} is not one of {list(LOCAL_EXECUTIONS)}",
+            )
+        if self.nonfinite_check not in NONFINITE_CHECKS:
+            _fail(
+                "nonfinite_check",
+                f"{self.nonfinite_check!r} is not one of {list(NONFINITE_CHECKS)}",
             )
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")

@@ -30,13 +30,14 @@ def test_overrides_are_parsed_by_field_type() -> None:
             "gan_optim.n_critic=3",
             "steps=1_000",
             "local_execution=grouped",
+            "nonfinite_check=deferred",
         ],
     )
     assert config.model.region_source == "boxes" and config.model.freeze_parser is True
     assert config.model.regions == ("brows", "mouth")
     assert config.model.parser.mean == (0.1, 0.2, 0.3)
     assert config.loss.cycle == 2.5 and config.gan_optim.n_critic == 3 and config.steps == 1000
-    assert config.local_execution == "grouped"
+    assert config.local_execution == "grouped" and config.nonfinite_check == "deferred"
     text = describe_differences(config, base)
     assert "model.region_source: 'boxes'" in text and "loss.cycle" in text and "seed" not in text
     assert TrainConfig.from_dict(config.to_dict()) == config
@@ -53,6 +54,7 @@ def test_overrides_are_parsed_by_field_type() -> None:
         ("loss.cylce=1", "cylce"),
         ("model.freeze_parser=maybe", "maybe"),
         ("local_execution=batched", "batched"),
+        ("nonfinite_check=never", "never"),
         ("model.parser.kind=bisenet", "at least 2 images"),  # with batch_size=1 below
     ],
 )
@@ -66,8 +68,9 @@ def test_yaml_values_merge_and_resume_refuses_a_different_experiment(tmp_path: P
     base = default_config("gan", "tiny")
     config = merge(base, {"loss": {"cycle": 3, "attention_tv": 0}, "model": {"regions": ["eyes"]}})
     assert config.loss.cycle == 3.0 and config.model.regions == ("eyes",)
-    # allowed changes: how long, how often, and how the networks execute
+    # allowed changes: how long, how often, and how the networks execute and are checked
     check_resumable(config, config.replace(steps=10, log_every=5, local_execution="grouped"))
+    check_resumable(config, config.replace(nonfinite_check="deferred"))
     with pytest.raises(ConfigError, match=r"loss\.cycle"):
         check_resumable(config, merge(config, {"loss.cycle": 4}))
 

@@ -36,6 +36,7 @@ from trainer.stages.loop import (
     set_lr,
     update_ema,
 )
+from trainer.stages.nonfinite import NonFiniteGuard
 from trainer.stages.parser import CHECKPOINT_NAME as PARSER_CHECKPOINT
 from trainer.stages.parser import parsing_train_set
 from trainer.stages.run_log import colour_regions, grey, grid, to_unit
@@ -56,7 +57,6 @@ from trainer.stages.steps import (
     generator_step,
     parser_step,
     set_requires_grad,
-    total_loss,
 )
 from trainer.stages.warm_start import critic_warmup_losses, start_attention
 
@@ -201,15 +201,16 @@ class GanStage:
 
         self.own_masks = opt.critic_masks == "own"
 
-        # ---- optimisers
+        # ---- optimisers, and the watch for non-finite losses
         betas = (opt.beta1, opt.beta2)
-        self.opt_g = adam(self.generator_net.parameters(), opt.lr_g, betas, info)
-        self.opt_d = adam(self.discriminator_net.parameters(), opt.lr_d, betas, info)
+        self.opt_g = adam(self.generator_net.parameters(), opt.lr_g, betas, device)
+        self.opt_d = adam(self.discriminator_net.parameters(), opt.lr_d, betas, device)
         self.opt_p = (
-            adam(self.parser_net.parameters(), opt.lr_parser, betas, info)
+            adam(self.parser_net.parameters(), opt.lr_parser, betas, device)
             if self.train_parser
             else None
         )
+        self.guard = NonFiniteGuard(config.nonfinite_check, info)
 
         # ---- data
         from trainer.data import class_balanced_weights
@@ -347,7 +348,7 @@ class GanStage:
             with autocast(self.info):
                 named = critic_warmup_losses(self.model, self.discriminator, batch, weights)
             self.opt_d.zero_grad(set_to_none=True)
-            total_loss(named, step, self.info).backward()
+            self.guard.total(named, step).backward()
             self.opt_d.step()
             return named
         if self.opt_p is not None:
@@ -373,7 +374,7 @@ class GanStage:
                 self.own_masks,
                 edit,
             )
-        loss = total_loss(d_losses, step, self.info)
+        loss = self.guard.total(d_losses, step)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -391,7 +392,7 @@ class GanStage:
                     self.own_masks,
                     edit,
                 )
-            loss = total_loss(g_losses, step, self.info)
+            loss = self.guard.total(g_losses, step)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
@@ -413,7 +414,7 @@ class GanStage:
                     self.config.parser_optim,
                     weights.parser_loss_weight,
                 )
-            loss = total_loss(p_losses, step, self.info)
+            loss = self.guard.total(p_losses, step)
             loss.backward()
             # With its own loss weighted 0, the parser learns only from GAN gradients: without a
             # generator phase it has none, and Adam would still move it on stale momentum.

@@ -28,6 +28,7 @@ from faceedit.errors import DatasetError, TrainingError
 from faceedit.weights.state_match import compare_state
 from trainer.config import TrainConfig
 from trainer.stages.distributed import DistInfo, any_rank, broadcast_buffers, mean_over_ranks
+from trainer.stages.nonfinite import NonFiniteGuard
 from trainer.stages.preemption import Preempted, StopRequest
 from trainer.stages.run_log import NullLogger
 from trainer.stages.state import STATE_FILE, rng_state, save_state, set_rng_state
@@ -357,6 +358,7 @@ class Stage(Protocol):
     """What `train` drives: one stage's networks, optimisers, data and iteration."""
 
     loaders: dict[str, EndlessLoader]
+    guard: NonFiniteGuard  # sums the losses of every phase; checked by the loop too
 
     @property
     def name(self) -> str:
@@ -481,8 +483,11 @@ def check_fits(stage: Stage, state: Mapping[str, Any]) -> None:
 def write_checkpoint(
     stage: Stage, config: TrainConfig, out: Path, step: int, info: DistInfo
 ) -> Path | None:
-    """The inference checkpoint, then state.pt (so a state file always has its checkpoint)."""
+    """The inference checkpoint, then state.pt (so a state file always has its checkpoint).
+
+    Never of weights a non-finite loss touched: the guard stops the run first."""
     # Collectives: every rank takes part.
+    stage.guard.check()
     broadcast_buffers(stage.networks().values(), info)
     rngs = _gather_rng(info)
     exported = None
@@ -530,7 +535,8 @@ def train(
 
     When `stop` is requested (SIGTERM, trainer/stages/preemption.py) the run saves its state
     after the step it is in and raises Preempted. Under torchrun the ranks agree on it at the
-    logging steps only, so a step never waits on the host for it.
+    logging steps only, so a step never waits on the host for it. A non-finite loss stops the
+    run (TrainingError) in its phase or, deferred, at the next logging step or checkpoint.
     """
     start = restore(stage, resume, info, logger) if resume is not None else 0
     if start >= config.steps:
@@ -553,6 +559,7 @@ def train(
 
         # ---- logging (every rank joins the averaging; only rank 0 writes)
         if done % config.log_every == 0 or done == config.steps:
+            stage.guard.check()  # a deferred non-finite check is due (the run's end included)
             values = {k: float(v) / counts[k] for k, v in sums.items()}
             values = mean_over_ranks(values, info)
             elapsed = max(time.perf_counter() - window_start, 1e-9)

@@ -22,15 +22,23 @@ from faceedit.weights import checkpoint
 from trainer.config import ParserOptimConfig, TrainConfig
 from trainer.stages.distributed import DistInfo, autocast, unwrap, wrap
 from trainer.stages.loop import EndlessLoader, poly_lr, set_lr
+from trainer.stages.nonfinite import NonFiniteGuard
 from trainer.stages.run_log import colour_labels, colour_probabilities, grid, to_unit
-from trainer.stages.speed import compile_module, images_to, to_memory_format, uses_channels_last
-from trainer.stages.steps import parser_step, total_loss
+from trainer.stages.speed import (
+    adam,
+    compile_module,
+    images_to,
+    to_memory_format,
+    uses_channels_last,
+)
+from trainer.stages.steps import parser_step
 
 if TYPE_CHECKING:
     from trainer.data import CelebAMaskHQ, ShardParsing
 
 CHECKPOINT_NAME: Final[str] = "parser.safetensors"
 NUM_PREVIEW: Final[int] = 4
+ADAM_BETAS: Final[tuple[float, float]] = (0.9, 0.999)  # torch's default
 
 
 def optimiser_kind(settings: ParserOptimConfig, parser_kind: str) -> str:
@@ -45,9 +53,8 @@ def make_parser_optimizer(
 ) -> torch.optim.Optimizer:
     """SGD with weight decay on conv/linear weights only (not on norms or biases), or Adam."""
     if kind == "adam":
-        # Fused (one kernel for every parameter) where the parameters live on a GPU.
-        fused = next(parser.parameters()).device.type == "cuda" or None
-        return torch.optim.Adam(parser.parameters(), lr=settings.adam_lr, fused=fused)
+        device = next(parser.parameters()).device
+        return adam(parser.parameters(), settings.adam_lr, ADAM_BETAS, device)
     decay = [p for p in parser.parameters() if p.dim() > 1]
     no_decay = [p for p in parser.parameters() if p.dim() <= 1]
     return torch.optim.SGD(
@@ -143,6 +150,7 @@ class ParserStage:
         self.kind = optimiser_kind(self.settings, config.model.parser.kind)
         self.peak_lr = self.settings.adam_lr if self.kind == "adam" else self.settings.lr
         self.optimizer = make_parser_optimizer(self.net, self.settings, self.kind)
+        self.guard = NonFiniteGuard(config.nonfinite_check, info)
         self.loaders = {
             "celebamask_hq": EndlessLoader(
                 dataset,
@@ -179,7 +187,7 @@ class ParserStage:
         labels = labels.to(self.info.device, non_blocking=True)
         with autocast(self.info):
             named = parser_step(self.parser, images, labels, self.settings)
-        loss = total_loss(named, step, self.info)
+        loss = self.guard.total(named, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

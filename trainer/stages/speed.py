@@ -1,10 +1,11 @@
 """CUDA training speed features, each on by default where it helps (docs/training.md, "Speed").
 
 channels_last memory format (tensor cores read NHWC convolutions without transposes), cuDNN's
-autotuner (`cudnn.benchmark`, off under --deterministic), TF32 matrix products, fused Adam (one
-kernel for every parameter's update) and, with --compile, torch.compile of the networks the
-training step runs. On the CPU they stay off: channels_last and fused Adam are supported there
-and tested (tests/trainer/stages/test_speed.py), but they do not make CPU training faster.
+autotuner (`cudnn.benchmark`, off under --deterministic), TF32 matrix products, fused and
+capturable Adam (one kernel for every parameter's update) and, with --compile, torch.compile of
+the networks the training step runs. On the CPU they stay off: channels_last and fused Adam are
+supported there and tested (tests/trainer/stages/test_speed.py), but they do not make CPU
+training faster.
 
 --compile compiles the parser (parser stage) and the generator (gan and joint stages). The
 discriminators stay eager: the gradient penalty differentiates through them twice (create_graph),
@@ -48,10 +49,14 @@ def images_to(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 
 def adam(
-    params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], info: DistInfo
+    params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device
 ) -> torch.optim.Adam:
-    """Adam, fused on CUDA (one kernel launch per step instead of several per parameter)."""
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=info.device.type == "cuda" or None)
+    """Adam, fused and capturable on CUDA: one kernel launch per step instead of several per
+    parameter, and step() allowed inside a CUDA graph (which changes nothing in the fused
+    kernel: its step counts live on the GPU either way). torch's default implementation on the
+    CPU."""
+    cuda = device.type == "cuda"
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=cuda or None, capturable=cuda)
 
 
 def compile_module(module: nn.Module, enabled: bool, backend: str = "inductor") -> nn.Module:

@@ -1,9 +1,10 @@
 """One optimisation phase each: `parser_step`, `discriminator_step`, `generator_step`.
 
 Each returns a dict of named, already weighted losses: their sum is what gets backpropagated,
-and each key is logged. They compute losses only; the stage zeroes gradients, calls
-`total_loss(...).backward()` and steps its optimiser, so the joint stage can let the parser's
-own loss and the GAN's gradients meet in one parser update.
+and each key is logged. They compute losses only; the stage zeroes gradients, sums them with
+`NonFiniteGuard.total` (trainer/stages/nonfinite.py: a NaN or inf stops the run), calls backward
+and steps its optimiser, so the joint stage can let the parser's own loss and the GAN's
+gradients meet in one parser update.
 """
 
 from __future__ import annotations
@@ -17,34 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from faceedit.errors import TrainingError
 from faceedit.model.config import ModelConfig
 from faceedit.model.discriminator import HierarchicalDiscriminator, PatchOutput
 from faceedit.model.unified import UnifiedModel, UnifiedOutput
 from trainer.config import LossWeights, ParserOptimConfig
 from trainer.stages import losses
-from trainer.stages.distributed import DistInfo, any_rank, unwrap
+from trainer.stages.distributed import unwrap
 
 # ---------------------------------------------------------------------------- shared helpers
-
-
-def total_loss(named: dict[str, Tensor], step: int, info: DistInfo | None = None) -> Tensor:
-    """The sum to backpropagate; TrainingError naming the loss and step if any is NaN or inf.
-
-    Checked before backward, so a bad step never reaches the weights (nor a checkpoint). Under
-    DDP every rank learns of a bad value on any rank, so all stop together instead of hanging.
-    """
-    total = torch.stack([value.float() for value in named.values()]).sum()
-    bad_here = not bool(torch.isfinite(total))
-    if any_rank(bad_here, info) if info is not None else bad_here:
-        bad = [k for k, v in named.items() if not bool(torch.isfinite(v).all())]
-        where = f"loss {', '.join(bad)}" if bad else "a loss on another process"
-        values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in named.items())
-        raise TrainingError(
-            f"non-finite {where} at step {step + 1} ({values}); stopping. The last checkpoint "
-            "is kept: lower the learning rate or check the data, then --resume"
-        )
-    return total
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:

@@ -27,6 +27,8 @@ from faceedit.timing import Timing, measure
 from trainer.config import GanOptimConfig, LossWeights, ParserOptimConfig
 from trainer.stages import steps
 from trainer.stages.data_throughput import consumption, load_average, measure_data
+from trainer.stages.distributed import DistInfo
+from trainer.stages.nonfinite import NonFiniteGuard
 
 # The preset whose sizes the data rows use (parser 256 px, crops 128 px).
 DATA_PRESET = "paper-128"
@@ -124,8 +126,11 @@ def phase_steps(
     parser_images = (torch.rand(batch, 3, res, res, generator=rng) * 2 - 1).to(device)
     parser_labels = torch.randint(0, 19, (batch, res, res), generator=rng).to(device)
 
+    # The non-finite check the stages make on this device (TrainConfig.nonfinite_check "auto").
+    guard = NonFiniteGuard("auto", DistInfo(rank=0, world_size=1, local_rank=0, device=device))
+
     def update(optimiser: torch.optim.Optimizer, named: dict[str, Tensor]) -> None:
-        steps.total_loss(named, 0).backward()
+        guard.total(named, 0).backward()
         optimiser.step()
 
     def parser_step() -> None:

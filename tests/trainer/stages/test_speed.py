@@ -1,6 +1,6 @@
-"""CUDA training features, checked on the CPU where they can be: channels_last and fused Adam
-give the plain results, compile wraps and unwraps, bf16's gradient penalty stays close to
-float32's, and --backbone-weights loads torchvision's ResNet-18 into BiSeNet safely."""
+"""CUDA training features, checked on the CPU where they can be: channels_last and fused,
+capturable Adam give the plain results, compile wraps and unwraps, bf16's gradient penalty stays
+close to float32's, and --backbone-weights loads torchvision's ResNet-18 into BiSeNet safely."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from faceedit.model.parsing import build_parser
 from tests.trainer.fixtures import write_celebamask_hq
 from tests.trainer.stages.test_stages import one_thread  # noqa: F401 (an autouse fixture)
 from trainer.commands.cli import main
-from trainer.stages.distributed import DistInfo, unwrap
+from trainer.stages.distributed import unwrap
 from trainer.stages.parser import load_backbone
 from trainer.stages.speed import adam, compile_module, images_to, to_memory_format
 from trainer.stages.throughput import penalty_precision
-
-CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 
 def bisenet() -> torch.nn.Module:
@@ -45,20 +43,41 @@ def test_channels_last_gives_the_same_logits_and_gradients() -> None:
     )
 
 
-def test_fused_adam_matches_adam() -> None:
+def adam_pair(device: torch.device) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     torch.manual_seed(0)
-    weights = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
-    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
-    plain = adam(weights, 1e-2, (0.5, 0.999), CPU)  # not fused on the CPU
-    fused = torch.optim.Adam(copies, lr=1e-2, betas=(0.5, 0.999), fused=True)
-    assert not plain.defaults["fused"]
+    weights = [torch.nn.Parameter(torch.randn(5, 3, device=device)) for _ in range(2)]
+    return weights, [torch.nn.Parameter(w.detach().clone()) for w in weights]
+
+
+def three_adam_steps(*runs: tuple[list[torch.nn.Parameter], torch.optim.Optimizer]) -> None:
     for _ in range(3):
-        for params, optimiser in ((weights, plain), (copies, fused)):
+        for params, optimiser in runs:
             optimiser.zero_grad()
             sum((p**3).sum() for p in params).backward()
             optimiser.step()
+
+
+def test_cuda_adam_is_fused_and_capturable_and_matches_adam() -> None:
+    weights, copies = adam_pair(torch.device("cpu"))
+    plain = adam(weights, 1e-2, (0.5, 0.999), torch.device("cpu"))  # torch's default on the CPU
+    # what a CUDA run builds: the fused kernel runs on the CPU too
+    cuda_style = adam(copies, 1e-2, (0.5, 0.999), torch.device("cuda"))
+    assert not plain.defaults["fused"] and not plain.defaults["capturable"]
+    assert cuda_style.defaults["fused"] and cuda_style.defaults["capturable"]
+    three_adam_steps((weights, plain), (copies, cuda_style))
     for w, c in zip(weights, copies, strict=True):
         torch.testing.assert_close(w, c)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fused CUDA Adam needs a GPU")
+def test_fused_capturable_adam_on_the_gpu_matches_adam_on_the_cpu() -> None:
+    weights, _ = adam_pair(torch.device("cpu"))
+    on_gpu = [torch.nn.Parameter(w.detach().cuda()) for w in weights]
+    plain = adam(weights, 1e-2, (0.5, 0.999), torch.device("cpu"))
+    fused = adam(on_gpu, 1e-2, (0.5, 0.999), torch.device("cuda"))
+    three_adam_steps((weights, plain), (on_gpu, fused))
+    for w, g in zip(weights, on_gpu, strict=True):
+        torch.testing.assert_close(w, g.cpu())
 
 
 def test_compiled_module_runs_and_unwraps() -> None:
