@@ -207,8 +207,9 @@ class LossWeights:
     paired: float = 0.0
     # The edit seen as `faceedit edit --editable mouth` shows it (the input outside the parser's
     # mouth, x + m_mouth (y - x)) is classified as the target by the global critic: a locked
-    # mouth must carry the expression by itself, not leave it to cheeks and eyes. 0 in the
-    # paper's setting; needs a "mouth" region.
+    # mouth must carry the expression by itself, not leave it to cheeks and eyes. Needs a
+    # "mouth" region; 0 in every recipe (a short probe changed nothing the judge sees:
+    # docs/notes/real-faces-history.md).
     mouth_only_classification: float = 0.0
     parser_loss_weight: float = 1.0  # joint stage: the parser's own OHEM cross-entropy
 
