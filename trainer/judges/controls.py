@@ -56,12 +56,13 @@ def critic_noise(
         masks = model.region_masks(images).masks
     epsilon = 2 * levels / 255
     delta = torch.zeros_like(images, requires_grad=True)
-    for _ in range(steps):
-        objective = _log_probability(critics, (images + delta).clamp(-1, 1), masks, targets)
-        (grad,) = torch.autograd.grad(objective.sum(), delta)
-        with torch.no_grad():
-            delta += (epsilon / 4) * grad.sign()
-            delta.clamp_(-epsilon, epsilon)
+    with torch.enable_grad():  # also where a scorer runs without gradients
+        for _ in range(steps):
+            objective = _log_probability(critics, (images + delta).clamp(-1, 1), masks, targets)
+            (grad,) = torch.autograd.grad(objective.sum(), delta)
+            with torch.no_grad():
+                delta += (epsilon / 4) * grad.sign()
+                delta.clamp_(-epsilon, epsilon)
     noisy = (images + delta.detach()).clamp(-1, 1)
     with torch.no_grad():
         before = _log_probability(critics, images, masks, targets).exp()

@@ -30,11 +30,11 @@ from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint as checkpoints
 from trainer.judges import plots
 from trainer.judges.classifier import ExpressionClassifier, load_classifier
+from trainer.judges.comparisons.tables import Metric
 from trainer.judges.metrics import SegmentationScores
-from trainer.judges.tables import Metric
 from trainer.judges.world.editors import engine_editor
 from trainer.judges.world.held_out import BLUR_REACH, load_held_out
-from trainer.judges.world.judge import save_world_judge, train_world_judge
+from trainer.judges.world.judge import JUDGE_FILE, save_world_judge, train_world_judge
 from trainer.judges.world.renderings import world_valence_arousal
 from trainer.judges.world.scorer import score_edits
 from trainer.judges.world.scores import EditScores
@@ -46,7 +46,6 @@ WORLD_METRICS: Final[dict[str, Metric]] = {
     "identity_face": Metric("identity err, face", False, 4),
     "identity_background": Metric("identity err, bg", False, 4),
 }
-JUDGE_FILE: Final[str] = "judge.safetensors"
 GRID_IDENTITIES: Final[int] = 2
 GRID_TARGETS: Final[tuple[str, ...]] = ("happy", "surprised", "angry")
 
@@ -69,8 +68,8 @@ def comparison_judge(
 
 @dataclass(frozen=True)
 class WorldRunScores:
-    """One variant/seed on the world: its parser's scores (None without a parser), its edits
-    and whether it edits keypoint boxes."""
+    """One variant/seed on the world: its parser's scores (None without a parser: its mIoU is
+    then None in the tables), its edits and whether it edits keypoint boxes."""
 
     parser: SegmentationScores | None
     edits: EditScores
@@ -78,11 +77,11 @@ class WorldRunScores:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison's names (WORLD_METRICS' keys and what scores.json keeps besides)."""
-        values: dict[str, Any] = {}
-        if self.parser is not None:
-            values["miou"], values["mean_f1"] = self.parser.miou, self.parser.mean_f1
+        parser = self.parser
         edits = self.edits
-        values.update(
+        return dict(
+            miou=parser.miou if parser is not None else None,
+            mean_f1=parser.mean_f1 if parser is not None else None,
             judge_accuracy=edits.judge_accuracy,
             l1_truth=edits.mean_l1_edit,
             identity_face=edits.identity_face,
@@ -93,7 +92,6 @@ class WorldRunScores:
             per_target_judge_accuracy=dict(edits.per_target_accuracy),
             keypoint_boxes=self.keypoint_boxes,
         )
-        return values
 
 
 class WorldScorer:

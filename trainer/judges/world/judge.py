@@ -31,6 +31,7 @@ from trainer.judges.world.renderings import RenderingSet, read_pairs, world_size
 # The judge looks at crops upsampled to this size: at 64 px its ResNet stem (stride 4) would
 # average away the few pixels by which the world's expressions differ.
 JUDGE_VIEW: Final[int] = 128
+JUDGE_FILE: Final[str] = "judge.safetensors"  # where a check or a comparison keeps its judge
 JUDGE_WIDTH: Final[int] = 16  # base channels (the world-64 recipe's check says the same)
 # Every setting but the steps and the seed; the augmentation is the real-face judge's
 # (trainer/judges/real/judge.py), the shift in pixels of the 128-px view (2 px of a 64-px world).
@@ -79,6 +80,7 @@ def train_world_judge(
     rows = read_pairs(world)
     train = RenderingSet([r for r in rows if r.split == "train"], size, JUDGE_VIEW)
     held_out = RenderingSet([r for r in rows if r.split == "test"], size, JUDGE_VIEW)
+    torch.manual_seed(seed)  # the judge's first weights too come from the seed
     model = ExpressionClassifier(ClassifierConfig(base_channels=width, image_size=JUDGE_VIEW))
     config = judge_training(steps, seed)
     trained = train_classifier(model, train, held_out, config, device=device, log=log)
