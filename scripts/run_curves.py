@@ -3,7 +3,7 @@
     .venv/bin/python scripts/run_curves.py RUN_FOLDER OUT.png [--title TEXT] [--skip lr/,speed/]
 
 RUN_FOLDER is a `faceedit-train` stage's --out (it holds tensorboard/). The learning check
-draws its own curves the same way (trainer/judges/learning.py).
+draws its own curves the same way (trainer/judges/learning/figures.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from trainer.judges import plots
-from trainer.judges.learning import read_scalars
+from trainer.judges.learning.figures import read_scalars
 
 
 def main() -> None:

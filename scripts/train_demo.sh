@@ -21,7 +21,7 @@ mkdir -p faceedit/assets/samples
 import sys
 from pathlib import Path
 import cv2
-from trainer.judges.world_scores import by_identity, read_pairs
+from trainer.judges.world.renderings import by_identity, read_pairs
 world = Path(sys.argv[1])
 table = by_identity(read_pairs(world), "test")
 for k, renders in enumerate(list(table.values())[:4]):

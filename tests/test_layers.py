@@ -71,10 +71,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def test_the_apps_modules_import_each_other_one_way() -> None:
-    # ui/layout.py and ui/main_window.py imported each other (issue 30): a cycle, even one
-    # for type checking only, is a hub that every part reaches into.
-    files = python_files("faceedit", "ui") + python_files("faceedit", "state")
+def import_cycles(files: list[Path]) -> list[str]:
+    """The modules among `files` that reach themselves through the others' imports."""
     names = {_module_name(path) for path in files}
     graph: dict[str, set[str]] = {}
     for path in files:
@@ -94,8 +92,26 @@ def test_the_apps_modules_import_each_other_one_way() -> None:
                 return True
         return False
 
-    cycles = [name for name in sorted(graph) if reaches(name, name, set())]
+    return [name for name in sorted(graph) if reaches(name, name, set())]
+
+
+def test_the_apps_modules_import_each_other_one_way() -> None:
+    # ui/layout.py and ui/main_window.py imported each other (issue 30): a cycle, even one
+    # for type checking only, is a hub that every part reaches into.
+    files = python_files("faceedit", "ui") + python_files("faceedit", "state")
+    cycles = import_cycles(files)
     assert cycles == [], f"modules on an import cycle: {cycles}"
+
+
+def test_the_judges_modules_import_each_other_one_way() -> None:
+    """The scoring layer by purpose: the world's judge and scorer, the controls and the metrics
+    below, the learning check and the comparisons above them, never the other way round."""
+    files = python_files("trainer", "judges")
+    cycles = import_cycles(files)
+    assert cycles == [], f"modules on an import cycle: {cycles}"
+    world = python_files("trainer", "judges", "world")
+    upward = ("trainer.judges.learning", "trainer.judges.comparisons", "trainer.judges.real")
+    assert offenders(world, upward) == []
 
 
 MAX_FILE_LINES = 600
@@ -195,7 +211,10 @@ def test_maintained_code_never_imports_the_research_diagnostics() -> None:
     ]
     assert offenders(maintained, ("trainer.research",)) == []
     judges = offenders(python_files("trainer", "judges"), ("trainer.research",))
-    assert judges == ["trainer/judges/learning.py imports trainer.research.critic_probe"]
+    assert judges == [
+        "trainer/judges/learning/check.py imports trainer.research.critic_probe",
+        "trainer/judges/learning/report.py imports trainer.research.critic_probe",
+    ]
 
 
 def test_model_package_does_no_io_or_ui() -> None:

@@ -4,11 +4,11 @@ Each experiment trains its variants with the trainer's own stages under one shar
 (recipe or preset, steps, batch size), once per seed, scores every final checkpoint with the same judges
 over the same pixels, and writes per experiment a table of mean ± std over seeds (Markdown
 and LaTeX), JSON, bar plots with error bars and an edit grid (PNG). Resumable: finished runs
-and scores are kept (trainer/judges/experiments.py).
+and scores are kept (trainer/judges/comparisons/experiments.py).
 
 On the procedural world (`--world DIR`, from `faceedit-train synth`) the judges are the world's
-ground truth and a classifier trained on its train identities (trainer/judges/world_compare.py);
-on real data, `faceedit-train eval`'s metrics.
+ground truth and the world judge, trained on its train identities
+(trainer/judges/comparisons/world_scorer.py); on real data, `faceedit-train eval`'s metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from faceedit.fileio import check_output_folder
 from faceedit.limits import batch_argument, bounded_int, steps_argument
 from faceedit.model.config import PRESETS
 from trainer.commands.common import add_evaluation_inputs, check_evaluation_inputs, parse_targets
-from trainer.judges.experiments import (
+from trainer.judges.comparisons.experiments import (
     ALL,
     DEFAULT_SEEDS,
     EXPERIMENTS,
@@ -163,16 +163,13 @@ def _budget(args: argparse.Namespace) -> Budget:
 
 
 def _world_scorer(args: argparse.Namespace) -> tuple[Data, Scorer]:
-    from trainer.judges.world_compare import WorldScorer, train_world_judge
+    from trainer.judges.comparisons.world_scorer import WorldScorer, comparison_judge
 
     world = Path(args.world)
     if not (world / "world.json").is_file():
         raise ConfigError(f"--world {world}: no world.json; make one with 'faceedit-train synth'")
     args.out.mkdir(parents=True, exist_ok=True)
-    judge = train_world_judge(world, args.out, args.judge_steps, print)
-    from trainer.judges.classifier import load_classifier
-
-    accuracy = load_classifier(args.out / "judge.safetensors").held_out_accuracy
+    judge, accuracy = comparison_judge(world, args.out, args.judge_steps, print)
     scorer = WorldScorer(world, judge, args.eval_identities, accuracy, print)
     data = Data(
         str(world / "celebamask-hq"), ("affectnet", str(world / "affectnet")), align="landmarks"
@@ -181,7 +178,7 @@ def _world_scorer(args: argparse.Namespace) -> tuple[Data, Scorer]:
 
 
 def _dataset_scorer(args: argparse.Namespace) -> tuple[Data, Scorer]:
-    from trainer.judges.dataset_scorer import DatasetScorer
+    from trainer.judges.comparisons.dataset_scorer import DatasetScorer
     from trainer.judges.loading import load_judges
 
     expression = check_evaluation_inputs(args)

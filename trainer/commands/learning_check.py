@@ -2,9 +2,10 @@
 
 Makes a world (as `faceedit-train synth` does), trains parser, gan and joint at 64 px through
 the real stages with the settings of a recipe (world-64 by default; trainer/recipes/), trains a
-judge classifier on real renderings of train identities, and scores the final model on held-out
-identities against the world's ground truth. Writes DIR/report.md, DIR/report.json,
-DIR/edits.png and DIR/curves_<stage>.png. See docs/learning.md and trainer/judges/learning.py.
+judge classifier on real renderings of train identities (with shift, colour and noise
+augmentation), and scores the final model on held-out identities against the world's ground
+truth, beside a control the judge must not read as the target. Writes DIR/report.md, DIR/report.json,
+DIR/edits.png and DIR/curves_<stage>.png. See docs/learning.md and trainer/judges/learning/.
 """
 
 from __future__ import annotations
@@ -23,13 +24,8 @@ from faceedit.errors import ConfigError
 from faceedit.fileio import check_output_folder
 from faceedit.limits import bounded_int, seed_argument, steps_argument
 from trainer.config import apply_overrides
-from trainer.judges.learning import (
-    QUICK,
-    RECIPE,
-    CheckPlan,
-    rescore_learning_check,
-    run_learning_check,
-)
+from trainer.judges.learning.check import rescore_learning_check, run_learning_check
+from trainer.judges.learning.plan import QUICK, RECIPE, CheckPlan
 from trainer.recipes import load_recipe
 
 logger = logging.getLogger("trainer.judges.learning")
@@ -38,8 +34,9 @@ logger = logging.getLogger("trainer.judges.learning")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Make a procedural world, train parser, gan and joint on it at 64 px, and check on "
-        "held-out identities that the model learned: parser mIoU, edits judged as their target, "
-        "L1 to the true rendering, region-lock locality. Writes report.md/.json and PNGs."
+        "held-out identities that the model learned: parser mIoU, edits judged as their target "
+        "(beside noise aimed at the model's critics, which must not be), L1 to the true "
+        "rendering, region-lock locality. Writes report.md/.json and PNGs."
     )
     parser.add_argument("--out", required=True, type=Path, help="folder for everything it makes")
     parser.add_argument(

@@ -35,12 +35,12 @@ from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights.checkpoint import LoadedCheckpoint
 from trainer.config import CRITIC_MASKS
 from trainer.data.common import read_image
-from trainer.judges.world_compare import world_landmarks
-from trainer.judges.world_scores import (
+from trainer.judges.evaluation import from_uint8_crops
+from trainer.judges.world.editors import mean_conditions
+from trainer.judges.world.renderings import (
     as_crop,
-    crops_to_tensor,
     held_out_identities,
-    mean_conditions,
+    world_landmarks,
     world_valence_arousal,
 )
 
@@ -114,7 +114,7 @@ def held_out_pairs(
                     inputs.append(as_crop(images[source], size))
                     truths.append(as_crop(images[target], size))
                 labels.append((source, target))
-    return crops_to_tensor(inputs), crops_to_tensor(truths), torch.tensor(labels)
+    return from_uint8_crops(inputs), from_uint8_crops(truths), torch.tensor(labels)
 
 
 @torch.no_grad()

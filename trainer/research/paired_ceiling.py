@@ -28,18 +28,17 @@ from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSIONS
 from faceedit.weights import checkpoint
 from trainer.judges.classifier import load_classifier
-from trainer.judges.learning import l1_ratio, machine_description
-from trainer.judges.world_scores import (
+from trainer.judges.evaluation import from_uint8_crops
+from trainer.judges.learning.report import machine_description
+from trainer.judges.world.editors import engine_editor, mean_conditions
+from trainer.judges.world.held_out import load_held_out
+from trainer.judges.world.renderings import (
     by_identity,
-    crops_to_tensor,
-    engine_editor,
-    held_out_identities,
     load_crop,
-    mean_conditions,
     read_pairs,
-    score_edits,
     world_valence_arousal,
 )
+from trainer.judges.world.scorer import score_edits
 from trainer.stages.warm_start import start_attention
 
 
@@ -76,7 +75,7 @@ def identity_stacks(world: Path, split: str, size: int) -> Tensor:
         )
     return torch.stack(
         [
-            crops_to_tensor([load_crop(renders[e].image, size) for e in range(len(EXPRESSIONS))])
+            from_uint8_crops([load_crop(renders[e].image, size) for e in range(len(EXPRESSIONS))])
             for renders in table.values()
         ]
     )
@@ -169,19 +168,18 @@ def run_paired_ceiling(
     engine = EditEngine(
         checkpoint.load(model_file), device="cpu", precision="float32", optimize_networks=False
     )
-    table = held_out_identities(world, identities)
+    held_out = load_held_out(world, identities)
     judge = load_classifier(files["judge"]).model
     va = world_valence_arousal(world)
-    size = trained.model.config.crop_size
     # As the learning check scores: what the app shows, and the generator's own crop.
-    edits = score_edits(engine_editor(engine, va), judge, table, size)[0].to_dict()
-    raw = score_edits(engine_editor(engine, va, shown=False), judge, table, size)[0].to_dict()
+    edits, _ = score_edits(engine_editor(engine, va), judge, held_out)
+    raw, _ = score_edits(engine_editor(engine, va, shown=False), judge, held_out)
     report = {
         "plan": asdict(plan),
-        "edits": edits,
-        "l1_ratio": l1_ratio(edits),
-        "edits_generator_crop": raw,
-        "l1_ratio_generator_crop": l1_ratio(raw),
+        "edits": edits.to_dict(),
+        "l1_ratio": edits.l1_ratio,
+        "edits_generator_crop": raw.to_dict(),
+        "l1_ratio_generator_crop": raw.l1_ratio,
         "losses": trained.losses,
         "train_seconds": trained.seconds,
         "machine": machine_description(),

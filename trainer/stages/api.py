@@ -2,7 +2,7 @@
 (`train_stage`).
 
 `faceedit-train parser|gan|joint` (trainer/commands), the paper's comparisons
-(trainer/judges/experiments.py) and the learning check (trainer/judges/learning.py) all call
+(trainer/judges/comparisons/) and the learning check (trainer/judges/learning/) all call
 these two functions; none of them builds or parses a command line.
 
 A config is resolved in one explicit order, later winning: the stage defaults of the preset

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from trainer.commands.cli import main as train_main
-from trainer.judges.evaluation import SUMMARY_METRICS
-from trainer.judges.experiments import (
+from trainer.judges.comparisons.experiments import (
     EXPERIMENTS,
     VARIANTS,
     Budget,
@@ -23,7 +22,8 @@ from trainer.judges.experiments import (
     get_experiments,
     run_comparison,
 )
-from trainer.judges.tables import Metric
+from trainer.judges.comparisons.tables import Metric
+from trainer.judges.evaluation import SUMMARY_METRICS
 
 
 @pytest.fixture
@@ -193,6 +193,35 @@ def test_variants_share_budget_and_runs_per_seed_and_a_rerun_skips_what_is_done(
     marker.write_text(json.dumps({"stage": "parser", "argv": ["--seed", "0"]}))
     with pytest.raises(ConfigError, match="older faceedit"):
         run_comparison(experiments, tmp_path, data_spec, budget, [0], scorer, runner=runner)
+
+
+def test_a_score_without_a_metric_the_tables_show_stops_at_the_first_run(
+    tmp_path: Path, tiny_model: Path, tiny_parser: Path
+) -> None:
+    """A misspelt metric key fails when the first checkpoint is scored, before any other run
+    trains, not when the tables come out empty at the end."""
+    from faceedit.errors import ConfigError
+
+    class Misspelt(FakeScorer):
+        def score(self, checkpoint: Path, folder: Path) -> dict[str, Any]:
+            self.scored.append(checkpoint)
+            return {"qualty": 1.0}
+
+    calls: list[tuple[StageRun, bool]] = []
+    scorer = Misspelt()
+    budget = Budget(preset="tiny", steps=5, batch_size=2, device="cpu", num_workers=0)
+    with pytest.raises(ConfigError, match=r"without \['quality'\]"):
+        run_comparison(
+            get_experiments("joint-vs-frozen"),
+            tmp_path,
+            Data("celeba", ("folders", "faces")),
+            budget,
+            [0, 1],
+            scorer,
+            runner=recording_runner(calls, tiny_model, tiny_parser),
+        )
+    assert len(scorer.scored) == 1 and len(calls) == 3  # parser, gan, one joint run
+    assert not list((tmp_path / "eval").rglob("scores.json"))
 
 
 def test_baseline_and_low_label_variants_are_defined_by_their_settings(

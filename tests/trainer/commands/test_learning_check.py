@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.trainer.judges.learning.reports import check_scores, sample_report
 from trainer.commands import learning_check
 from trainer.commands.cli import main
-from trainer.judges.learning import CheckPlan, LearningReport, Target
+from trainer.judges.learning.plan import CheckPlan
+from trainer.judges.learning.report import LearningReport
 
 
 def test_help_lists_the_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -27,9 +29,8 @@ def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
 
     def fake_check(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
         seen.update(out=out, plan=plan)
-        report = LearningReport(plan=plan, command=command, machine={})
-        report.targets = [Target("t", ">= 1", seen.get("measured", 2.0), seen.get("ok", True))]
-        return report
+        control = 0.1 if seen.get("ok", True) else 0.9  # a fooled judge fails the check
+        return sample_report(plan, command=command, scores=check_scores(control_read=control))
 
     monkeypatch.setattr(learning_check, "run_learning_check", fake_check)
     code = main(
@@ -86,9 +87,7 @@ def test_the_recipe_flag_and_a_bad_setting_are_checked_before_any_work(
 
     def fake_check(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
         seen["plan"] = plan
-        report = LearningReport(plan=plan, command=command, machine={})
-        report.targets = [Target("t", ">= 1", 2.0, True)]
-        return report
+        return sample_report(plan, command=command)
 
     monkeypatch.setattr(learning_check, "run_learning_check", fake_check)
     mine = yaml.safe_load((RECIPES_DIR / "world-64.yaml").read_text())
@@ -151,9 +150,7 @@ def test_rescore_scores_an_existing_folder_and_refuses_one_that_is_not_a_check(
 
     def fake_rescore(out: Path, plan: CheckPlan, command: str, log: Any) -> LearningReport:
         seen.update(out=out, plan=plan)
-        report = LearningReport(plan=plan, command=command, machine={})
-        report.targets = [Target("t", ">= 1", 2.0, True)]
-        return report
+        return sample_report(plan, command=command)
 
     monkeypatch.setattr(learning_check, "rescore_learning_check", fake_rescore)
     assert main(["learning-check", "--out", str(tmp_path), "--rescore", "--seed", "3"]) == 0

@@ -23,8 +23,8 @@ from tests.trainer.world_runs import (
     write_untrained_run,
 )
 from trainer.config import STAGES, TrainConfig, flatten_keys
-from trainer.judges import learning
-from trainer.judges.learning import CheckPlan
+from trainer.judges.learning import check
+from trainer.judges.learning.plan import CheckPlan
 from trainer.recipes import RECIPES_DIR, load_recipe, recipe_names
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,9 +86,9 @@ def test_the_learning_check_trains_exactly_what_it_trained_before(
     the world-64 recipe, the very configs the stage defaults + PRESET_TRAINING + CheckPlan
     gave each stage, and the same plan."""
     mode = "quick" if quick else "full"
-    calls = record_stages(monkeypatch, learning)
+    calls = record_stages(monkeypatch, check)
     plan = replace(CheckPlan.for_mode(0, quick), device=device)
-    learning.train_stages(plan, tmp_path / f"{mode}-{device}", {}, lambda _: None)
+    check.train_stages(plan, tmp_path / f"{mode}-{device}", {}, lambda _: None)
     before = BEFORE["check"][f"{mode}/{device}"]
     assert [c["config"].stage for c in calls] == list(STAGES)
     for call in calls:
@@ -104,7 +104,7 @@ def test_the_learning_check_trains_exactly_what_it_trained_before(
 def test_the_ci_variant_trains_exactly_what_the_short_check_trained_before(
     tmp_path: Path,
 ) -> None:
-    """The CI's short runs (tests/trainer/judges/test_learning.py, slow) take their worlds and
+    """The CI's short runs (tests/trainer/judges/learning/test_learns.py, slow) take their worlds and
     stage settings from the recipe's variant `ci`: the same configs as the test's constants
     gave, and the same worlds."""
     root = tmp_path / "ci"

@@ -148,12 +148,14 @@ def test_command_writes_the_report_and_refuses_a_model_without_critics(
 def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     check_folder: Path, tmp_path: Path
 ) -> None:
-    """learning.evaluate, the check's scoring of its final model, end to end on a tiny world:
-    parser mIoU of both stages, the edits against the truth, locality and the critic probe,
-    the probe in the frame and through the masks the joint run's config.yaml trained with."""
+    """The learning check's scoring of its final model (check.evaluate), end to end on a tiny
+    world: parser mIoU of both stages, the edits against the truth, the critic-noise control,
+    locality and the critic probe, the probe in the frame and through the masks the joint
+    run's config.yaml trained with."""
     from trainer.config import apply_overrides, default_config, save_yaml
     from trainer.judges.classifier import load_classifier
-    from trainer.judges.learning import CheckPlan, evaluate
+    from trainer.judges.learning.check import evaluate
+    from trainer.judges.learning.plan import CheckPlan
     from trainer.stages.runner import CONFIG_FILE
 
     joint = tmp_path / "joint"
@@ -170,26 +172,27 @@ def test_the_check_evaluation_scores_a_model_and_probes_its_critics(
     }
     judge = load_classifier(check_folder / "judge.safetensors").model
     plan = replace(CheckPlan.for_mode(0, quick=True), eval_identities=1)
-    metrics, scores, edits, table = evaluate(plan, paths, judge, tmp_path)
-    assert scores.edits == 8 * 7 and len(edits) == 8 * 7 and len(table) == 1
-    assert 0.0 <= metrics["parser_final"]["miou"] <= 1.0
-    locality = metrics["locality"]
-    assert locality["locked_pixels"] > 0
+    evaluation = evaluate(plan, paths, judge)
+    scores = evaluation.scores
+    assert scores.edits.edits == 8 * 7 and len(evaluation.edits) == 8 * 7
+    assert len(evaluation.held_out.table) == 1
+    assert scores.parser_final.miou is not None and 0.0 <= scores.parser_final.miou <= 1.0
+    # the control: the same inputs with noise aimed at the model's critics, read by the judge
+    control = scores.critic_noise
+    assert control.edits.edits == 8 * 7 and control.critic_after > control.critic_before
+    locality = scores.locality
+    assert locality.locked_pixels > 0
     # What the app shows under a region lock leaves the lock's footprint bit-exact, whatever
     # the generator's own crop does there.
-    assert locality["locked_outside_parse_pixels"] > 0
-    assert locality["locked_outside_parse_changed"] == 0
+    assert locality.locked_parse_pixels > 0
+    assert locality.locked_parse_changed == 0
     # Paste-back weighs the change by at most 1, so it never moves a pixel further.
-    shown, raw_change = (
-        locality["outside_face_mean_change_x255"],
-        locality["outside_face_mean_change_x255_generator_crop"],
-    )
-    assert shown <= raw_change + 1e-9
-    raw = metrics["edits_generator_crop"]
-    assert raw["edits"] == scores.edits
-    probe = metrics["critic_probe"]
-    assert probe["frame"] == "landmarks" and probe["masks"] == "own" and probe["pairs"] == 8 * 7
-    assert set(probe["truth"]) == {"global", "brows", "eyes", "nose", "mouth"}
+    assert locality.outside_mean_change <= locality.outside_mean_change_raw + 1e-9
+    assert scores.edits_generator_crop.edits == scores.edits.edits
+    probe = scores.critic_probe
+    assert probe is not None
+    assert probe.frame == "landmarks" and probe.masks == "own" and probe.pairs == 8 * 7
+    assert set(probe.truth) == {"global", "brows", "eyes", "nose", "mouth"}
 
 
 def test_a_world_without_landmarks_is_refused_in_the_landmarks_frame(

@@ -10,7 +10,8 @@ runs it); the controls are what a scorer must not be fooled by:
   lips), the cheapest "happy" a judge that looks only at colour would accept;
 - `CriticNoiseEditor` adds a small per-image noise, optimised against the checkpoint's own
   critic (the discriminator's global expression head) to raise its P(target): the shortcut a
-  generator trained against that critic can take. The judge must not read it as the target.
+  generator trained against that critic can take (trainer/judges/controls.py, which the
+  learning check's control uses too). The judge must not read it as the target.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Final, Protocol
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from faceedit.faces.align import REGION_LEVEL, Alignment, align, paste_back, warp_to_frame
 from faceedit.faces.detect import Face
@@ -31,14 +31,12 @@ from faceedit.inference.request import EditRequest
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.unified import UnifiedModel
 from faceedit.vocab.expressions import EXPRESSION_INDEX
+from trainer.judges.controls import NOISE_LEVELS, NOISE_STEPS, critic_noise
+from trainer.judges.evaluation import from_uint8_crops, to_uint8_crops
 
 # The patch: white teeth between red lips, a constant colour for every face.
 TEETH: Final[tuple[int, int, int]] = (235, 230, 220)
 LIPS: Final[tuple[int, int, int]] = (190, 60, 70)
-# Critic-aimed noise: at most NOISE_LEVELS grey levels per pixel, NOISE_STEPS signed-gradient
-# steps of NOISE_LEVELS / 4 each (projected gradient ascent on the critics' log P(target)).
-NOISE_LEVELS: Final[float] = 8.0
-NOISE_STEPS: Final[int] = 20
 
 
 @dataclass(frozen=True)
@@ -168,14 +166,9 @@ class PatchEditor:
 
 
 class CriticNoiseEditor:
-    """Adds noise of at most `levels` grey levels to the face's aligned crop, optimised for
-    `steps` signed-gradient steps to raise the global critic's log P(target) (its expression
-    head, the crop seen with its parse's region masks, as in training), and pastes the noise
-    back into the photo as the product pastes an edit.
-
-    The global head is the one to aim at: on the demo model, 8 levels and 20 steps raise its
-    P(target) from 0.14 to 0.96 (5 test photos, happy and surprised), while the mean log P of
-    all heads, region critics included, only moved their geometric mean from 0.04 to 0.10."""
+    """Adds noise of at most `levels` grey levels to the face's aligned crop, aimed at the
+    global critic's P(target) for `steps` steps (trainer.judges.controls.critic_noise), and
+    pastes the noise back into the photo as the product pastes an edit."""
 
     name = "critic noise"
 
@@ -194,14 +187,6 @@ class CriticNoiseEditor:
         self.steps = steps
         self.last_critic_gain: tuple[float, float] | None = None  # P(target) before, after
 
-    def critic_probability(self, crop: torch.Tensor, masks: torch.Tensor, target: int) -> float:
-        with torch.no_grad():
-            return float(self._log_probability(crop, masks, target).exp())
-
-    def _log_probability(self, x: torch.Tensor, masks: torch.Tensor, target: int) -> torch.Tensor:
-        logits = self.critics(x, masks).global_.logits
-        return F.log_softmax(logits.float(), 1)[0, target]
-
     def __call__(
         self,
         photo: np.ndarray,
@@ -211,20 +196,8 @@ class CriticNoiseEditor:
         key: object = None,
     ) -> Edit:
         alignment = align(photo, face, size=self.crop_size)
-        x = torch.from_numpy(alignment.crop).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-        with torch.no_grad():
-            masks = self.model.region_masks(x).masks
-        index = EXPRESSION_INDEX[target]
-        epsilon = 2 * self.levels / 255
-        delta = torch.zeros_like(x, requires_grad=True)
-        before = self.critic_probability(x, masks, index)
-        for _ in range(self.steps):
-            objective = self._log_probability((x + delta).clamp(-1, 1), masks, index)
-            (grad,) = torch.autograd.grad(objective, delta)
-            with torch.no_grad():
-                delta += (epsilon / 4) * grad.sign()
-                delta.clamp_(-epsilon, epsilon)
-        noisy = (x + delta.detach()).clamp(-1, 1)
-        self.last_critic_gain = (before, self.critic_probability(noisy, masks, index))
-        crop = ((noisy[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        return Edit(paste_back(photo, alignment, crop))
+        x = from_uint8_crops([alignment.crop])
+        index = torch.tensor([EXPRESSION_INDEX[target]])
+        noise = critic_noise(self.model, self.critics, x, index, self.levels, self.steps)
+        self.last_critic_gain = (float(noise.before[0]), float(noise.after[0]))
+        return Edit(paste_back(photo, alignment, to_uint8_crops(noise.images)[0]))

@@ -15,11 +15,11 @@ import numpy as np
 
 from faceedit.fileio import atomic_write_text
 from faceedit.vocab.expressions import EXPRESSIONS
+from trainer.judges.controls import CONTROL_MAX_READ
 from trainer.judges.plots import image_grid, save_png
 from trainer.judges.real.scorer import FAR_BAND, MOUTH_BAND, TARGETS, EditorScores, RealFaceReport
 
 PRODUCT: Final[str] = "product"
-CONTROL_MAX_READ: Final[float] = 0.25  # a control read as the target more often fools the judge
 
 
 @dataclass(frozen=True)

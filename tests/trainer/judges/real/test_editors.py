@@ -14,8 +14,8 @@ from faceedit.inference.pipeline import FramePipeline
 from faceedit.weights import checkpoint
 from tests.trainer.fixtures import face_photo
 from tests.trainer.judges.real.conftest import fixed_face
+from trainer.judges.controls import NOISE_LEVELS
 from trainer.judges.real.editors import (
-    NOISE_LEVELS,
     CriticNoiseEditor,
     IdentityEditor,
     PatchEditor,

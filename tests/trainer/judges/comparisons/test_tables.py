@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from trainer.judges import plots
-from trainer.judges.tables import Metric, comparison_tables, stat, summarise, within_noise
+from trainer.judges.comparisons.tables import (
+    Metric,
+    comparison_tables,
+    stat,
+    summarise,
+    within_noise,
+)
 
 METRICS = {"acc": Metric("accuracy", True), "err": Metric("error", False, 2)}
 

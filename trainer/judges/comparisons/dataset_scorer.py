@@ -13,12 +13,12 @@ from typing import Any, Final
 
 import numpy as np
 
+from trainer.judges.comparisons.tables import Metric
 from trainer.judges.evaluation import (
     SUMMARY_METRICS,
     evaluate_checkpoint,
     write_report,
 )
-from trainer.judges.tables import Metric
 
 HIGHER_IS_BETTER: Final[dict[str, bool]] = {
     "miou": True,

@@ -7,31 +7,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from faceedit.errors import ConfigError
 from faceedit.model.config import preset
 from tests.factories import make_checkpoint
+from tests.trainer.judges.conftest import tiny_judge
 from trainer.config import DataConfig
-from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
-from trainer.judges.world_compare import WORLD_METRICS, WorldScorer, edit_zone, world_landmarks
+from trainer.judges.comparisons.world_scorer import WORLD_METRICS, WorldScorer
+from trainer.judges.world.held_out import edit_zone
+from trainer.judges.world.renderings import read_pairs, world_landmarks
 from trainer.stages.parser import LabelledSubset
-from trainer.world.world import WorldConfig, build_world
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("cmp-world") / "w"
-    build_world(WorldConfig(count=10, size=64, seed=5), out)
-    return out
+@pytest.fixture
+def world(tiny_world: Path) -> Path:
+    return tiny_world
 
 
 def test_variants_are_scored_over_the_same_pixels(world: Path, tmp_path: Path) -> None:
     """A soft-mask model, a keypoint-box model and the global-only baseline: the identity
     errors are measured over identical pixel sets, whatever regions each model has."""
-    torch.manual_seed(0)
-    judge = ExpressionClassifier(ClassifierConfig(base_channels=4, image_size=64)).eval()
-    scorer = WorldScorer(world, judge, identities=1, judge_accuracy=0.5, log=lambda _: None)
+    scorer = WorldScorer(world, tiny_judge(), identities=1, judge_accuracy=0.5, log=lambda _: None)
     tiny = preset("tiny")
     models = {
         "masks": make_checkpoint(tmp_path / "m.safetensors", tiny, steps=1),
@@ -55,12 +51,10 @@ def test_variants_are_scored_over_the_same_pixels(world: Path, tmp_path: Path) -
 def test_edit_zone_covers_the_true_parts_and_the_boxes(world: Path) -> None:
     import cv2
 
-    from trainer.judges.world_compare import label_paths
-
-    marks, labels = world_landmarks(world), label_paths(world)
-    image = next(iter(marks))
-    label = cv2.imread(str(labels[image]), cv2.IMREAD_UNCHANGED)
-    zone = edit_zone(label, marks[image])
+    row = read_pairs(world)[0]
+    assert row.labels is not None
+    label = cv2.imread(str(row.labels), cv2.IMREAD_UNCHANGED)
+    zone = edit_zone(label, world_landmarks(world)[row.image.resolve()])
     from faceedit.vocab.labels import CLASS_INDEX
 
     assert zone[label == CLASS_INDEX["nose"]].all() and zone[label == CLASS_INDEX["u_lip"]].all()

@@ -30,11 +30,11 @@ from faceedit.errors import ConfigError
 from faceedit.fileio import atomic_write_text
 from trainer.config import Stage, TrainConfig
 from trainer.judges import plots
-from trainer.judges.tables import Metric, comparison_tables, summarise
+from trainer.judges.comparisons.tables import Metric, comparison_tables, summarise
 from trainer.recipes import load_recipe
 from trainer.stages.api import stage_config, train_stage
 
-logger = logging.getLogger("trainer.judges.experiments")
+logger = logging.getLogger("trainer.judges.comparisons.experiments")
 
 RUNS_DIR: Final[str] = "runs"
 EVAL_DIR: Final[str] = "eval"
@@ -310,8 +310,9 @@ class Scorer(Protocol):
     notes: list[str]  # lines for every table (what a metric means, what was not measured)
 
     def score(self, checkpoint: Path, folder: Path) -> dict[str, Any]:
-        """Scores of `checkpoint` (metric key -> value or None), with the scorer's files
-        written into `folder`; extra keys are kept in scores.json."""
+        """Scores of `checkpoint`: every key of `metrics` (its value, or None where it could
+        not be measured) and any extra keys, kept in scores.json; the scorer's files are
+        written into `folder`."""
         ...
 
     def grid(self, checkpoints: Mapping[str, Path]) -> np.ndarray | None:
@@ -468,6 +469,12 @@ def score_run(
         return loaded
     log(f"scoring {checkpoint}")
     values = scorer.score(checkpoint, folder)
+    missing = [key for key in scorer.metrics if key not in values]
+    if missing:  # found at the first score, not when the tables are drawn after every run
+        raise ConfigError(
+            f"{type(scorer).__name__} scored {checkpoint} without {missing}, metrics its "
+            "tables show (None marks a metric it could not measure)"
+        )
     atomic_write_text(path, json.dumps({"checkpoint": str(checkpoint), **values}, indent=2) + "\n")
     return values
 

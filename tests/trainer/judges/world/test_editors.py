@@ -1,11 +1,17 @@
-"""`shown_crop`: the learning check scores what the app shows, the edit's change pasted back."""
+"""The world's editors: `shown_crop` (the learning check scores what the app shows, the edit's
+change pasted back) and the critic-noise control, which edits at the model's crop size only."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from faceedit.errors import ConfigError
 from faceedit.inference.outputs import EditResult
-from trainer.judges.world_scores import shown_crop
+from faceedit.model.config import preset
+from faceedit.model.discriminator import HierarchicalDiscriminator
+from faceedit.model.unified import UnifiedModel
+from trainer.judges.world.editors import CriticNoiseEditor, shown_crop
 
 SIZE = 64
 
@@ -46,3 +52,12 @@ def test_under_a_region_lock_nothing_outside_its_footprint_changes() -> None:
     changed = (shown != crop).any(axis=2)
     assert changed[28:36, 24:40].all()
     assert not changed[lock < 0.5].any()
+
+
+def test_the_critic_noise_control_refuses_crops_of_another_size() -> None:
+    config = preset("world-64")
+    control = CriticNoiseEditor(UnifiedModel(config), HierarchicalDiscriminator(config))
+    crop = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ConfigError, match="64 px"):
+        control([crop], [np.zeros((5, 2))], 1)
+    assert control.before == [] and control.after == []
