@@ -30,7 +30,6 @@ from faceedit.device import DeviceChoice, resolve_device
 from faceedit.errors import FaceEditError, InputError
 from faceedit.faces.align import template_landmarks
 from faceedit.inference import compile_process, optimize
-from faceedit.inference.lock_anchors import locks_at_anchors
 from faceedit.inference.optimize import CompiledWhenReady, Precision, PrecisionChoice
 from faceedit.inference.outputs import (
     EditResult,
@@ -319,7 +318,6 @@ class EditEngine:
             x, masks = self._to_tensor(crop), self._masks_tensor(region_masks)
             timings["parse"] = 0.0
         cond = self._condition_tensor(condition, region_conditions, valence_arousal)
-        editable_regions = None if editable_regions is None else tuple(editable_regions)
         editable = self._editable_tensor(editable_regions)
         started = time.perf_counter()
         out = self._model.generate(x, masks, cond, editable)
@@ -328,9 +326,8 @@ class EditEngine:
             torch.cuda.synchronize(self.device)
         timings["generate"] = (time.perf_counter() - started) * 1000
         weights, lock = in_edit_area(
-            self.config, *paste_maps(out.attention, masks, editable, crop.shape[:2])
+            self.config, *paste_maps(out.attention, masks, editable, crop.shape[:2], self.regions)
         )
-        lock = locks_at_anchors(lock, self._editable_names(editable_regions))
         result = EditResult(
             crop=to_uint8(image[0], crop.shape[:2]),
             region_masks=masks[0].float().cpu().numpy(),
@@ -370,7 +367,6 @@ class EditEngine:
         parsed = time.perf_counter()
         cond = self._condition_tensor(condition, region_conditions, valence_arousal)
         cond = cond.expand(x.shape[0], *cond.shape[1:])
-        editable_regions = None if editable_regions is None else tuple(editable_regions)
         editable = self._editable_tensor(editable_regions)
         out = self._model.generate(x, masks, cond, editable)
         done = time.perf_counter()
@@ -380,11 +376,10 @@ class EditEngine:
         }
         results = []
         for i, crop in enumerate(crops):
-            weights, lock = in_edit_area(
-                self.config,
-                *paste_maps(out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2]),
+            maps = paste_maps(
+                out.attention[i : i + 1], masks[i : i + 1], editable, crop.shape[:2], self.regions
             )
-            lock = locks_at_anchors(lock, self._editable_names(editable_regions))
+            weights, lock = in_edit_area(self.config, *maps)
             results.append(
                 EditResult(
                     crop=to_uint8(out.image[i], crop.shape[:2]),
@@ -565,11 +560,6 @@ class EditEngine:
             for r in self.regions
         ]
         return torch.from_numpy(np.stack(rows))[None].to(self.device)
-
-    def _editable_names(self, editable_regions: Iterable[str] | None) -> tuple[str, ...]:
-        """The editable regions in the model's order (none without a lock)."""
-        chosen = set(editable_regions or ())
-        return tuple(r for r in self.regions if r in chosen)
 
     def _editable_tensor(self, editable_regions: Iterable[str] | None) -> torch.Tensor | None:
         if editable_regions is None:

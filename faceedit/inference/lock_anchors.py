@@ -10,7 +10,7 @@ the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import cv2
@@ -64,9 +64,12 @@ def keep_at_anchors(lock: np.ndarray, regions: Iterable[str]) -> np.ndarray:
     return kept
 
 
-def locks_at_anchors(locks: np.ndarray | None, regions: Iterable[str]) -> np.ndarray | None:
-    """keep_at_anchors for each (S, S) lock of a batch (B, S, S); None stays None."""
-    if locks is None:
-        return None
-    names = tuple(regions)
-    return np.stack([keep_at_anchors(lock, names) for lock in locks])
+def locks_at_anchors(locks: np.ndarray, editable: np.ndarray, regions: Sequence[str]) -> np.ndarray:
+    """keep_at_anchors for each (S, S) lock of a batch (B, S, S), at the `regions` (the model's
+    K, in order) that its row of `editable` ((K,) or (B, K) weights) leaves editable."""
+    rows = np.broadcast_to(editable, (len(locks), len(regions)))
+    kept = []
+    for lock, row in zip(locks, rows, strict=True):
+        names = [region for region, weight in zip(regions, row, strict=True) if weight > 0]
+        kept.append(keep_at_anchors(lock, names) if names else lock)
+    return np.stack(kept)

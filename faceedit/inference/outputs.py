@@ -6,6 +6,7 @@ shapes, ranges and sizes of what the app, the `edit` command and the judges rece
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 
 from faceedit.faces.align import face_oval
 from faceedit.inference.edit_weights import edit_weight, lock_union
+from faceedit.inference.lock_anchors import locks_at_anchors
 from faceedit.model.config import ModelConfig
 
 
@@ -60,9 +62,11 @@ def paste_maps(
     masks: torch.Tensor,
     editable: torch.Tensor | None,
     size: tuple[int, int],
+    regions: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(B, H, W) paste weights and, under a region lock, the lock's soft union, at the
-    caller's crop size (faceedit.faces.align.paste_back takes them)."""
+    caller's crop size (faceedit.faces.align.paste_back takes them); the lock keeps only its
+    footprint's parts at the editable `regions`' own features (inference/lock_anchors.py)."""
     maps = [edit_weight(attention, masks)]
     if editable is not None:
         maps.append(lock_union(masks, editable))
@@ -72,7 +76,9 @@ def paste_maps(
             for m in maps
         ]
     arrays = [m.cpu().numpy().astype(np.float32) for m in maps]
-    return arrays[0], arrays[1] if len(arrays) > 1 else None
+    if editable is None:
+        return arrays[0], None
+    return arrays[0], locks_at_anchors(arrays[1], editable.cpu().numpy(), regions)
 
 
 def in_edit_area(

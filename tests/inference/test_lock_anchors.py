@@ -25,7 +25,7 @@ def _mouth_centre() -> np.ndarray:
 def test_a_mirrored_mouth_below_the_chin_is_dropped_and_the_mouth_kept() -> None:
     lock = np.zeros((SIZE, SIZE), np.float32)
     _blob(lock, _mouth_centre(), (10, 4))
-    mirrored = _mouth_centre() + (0, 24)
+    mirrored = _mouth_centre() + np.array([0.0, 24.0])
     _blob(lock, mirrored, (10, 4))
     lock[0:3, 0:3] = 0.3  # a faint corner below REGION_LEVEL: it changes nothing, left alone
 
@@ -43,8 +43,8 @@ def test_a_mirrored_mouth_below_the_chin_is_dropped_and_the_mouth_kept() -> None
 def test_a_lip_split_in_two_near_the_mouth_stays_whole() -> None:
     lock = np.zeros((SIZE, SIZE), np.float32)
     centre = _mouth_centre()
-    _blob(lock, centre - (0, 3), (9, 1))  # upper lip
-    _blob(lock, centre + (0, 3), (9, 1))  # lower lip, 3 px apart: within ANCHOR_REACH
+    _blob(lock, centre - np.array([0.0, 3.0]), (9, 1))  # upper lip
+    _blob(lock, centre + np.array([0.0, 3.0]), (9, 1))  # lower lip: within ANCHOR_REACH
     np.testing.assert_array_equal(keep_at_anchors(lock, ["mouth"]), lock)
 
 
@@ -64,9 +64,17 @@ def test_one_footprint_is_left_as_it_is_and_batches_go_one_by_one() -> None:
     lock = np.zeros((SIZE, SIZE), np.float32)
     _blob(lock, np.array([10.0, 10.0]), (3, 3))  # wherever the single component lies
     np.testing.assert_array_equal(keep_at_anchors(lock, ["mouth"]), lock)
-    assert locks_at_anchors(None, ["mouth"]) is None
-    batch = np.stack([lock, np.zeros_like(lock)])
-    np.testing.assert_array_equal(locks_at_anchors(batch, ["mouth"]), batch)
+    # a batch: each row of the editable weights names its own regions
+    two = lock.copy()
+    _blob(two, _mouth_centre(), (10, 4))
+    regions = ("brows", "eyes", "nose", "mouth")
+    batch = np.stack([two, two])
+    editable = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    kept = locks_at_anchors(batch, editable, regions)
+    assert kept[0, 10, 10] == 0.0 and kept[0].max() == pytest.approx(0.9)  # the mouth's only
+    np.testing.assert_array_equal(kept[1], two)  # nothing editable: left as it is
+    shared = locks_at_anchors(batch, np.array([0.0, 0.0, 0.0, 1.0]), regions)  # (K,) for all
+    assert np.all(shared[:, 10, 10] == 0.0)
 
 
 def test_brow_anchors_lie_above_the_eyes() -> None:

@@ -16,7 +16,7 @@ from tests.trainer.stage_runs import FAST
 from tests.trainer.stages.test_stages import one_thread  # noqa: F401 (an autouse fixture)
 from trainer.commands.cli import main
 from trainer.data import dlib_landmarks
-from trainer.judges.learning import read_scalars
+from trainer.judges.learning.figures import read_scalars
 from trainer.stages.state import load_state
 
 
