@@ -1,4 +1,5 @@
-"""Discriminators: a StarGAN PatchGAN on the whole crop and a lighter one on each region x * m_k."""
+"""Discriminators: a StarGAN PatchGAN on the whole crop and a lighter one on each region x * m_k
+(on the whole crop, or with `local_windows` on a window around the region)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from faceedit.model.grouped import (
     grouped_layer,
     grouped_sequential,
 )
+from faceedit.model.windows import Window, region_windows, shape_groups, window_specs
 
 LEAKY_SLOPE = 0.01  # StarGAN's
 
@@ -48,16 +50,19 @@ class PatchDiscriminator(nn.Module):
     def __init__(
         self,
         in_channels: int,
-        image_size: int,
+        image_size: int | tuple[int, int],
         base_channels: int,
         num_layers: int,
         num_classes: int,
         valence_arousal: bool,
     ) -> None:
+        """image_size: the side of square inputs, or (height, width)."""
         super().__init__()
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
         values = {
             "in_channels": in_channels,
-            "image_size": image_size,
+            "height": height,
+            "width": width,
             "base_channels": base_channels,
             "num_layers": num_layers,
             "num_classes": num_classes,
@@ -65,12 +70,12 @@ class PatchDiscriminator(nn.Module):
         bad = {k: v for k, v in values.items() if v <= 0}
         if bad:
             raise ValueError(f"PatchDiscriminator needs positive sizes, got {bad}")
-        if image_size % 2**num_layers:
+        if height % 2**num_layers or width % 2**num_layers:
             raise ValueError(
                 f"PatchDiscriminator: {num_layers} stride-2 layers need an image size divisible "
-                f"by {2**num_layers}, got {image_size}"
+                f"by {2**num_layers}, got {height} x {width}"
             )
-        self.image_size = image_size
+        self.image_size = (height, width)
         layers: list[nn.Module] = []
         channels = in_channels
         for i in range(num_layers):
@@ -78,17 +83,17 @@ class PatchDiscriminator(nn.Module):
             layers += [nn.Conv2d(channels, out, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE)]
             channels = out
         self.trunk = nn.Sequential(*layers)
-        final_size = image_size // 2**num_layers
+        final_size = (height // 2**num_layers, width // 2**num_layers)
         self.patch_head = nn.Conv2d(channels, 1, 3, 1, 1, bias=False)
         self.class_head = nn.Conv2d(channels, num_classes, final_size, bias=False)
         self.va_head = nn.Conv2d(channels, 2, final_size) if valence_arousal else None
 
     def forward(self, x: Tensor) -> PatchOutput:
-        """x (B, C, S, S) with S = image_size -> PatchOutput."""
-        if x.dim() != 4 or x.shape[-2:] != (self.image_size, self.image_size):
+        """x (B, C, H, W) with (H, W) = image_size -> PatchOutput."""
+        if x.dim() != 4 or x.shape[-2:] != self.image_size:
             raise ValueError(
-                f"PatchDiscriminator expects (B, C, {self.image_size}, {self.image_size}) input, "
-                f"got {tuple(x.shape)}"
+                f"PatchDiscriminator expects (B, C, {self.image_size[0]}, {self.image_size[1]}) "
+                f"input, got {tuple(x.shape)}"
             )
         features = self.trunk(x)
         logits = self.class_head(features).flatten(1)  # (B, num_classes)
@@ -101,7 +106,9 @@ class HierarchicalDiscriminator(nn.Module):
 
     Every critic has the expression head: with per-region conditions only a region's own critic
     can tell whether that region shows its target expression. The region critics run one after
-    the other, or as one grouped network (`set_local_execution`), as the local editors do.
+    the other, or as one grouped network (`set_local_execution`), as the local editors do. With
+    `config.local_windows` each region critic sees x * m_k in its region's window, placed as
+    the generator places it (faceedit/model/windows.py).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -116,17 +123,22 @@ class HierarchicalDiscriminator(nn.Module):
             config.num_expressions,
             config.valence_arousal,
         )
+        # each region's window, or None: every region critic on the crop
+        self.window_specs = window_specs(config) if config.local_windows else None
+        sizes: list[int | tuple[int, int]] = [config.crop_size] * len(self.regions)
+        if self.window_specs is not None:
+            sizes = [(spec.height, spec.width) for spec in self.window_specs]
         self.local_discriminators = nn.ModuleDict(
             {
                 name: PatchDiscriminator(
                     3,
-                    config.crop_size,
+                    size,
                     d.local_base_channels,
                     d.local_num_layers,
                     config.num_expressions,
                     config.valence_arousal,
                 )
-                for name in self.regions
+                for name, size in zip(self.regions, sizes, strict=True)
             }
         )
         self.local_execution: LocalExecution = "separate"
@@ -148,21 +160,60 @@ class HierarchicalDiscriminator(nn.Module):
                 f"{list(self.regions)}, got {tuple(region_masks.shape)}"
             )
         global_ = self.global_discriminator(image)  # first: it checks the image size
-        critics = self.local_discriminators
-        if self.local_execution == "grouped" and critics:
-            views = image.unsqueeze(1) * region_masks.unsqueeze(2)  # (B, K, 3, S, S)
-            outs = grouped_critics(cast(list[PatchDiscriminator], list(critics.values())), views)
-            return DiscriminatorOutput(global_, dict(zip(critics, outs, strict=True)))
-        local = {
-            name: critic(image * region_masks[:, k : k + 1])
-            for k, (name, critic) in enumerate(critics.items())
-        }
-        return DiscriminatorOutput(global_, local)
+        windows = self.region_windows(region_masks)
+        critics = cast(list[PatchDiscriminator], list(self.local_discriminators.values()))
+        if self.local_execution == "separate" or not critics:
+            views = self.region_inputs(image, region_masks, windows)
+            local = {
+                name: critic(view)
+                for name, critic, view in zip(self.regions, critics, views, strict=True)
+            }
+            return DiscriminatorOutput(global_, local)
+        outs: dict[int, PatchOutput] = {}
+        for group, stacked in self._grouped_views(image, region_masks, windows):
+            grouped = grouped_critics([critics[k] for k in group], stacked)
+            outs.update(zip(group, grouped, strict=True))
+        return DiscriminatorOutput(global_, {name: outs[k] for k, name in enumerate(self.regions)})
+
+    def region_windows(self, region_masks: Tensor) -> list[Window] | None:
+        """Where each region critic looks, from region_masks (B, K, S, S): its window around
+        the region, or None without windows (the whole crop)."""
+        if self.window_specs is None:
+            return None
+        return region_windows(region_masks, self.window_specs)
+
+    def region_inputs(
+        self, image: Tensor, region_masks: Tensor, windows: list[Window] | None
+    ) -> list[Tensor]:
+        """Each region critic's input: image * m_k (B, 3, S, S), cut to window k if given.
+
+        The gradient penalty takes the windows of the real images for the fakes too, so that
+        it mixes the same pixels of both.
+        """
+        masked = [image * region_masks[:, k : k + 1] for k in range(len(self.regions))]
+        if windows is None:
+            return masked
+        return [window.crop(view) for window, view in zip(windows, masked, strict=True)]
+
+    def _grouped_views(
+        self, image: Tensor, region_masks: Tensor, windows: list[Window] | None
+    ) -> list[tuple[list[int], Tensor]]:
+        """The region critics' inputs for grouped execution: per window shape, the regions
+        that have it and their inputs side by side (B, G, 3, h, w); without windows, all K
+        regions on the whole crop."""
+        if windows is None:
+            return [
+                (list(range(len(self.regions))), image.unsqueeze(1) * region_masks.unsqueeze(2))
+            ]
+        views = self.region_inputs(image, region_masks, windows)
+        return [
+            (group, torch.stack([views[k] for k in group], 1)) for group in shape_groups(windows)
+        ]
 
 
 def grouped_critics(critics: Sequence[PatchDiscriminator], views: Tensor) -> list[PatchOutput]:
     """The K critics run as one grouped network (faceedit/model/grouped.py), critic k on
-    views[:, k] (B, 3, S, S): what each critic's forward gives, in order."""
+    views[:, k] (B, 3, H, W): what each critic's forward gives, in order."""
     k = len(critics)
     features = grouped_sequential([critic.trunk for critic in critics], views.flatten(1, 2))
     patch = grouped_layer([critic.patch_head for critic in critics], features)  # (B, K, h, w)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from faceedit.model.config import GeneratorConfig, ModelConfig
 from faceedit.model.grouped import LocalExecution, check_local_execution, grouped_layer
+from faceedit.model.windows import region_windows, shape_groups, window_specs
 
 IMAGE_CHANNELS: Final[int] = 3
 # Output channel of an editor's `heads` conv that holds the attention logit (0..2: colour).
@@ -37,7 +38,8 @@ class GeneratorOutput(NamedTuple):
     image: Tensor  # (B, 3, S, S) the edited image, region-locked when `editable` was given
     attention: Tensor  # (B, 1 + K, 1, S, S): global first, then the regions in config order
     global_image: Tensor  # (B, 3, S, S) the global editor's output alone
-    local_images: Tensor  # (B, K, 3, S, S) each region editor's output (on the whole crop)
+    # (B, K, 3, S, S) each region editor's output (with local windows: x outside its window)
+    local_images: Tensor
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -221,22 +223,28 @@ def grouped_local_edits(
     """The K local editors run as one grouped network (faceedit/model/grouped.py), computing
     what each editor's forward does on its own region.
 
-    x (B, 3, S, S), region_masks (B, K, S, S), conditions (B, K, C) -> images (B, K, 3, S, S)
-    and attention (B, K, 1, S, S).
+    x (B, 3, H, W), the crop every editor sees, or (B, K, 3, H, W), one window each;
+    region_masks (B, K, H, W), conditions (B, K, C) -> images (B, K, 3, H, W) and attention
+    (B, K, 1, H, W).
     """
     k, (height, width) = len(editors), x.shape[-2:]
-    masks = region_masks.unsqueeze(2)  # (B, K, 1, S, S)
+    masks = region_masks.unsqueeze(2)  # (B, K, 1, H, W)
     conditions = conditions.to(x.dtype)
-    planes = conditions[..., None, None].expand(-1, -1, -1, height, width)  # (B, K, C, S, S)
+    planes = conditions[..., None, None].expand(-1, -1, -1, height, width)  # (B, K, C, H, W)
     # Editor k's input, [x * m_k, m_k, condition planes], on its own block of channels.
-    stacked = torch.cat([x.unsqueeze(1) * masks, masks, planes], 2).flatten(1, 2)
+    stacked = torch.cat([_per_editor(x) * masks, masks, planes], 2).flatten(1, 2)
     film = None if editors[0].condition_film is None else _grouped_film(editors, conditions)
     features = _grouped_trunk([editor.trunk for editor in editors], stacked, film)
     heads = grouped_layer([editor.heads for editor in editors], features)
-    heads = torch.unflatten(heads, 1, (k, -1))  # (B, K, 4, S, S)
-    colour = torch.tanh(heads[:, :, :IMAGE_CHANNELS])  # (B, K, 3, S, S) in [-1, 1]
-    attention = torch.sigmoid(heads[:, :, ATTENTION_CHANNEL:])  # (B, K, 1, S, S) in [0, 1]
-    return attention * x.unsqueeze(1) + (1 - attention) * colour, attention
+    heads = torch.unflatten(heads, 1, (k, -1))  # (B, K, 4, H, W)
+    colour = torch.tanh(heads[:, :, :IMAGE_CHANNELS])  # (B, K, 3, H, W) in [-1, 1]
+    attention = torch.sigmoid(heads[:, :, ATTENTION_CHANNEL:])  # (B, K, 1, H, W) in [0, 1]
+    return attention * _per_editor(x) + (1 - attention) * colour, attention
+
+
+def _per_editor(x: Tensor) -> Tensor:
+    """x as (B, K or 1, 3, H, W), an image per editor or one that every editor shares."""
+    return x if x.dim() == 5 else x.unsqueeze(1)
 
 
 def _grouped_film(
@@ -318,7 +326,8 @@ class HierarchicalGenerator(nn.Module):
     one grouped-conv network (groups=K) was measured slower on CPU (about 47 ms against 42 ms
     for four 16-channel editors at 128 px, 2 threads). On a GPU, where four editors are four
     times the kernel launches, `set_local_execution("grouped")` runs them as one network from
-    the same weights (faceedit/model/grouped.py).
+    the same weights (faceedit/model/grouped.py). With `config.local_windows` each local editor
+    edits a fixed-size window around its region (faceedit/model/windows.py).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -337,6 +346,8 @@ class HierarchicalGenerator(nn.Module):
         # No regions, no seams: a fuser would only add an unconstrained residual to the edit.
         self.fusion = FusionNetwork(config.fusion_channels) if self.regions else None
         self.local_execution: LocalExecution = "separate"
+        # each region's window, or None: every local editor on the whole crop
+        self.window_specs = window_specs(config) if config.local_windows else None
 
     @property
     def num_regions(self) -> int:
@@ -364,11 +375,15 @@ class HierarchicalGenerator(nn.Module):
         conditions = self._check_inputs(x, region_masks, condition)
         # 1. Global edit of the whole crop.
         global_out = self.global_generator(x, conditions[:, 0])
-        # 2. Each local editor edits the whole crop, seeing only its region.
-        local_images, local_attention = self._local_edits(x, region_masks, conditions[:, 1:])
+        # 2. Each local editor edits the whole crop (or its window), seeing only its region.
+        local_images, local_attention, inside = self._local_edits(
+            x, region_masks, conditions[:, 1:]
+        )
         if self.regions:
-            # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k.
-            weights, union = _blend_weights(region_masks)
+            # 3. Blend: y = (1 - sum_k w_k) y0 + sum_k w_k y_k; a region's mask outside its
+            #    window (inside = 0 there) is left to the global editor.
+            blend_masks = region_masks if inside is None else region_masks * inside
+            weights, union = _blend_weights(blend_masks)
             y = (1 - union) * global_out.image + (weights.unsqueeze(2) * local_images).sum(1)
             # 4. Remove seams.
             assert self.fusion is not None
@@ -385,22 +400,56 @@ class HierarchicalGenerator(nn.Module):
 
     def _local_edits(
         self, x: Tensor, region_masks: Tensor, conditions: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Every local editor's image (B, K, 3, S, S) and attention (B, K, 1, S, S), from
-        conditions (B, K, C), run as `local_execution` says."""
+        conditions (B, K, C), run as `local_execution` says; with windows also where each
+        window lies (B, K, S, S), 1 inside, else None."""
         editors = cast(list[LocalGenerator], list(self.local_generators.values()))
         batch, _, height, width = x.shape
         if not editors:  # global-only
-            return x.new_zeros(batch, 0, 3, height, width), x.new_zeros(batch, 0, 1, height, width)
+            empty = x.new_zeros(batch, 0, 1, height, width)
+            return x.new_zeros(batch, 0, 3, height, width), empty, None
+        if self.window_specs is not None:
+            return self._windowed_local_edits(editors, x, region_masks, conditions)
         if self.local_execution == "grouped":
-            return grouped_local_edits(editors, x, region_masks, conditions)
+            return (*grouped_local_edits(editors, x, region_masks, conditions), None)
         outs = [
             editor(x, region_masks[:, k : k + 1], conditions[:, k])
             for k, editor in enumerate(editors)
         ]
         images = torch.stack([out.image for out in outs], 1)
         attention = torch.stack([out.attention for out in outs], 1)
-        return images, attention
+        return images, attention, None
+
+    def _windowed_local_edits(
+        self, editors: list[LocalGenerator], x: Tensor, region_masks: Tensor, conditions: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """`_local_edits` with each editor on its region's window: outside it, its image is x
+        and its attention 1, the identity, which the blend does not use (its weight is 0)."""
+        assert self.window_specs is not None
+        windows = region_windows(region_masks, self.window_specs)
+        masks = [window.crop(region_masks[:, k : k + 1]) for k, window in enumerate(windows)]
+        edits: dict[int, tuple[Tensor, Tensor]] = {}  # region -> image, attention in its window
+        if self.local_execution == "grouped":  # one grouped network per window shape
+            for group in shape_groups(windows):
+                images, attention = grouped_local_edits(
+                    [editors[k] for k in group],
+                    torch.stack([windows[k].crop(x) for k in group], 1),
+                    torch.cat([masks[k] for k in group], 1),
+                    conditions[:, group],
+                )
+                edits.update((k, (images[:, i], attention[:, i])) for i, k in enumerate(group))
+        else:
+            for k, (editor, window) in enumerate(zip(editors, windows, strict=True)):
+                out = editor(window.crop(x), masks[k], conditions[:, k])
+                edits[k] = out.image, out.attention
+        keep = x.new_ones(x.shape[0], 1, *x.shape[-2:])
+        pasted = [
+            (window.paste(x, edits[k][0]), window.paste(keep, edits[k][1]), window.inside(x))
+            for k, window in enumerate(windows)
+        ]
+        images, attention, inside = (torch.stack(parts, 1) for parts in zip(*pasted, strict=True))
+        return images, attention, inside[:, :, 0]
 
     def _check_inputs(self, x: Tensor, region_masks: Tensor, condition: Tensor) -> Tensor:
         """Validate shapes; return the conditions as (B, 1 + K, C)."""

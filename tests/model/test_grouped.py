@@ -34,6 +34,8 @@ CONFIGS = {
     "two regions, valence-arousal": preset("tiny").replace(
         regions=("mouth", "eyes"), valence_arousal=True
     ),
+    # each on its region's window: brows and eyes share a shape, nose and mouth have their own
+    "windows": TINY_FILM.replace(local_windows=True),
 }
 
 
@@ -111,6 +113,7 @@ CASES = [
     ("film", False, False, torch.float64),  # one (B, C) condition for every editor
     ("film", True, True, torch.float32),
     ("two regions, valence-arousal", False, False, torch.float32),
+    ("windows", True, True, torch.float32),
 ]
 
 
@@ -152,7 +155,7 @@ def critic_outputs(image: Tensor, masks: Tensor) -> Callable[[nn.Module], tuple[
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("name", ["input", "two regions, valence-arousal"])
+@pytest.mark.parametrize("name", ["input", "two regions, valence-arousal", "windows"])
 def test_grouped_region_critics_compute_what_separate_ones_do(
     name: str, dtype: torch.dtype
 ) -> None:
@@ -164,9 +167,10 @@ def test_grouped_region_critics_compute_what_separate_ones_do(
     assert list(critic(inputs["x"], inputs["region_masks"]).local) == list(config.regions)
 
 
-def test_grouped_critics_agree_through_the_gradient_penalty() -> None:
+@pytest.mark.parametrize("name", ["input", "windows"])
+def test_grouped_critics_agree_through_the_gradient_penalty(name: str) -> None:
     """WGAN-GP differentiates the critics' scores by their input, then trains on that."""
-    config = CONFIGS["input"]
+    config = CONFIGS[name]
     torch.manual_seed(0)
     critic = randomise(HierarchicalDiscriminator(config), seed=2).double()
     inputs = generator_inputs(config, torch.float64)

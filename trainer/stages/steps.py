@@ -267,10 +267,15 @@ def discriminator_step(
     alpha = torch.rand(n, device=x.device)
     interp = losses.interpolate(x, fake, alpha).detach().requires_grad_(True)
     penalties = [losses.gradient_penalty(critic.global_discriminator(interp).patch, interp)]
-    for k, region_critic in enumerate(critic.local_discriminators.values()):
-        # between the two masked inputs: (x * m) and (fake * m') mixed by alpha, which is
-        # interp * m when both are seen through the same masks m = m'
-        real_in, fake_in = x * masks[:, k : k + 1], fake * fake_masks[:, k : k + 1]
+    # Between the two masked inputs: (x * m) and (fake * m') mixed by alpha, which is interp * m
+    # when both are seen through the same masks m = m'; with local windows, both in the windows
+    # the real images' masks place, so the same pixels are mixed.
+    windows = critic.region_windows(masks)
+    real_ins = critic.region_inputs(x, masks, windows)
+    fake_ins = critic.region_inputs(fake, fake_masks, windows)
+    for region_critic, real_in, fake_in in zip(
+        critic.local_discriminators.values(), real_ins, fake_ins, strict=True
+    ):
         masked = losses.interpolate(real_in, fake_in, alpha).detach().requires_grad_(True)
         penalties.append(losses.gradient_penalty(region_critic(masked).patch, masked))
     named["d/gp"] = weights.gradient_penalty * penalties[0]
