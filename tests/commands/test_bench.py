@@ -119,6 +119,7 @@ def test_timing_statistics_and_interleaving() -> None:
     assert result["a"].n == result["b"].n == 3
 
 
+@pytest.mark.slow
 def test_flop_count_and_peak_fraction() -> None:
     layer = nn.Linear(64, 32, bias=False)
     x = torch.randn(4, 64)

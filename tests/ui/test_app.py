@@ -640,6 +640,7 @@ def test_snapshot_fails_with_a_message_when_there_is_no_face(
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_speed_menu_reloads_in_another_precision_and_compiles_in_the_background(
     qtbot, window: MainWindow, assets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -713,6 +714,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_quitting_while_compiling_in_the_background_ends_cleanly_and_at_once(
     tmp_path: Path, assets
 ) -> None:

@@ -19,6 +19,7 @@ CHECK = ROOT / "scripts" / "check_display.sh"
 
 
 @pytest.mark.gui
+@pytest.mark.slow
 @pytest.mark.parametrize("screen", ["1366x768", "1920x1080"])
 def test_the_window_under_xvfb(screen: str) -> None:
     if shutil.which("xvfb-run") is None:

@@ -22,6 +22,7 @@ def test_help_lists_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--quick" in out and "--seed" in out and "held-out" in out
 
 
+@pytest.mark.slow
 def test_flags_build_the_plan_and_the_verdict_is_the_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

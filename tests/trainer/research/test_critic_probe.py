@@ -19,6 +19,9 @@ from trainer.commands.cli import main
 from trainer.research.critic_probe import held_out_pairs, probe_critics
 from trainer.stages.warm_start import start_attention
 
+# Research diagnostics train small models: the full suite runs them, the daily tier does not.
+pytestmark = pytest.mark.slow
+
 
 def gan_checkpoint(folder: Path, keep: float) -> Path:
     """A world-64 model (valence/arousal on, as a gan run on AffectNet) whose editors keep

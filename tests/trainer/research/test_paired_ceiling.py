@@ -29,6 +29,7 @@ def test_training_with_the_answer_lowers_the_distance_to_it(check_folder: Path) 
         assert torch.equal(tensor, parser_before[name]), name
 
 
+@pytest.mark.slow
 def test_command_scores_the_model_like_the_check(check_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ceiling"
     code = main(

@@ -244,6 +244,7 @@ def _rank_checks(rank: int, world: int, store: str, mode: NonFiniteCheck, out: s
 @pytest.mark.parametrize(
     ("mode", "stopped_in"), [("immediate", "phase of step 2"), ("deferred", "check")]
 )
+@pytest.mark.slow
 def test_every_rank_stops_at_the_same_point(tmp_path: Path, mode: str, stopped_in: str) -> None:
     store = tmp_path / "store"
     spawn(_rank_checks, args=(2, str(store), mode, str(tmp_path)), nprocs=2, join=True)

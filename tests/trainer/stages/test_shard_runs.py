@@ -69,6 +69,7 @@ def test_a_parser_run_resumed_from_shards_continues_at_the_same_sample(
     assert_same_state(expected, resumed)
 
 
+@pytest.mark.slow
 def test_the_gan_and_joint_stages_train_from_shards(
     prepared: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

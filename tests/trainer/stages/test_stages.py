@@ -54,6 +54,7 @@ def test_parser_stage_writes_a_parser_the_engine_uses(runs: dict[str, Path]) -> 
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_bisenet_parser_trains_with_sgd_and_auxiliary_heads(bisenet_vs_unet: Path) -> None:
     # bisenet-vs-unet trained it: `faceedit-train parser --set model.parser.kind=bisenet`.
     out = bisenet_vs_unet / "runs" / "s0" / "parser-bisenet"
@@ -137,6 +138,7 @@ def _parameter_names(config: dict[str, Any]) -> list[str]:
     return [name for name, _ in parser.named_parameters()]
 
 
+@pytest.mark.slow
 def test_joint_stage_gan_gradients_reach_the_parser(runs: dict[str, Path], tmp_path: Path) -> None:
     # With the parser's own loss switched off, only the GAN losses can move its weights.
     out = tmp_path / "joint"

@@ -24,6 +24,7 @@ def world(tiny_world: Path) -> Path:
     return tiny_world
 
 
+@pytest.mark.slow
 def test_variants_are_scored_over_the_same_pixels(world: Path, tmp_path: Path) -> None:
     """A soft-mask model, a keypoint-box model and the global-only baseline: the identity
     errors are measured over identical pixel sets, whatever regions each model has."""

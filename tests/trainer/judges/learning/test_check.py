@@ -21,6 +21,7 @@ from trainer.judges.world.held_out import HeldOut
 from trainer.judges.world.judge import judge_training
 
 
+@pytest.mark.slow
 def test_the_gan_and_joint_stages_train_on_the_crops_as_rendered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,6 +79,7 @@ def current_judge(out: Path, plan: CheckPlan, accuracy: float = 0.9) -> None:
     save_classifier(out / "judge.safetensors", tiny_judge(), metadata)
 
 
+@pytest.mark.slow
 def test_rescoring_keeps_the_training_record_and_scores_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
