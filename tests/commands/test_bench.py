@@ -93,7 +93,10 @@ def test_sections_option_runs_only_what_is_asked(
     assert data["hierarchy_vs_baseline"] > 0 and data["slider_to_frame_ms"] is None
     names = {row["name"] for row in data["stages"]}
     assert "hierarchy, the locals as one grouped network" in names
-    assert data["baseline_comparisons"][0]["ratio_grouped"] > 0
+    comparison = data["baseline_comparisons"][0]
+    assert comparison["ratio_grouped"] > 0 and comparison["over_own_global_windows"] > 0
+    # the windows cut the arithmetic, not only the time
+    assert comparison["flop_over_own_global_windows"] < comparison["flop_over_own_global"]
     assert data["training"] == [] and data["pipeline"] == []
 
 

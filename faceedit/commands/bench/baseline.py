@@ -13,7 +13,7 @@ from faceedit.commands.bench.context import Context, cfg_crop
 from faceedit.commands.bench.fixtures import build_models, conditions, crops_tensor
 from faceedit.commands.bench.report import Row
 from faceedit.model.config import GeneratorConfig
-from faceedit.model.generator import GlobalGenerator
+from faceedit.model.generator import GlobalGenerator, HierarchicalGenerator
 from faceedit.model.unified import UnifiedModel
 from faceedit.timing import count_gflop, measure_interleaved
 
@@ -43,14 +43,21 @@ def _baseline_case(
     device = ctx.device
     x = crops_tensor(ctx.scene, crop, 1, device)
     cond = conditions(1, model.config.condition_dim, device)
-    # The same generator with its local editors run as one grouped network (for GPUs).
+    # The same generator with its local editors run as one grouped network (for GPUs), and on
+    # their regions' windows (model.local_windows: the same weights, about half the arithmetic).
     grouped = copy.deepcopy(model.generator).set_local_execution("grouped")
+    windowed = _windowed(model)
+    windowed_grouped = copy.deepcopy(windowed).set_local_execution("grouped")
+    own_global = model.generator.global_generator
     with torch.inference_mode():
         masks = model.region_masks(x).masks
         cases: dict[str, Callable[[], Any]] = {
             "baseline": lambda: base(x, cond),
+            "global": lambda: own_global(x, cond),
             "hierarchy": lambda: model.generator(x, masks, cond),
             "hierarchy, grouped": lambda: grouped(x, masks, cond),
+            "hierarchy, windows": lambda: windowed(x, masks, cond),
+            "hierarchy, windows, grouped": lambda: windowed_grouped(x, masks, cond),
             "hierarchy + parse": lambda: model(x, cond),
         }
         timings = measure_interleaved(
@@ -59,8 +66,11 @@ def _baseline_case(
         flops = {key: count_gflop(fn) for key, fn in cases.items()}
     names = {
         "baseline": "baseline: global generator alone, StarGAN size (64 ch, 6 blocks)",
+        "global": "the model's own global generator alone",
         "hierarchy": "hierarchy: global + locals + fusion",
         "hierarchy, grouped": "hierarchy, the locals as one grouped network",
+        "hierarchy, windows": "hierarchy, the locals on their regions' windows",
+        "hierarchy, windows, grouped": "hierarchy, the locals on windows as one grouped network",
         "hierarchy + parse": "hierarchy + parse",
     }
     for key, timing in timings.items():
@@ -68,6 +78,7 @@ def _baseline_case(
     ratio = timings["hierarchy"].p50 / timings["baseline"].p50
     with_parse = timings["hierarchy + parse"].p50 / timings["baseline"].p50
     grouped_ratio = timings["hierarchy, grouped"].p50 / timings["baseline"].p50
+    own = timings["global"].p50
     ctx.report.headline.setdefault("baseline_comparisons", []).append(
         {
             "device": ctx.dev,
@@ -77,9 +88,26 @@ def _baseline_case(
             "ratio_with_parse": round(with_parse, 3),
             "ratio_grouped": round(grouped_ratio, 3),
             "flop_ratio": round(flops["hierarchy"] / flops["baseline"], 3),
+            # against the model's own global generator (issue 32's target: <= 1.5)
+            "over_own_global": round(timings["hierarchy"].p50 / own, 3),
+            "over_own_global_grouped": round(timings["hierarchy, grouped"].p50 / own, 3),
+            "over_own_global_windows": round(timings["hierarchy, windows"].p50 / own, 3),
+            "over_own_global_windows_grouped": round(
+                timings["hierarchy, windows, grouped"].p50 / own, 3
+            ),
+            "flop_over_own_global": round(flops["hierarchy"] / flops["global"], 3),
+            "flop_over_own_global_windows": round(flops["hierarchy, windows"] / flops["global"], 3),
         }
     )
     if crop == cfg_crop(ctx) and variant == "optimized":
         ctx.report.set_headline("hierarchy_vs_baseline", round(ratio, 3))
         ctx.report.set_app_default("hierarchy_vs_baseline", "hierarchy_vs_baseline")
         ctx.report.set_headline("hierarchy_with_parse_vs_baseline", round(with_parse, 3))
+
+
+def _windowed(model: UnifiedModel) -> HierarchicalGenerator:
+    """model's generator, the same weights, with its local editors on their regions' windows."""
+    config = model.config.replace(local_windows=True)
+    windowed = HierarchicalGenerator(config).to(next(model.generator.parameters()).device)
+    windowed.load_state_dict(model.generator.state_dict())
+    return windowed.eval()
