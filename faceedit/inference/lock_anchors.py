@@ -25,11 +25,17 @@ ANCHOR_REACH: Final[float] = 0.15
 BROW_RISE: Final[float] = 0.3
 
 
+def _eye_distance(size: int) -> float:
+    """The template's distance between the eyes in a size x size crop, in pixels."""
+    eye_left, eye_right = template_landmarks(size)[:2]
+    return float(np.hypot(*(eye_right - eye_left)))
+
+
 def region_anchors(region: str, size: int) -> np.ndarray:
     """(N, 2) pixel points of a size x size aligned crop where `region` of the face lies."""
     eye_left, eye_right, nose, mouth_left, mouth_right = template_landmarks(size)
     eyes = np.stack([eye_left, eye_right])
-    rise = BROW_RISE * float(np.hypot(*(eye_right - eye_left)))
+    rise = BROW_RISE * _eye_distance(size)
     anchors: dict[str, np.ndarray] = {
         "brows": eyes - np.array([0.0, rise]),
         "eyes": eyes,
@@ -56,8 +62,7 @@ def keep_at_anchors(lock: np.ndarray, regions: Iterable[str]) -> np.ndarray:
     distances = np.hypot(cols[:, None] - anchors[None, :, 0], rows[:, None] - anchors[None, :, 1])
     owners = labels[rows, cols]
     keep = set(owners[distances.argmin(axis=0)].tolist())
-    eye_left, eye_right = template_landmarks(size)[:2]
-    reach = ANCHOR_REACH * float(np.hypot(*(eye_right - eye_left)))
+    reach = ANCHOR_REACH * _eye_distance(size)
     keep.update(owners[distances.min(axis=1) <= reach].tolist())
     dropped = (footprint > 0) & ~np.isin(labels, list(keep))
     kept: np.ndarray = np.where(dropped, 0.0, lock).astype(lock.dtype)
