@@ -17,6 +17,7 @@ from faceedit.fileio import atomic_write_text
 from faceedit.vocab.expressions import EXPRESSIONS
 from trainer.judges.controls import CONTROL_MAX_READ
 from trainer.judges.plots import image_grid, save_png
+from trainer.judges.real.mouth_ceiling import MouthCeiling
 from trainer.judges.real.scorer import FAR_BAND, MOUTH_BAND, TARGETS, EditorScores, RealFaceReport
 
 PRODUCT: Final[str] = "product"
@@ -257,12 +258,34 @@ def report_markdown(report: RealFaceReport) -> str:
             "|" + " --- |" * len(report.parser.iou),
             "| " + " | ".join(_fmt(v) for v in report.parser.iou.values()) + " |",
         ]
+    if report.ceiling is not None:
+        lines += _ceiling_lines(report.ceiling)
     lines += [
         "",
         f"Faces found: {report.found.found} of {report.found.photos} test photos.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _ceiling_lines(ceiling: MouthCeiling) -> list[str]:
+    lines = [
+        "",
+        "## The mouth lock's ceiling: a real smile confined to a footprint",
+        "",
+        f"{ceiling.pairs} same-person pairs ({ceiling.identities} people, {ceiling.split} "
+        "split): the person's happy photo, colour-matched, pasted into their neutral photo "
+        "inside each footprint, read by the same judge. No generator confined to a footprint "
+        "should be expected to beat the real smile inside it.",
+        "",
+        "| footprint | read as happy | mean P(happy) |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r.footprint} | {_fmt(r.read_as_happy)} | {_fmt(r.mean_probability)} |"
+        for r in ceiling.rows
+    ]
+    return lines
 
 
 def write_report(report: RealFaceReport, out: str | os.PathLike[str]) -> dict[str, Path]:

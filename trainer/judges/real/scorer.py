@@ -39,6 +39,12 @@ from trainer.judges.classifier import ExpressionClassifier
 from trainer.judges.real import measures
 from trainer.judges.real.editors import CriticNoiseEditor, Edit, Editor, ProductEditor
 from trainer.judges.real.identity import SAME_PERSON, Describer, descriptor_distance
+from trainer.judges.real.mouth_ceiling import (
+    LOCK_FOOTPRINT,
+    MouthCeiling,
+    judge_reader,
+    mouth_ceiling,
+)
 
 JUDGE_CROP: Final[int] = 128  # the prepared crops' size: what the judge was trained from
 TARGETS: Final[tuple[str, ...]] = ("happy", "surprised")
@@ -140,6 +146,7 @@ class RealFaceReport:
     parser: ParserScores | None
     found: FoundScores
     grid: tuple[tuple[np.ndarray, ...], ...] = field(default=(), repr=False)
+    ceiling: MouthCeiling | None = None  # a real smile inside the mouth lock's footprints
 
     def editor(self, name: str) -> EditorScores:
         return next(e for e in self.editors if e.editor == name)
@@ -493,6 +500,13 @@ def score_real_faces(
     everyone = test_photos(data)
     survey = [everyone[i] for i in measures.spread_indices(len(everyone), survey_limit)]
     found = faces_found(product.faces, data, survey)
+
+    # 4. What the mouth alone can carry: real smiles pasted into neutral photos.
+    ceiling = mouth_ceiling(prepared, judge_reader(judge))
+    log(
+        f"mouth ceiling: a real smile in the lock's footprint is read as happy "
+        f"{ceiling.row(LOCK_FOOTPRINT).read_as_happy:.3f} ({ceiling.pairs} same-person pairs)"
+    )
     return RealFaceReport(
         checkpoint=str(checkpoint),
         judge={
@@ -509,4 +523,5 @@ def score_real_faces(
         parser=parser,
         found=found,
         grid=grid,
+        ceiling=ceiling,
     )

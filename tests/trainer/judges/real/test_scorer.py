@@ -18,6 +18,7 @@ from tests.trainer.judges.real.conftest import (
 )
 from trainer.judges.classifier import ClassifierConfig, ExpressionClassifier
 from trainer.judges.real.editors import Editor, IdentityEditor, PatchEditor
+from trainer.judges.real.mouth_ceiling import LOCK_FOOTPRINT, CeilingRow, MouthCeiling
 from trainer.judges.real.report import goals, write_report
 from trainer.judges.real.scorer import (
     SURVEY_TARGETS,
@@ -118,6 +119,7 @@ def test_the_report_says_what_passed(scored: dict[str, EditorScores], tmp_path: 
         editors=(product, *scored.values()),
         parser=ParserScores(4, 0.8, {"skin": 0.9, "nose": 0.7}),
         found=FoundScores(100, 96),
+        ceiling=MouthCeiling("test", 5, 4, (CeilingRow(LOCK_FOOTPRINT, 0.2, 0.25),)),
     )
     verdicts = {g.target: g.passed for g in goals(report)}
     assert verdicts["background (outside the face): mean change, grey levels"] is True
@@ -130,3 +132,5 @@ def test_the_report_says_what_passed(scored: dict[str, EditorScores], tmp_path: 
     text = paths["markdown"].read_text()
     assert "| target | goal | measured | verdict |" in text and "**fail**" in text
     assert "grid" not in paths  # no grid rows were given
+    assert f"| {LOCK_FOOTPRINT} | 0.200 | 0.250 |" in text
+    assert data["ceiling"]["rows"][0]["read_as_happy"] == 0.2
