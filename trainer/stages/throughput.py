@@ -12,7 +12,7 @@ prints as its "Training throughput" table and writes under the JSON key "trainin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import torch
 from torch import Tensor
@@ -22,9 +22,10 @@ from torch.utils.flop_counter import flop_registry
 from faceedit.bench_plugins import SectionContext
 from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
+from faceedit.model.grouped import LocalExecution
 from faceedit.model.unified import UnifiedModel
 from faceedit.timing import Timing, measure
-from trainer.config import GanOptimConfig, LossWeights, ParserOptimConfig
+from trainer.config import GanOptimConfig, LossWeights, NonFiniteCheck, ParserOptimConfig
 from trainer.stages import steps
 from trainer.stages.data_throughput import consumption, load_average, measure_data
 from trainer.stages.distributed import DistInfo
@@ -35,6 +36,18 @@ DATA_PRESET = "paper-128"
 # A whole GAN iteration as the gan stage runs it with n_critic 1: less than a discriminator
 # step plus a generator step timed apart, which each make their own edit.
 GAN_ITERATION = "GAN iteration (D + G, one edit)"
+# The GAN iteration as it ran before issue 32 and with each of its options, on the issue's
+# yardstick (world-64, batch 8): the local networks one after the other or grouped, on the whole
+# crop or on their windows, the non-finite sum read on the host per phase or folded on the device.
+VARIANT_PRESET: Final[str] = "world-64"
+VARIANT_BATCH: Final[int] = 8
+STEP_VARIANTS: Final[dict[str, tuple[LocalExecution, bool, NonFiniteCheck]]] = {
+    "before: separate locals, whole crop, host check": ("separate", False, "immediate"),
+    "grouped locals": ("grouped", False, "immediate"),
+    "local windows": ("separate", True, "immediate"),
+    "deferred check": ("separate", False, "deferred"),
+    "grouped + windows + deferred": ("grouped", True, "deferred"),
+}
 
 
 def section_training(ctx: SectionContext) -> None:
@@ -59,17 +72,35 @@ def section_training(ctx: SectionContext) -> None:
             )
         for step, timing in results.items():
             ctx.report.training.append(
-                {
-                    "preset": name,
-                    "device": ctx.dev,
-                    "step": step,
-                    "batch": s.train_batch,
-                    "ms": timing.to_dict(),
-                    "steps_per_s": round(1000 / timing.p50, 3),
-                    "images_per_s": round(1000 * s.train_batch / timing.p50, 2),
-                    "source": "trainer.stages.steps + Adam update",
-                }
+                _training_row(name, ctx.dev, step, s.train_batch, timing, None)
             )
+    if s.quick:
+        ctx.report.notes.append("GAN iteration variants (issue 32) left out of --quick")
+        return
+    variants = gan_iteration_variants(
+        preset(VARIANT_PRESET), ctx.device, VARIANT_BATCH, max(3, s.repeats // 2)
+    )
+    for variant, (timing, ops) in variants.items():
+        row = _training_row(
+            VARIANT_PRESET, ctx.dev, f"GAN iteration: {variant}", VARIANT_BATCH, timing, ops
+        )
+        ctx.report.training.append(row)
+
+
+def _training_row(
+    preset_name: str, dev: str, step: str, batch: int, timing: Timing, ops: int | None
+) -> dict[str, Any]:
+    return {
+        "preset": preset_name,
+        "device": dev,
+        "step": step,
+        "batch": batch,
+        "ms": timing.to_dict(),
+        "steps_per_s": round(1000 / timing.p50, 3),
+        "images_per_s": round(1000 * batch / timing.p50, 2),
+        "aten_ops": ops,
+        "source": "trainer.stages.steps + Adam update",
+    }
 
 
 def section_training_data(ctx: SectionContext) -> None:
@@ -102,15 +133,43 @@ def measure_training(
     return {name: measure(fn, device, repeats, warmup) for name, fn in phases.items()}
 
 
+def gan_iteration_variants(
+    config: ModelConfig, device: torch.device, batch: int, repeats: int, warmup: int = 1
+) -> dict[str, tuple[Timing, int]]:
+    """Each of STEP_VARIANTS' GAN iteration: its time and the ATen operators it dispatches
+    (on a GPU about one kernel launch each)."""
+    out = {}
+    for name, (execution, windows, check) in STEP_VARIANTS.items():
+        phases = phase_steps(
+            config.replace(local_windows=windows),
+            device,
+            batch,
+            joint=False,
+            execution=execution,
+            check=check,
+        )
+        iteration = phases[GAN_ITERATION]
+        ops = count_ops(iteration)
+        out[name] = (measure(iteration, device, repeats, warmup), ops)
+    return out
+
+
 def phase_steps(
-    config: ModelConfig, device: torch.device, batch: int, joint: bool = True
+    config: ModelConfig,
+    device: torch.device,
+    batch: int,
+    joint: bool = True,
+    execution: LocalExecution = "separate",
+    check: NonFiniteCheck = "auto",
 ) -> dict[str, Callable[[], None]]:
-    """One callable per training phase (see measure_training), on random data."""
+    """One callable per training phase (see measure_training), on random data, with the local
+    networks run as `execution` says and the non-finite check made as `check` says."""
     torch.manual_seed(0)
     weights, parser_settings = LossWeights(), ParserOptimConfig()
     frozen = UnifiedModel(config.replace(freeze_parser=True)).to(device).train()
+    frozen.generator.set_local_execution(execution)
     unified = UnifiedModel(config.replace(freeze_parser=False)).to(device).train()
-    disc = HierarchicalDiscriminator(config).to(device).train()
+    disc = HierarchicalDiscriminator(config).set_local_execution(execution).to(device).train()
     betas = (0.5, 0.999)
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=betas)
     opt_g = torch.optim.Adam(frozen.generator.parameters(), lr=1e-4, betas=betas)
@@ -126,8 +185,8 @@ def phase_steps(
     parser_images = (torch.rand(batch, 3, res, res, generator=rng) * 2 - 1).to(device)
     parser_labels = torch.randint(0, 19, (batch, res, res), generator=rng).to(device)
 
-    # The non-finite check the stages make on this device (TrainConfig.nonfinite_check "auto").
-    guard = NonFiniteGuard("auto", DistInfo(rank=0, world_size=1, local_rank=0, device=device))
+    # The non-finite check the stages make (TrainConfig.nonfinite_check; "auto" by default).
+    guard = NonFiniteGuard(check, DistInfo(rank=0, world_size=1, local_rank=0, device=device))
 
     def update(optimiser: torch.optim.Optimizer, named: dict[str, Tensor]) -> None:
         guard.total(named, 0).backward()
@@ -203,6 +262,26 @@ class _FlopCount(TorchDispatchMode):
         if count is not None:
             self.flops += count(*args, **kwargs, out_val=out)
         return out
+
+
+class _OpCount(TorchDispatchMode):
+    """Counts the ATen operators dispatched (each about one kernel launch on a GPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(fn: Callable[[], Any]) -> int:
+    """ATen operators of one call of a training step."""
+    counter = _OpCount()
+    with counter:
+        fn()
+    return counter.ops
 
 
 def count_step_gflop(fn: Callable[[], Any]) -> float:

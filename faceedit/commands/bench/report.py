@@ -329,7 +329,17 @@ def _training_lines(report: Report) -> list[str]:
     if report.training:
         lines += ["", "Training throughput"]
         lines += _table(
-            ["preset", "device", "step", "batch", "ms/step p50", "steps/s", "images/s", "how"],
+            [
+                "preset",
+                "device",
+                "step",
+                "batch",
+                "ms/step p50",
+                "steps/s",
+                "images/s",
+                "ATen ops",
+                "how",
+            ],
             [
                 [
                     t["preset"],
@@ -339,6 +349,7 @@ def _training_lines(report: Report) -> list[str]:
                     f"{t['ms']['p50']:.1f}",
                     f"{t['steps_per_s']:.2f}",
                     f"{t['images_per_s']:.1f}",
+                    "" if t.get("aten_ops") is None else str(t["aten_ops"]),
                     t["source"],
                 ]
                 for t in report.training

@@ -30,6 +30,16 @@ def test_training_steps_of_every_phase_run_with_the_trainer() -> None:
     assert all(t.p50 > 0 and t.n == 1 for t in timings.values())
 
 
+def test_every_gan_iteration_variant_runs_and_grouping_dispatches_fewer_operators() -> None:
+    variants = throughput.gan_iteration_variants(
+        preset("tiny"), torch.device("cpu"), 2, repeats=1, warmup=0
+    )
+    assert list(variants) == list(throughput.STEP_VARIANTS)
+    assert all(timing.p50 > 0 and ops > 0 for timing, ops in variants.values())
+    before = variants["before: separate locals, whole crop, host check"][1]
+    assert variants["grouped locals"][1] < before
+
+
 def test_pyproject_declares_every_plugin_section_as_an_importable_callable() -> None:
     """Checks the declaration itself, so it holds before the package is reinstalled."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
