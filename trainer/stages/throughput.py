@@ -24,7 +24,7 @@ from faceedit.model.config import ModelConfig, preset
 from faceedit.model.discriminator import HierarchicalDiscriminator
 from faceedit.model.grouped import LocalExecution
 from faceedit.model.unified import UnifiedModel
-from faceedit.timing import Timing, measure
+from faceedit.timing import Timing, measure, measure_interleaved
 from trainer.config import GanOptimConfig, LossWeights, NonFiniteCheck, ParserOptimConfig
 from trainer.stages import steps
 from trainer.stages.data_throughput import consumption, load_average, measure_data
@@ -136,22 +136,23 @@ def measure_training(
 def gan_iteration_variants(
     config: ModelConfig, device: torch.device, batch: int, repeats: int, warmup: int = 1
 ) -> dict[str, tuple[Timing, int]]:
-    """Each of STEP_VARIANTS' GAN iteration: its time and the ATen operators it dispatches
-    (on a GPU about one kernel launch each)."""
-    out = {}
-    for name, (execution, windows, check) in STEP_VARIANTS.items():
-        phases = phase_steps(
+    """Each of STEP_VARIANTS' GAN iteration, timed in alternation so load changes hit all
+    alike: its time and the ATen operators it dispatches (on a GPU about one kernel launch
+    each)."""
+    iterations = {
+        name: phase_steps(
             config.replace(local_windows=windows),
             device,
             batch,
             joint=False,
             execution=execution,
             check=check,
-        )
-        iteration = phases[GAN_ITERATION]
-        ops = count_ops(iteration)
-        out[name] = (measure(iteration, device, repeats, warmup), ops)
-    return out
+        )[GAN_ITERATION]
+        for name, (execution, windows, check) in STEP_VARIANTS.items()
+    }
+    ops = {name: count_ops(iteration) for name, iteration in iterations.items()}
+    timings = measure_interleaved(iterations, device, repeats, warmup)
+    return {name: (timings[name], ops[name]) for name in iterations}
 
 
 def phase_steps(
