@@ -51,6 +51,8 @@ Reader = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 -> (N, classes
 
 @dataclass(frozen=True)
 class CeilingRow:
+    """How the judge reads a real smile pasted inside one footprint."""
+
     footprint: str
     read_as_happy: float
     mean_probability: float  # the judge's mean P(happy)
@@ -58,6 +60,8 @@ class CeilingRow:
 
 @dataclass(frozen=True)
 class MouthCeiling:
+    """One row per footprint (FOOTPRINTS order), over `pairs` same-person pairs of `split`."""
+
     split: str
     pairs: int
     identities: int
