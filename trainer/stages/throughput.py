@@ -247,50 +247,42 @@ def phase_steps(
     return phases
 
 
-class _FlopCount(TorchDispatchMode):
-    """Counts FLOPs of every ATen op PyTorch's flop counter knows (convolutions, matrix
-    products), double backward included: FlopCounterMode's module hooks refuse the gradient
-    penalty's autograd.grad, a bare dispatch mode does not."""
+class _DispatchCount(TorchDispatchMode):
+    """Counts every ATen operator dispatched (each about one kernel launch on a GPU) and the
+    FLOPs of those PyTorch's flop counter knows (convolutions, matrix products), double backward
+    included: FlopCounterMode's module hooks refuse the gradient penalty's autograd.grad, a bare
+    dispatch mode does not."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.ops = 0
         self.flops = 0
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        self.ops += 1
         count = flop_registry.get(func._overloadpacket)
         if count is not None:
             self.flops += count(*args, **kwargs, out_val=out)
         return out
 
 
-class _OpCount(TorchDispatchMode):
-    """Counts the ATen operators dispatched (each about one kernel launch on a GPU)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops = 0
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        self.ops += 1
-        return func(*args, **(kwargs or {}))
+def _counted(fn: Callable[[], Any]) -> _DispatchCount:
+    counter = _DispatchCount()
+    with counter:
+        fn()
+    return counter
 
 
 def count_ops(fn: Callable[[], Any]) -> int:
     """ATen operators of one call of a training step."""
-    counter = _OpCount()
-    with counter:
-        fn()
-    return counter.ops
+    return _counted(fn).ops
 
 
 def count_step_gflop(fn: Callable[[], Any]) -> float:
     """GFLOPs of one call of a training step (forward, backward, double backward)."""
-    counter = _FlopCount()
-    with counter:
-        fn()
-    return counter.flops / 1e9
+    return _counted(fn).flops / 1e9
 
 
 def penalty_precision(

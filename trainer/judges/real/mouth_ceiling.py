@@ -22,11 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceedit.errors import DatasetError
 from faceedit.vocab.expressions import EXPRESSION_INDEX
 from faceedit.vocab.labels import CLASS_INDEX
 from trainer.data.facial_expressions import identity_of
 from trainer.data.landmark_labels import UNLABELLED
 from trainer.judges.classifier import ExpressionClassifier
+from trainer.judges.evaluation import from_uint8_crops
 
 MOUTH: Final[tuple[int, ...]] = tuple(CLASS_INDEX[n] for n in ("mouth", "u_lip", "l_lip"))
 NOSE: Final[int] = CLASS_INDEX["nose"]
@@ -141,12 +143,15 @@ def judge_reader(judge: ExpressionClassifier, batch: int = 64) -> Reader:
     """A Reader over an ExpressionClassifier (its `probabilities` of [-1, 1] images)."""
 
     def read(images: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(images), batch):
-            chunk = torch.from_numpy(images[start : start + batch]).permute(0, 3, 1, 2)
-            with torch.no_grad():
-                out.append(judge.probabilities(chunk.float() / 127.5 - 1.0).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(EXPRESSION_INDEX)))
+        with torch.no_grad():
+            return np.concatenate(
+                [
+                    judge.probabilities(
+                        from_uint8_crops(list(images[start : start + batch]))
+                    ).numpy()
+                    for start in range(0, len(images), batch)
+                ]
+            )
 
     return read
 
@@ -180,7 +185,10 @@ def ceiling_of(
     """mouth_ceiling over an open split."""
     files, labelled = data.fact("file"), data.fact("labelled")
     if files is None or labelled is None:
-        raise ValueError(f"the {split} split records no file names or landmark labels")
+        raise DatasetError(
+            f"the {split} split records no file names or landmark labels: prepare the "
+            "facial_expressions folder again with this faceedit"
+        )
     pairs = same_person_pairs([str(f) for f in files], data.expression, labelled, per_identity)
     composites: dict[str, list[np.ndarray]] = {name: [] for name in FOOTPRINTS}
     for n, h in pairs:

@@ -36,6 +36,7 @@ from trainer.data.facial_expressions import (
 )
 from trainer.data.landmark_labels import landmark_label_map
 from trainer.judges.classifier import ExpressionClassifier
+from trainer.judges.evaluation import from_uint8_crops
 from trainer.judges.real import measures
 from trainer.judges.real.editors import CriticNoiseEditor, Edit, Editor, ProductEditor
 from trainer.judges.real.identity import SAME_PERSON, Describer, descriptor_distance
@@ -233,8 +234,7 @@ def _mean(values: Sequence[float]) -> float | None:
 @torch.no_grad()
 def _judge(judge: ExpressionClassifier, output: np.ndarray, face: Face) -> np.ndarray:
     crop = align(output, face, size=JUDGE_CROP).crop
-    x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-    return judge.probabilities(x)[0].numpy()
+    return judge.probabilities(from_uint8_crops([crop]))[0].numpy()
 
 
 def _measure(

@@ -4,7 +4,9 @@ reports what a judge reads there."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from faceedit.errors import DatasetError
 from faceedit.vocab.labels import CLASS_INDEX
 from trainer.data.landmark_labels import UNLABELLED
 from trainer.judges.real.mouth_ceiling import (
@@ -107,3 +109,10 @@ def test_a_judge_of_the_mouth_sees_the_smile_in_the_lock_and_one_of_the_cheek_do
     read = {r.footprint: r.read_as_happy for r in cheek_reader.rows}
     assert read[LOCK_FOOTPRINT] == 0.0 and read["both photos' mouths"] == 0.0
     assert read["the face below the nose"] == 1.0 and read[FOOTPRINTS[-1]] == 1.0
+
+
+def test_a_split_prepared_without_landmark_labels_gets_a_clear_message() -> None:
+    data = Pairs()
+    data.fact = lambda name: data.files if name == "file" else None  # type: ignore[method-assign]
+    with pytest.raises(DatasetError, match="prepare the facial_expressions folder again"):
+        ceiling_of(data, reader_of(*CHEEK), "test")
